@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up of everything tch-vae needs on a Debian machine:
+#   1. Debian's Fashion-MNIST (the default dataset) in /usr/share/datasets/fashion-mnist;
+#   2. a Python virtual environment with torch==2.11.0 (it carries libtorch for the Rust
+#      crate) and the analysis/test packages, kept OUTSIDE the clone so that fresh clones
+#      (CI) reuse it: $TCH_VAE_CACHE/venv, default ~/.cache/tch-vae/venv;
+#   3. .cargo/config.toml (git-ignored), which points tch's build at that libtorch, so that
+#      plain `cargo run --release -- train` works with no variable to export;
+#   4. a release build of the binary.
+# Each step is skipped when its result is already there.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${TCH_VAE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tch-vae}"
+venv="$cache/venv"
+req="$repo/scripts/requirements.txt"
+say() { printf '[setup] %s\n' "$*"; }
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+command -v cargo >/dev/null || { echo "[setup] cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
+
+apt_missing=()
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || apt_missing+=(dataset-fashion-mnist)
+command -v g++ >/dev/null || apt_missing+=(g++)
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${apt_missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+fi
+
+# The stamp records the requirements file the venv was built from; a change reinstalls.
+stamp="$venv/.tch-vae-requirements"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
+  say "building the Python environment in $venv (torch is ~4.7 GB; about a minute)"
+  mkdir -p "$cache"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -r "$req"
+  cp "$req" "$stamp"
+else
+  say "Python environment up to date: $venv"
+fi
+
+# Ask torch where its headers and libraries are and which C++ ABI it was built with.
+read -r torch_dir cxx11 < <("$venv/bin/python" -c '
+import os, torch
+assert torch.__version__.split("+")[0] == "2.11.0", torch.__version__
+print(os.path.dirname(torch.__file__), int(torch._C._GLIBCXX_USE_CXX11_ABI))')
+
+mkdir -p "$repo/.cargo"
+config="$repo/.cargo/config.toml"
+new_config="# Written by scripts/setup.sh; machine-specific, git-ignored.
+[env]
+LIBTORCH = \"$torch_dir\"
+LIBTORCH_CXX11_ABI = \"$cxx11\"
+TCH_VAE_PYTHON = \"$venv/bin/python\"
+"
+if [ ! -f "$config" ] || [ "$(cat "$config")" != "$(printf '%s' "$new_config")" ]; then
+  printf '%s' "$new_config" > "$config"
+  say "wrote $config (libtorch: $torch_dir)"
+fi
+
+say "building tch-vae (release; the first build compiles libtorch glue, 2-3 minutes)"
+(cd "$repo" && cargo build --release --quiet)
+say "ready: cargo run --release -- train --help"

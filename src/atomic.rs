@@ -1,0 +1,83 @@
+//! Atomic file writes: a file the project writes appears whole or not at all.
+//!
+//! The content goes to a temporary file in the destination's own folder (so the final
+//! `rename` never crosses a file system), is flushed to disk, and is then renamed over
+//! the destination. A crash or an error leaves at worst a stray temporary file, never a
+//! truncated `weights.safetensors` or `metrics.csv`.
+use anyhow::{Context, Result};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+/// Writes `path` atomically. `write` receives a temporary path in the same folder that
+/// keeps `path`'s extension (tch picks the format from it) and must create that file.
+pub fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = temp_path(path)?;
+    let result = write(&tmp).and_then(|()| {
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot flush {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))?;
+    // Make the rename itself durable. Some file systems refuse fsync on a folder; the file
+    // is already complete then, so that is not an error worth failing a run for.
+    if let Some(dir) = path.parent() {
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_with(path, |tmp| {
+        fs::write(tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))
+    })
+}
+
+/// `dir/name.ext` -> `dir/.name.ext.tmp-<pid>.ext`: hidden, unique per process, same extension.
+fn temp_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?
+        .to_string_lossy();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    Ok(path.with_file_name(format!(".{name}.tmp-{}{ext}", std::process::id())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_whole_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        write_bytes(&path, b"x,y\n1,2\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"x,y\n1,2\n");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "a temporary file was left behind");
+    }
+
+    #[test]
+    fn failed_write_keeps_previous_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        write_bytes(&path, b"old").unwrap();
+        let err = write_with(&path, |tmp| {
+            assert!(tmp.to_string_lossy().ends_with(".safetensors"));
+            fs::write(tmp, b"half")?;
+            anyhow::bail!("disk full")
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("disk full"));
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

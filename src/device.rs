@@ -1,0 +1,77 @@
+//! `--device auto|cpu|cuda|cuda:N`, resolved against what libtorch finds.
+use anyhow::{bail, Context, Result};
+use tch::{Cuda, Device};
+
+/// Parses a device flag and checks that the device exists.
+pub fn resolve(spec: &str) -> Result<Device> {
+    let count = Cuda::device_count();
+    let cuda = |index: usize| -> Result<Device> {
+        if count == 0 {
+            bail!(
+                "--device {spec}: CUDA is not available (libtorch found 0 CUDA devices; \
+                 this libtorch {} CUDA support). Use --device cpu, or --device auto to \
+                 take a GPU only when there is one",
+                if tch::utils::has_cuda() {
+                    "has"
+                } else {
+                    "was built without"
+                }
+            );
+        }
+        if index as i64 >= count {
+            bail!(
+                "--device {spec}: there is no CUDA device {index}; found {count} (0..{})",
+                count - 1
+            );
+        }
+        Ok(Device::Cuda(index))
+    };
+    match spec {
+        "auto" => Ok(if count > 0 {
+            Device::Cuda(0)
+        } else {
+            Device::Cpu
+        }),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => cuda(0),
+        _ => match spec.strip_prefix("cuda:") {
+            Some(n) => cuda(n.parse().with_context(|| {
+                format!("--device {spec}: the CUDA index must be a number, as in cuda:0")
+            })?),
+            None => bail!("--device {spec}: expected auto, cpu, cuda or cuda:N"),
+        },
+    }
+}
+
+/// "cpu" or "cuda:N": how config.json records the device.
+pub fn name(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_and_rejects_nonsense() {
+        assert_eq!(resolve("cpu").unwrap(), Device::Cpu);
+        let e = format!("{:#}", resolve("gpu").unwrap_err());
+        assert!(e.contains("expected auto, cpu, cuda or cuda:N"), "{e}");
+        let e = format!("{:#}", resolve("cuda:x").unwrap_err());
+        assert!(e.contains("must be a number"), "{e}");
+    }
+
+    #[test]
+    fn cuda_is_refused_clearly_where_there_is_none() {
+        if Cuda::device_count() > 0 {
+            assert_eq!(resolve("cuda").unwrap(), Device::Cuda(0));
+            return;
+        }
+        assert_eq!(resolve("auto").unwrap(), Device::Cpu);
+        let e = format!("{:#}", resolve("cuda").unwrap_err());
+        assert!(e.contains("CUDA is not available"), "{e}");
+    }
+}

@@ -1,0 +1,159 @@
+//! The `tch-vae` command line: parses flags with clap, converts them into the library's
+//! plain request types, and prints the error chain on failure.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tch_vae::config::Likelihood;
+use tch_vae::data::DEFAULT_DATA_DIR;
+use tch_vae::run::{self, TrainRequest};
+
+#[derive(Parser)]
+#[command(
+    name = "tch-vae",
+    version,
+    about = "Train Variational Autoencoders on libtorch from Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a VAE and write a run folder (config, weights, metrics, figures).
+    Train(TrainArgs),
+    /// Draw a new 8x8 grid of images decoded from z ~ N(0, I) with a run's saved weights.
+    Sample(SampleArgs),
+    /// Redraw a run's figures: loss.svg from metrics.csv; samples and reconstructions
+    /// from the saved weights.
+    Plot(PlotArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Folder with the four MNIST-format IDX files (gzip or raw).
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    data: PathBuf,
+    /// Run folder to create [default: models/<dataset>-<UTC time>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Number of passes over the training set.
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Images per training batch (the last batch of an epoch may be smaller).
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Latent dimensions (size of z).
+    #[arg(long, default_value_t = 20)]
+    latent: usize,
+    /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
+    #[arg(long, value_delimiter = ',', default_value = "400")]
+    hidden: Vec<usize>,
+    /// Observation model p(x|z): bernoulli (cross-entropy) or gaussian (squared error).
+    #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
+    likelihood: LikelihoodArg,
+    /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
+    #[arg(long, default_value_t = 1.0)]
+    beta: f64,
+    /// Seed for weight initialisation, shuffling and sampling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Train on the first N training images only (quick runs, tests).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// libtorch intra-op threads [default: libtorch's choice, the physical cores].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LikelihoodArg {
+    Bernoulli,
+    Gaussian,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// PNG file to write [default: RUN/samples.png].
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Seed for z ~ N(0, I) [default: a new one each time, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Data folder for the reconstruction figure [default: the one in config.json].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+fn main() -> ExitCode {
+    match execute(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Train(a) => {
+            run::train(&TrainRequest {
+                data: a.data,
+                out: a.out,
+                hidden: a.hidden,
+                latent: a.latent,
+                likelihood: match a.likelihood {
+                    LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
+                    LikelihoodArg::Gaussian => Likelihood::Gaussian,
+                },
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                lr: a.lr,
+                beta: a.beta,
+                seed: a.seed,
+                limit: a.limit,
+                device: a.device,
+                threads: a.threads,
+            })?;
+        }
+        Command::Sample(a) => {
+            let seed = a.seed.unwrap_or_else(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                u64::from(nanos)
+            });
+            let path = run::sample(&a.run, a.output, seed, &a.device)?;
+            println!("wrote {} (seed {seed})", path.display());
+        }
+        Command::Plot(a) => {
+            for path in run::plot(&a.run, a.data, &a.device)? {
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
