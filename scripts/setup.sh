@@ -11,8 +11,10 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${TCH_VAE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tch-vae}"
-venv="$cache/venv"
+# shellcheck source=scripts/env.sh
+. "$repo/scripts/env.sh"
+cache="$TCH_VAE_CACHE"
+venv="$TCH_VAE_VENV"
 req="$repo/scripts/requirements.txt"
 say() { printf '[setup] %s\n' "$*"; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -54,7 +56,6 @@ new_config="# Written by scripts/setup.sh; machine-specific, git-ignored.
 [env]
 LIBTORCH = \"$torch_dir\"
 LIBTORCH_CXX11_ABI = \"$cxx11\"
-TCH_VAE_PYTHON = \"$venv/bin/python\"
 "
 if [ ! -f "$config" ] || [ "$(cat "$config")" != "$(printf '%s' "$new_config")" ]; then
   printf '%s' "$new_config" > "$config"

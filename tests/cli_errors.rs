@@ -1,0 +1,234 @@
+//! Every bad input of the training issue: a clear message naming the file or flag, a
+//! non-zero exit, never a panic, and no run folder made when the flags are wrong.
+mod common;
+use common::*;
+use std::path::Path;
+
+/// Runs `train` with `args` (plus a small data folder unless given) and returns stderr,
+/// after checking the exit code and that nothing panicked.
+fn train_fails(args: &[&str], code: i32) -> String {
+    let o = tch_vae(&[&["train"], args].concat());
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    err
+}
+
+fn data_dir(tmp: &Path) -> String {
+    let dir = tmp.join("data");
+    write_idx_folder(&dir, 64, 16);
+    dir.to_string_lossy().into_owned()
+}
+
+#[test]
+fn missing_data_folder_names_it_and_says_how_to_get_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nowhere");
+    let out = tmp.path().join("run");
+    let err = train_fails(
+        &[
+            "--data",
+            missing.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(err.contains(missing.to_str().unwrap()), "{err}");
+    assert!(
+        err.contains("apt-get install dataset-fashion-mnist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_names_what_was_looked_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    std::fs::remove_file(Path::new(&data).join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let out = tmp.path().join("run");
+    let err = train_fails(&["--data", &data, "--out", out.to_str().unwrap()], 1);
+    assert!(
+        err.contains("no t10k labels file") && err.contains("t10k-labels-idx1-ubyte"),
+        "{err}"
+    );
+}
+
+/// Replaces one file of a good folder with `bytes` and expects `needle` in the error,
+/// along with the file's name.
+fn corrupt_file_is_named(file: &str, bytes: Vec<u8>, needle: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    std::fs::write(Path::new(&data).join(file), bytes).unwrap();
+    let out = tmp.path().join("run");
+    let err = train_fails(&["--data", &data, "--out", out.to_str().unwrap()], 1);
+    assert!(err.contains(file), "the error does not name {file}: {err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+}
+
+#[test]
+fn truncated_gzip_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    let good = std::fs::read(Path::new(&data).join("train-images-idx3-ubyte.gz")).unwrap();
+    corrupt_file_is_named(
+        "train-images-idx3-ubyte.gz",
+        good[..good.len() / 2].to_vec(),
+        "corrupt or truncated gzip",
+    );
+}
+
+#[test]
+fn non_gzip_file_named_gz_is_named() {
+    corrupt_file_is_named(
+        "t10k-images-idx3-ubyte.gz",
+        b"plain text, not gzip".to_vec(),
+        "not gzip",
+    );
+}
+
+#[test]
+fn wrong_magic_number_is_named() {
+    let mut bytes = tch_vae::idx::encode(&[64], &[1; 64]);
+    bytes[0] = 0x42;
+    corrupt_file_is_named(
+        "train-labels-idx1-ubyte.gz",
+        gzip(&bytes),
+        "not an IDX file",
+    );
+}
+
+#[test]
+fn truncated_idx_payload_is_named() {
+    let bytes = tch_vae::idx::encode(&[64, 28, 28], &[0; 1000]);
+    corrupt_file_is_named("train-images-idx3-ubyte.gz", gzip(&bytes), "(truncated?)");
+}
+
+#[test]
+fn label_and_image_counts_must_agree() {
+    let bytes = tch_vae::idx::encode(&[63], &[0; 63]);
+    corrupt_file_is_named(
+        "train-labels-idx1-ubyte.gz",
+        gzip(&bytes),
+        "holds 63 labels but",
+    );
+}
+
+#[test]
+fn cuda_without_a_gpu_says_what_was_found() {
+    if tch::Cuda::device_count() > 0 {
+        return; // this check is about machines without CUDA; a GPU machine runs CUDA instead
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let err = train_fails(
+        &[
+            "--data",
+            &data_dir(tmp.path()),
+            "--device",
+            "cuda",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains("--device cuda") && err.contains("CUDA is not available"),
+        "{err}"
+    );
+    assert!(err.contains("found 0 CUDA devices"), "{err}");
+    assert!(
+        !out.exists(),
+        "a run folder was made before the device was checked"
+    );
+}
+
+#[test]
+fn out_of_range_flags_are_rejected_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    let out = tmp.path().join("run");
+    let cases: [(&[&str], &str); 7] = [
+        (&["--batch-size", "0"], "--batch-size must be at least 1"),
+        (&["--lr", "0"], "--lr must be a positive number"),
+        (&["--lr=-0.01"], "--lr must be a positive number"),
+        (&["--latent", "0"], "--latent must be at least 1"),
+        (&["--limit", "0"], "--limit must be at least 1"),
+        (&["--epochs", "0"], "--epochs must be at least 1"),
+        (&["--beta=-1"], "--beta must be a number >= 0"),
+    ];
+    for (flags, needle) in cases {
+        let args = [
+            &["--data", data.as_str(), "--out", out.to_str().unwrap()],
+            flags,
+        ]
+        .concat();
+        let err = train_fails(&args, 1);
+        assert!(
+            err.contains(needle),
+            "{flags:?}: expected '{needle}' in: {err}"
+        );
+        assert!(
+            !out.exists(),
+            "{flags:?}: the run folder was made before the flags were checked"
+        );
+    }
+}
+
+#[test]
+fn malformed_flags_are_clap_errors_naming_the_flag() {
+    for (flags, needle) in [
+        (&["--likelihood", "poisson"][..], "--likelihood"),
+        (&["--batch-size", "ten"][..], "--batch-size"),
+        (&["--hidden", "400,x"][..], "--hidden"),
+    ] {
+        let err = train_fails(flags, 2);
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn unwritable_output_folder_is_rejected_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    // A regular file where a folder should be: cannot be created even by root.
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, b"").unwrap();
+    let out = blocker.join("run");
+    let err = train_fails(&["--data", &data, "--out", out.to_str().unwrap()], 1);
+    assert!(
+        err.contains("--out") && err.contains("cannot create the output folder"),
+        "{err}"
+    );
+    assert!(!err.contains("epoch 1"), "training started: {err}");
+}
+
+#[test]
+fn an_existing_run_is_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path());
+    let out = tmp.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("config.json"), b"{}").unwrap();
+    let err = train_fails(&["--data", &data, "--out", out.to_str().unwrap()], 1);
+    assert!(err.contains("already holds a run"), "{err}");
+    assert_eq!(std::fs::read(out.join("config.json")).unwrap(), b"{}");
+}
+
+#[test]
+fn sample_and_plot_name_a_folder_that_is_not_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    for cmd in ["sample", "plot"] {
+        let o = tch_vae(&[cmd, "--run", dir]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert!(!err.contains("panicked"), "{cmd}: {err}");
+        let expected = if cmd == "sample" {
+            "config.json"
+        } else {
+            "metrics.csv"
+        };
+        assert!(err.contains(expected) && err.contains(dir), "{cmd}: {err}");
+    }
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests: running the binary and making IDX folders.
+#![allow(dead_code)] // each test file uses a different subset
+
+use flate2::{write::GzEncoder, Compression};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The real default dataset (Debian's dataset-fashion-mnist, installed by scripts/setup.sh).
+pub const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+pub fn fashion_mnist() -> PathBuf {
+    let dir = PathBuf::from(FASHION_MNIST);
+    assert!(
+        dir.join("train-images-idx3-ubyte.gz").is_file(),
+        "{FASHION_MNIST} is missing: run scripts/setup.sh (apt-get install dataset-fashion-mnist)"
+    );
+    dir
+}
+
+/// Runs `tch-vae ARGS` with stdout a pipe (so no progress bar is drawn).
+pub fn tch_vae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the tch-vae binary runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Writes a tiny dataset in MNIST layout (gzip): `n_train` / `n_test` random 28x28 images.
+pub fn write_idx_folder(dir: &Path, n_train: u32, n_test: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let pixels: Vec<u8> = (0..n * 784)
+            .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+            .collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let images = tch_vae::idx::encode(&[n, 28, 28], &pixels);
+        let labels = tch_vae::idx::encode(&[n], &labels);
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            gzip(&images),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            gzip(&labels),
+        )
+        .unwrap();
+    }
+}
