@@ -75,10 +75,12 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
 
-def elbo_terms(model: VAE, x: torch.Tensor, likelihood: str = "bernoulli"):
-    """Per-sample (recon, kl_mu, kl_var), each [n], as tch-vae's loss.rs computes them."""
+def elbo_terms(model: VAE, x: torch.Tensor, likelihood: str = "bernoulli", eps: torch.Tensor | None = None):
+    """Per-sample (recon, kl_mu, kl_var, logvar), each [n] but logvar [n, latent], as tch-vae's
+    loss.rs computes them; `eps` ([n, latent], default fresh N(0, I) draws) sets z."""
     mu, logvar = model.encode(x)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    eps = torch.randn_like(mu) if eps is None else eps
+    z = mu + torch.exp(0.5 * logvar) * eps
     logits = model.decode_logits(z)
     if likelihood == "bernoulli":
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)

@@ -63,6 +63,28 @@ impl ModelConfig {
         self.hidden.last().copied().unwrap_or(self.input_dim())
     }
 
+    /// The two heads on the trunk: `fc_mu` (the seed's f1) and `fc_logvar` (f2).
+    pub fn head_layers(&self) -> [LayerSpec; 2] {
+        ["fc_mu", "fc_logvar"].map(|name| LayerSpec {
+            name: name.to_string(),
+            inputs: self.trunk_width(),
+            outputs: self.latent,
+        })
+    }
+
+    /// Every parameter name in module order (encoder, heads, decoder; weight then bias):
+    /// the order of PyTorch's `state_dict` for `scripts/reference_vae.py`'s `VAE`.
+    pub fn parameter_names(&self) -> Vec<String> {
+        let layers = self
+            .encoder_layers()
+            .into_iter()
+            .chain(self.head_layers())
+            .chain(self.decoder_layers());
+        layers
+            .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
+            .collect()
+    }
+
     /// The decoder: latent -> hidden (reversed) -> pixels, `decoder.0`, `decoder.2`, ...;
     /// the last layer outputs logits, with no activation.
     pub fn decoder_layers(&self) -> Vec<LayerSpec> {

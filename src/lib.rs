@@ -14,6 +14,7 @@ pub mod atomic;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod export;
 pub mod idx;
 pub mod images;
 pub mod loss;

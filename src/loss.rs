@@ -9,7 +9,12 @@ use tch::{Kind, Reduction, Tensor};
 /// z = mu + sigma * eps with sigma = exp(logvar / 2), eps ~ N(0, I), so gradients reach
 /// mu and logvar through the sample. Shapes: [n, latent] -> [n, latent].
 pub fn reparameterize(mu: &Tensor, logvar: &Tensor) -> Tensor {
-    mu + (logvar * 0.5).exp() * mu.randn_like()
+    reparameterize_with(mu, logvar, &mu.randn_like())
+}
+
+/// z = mu + exp(logvar / 2) * eps for a given eps [n, latent] (parity tests, analysis).
+pub fn reparameterize_with(mu: &Tensor, logvar: &Tensor, eps: &Tensor) -> Tensor {
+    mu + (logvar * 0.5).exp() * eps
 }
 
 /// The closed-form KL(N(mu, sigma^2 I) || N(0, I)) split as in the seed (point 6):

@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Train a VAE and write a run folder (config, weights, metrics, figures).
     Train(TrainArgs),
+    /// (Re)write a run's TorchScript module vae.pt from its config.json and weights.
+    Export(ExportArgs),
     /// Draw a new 8x8 grid of images decoded from z ~ N(0, I) with a run's saved weights.
     Sample(SampleArgs),
     /// Redraw a run's figures: loss.svg from metrics.csv; samples and reconstructions
@@ -76,6 +78,16 @@ struct TrainArgs {
 enum LikelihoodArg {
     Bernoulli,
     Gaussian,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// File to write [default: RUN/vae.pt].
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -138,6 +150,10 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 device: a.device,
                 threads: a.threads,
             })?;
+        }
+        Command::Export(a) => {
+            let path = run::export(&a.run, a.output)?;
+            println!("wrote {}", path.display());
         }
         Command::Sample(a) => {
             let seed = a.seed.unwrap_or_else(|| {

@@ -34,17 +34,7 @@ impl Vae {
         for spec in config.encoder_layers() {
             encoder = encoder.add(linear(root, &spec)).add_fn(|x| x.relu());
         }
-        let head = |name: &str| {
-            linear(
-                root,
-                &LayerSpec {
-                    name: name.to_string(),
-                    inputs: config.trunk_width(),
-                    outputs: config.latent,
-                },
-            )
-        };
-        let (fc_mu, fc_logvar) = (head("fc_mu"), head("fc_logvar"));
+        let [fc_mu, fc_logvar] = config.head_layers().map(|spec| linear(root, &spec));
         let specs = config.decoder_layers();
         let last = specs.len() - 1;
         let mut decoder = nn::seq();

@@ -6,7 +6,7 @@ use crate::metrics::{self, EpochMetrics};
 use crate::model::Vae;
 use crate::progress::{summary_line, EpochBar};
 use crate::train::Trainer;
-use crate::{atomic, device, images, plot};
+use crate::{atomic, device, export, images, plot};
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{nn, Device, Kind, Tensor};
@@ -105,6 +105,7 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
         plot::write_loss_svg(&out.join(plot::LOSS_FILE), &history)?;
     }
     save_weights(trainer.var_store(), &out.join(WEIGHTS_FILE))?;
+    export::write_torchscript(&out.join(export::FILE), trainer.var_store(), &run)?;
     write_samples(trainer.vae(), &out.join(SAMPLES_FILE), device)?;
     write_reconstructions(trainer.vae(), &data, &out.join(RECONSTRUCTIONS_FILE))?;
     println!("wrote {}", out.display());
@@ -198,6 +199,15 @@ pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<(
     // [rows, 2, cols, pixels]: each row of originals followed by its reconstructions.
     let grid = Tensor::stack(&[x.view([r, c, d]), recon.view([r, c, d])], 1).reshape([-1, d]);
     images::write_grid(path, &grid, data.height, data.width, cols)
+}
+
+/// `tch-vae export`: (re)writes the run's TorchScript module from its saved weights.
+/// Returns the file written (default `RUN/vae.pt`).
+pub fn export(run_dir: &Path, output: Option<PathBuf>) -> Result<PathBuf> {
+    let run = load_run(run_dir, Device::Cpu)?;
+    let path = output.unwrap_or_else(|| run_dir.join(export::FILE));
+    export::write_torchscript(&path, &run.vs, &run.config)?;
+    Ok(path)
 }
 
 /// `tch-vae sample`: a new grid from the saved weights. Returns the file written.

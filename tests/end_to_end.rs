@@ -126,6 +126,8 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         "a reconstruction is further from its image ({paired}) than another's ({unpaired})"
     );
 
+    // vae.pt is written at the end of training (its contents: tests/export.rs).
+    tch::CModule::load(run.join("vae.pt")).expect("vae.pt loads with tch::CModule");
     // The weights load back into the model config.json describes.
     let loaded = tch_vae::run::load_run(&run, tch::Device::Cpu).unwrap();
     assert_eq!(loaded.vs.variables().len(), 10); // 5 linear layers: weight and bias each

@@ -21,3 +21,13 @@ def tiny_run(tmp_path_factory) -> Path:
                     "--latent", "8", "--hidden", "64,32", "--out", str(run)],
                    check=True, capture_output=True)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run_2d(tmp_path_factory) -> Path:
+    """A 1-epoch run with a 2-D latent space (for the manifold figure and the notebook)."""
+    run = tmp_path_factory.mktemp("runs") / "tiny2d"
+    subprocess.run([str(BINARY), "train", "--device", "cpu", "--limit", "1000", "--epochs", "1",
+                    "--latent", "2", "--hidden", "64", "--out", str(run)],
+                   check=True, capture_output=True)
+    return run

@@ -1,0 +1,267 @@
+//! TorchScript export: `vae.pt`, a module Python loads with `torch.jit.load` and uses
+//! without tch-vae.
+//!
+//! The module's methods are TorchScript source generated here from the same architecture
+//! description ([`ModelConfig`]'s layer specs) that builds the tch network in `model.rs`,
+//! so the two cannot drift; the parity tests (tests/export.rs, tests/python) guard it. The
+//! module itself is assembled in C++ (`src/torchscript.cpp`) so that the weights are real
+//! parameters with the `weights.safetensors` names.
+//!
+//! Methods: `encode(x) -> (mu, logvar)`, `decode(z) -> probabilities`, `decode_logits(z)`,
+//! `forward(x) -> (decode(z), mu, logvar)` with z reparameterised, `sample(n)`,
+//! `reparameterize(mu, logvar, eps)`, `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` and
+//! `config() -> str` (config.json). Attributes: `latent`, `image_height`, `image_width`,
+//! `input_dim`, `hidden` (List[int]), `likelihood` (str).
+use crate::config::{Likelihood, ModelConfig, RunConfig};
+use anyhow::{bail, ensure, Context, Result};
+use std::ffi::{c_char, CStr, CString};
+use std::fmt::Write as _;
+use std::path::Path;
+use tch::{nn::VarStore, Device, Tensor};
+
+pub const FILE: &str = "vae.pt";
+
+/// How a parameterised layer is referred to in TorchScript: `encoder.0` is submodule `0`
+/// of submodule `encoder`, which is not a valid attribute name, hence `getattr`.
+fn module_expr(name: &str) -> String {
+    name.split('.').fold("self".to_string(), |acc, part| {
+        if part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !part.starts_with(|c: char| c.is_ascii_digit())
+        {
+            format!("{acc}.{part}")
+        } else {
+            format!("getattr({acc}, \"{part}\")")
+        }
+    })
+}
+
+fn linear_expr(input: &str, name: &str) -> String {
+    let m = module_expr(name);
+    format!("torch.linear({input}, {m}.weight, {m}.bias)")
+}
+
+/// The TorchScript source of the module's methods for `config`.
+pub fn torchscript_source(config: &ModelConfig) -> String {
+    let mut s = String::new();
+    // encode: the trunk with ReLU, then the two heads (f1, f2; no activation on logvar).
+    s += "def encode(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n    h = x\n";
+    for layer in config.encoder_layers() {
+        let _ = writeln!(s, "    h = torch.relu({})", linear_expr("h", &layer.name));
+    }
+    let _ = writeln!(
+        s,
+        "    return ({}, {})\n",
+        linear_expr("h", "fc_mu"),
+        linear_expr("h", "fc_logvar")
+    );
+    // decode_logits: ReLU between layers, none after the last.
+    s += "def decode_logits(self, z: Tensor) -> Tensor:\n    h = z\n";
+    let layers = config.decoder_layers();
+    for (i, layer) in layers.iter().enumerate() {
+        let lin = linear_expr("h", &layer.name);
+        if i + 1 < layers.len() {
+            let _ = writeln!(s, "    h = torch.relu({lin})");
+        } else {
+            let _ = writeln!(s, "    return {lin}\n");
+        }
+    }
+    let recon = match config.likelihood {
+        Likelihood::Bernoulli => {
+            "torch.sum(torch.binary_cross_entropy_with_logits(logits, x, None, None, 0), 1)"
+                .to_string()
+        }
+        Likelihood::Gaussian => format!(
+            "torch.sum((x - torch.sigmoid(logits)) ** 2, 1) + {:?}",
+            0.5 * config.input_dim() as f64 * std::f64::consts::PI.ln()
+        ),
+    };
+    s += &format!(
+        r#"def decode(self, z: Tensor) -> Tensor:
+    return torch.sigmoid(self.decode_logits(z))
+
+def reparameterize(self, mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
+    return mu + torch.exp(logvar * 0.5) * eps
+
+def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    mu, logvar = self.encode(x)
+    z = self.reparameterize(mu, logvar, torch.randn_like(mu))
+    return (self.decode(z), mu, logvar)
+
+def sample(self, n: int) -> Tensor:
+    w = self.fc_mu.weight
+    z = torch.randn([n, self.latent], dtype=w.dtype, device=w.device)
+    return self.decode(z)
+
+def elbo_terms(self, x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    mu, logvar = self.encode(x)
+    logits = self.decode_logits(self.reparameterize(mu, logvar, eps))
+    recon = {recon}
+    kl_mu = torch.sum(mu * mu, 1) * 0.5
+    kl_var = torch.sum(torch.exp(logvar) - logvar - 1.0, 1) * 0.5
+    return (recon, kl_mu, kl_var)
+
+def config(self) -> str:
+    return self.config_json
+"#
+    );
+    s
+}
+
+extern "C" {
+    #[allow(clippy::too_many_arguments)]
+    fn tchvae_save_module(
+        path: *const c_char,
+        class_name: *const c_char,
+        param_names: *const *const c_char,
+        params: *const *const torch_sys::C_tensor,
+        n_params: usize,
+        int_names: *const *const c_char,
+        int_values: *const i64,
+        n_ints: usize,
+        str_names: *const *const c_char,
+        str_values: *const *const c_char,
+        n_strs: usize,
+        list_name: *const c_char,
+        list_values: *const i64,
+        list_len: usize,
+        source: *const c_char,
+    ) -> *mut c_char;
+    fn tchvae_free_message(message: *mut c_char);
+}
+
+fn cstring(s: &str) -> Result<CString> {
+    CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"))
+}
+
+/// Writes the run's model as TorchScript to `path`, atomically. Parameters are copied to
+/// the CPU (so a CUDA-trained model loads anywhere) and keep `requires_grad`.
+pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<()> {
+    let config = &run.model;
+    let variables = vs.variables();
+    ensure!(
+        variables.len() == config.parameter_names().len(),
+        "the variable store holds {} tensors, the {} model has {}",
+        variables.len(),
+        config.describe(),
+        config.parameter_names().len()
+    );
+    let cpu: Vec<(CString, Tensor)> = config
+        .parameter_names()
+        .into_iter()
+        .map(|name| {
+            let t = variables
+                .get(&name)
+                .with_context(|| format!("no variable {name}"))?;
+            let copy = t
+                .detach()
+                .to_device(Device::Cpu)
+                .copy()
+                .set_requires_grad(true);
+            Ok((cstring(&name)?, copy))
+        })
+        .collect::<Result<_>>()?;
+    // tch's C_tensor pointer is the at::Tensor* the C++ side reads.
+    let param_ptrs: Vec<*const torch_sys::C_tensor> = cpu.iter().map(|(_, t)| t.as_ptr()).collect();
+    let param_names: Vec<*const c_char> = cpu.iter().map(|(n, _)| n.as_ptr()).collect();
+    let ints = [
+        ("latent", config.latent as i64),
+        ("image_height", config.image_height as i64),
+        ("image_width", config.image_width as i64),
+        ("input_dim", config.input_dim() as i64),
+    ];
+    let int_names: Vec<CString> = ints
+        .iter()
+        .map(|(n, _)| cstring(n))
+        .collect::<Result<_>>()?;
+    let int_name_ptrs: Vec<*const c_char> = int_names.iter().map(|c| c.as_ptr()).collect();
+    let int_values: Vec<i64> = ints.iter().map(|(_, v)| *v).collect();
+    let config_json = serde_json::to_string_pretty(run)?;
+    let strs = [
+        ("likelihood", config.likelihood.name().to_string()),
+        ("config_json", config_json),
+    ];
+    let str_names: Vec<CString> = strs
+        .iter()
+        .map(|(n, _)| cstring(n))
+        .collect::<Result<_>>()?;
+    let str_values: Vec<CString> = strs
+        .iter()
+        .map(|(_, v)| cstring(v))
+        .collect::<Result<_>>()?;
+    let str_name_ptrs: Vec<*const c_char> = str_names.iter().map(|c| c.as_ptr()).collect();
+    let str_value_ptrs: Vec<*const c_char> = str_values.iter().map(|c| c.as_ptr()).collect();
+    let hidden: Vec<i64> = config.hidden.iter().map(|&h| h as i64).collect();
+    let list_name = cstring("hidden")?;
+    let source = cstring(&torchscript_source(config))?;
+    let class_name = cstring("VAE")?;
+
+    crate::atomic::write_with(path, |tmp| {
+        let tmp_c = cstring(&tmp.to_string_lossy())?;
+        // SAFETY: every pointer refers to a CString or Tensor above, alive for the call;
+        // the C++ side copies what it keeps and catches its own exceptions.
+        let err = unsafe {
+            tchvae_save_module(
+                tmp_c.as_ptr(),
+                class_name.as_ptr(),
+                param_names.as_ptr(),
+                param_ptrs.as_ptr(),
+                param_ptrs.len(),
+                int_name_ptrs.as_ptr(),
+                int_values.as_ptr(),
+                int_values.len(),
+                str_name_ptrs.as_ptr(),
+                str_value_ptrs.as_ptr(),
+                str_value_ptrs.len(),
+                list_name.as_ptr(),
+                hidden.as_ptr(),
+                hidden.len(),
+                source.as_ptr(),
+            )
+        };
+        if err.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a non-null result is a NUL-terminated message allocated by the C++ side.
+        let message = unsafe { CStr::from_ptr(err) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { tchvae_free_message(err) };
+        bail!("libtorch could not build or save the TorchScript module: {message}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_paths_use_getattr_for_numeric_parts() {
+        assert_eq!(module_expr("fc_mu"), "self.fc_mu");
+        assert_eq!(module_expr("encoder.0"), "getattr(self.encoder, \"0\")");
+    }
+
+    #[test]
+    fn source_follows_the_architecture() {
+        let config = ModelConfig {
+            image_height: 28,
+            image_width: 28,
+            hidden: vec![512, 256],
+            latent: 2,
+            likelihood: Likelihood::Gaussian,
+        };
+        let src = torchscript_source(&config);
+        for layer in config
+            .encoder_layers()
+            .iter()
+            .chain(&config.decoder_layers())
+        {
+            assert!(
+                src.contains(&linear_expr("h", &layer.name)),
+                "{} missing",
+                layer.name
+            );
+        }
+        assert_eq!(src.matches("torch.relu(").count(), 4); // 2 encoder + 2 decoder hidden
+        assert!(src.contains("torch.sigmoid(logits)) ** 2"));
+    }
+}

@@ -1,0 +1,190 @@
+//! TorchScript export parity: `vae.pt` loaded back with tch's `CModule` agrees with the
+//! Rust model (parameters exactly; encode, decode and the ELBO's terms to 1e-5).
+mod common;
+use common::*;
+use tch::{nn::VarStore, CModule, Device, IValue, Kind, Tensor};
+use tch_vae::config::{Likelihood, ModelConfig, RunConfig, TrainConfig};
+use tch_vae::export::write_torchscript;
+use tch_vae::loss::{reparameterize_with, ElboTerms};
+use tch_vae::model::Vae;
+
+fn run_config(likelihood: Likelihood) -> RunConfig {
+    RunConfig {
+        version: "test".into(),
+        model: ModelConfig {
+            image_height: 28,
+            image_width: 28,
+            hidden: vec![48, 24],
+            latent: 3,
+            likelihood,
+        },
+        train: TrainConfig {
+            data: "/nowhere".into(),
+            epochs: 1,
+            batch_size: 8,
+            lr: 1e-3,
+            beta: 1.0,
+            seed: 1,
+            limit: None,
+            device: "cpu".into(),
+        },
+    }
+}
+
+fn tensor(v: IValue) -> Tensor {
+    match v {
+        IValue::Tensor(t) => t,
+        other => panic!("expected a tensor, got {other:?}"),
+    }
+}
+
+fn tuple(v: IValue) -> Vec<Tensor> {
+    match v {
+        IValue::Tuple(items) => items.into_iter().map(tensor).collect(),
+        other => panic!("expected a tuple, got {other:?}"),
+    }
+}
+
+fn assert_close(a: &Tensor, b: &Tensor, what: &str) {
+    assert_eq!(a.size(), b.size(), "{what}: shapes differ");
+    let diff = (a - b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]).max(1.0);
+    assert!(
+        diff <= 1e-5 * scale,
+        "{what}: max difference {diff} (scale {scale})"
+    );
+}
+
+#[test]
+fn torchscript_module_agrees_with_the_rust_model() {
+    for likelihood in [Likelihood::Bernoulli, Likelihood::Gaussian] {
+        tch::manual_seed(5);
+        let run = run_config(likelihood);
+        let vs = VarStore::new(Device::Cpu);
+        let vae = Vae::new(&vs.root(), &run.model);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("vae.pt");
+        write_torchscript(&path, &vs, &run).unwrap();
+        let module = CModule::load(&path).unwrap();
+
+        // Real parameters, with the VarStore's names and values.
+        let params = module.named_parameters().unwrap();
+        let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            run.model
+                .parameter_names()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+        let vars = vs.variables();
+        for (name, t) in &params {
+            assert!(t.equal(&vars[name]), "{name} differs");
+        }
+
+        let x = Tensor::rand([16, 784], (Kind::Float, Device::Cpu));
+        let eps = Tensor::randn([16, 3], (Kind::Float, Device::Cpu));
+        let (mu, logvar) = vae.encode(&x).unwrap();
+        let ts = tuple(
+            module
+                .method_is("encode", &[IValue::Tensor(x.shallow_clone())])
+                .unwrap(),
+        );
+        assert_close(&ts[0], &mu, "encode mu");
+        assert_close(&ts[1], &logvar, "encode logvar");
+
+        let z = reparameterize_with(&mu, &logvar, &eps);
+        let decoded = tensor(
+            module
+                .method_is("decode", &[IValue::Tensor(z.shallow_clone())])
+                .unwrap(),
+        );
+        assert_close(&decoded, &vae.decode(&z).unwrap(), "decode");
+
+        let logits = vae.decode_logits(&z).unwrap();
+        let rust = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood);
+        let ts = tuple(
+            module
+                .method_is(
+                    "elbo_terms",
+                    &[IValue::Tensor(x.shallow_clone()), IValue::Tensor(eps)],
+                )
+                .unwrap(),
+        );
+        assert_close(&ts[0], &rust.recon, "elbo recon");
+        assert_close(&ts[1], &rust.kl_mu, "elbo kl_mu");
+        assert_close(&ts[2], &rust.kl_var, "elbo kl_var");
+
+        let samples = tensor(module.method_is("sample", &[IValue::Int(10)]).unwrap());
+        assert_eq!(samples.size(), vec![10, 784]);
+        let fwd = tuple(module.method_is("forward", &[IValue::Tensor(x)]).unwrap());
+        assert_eq!(fwd[0].size(), vec![16, 784]);
+        assert_close(&fwd[1], &mu, "forward mu");
+
+        // The configuration travels inside the file.
+        let IValue::String(json) = module.method_is::<IValue>("config", &[]).unwrap() else {
+            panic!("config() is not a string")
+        };
+        let inside: RunConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(inside, run);
+    }
+}
+
+#[test]
+fn a_failed_export_leaves_no_file() {
+    let run = run_config(Likelihood::Bernoulli);
+    let vs = VarStore::new(Device::Cpu);
+    let _vae = Vae::new(&vs.root(), &run.model);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("missing-folder").join("vae.pt");
+    let err = format!("{:#}", write_torchscript(&path, &vs, &run).unwrap_err());
+    assert!(err.contains("vae.pt"), "{err}");
+    assert!(!tmp.path().join("missing-folder").exists());
+}
+
+#[test]
+fn export_command_rewrites_vae_pt_from_the_saved_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let data = fashion_mnist();
+    let o = tch_vae(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--limit",
+        "500",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32",
+        "--latent",
+        "2",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trained = CModule::load(run.join("vae.pt")).unwrap();
+    std::fs::remove_file(run.join("vae.pt")).unwrap();
+    let o = tch_vae(&["export", "--run", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("vae.pt"));
+    let exported = CModule::load(run.join("vae.pt")).unwrap();
+    let loaded = tch_vae::run::load_run(&run, Device::Cpu).unwrap();
+    let x = Tensor::rand([4, 784], (Kind::Float, Device::Cpu));
+    let expected = loaded.vae.encode(&x).unwrap().0;
+    for m in [&trained, &exported] {
+        let mu = tuple(
+            m.method_is("encode", &[IValue::Tensor(x.shallow_clone())])
+                .unwrap(),
+        )
+        .remove(0);
+        assert_close(&mu, &expected, "encode after export");
+    }
+    // A folder that is not a run: the error names config.json, and exits 1.
+    let o = tch_vae(&["export", "--run", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+}
