@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tch_vae::config::Likelihood;
+use tch_vae::config::{Likelihood, ModelConfig, TrainConfig};
 use tch_vae::data::DEFAULT_DATA_DIR;
 use tch_vae::run::{self, TrainRequest};
 
@@ -133,21 +133,27 @@ fn execute(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Train(a) => {
             run::train(&TrainRequest {
-                data: a.data,
-                out: a.out,
-                hidden: a.hidden,
-                latent: a.latent,
-                likelihood: match a.likelihood {
-                    LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
-                    LikelihoodArg::Gaussian => Likelihood::Gaussian,
+                model: ModelConfig {
+                    image_height: 0,
+                    image_width: 0,
+                    hidden: a.hidden,
+                    latent: a.latent,
+                    likelihood: match a.likelihood {
+                        LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
+                        LikelihoodArg::Gaussian => Likelihood::Gaussian,
+                    },
                 },
-                epochs: a.epochs,
-                batch_size: a.batch_size,
-                lr: a.lr,
-                beta: a.beta,
-                seed: a.seed,
-                limit: a.limit,
-                device: a.device,
+                train: TrainConfig {
+                    data: a.data,
+                    epochs: a.epochs,
+                    batch_size: a.batch_size,
+                    lr: a.lr,
+                    beta: a.beta,
+                    seed: a.seed,
+                    limit: a.limit,
+                    device: a.device,
+                },
+                out: a.out,
                 threads: a.threads,
             })?;
         }

@@ -1,6 +1,6 @@
 //! The commands behind the CLI, with their side effects: run folders, files, figures and
 //! console output around the pure training loop of `train.rs`.
-use crate::config::{Likelihood, ModelConfig, RunConfig, TrainConfig};
+use crate::config::{ModelConfig, RunConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::metrics::{self, EpochMetrics};
 use crate::model::Vae;
@@ -18,59 +18,37 @@ pub const RECONSTRUCTIONS_FILE: &str = "reconstructions.png";
 const GRID_COLS: usize = 8;
 const GRID_IMAGES: usize = 64;
 
-/// What `tch-vae train` was asked to do (flags, before the data is seen).
+/// What `tch-vae train` was asked to do, before the data is seen.
 #[derive(Clone, Debug)]
 pub struct TrainRequest {
-    pub data: PathBuf,
+    /// The model; its image height and width are filled in from the data.
+    pub model: ModelConfig,
+    /// How to train; `device` holds the requested spec (auto, cpu, cuda, cuda:N) and is
+    /// replaced by the device actually used.
+    pub train: TrainConfig,
     pub out: Option<PathBuf>,
-    pub hidden: Vec<usize>,
-    pub latent: usize,
-    pub likelihood: Likelihood,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub beta: f64,
-    pub seed: u64,
-    pub limit: Option<usize>,
-    pub device: String,
     pub threads: Option<usize>,
 }
 
 /// Trains a VAE and writes its run folder; returns the folder.
 pub fn train(req: &TrainRequest) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the data is read or a file made.
-    let mut train_config = TrainConfig {
-        data: req.data.clone(),
-        epochs: req.epochs,
-        batch_size: req.batch_size,
-        lr: req.lr,
-        beta: req.beta,
-        seed: req.seed,
-        limit: req.limit,
-        device: String::new(),
-    };
+    let (mut model_config, mut train_config) = (req.model.clone(), req.train.clone());
     train_config.validate()?;
-    let mut model_config = ModelConfig {
-        image_height: 0,
-        image_width: 0,
-        hidden: req.hidden.clone(),
-        latent: req.latent,
-        likelihood: req.likelihood,
-    };
     model_config.validate()?;
     if let Some(n) = req.threads {
         ensure!(n >= 1, "--threads must be at least 1 (got 0)");
         tch::set_num_threads(n as i32);
     }
-    let device = device::resolve(&req.device)?;
+    let device = device::resolve(&req.train.device)?;
     train_config.device = device::name(device);
     let out = match &req.out {
         Some(dir) => dir.clone(),
-        None => default_run_dir(&req.data),
+        None => default_run_dir(&req.train.data),
     };
     prepare_run_dir(&out)?;
 
-    let data = Dataset::load(&req.data, req.limit, device)?;
+    let data = Dataset::load(&req.train.data, req.train.limit, device)?;
     model_config.image_height = data.height;
     model_config.image_width = data.width;
     let run = RunConfig {
@@ -83,7 +61,7 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
         "training {} VAE ({} likelihood) on {} ({} train / {} test images) on {}; run folder {}",
         run.model.describe(),
         run.model.likelihood.name(),
-        req.data.display(),
+        run.train.data.display(),
         data.train.len(),
         data.test.len(),
         run.train.device,

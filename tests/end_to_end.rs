@@ -49,24 +49,8 @@ fn tiles(path: &Path, rows: usize) -> Vec<Vec<u8>> {
 fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let data = fashion_mnist();
-    let o = tch_vae(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--limit",
-        "3000",
-        "--epochs",
-        "2",
-        "--device",
-        "cpu",
-        "--seed",
-        "7",
-    ]);
+    let o = train_fashion_mnist(&run, &["--limit", "3000", "--epochs", "2", "--seed", "7"]);
     let out = stdout(&o);
-    assert!(o.status.success(), "stdout: {out}\nstderr: {}", stderr(&o));
     // Not a terminal: one summary line per epoch and no progress bar.
     assert!(
         out.contains("epoch 1/2 |") && out.contains("epoch 2/2 |"),

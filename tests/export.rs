@@ -147,25 +147,12 @@ fn a_failed_export_leaves_no_file() {
 fn export_command_rewrites_vae_pt_from_the_saved_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let data = fashion_mnist();
-    let o = tch_vae(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--limit",
-        "500",
-        "--epochs",
-        "1",
-        "--hidden",
-        "32",
-        "--latent",
-        "2",
-        "--device",
-        "cpu",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    train_fashion_mnist(
+        &run,
+        &[
+            "--limit", "500", "--epochs", "1", "--hidden", "32", "--latent", "2",
+        ],
+    );
     let trained = CModule::load(run.join("vae.pt")).unwrap();
     std::fs::remove_file(run.join("vae.pt")).unwrap();
     let o = tch_vae(&["export", "--run", run.to_str().unwrap()]);

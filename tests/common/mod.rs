@@ -63,3 +63,26 @@ pub fn write_idx_folder(dir: &Path, n_train: u32, n_test: u32) {
         .unwrap();
     }
 }
+
+/// Trains on the real Fashion-MNIST on the CPU into `run` with `extra` flags (a `--limit`
+/// and `--epochs` keep it short) and checks that it succeeded.
+pub fn train_fashion_mnist(run: &Path, extra: &[&str]) -> Output {
+    let data = fashion_mnist();
+    let base = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
+    let o = tch_vae(&[&base[..], extra].concat());
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
