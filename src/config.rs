@@ -25,7 +25,19 @@ impl Likelihood {
     }
 }
 
-/// Everything needed to rebuild the network: one description drives the tch modules.
+/// The network family (`--arch`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Linear layers with ReLU (the AEVB paper's and pytorch/examples' model).
+    #[default]
+    Mlp,
+    /// Two strided convolutions (32, 64 channels) before the hidden layers, and two
+    /// transposed convolutions after them in the decoder. See `arch.rs`.
+    Conv,
+}
+
+/// Everything needed to rebuild the network; `arch.rs` turns it into layers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     pub image_height: usize,
@@ -34,14 +46,8 @@ pub struct ModelConfig {
     pub hidden: Vec<usize>,
     pub latent: usize,
     pub likelihood: Likelihood,
-}
-
-/// One linear layer of the architecture: its variable-store name and its shape.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerSpec {
-    pub name: String,
-    pub inputs: usize,
-    pub outputs: usize,
+    #[serde(default)]
+    pub arch: Arch,
 }
 
 impl ModelConfig {
@@ -49,61 +55,20 @@ impl ModelConfig {
         self.image_height * self.image_width
     }
 
-    /// The encoder trunk: `encoder.0`, `encoder.2`, ... (odd indices are the ReLUs, as in
-    /// PyTorch's `nn.Sequential(Linear, ReLU, Linear, ReLU, ...)`).
-    pub fn encoder_layers(&self) -> Vec<LayerSpec> {
-        let widths: Vec<usize> = std::iter::once(self.input_dim())
-            .chain(self.hidden.iter().copied())
-            .collect();
-        chain("encoder", &widths)
-    }
-
-    /// The width the two heads (`fc_mu`, `fc_logvar`) read from.
-    pub fn trunk_width(&self) -> usize {
-        self.hidden.last().copied().unwrap_or(self.input_dim())
-    }
-
-    /// The two heads on the trunk: `fc_mu` (the seed's f1) and `fc_logvar` (f2).
-    pub fn head_layers(&self) -> [LayerSpec; 2] {
-        ["fc_mu", "fc_logvar"].map(|name| LayerSpec {
-            name: name.to_string(),
-            inputs: self.trunk_width(),
-            outputs: self.latent,
-        })
-    }
-
-    /// Every parameter name in module order (encoder, heads, decoder; weight then bias):
-    /// the order of PyTorch's `state_dict` for `scripts/reference_vae.py`'s `VAE`.
-    pub fn parameter_names(&self) -> Vec<String> {
-        let layers = self
-            .encoder_layers()
-            .into_iter()
-            .chain(self.head_layers())
-            .chain(self.decoder_layers());
-        layers
-            .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
-            .collect()
-    }
-
-    /// The decoder: latent -> hidden (reversed) -> pixels, `decoder.0`, `decoder.2`, ...;
-    /// the last layer outputs logits, with no activation.
-    pub fn decoder_layers(&self) -> Vec<LayerSpec> {
-        let widths: Vec<usize> = std::iter::once(self.latent)
-            .chain(self.hidden.iter().rev().copied())
-            .chain(std::iter::once(self.input_dim()))
-            .collect();
-        chain("decoder", &widths)
-    }
-
-    /// "784-400-20": the usual way papers name an MLP VAE.
+    /// "mlp 784-400-20": the usual way papers name a VAE.
     pub fn describe(&self) -> String {
         let mut parts = vec![self.input_dim()];
         parts.extend(&self.hidden);
         parts.push(self.latent);
         let sizes: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
-        sizes.join("-")
+        let arch = match self.arch {
+            Arch::Mlp => "",
+            Arch::Conv => "conv ",
+        };
+        format!("{arch}{}", sizes.join("-"))
     }
 
+    /// Checks the flags; image sizes are checked once known (non-zero).
     pub fn validate(&self) -> Result<()> {
         ensure!(self.latent >= 1, "--latent must be at least 1 (got 0)");
         ensure!(
@@ -111,24 +76,46 @@ impl ModelConfig {
             "--hidden widths must be at least 1 (got {:?})",
             self.hidden
         );
+        let unknown = self.image_height == 0 || self.image_width == 0;
+        let sides_fit = self.image_height.is_multiple_of(4) && self.image_width.is_multiple_of(4);
+        ensure!(
+            unknown || self.arch != Arch::Conv || sides_fit,
+            "--arch conv needs image sides divisible by 4 (two stride-2 convolutions); these \
+             images are {}x{}. Use --arch mlp",
+            self.image_height,
+            self.image_width
+        );
         Ok(())
     }
 }
 
-fn chain(prefix: &str, widths: &[usize]) -> Vec<LayerSpec> {
-    widths
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| LayerSpec {
-            name: format!("{prefix}.{}", 2 * i),
-            inputs: w[0],
-            outputs: w[1],
-        })
-        .collect()
+/// `--binarize`: how grey levels become binary pixels for a Bernoulli likelihood.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Binarize {
+    /// Grey levels in [0, 1] as they are.
+    #[default]
+    None,
+    /// Each pixel drawn once, as Bernoulli(grey level), with a fixed seed
+    /// ([`crate::data::BINARIZE_SEED`]): every run sees the same binary dataset.
+    Static,
+    /// Training pixels redrawn at every pass (Burda et al. 2015); the test set is drawn
+    /// once with the fixed seed, so test numbers are comparable across runs.
+    Dynamic,
+}
+
+impl Binarize {
+    pub fn name(self) -> &'static str {
+        match self {
+            Binarize::None => "none",
+            Binarize::Static => "static",
+            Binarize::Dynamic => "dynamic",
+        }
+    }
 }
 
 /// How to train. Field names follow the command-line flags.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct TrainConfig {
     pub data: PathBuf,
     pub epochs: usize,
@@ -140,6 +127,17 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     /// The device the run used, as resolved ("cpu", "cuda:0").
     pub device: String,
+    #[serde(default)]
+    pub binarize: Binarize,
+    /// KL warm-up: beta ramps linearly from 0 to `beta` over this many epochs, batch by
+    /// batch (Bowman et al. 2016; Sønderby et al. 2016). 0 = no warm-up.
+    #[serde(default)]
+    pub kl_warmup: f64,
+    /// Free bits (Kingma et al. 2016, "Improved variational inference with inverse
+    /// autoregressive flow", eq. 15): each latent dimension's batch-mean KL counts as at
+    /// least this many nats in the loss. 0 = off.
+    #[serde(default)]
+    pub free_bits: f64,
 }
 
 impl TrainConfig {
@@ -161,6 +159,16 @@ impl TrainConfig {
             self.beta
         );
         ensure!(self.limit != Some(0), "--limit must be at least 1 (got 0)");
+        ensure!(
+            self.kl_warmup.is_finite() && self.kl_warmup >= 0.0,
+            "--kl-warmup must be a number of epochs >= 0 (got {})",
+            self.kl_warmup
+        );
+        ensure!(
+            self.free_bits.is_finite() && self.free_bits >= 0.0,
+            "--free-bits must be a number of nats >= 0 (got {})",
+            self.free_bits
+        );
         Ok(())
     }
 }
@@ -205,48 +213,31 @@ impl RunConfig {
 mod tests {
     use super::*;
 
-    fn model(hidden: Vec<usize>) -> ModelConfig {
-        ModelConfig {
-            image_height: 28,
+    #[test]
+    fn old_configs_without_the_newer_fields_still_read() {
+        let json = r#"{"version":"0.1.0","model":{"image_height":28,"image_width":28,"hidden":[400],
+            "latent":20,"likelihood":"bernoulli"},"train":{"data":"/d","epochs":1,"batch_size":8,
+            "lr":0.001,"beta":1.0,"seed":1,"limit":null,"device":"cpu"}}"#;
+        let c: RunConfig = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            (c.model.arch, c.train.binarize, c.train.kl_warmup),
+            (Arch::Mlp, Binarize::None, 0.0)
+        );
+    }
+
+    #[test]
+    fn conv_needs_sides_divisible_by_four() {
+        let mut m = ModelConfig {
+            image_height: 30,
             image_width: 28,
-            hidden,
-            latent: 20,
+            hidden: vec![400],
+            latent: 2,
             likelihood: Likelihood::Bernoulli,
-        }
-    }
-
-    #[test]
-    fn layer_names_and_shapes_mirror_pytorch_sequential() {
-        let m = model(vec![512, 256]);
-        let shapes = |ls: Vec<LayerSpec>| -> Vec<(String, usize, usize)> {
-            ls.into_iter()
-                .map(|l| (l.name, l.inputs, l.outputs))
-                .collect()
+            arch: Arch::Conv,
         };
-        assert_eq!(
-            shapes(m.encoder_layers()),
-            vec![
-                ("encoder.0".into(), 784, 512),
-                ("encoder.2".into(), 512, 256)
-            ]
-        );
-        assert_eq!(
-            shapes(m.decoder_layers()),
-            vec![
-                ("decoder.0".into(), 20, 256),
-                ("decoder.2".into(), 256, 512),
-                ("decoder.4".into(), 512, 784)
-            ]
-        );
-        assert_eq!(m.trunk_width(), 256);
-        assert_eq!(m.describe(), "784-512-256-20");
-    }
-
-    #[test]
-    fn no_hidden_layer_means_linear_encoder_heads() {
-        let m = model(vec![]);
-        assert!(m.encoder_layers().is_empty());
-        assert_eq!(m.trunk_width(), 784);
-        assert_eq!(m.decoder_layers().len(), 1);
+        assert!(format!("{:#}", m.validate().unwrap_err()).contains("divisible by 4"));
+        m.image_height = 28;
+        m.validate().unwrap();
+        assert_eq!(m.describe(), "conv 784-400-2");
     }
 }

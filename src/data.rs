@@ -184,6 +184,7 @@ mod tests {
 
     #[test]
     fn batches_cover_every_row_once_with_a_smaller_last_batch() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(0);
         let order = shuffled_order(10, Device::Cpu);
         let sizes: Vec<i64> = batches(&order, 4).map(|b| b.size()[0]).collect();
@@ -199,6 +200,7 @@ mod tests {
 
     #[test]
     fn order_changes_between_epochs_and_repeats_with_the_seed() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(7);
         let (a, b) = (
             shuffled_order(50, Device::Cpu),

@@ -12,10 +12,10 @@
 //! `reparameterize(mu, logvar, eps)`, `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` and
 //! `config() -> str` (config.json). Attributes: `latent`, `image_height`, `image_width`,
 //! `input_dim`, `hidden` (List[int]), `likelihood` (str).
+use crate::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 use crate::config::{Likelihood, ModelConfig, RunConfig};
 use anyhow::{bail, ensure, Context, Result};
 use std::ffi::{c_char, CStr, CString};
-use std::fmt::Write as _;
 use std::path::Path;
 use tch::{nn::VarStore, Device, Tensor};
 
@@ -35,36 +35,46 @@ fn module_expr(name: &str) -> String {
     })
 }
 
-fn linear_expr(input: &str, name: &str) -> String {
-    let m = module_expr(name);
-    format!("torch.linear({input}, {m}.weight, {m}.bias)")
+/// One line of TorchScript applying `layer` to `h`, as `arch::Op` defines it.
+fn layer_line(layer: &Layer) -> String {
+    let m = module_expr(&layer.name);
+    let (s, p) = (CONV_STRIDE, CONV_PADDING);
+    let expr = match layer.op {
+        Op::Linear { .. } => format!("torch.linear(h, {m}.weight, {m}.bias)"),
+        Op::Conv2d { .. } => {
+            format!("torch.conv2d(h, {m}.weight, {m}.bias, [{s}, {s}], [{p}, {p}])")
+        }
+        Op::ConvTranspose2d { .. } => {
+            format!("torch.conv_transpose2d(h, {m}.weight, {m}.bias, [{s}, {s}], [{p}, {p}])")
+        }
+        Op::Relu => "torch.relu(h)".to_string(),
+        Op::Flatten => "torch.flatten(h, 1)".to_string(),
+        Op::Unflatten {
+            channels,
+            height,
+            width,
+        } => format!("torch.reshape(h, [-1, {channels}, {height}, {width}])"),
+    };
+    format!("    h = {expr}\n")
 }
 
 /// The TorchScript source of the module's methods for `config`.
 pub fn torchscript_source(config: &ModelConfig) -> String {
     let mut s = String::new();
-    // encode: the trunk with ReLU, then the two heads (f1, f2; no activation on logvar).
+    // encode: the trunk, then the two heads (f1, f2; no activation on logvar).
     s += "def encode(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n    h = x\n";
-    for layer in config.encoder_layers() {
-        let _ = writeln!(s, "    h = torch.relu({})", linear_expr("h", &layer.name));
-    }
-    let _ = writeln!(
-        s,
-        "    return ({}, {})\n",
-        linear_expr("h", "fc_mu"),
-        linear_expr("h", "fc_logvar")
+    arch::encoder(config)
+        .iter()
+        .for_each(|l| s += &layer_line(l));
+    let [mu, logvar] = arch::heads(config).map(|l| module_expr(&l.name));
+    s += &format!(
+        "    return (torch.linear(h, {mu}.weight, {mu}.bias), torch.linear(h, {logvar}.weight, {logvar}.bias))\n\n"
     );
-    // decode_logits: ReLU between layers, none after the last.
     s += "def decode_logits(self, z: Tensor) -> Tensor:\n    h = z\n";
-    let layers = config.decoder_layers();
-    for (i, layer) in layers.iter().enumerate() {
-        let lin = linear_expr("h", &layer.name);
-        if i + 1 < layers.len() {
-            let _ = writeln!(s, "    h = torch.relu({lin})");
-        } else {
-            let _ = writeln!(s, "    return {lin}\n");
-        }
-    }
+    arch::decoder(config)
+        .iter()
+        .for_each(|l| s += &layer_line(l));
+    s += "    return h\n\n";
     let recon = match config.likelihood {
         Likelihood::Bernoulli => {
             "torch.sum(torch.binary_cross_entropy_with_logits(logits, x, None, None, 0), 1)"
@@ -139,14 +149,13 @@ pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<
     let config = &run.model;
     let variables = vs.variables();
     ensure!(
-        variables.len() == config.parameter_names().len(),
+        variables.len() == arch::parameter_names(config).len(),
         "the variable store holds {} tensors, the {} model has {}",
         variables.len(),
         config.describe(),
-        config.parameter_names().len()
+        arch::parameter_names(config).len()
     );
-    let cpu: Vec<(CString, Tensor)> = config
-        .parameter_names()
+    let cpu: Vec<(CString, Tensor)> = arch::parameter_names(config)
         .into_iter()
         .map(|name| {
             let t = variables
@@ -248,20 +257,13 @@ mod tests {
             hidden: vec![512, 256],
             latent: 2,
             likelihood: Likelihood::Gaussian,
+            arch: crate::config::Arch::Conv,
         };
         let src = torchscript_source(&config);
-        for layer in config
-            .encoder_layers()
-            .iter()
-            .chain(&config.decoder_layers())
-        {
-            assert!(
-                src.contains(&linear_expr("h", &layer.name)),
-                "{} missing",
-                layer.name
-            );
+        for layer in arch::encoder(&config).iter().chain(&arch::decoder(&config)) {
+            assert!(src.contains(&layer_line(layer)), "{} missing", layer.name);
         }
-        assert_eq!(src.matches("torch.relu(").count(), 4); // 2 encoder + 2 decoder hidden
+        assert!(src.contains("torch.conv_transpose2d(h, getattr(self.decoder, \"7\").weight"));
         assert!(src.contains("torch.sigmoid(logits)) ** 2"));
     }
 }

@@ -10,6 +10,7 @@
 //! model and a run, [`model`] builds the network, [`loss`] holds the ELBO's terms,
 //! [`train`] is the training loop, [`metrics`], [`plot`] and [`images`] write its results,
 //! [`progress`] is what the user watches, [`run`] ties them into the CLI's commands.
+pub mod arch;
 pub mod atomic;
 pub mod config;
 pub mod data;
@@ -24,3 +25,11 @@ pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod train;
+
+/// libtorch's generator is global: unit tests that need a seeded sequence to repeat hold
+/// this lock so that tests running in parallel do not draw from it in between.
+#[cfg(test)]
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

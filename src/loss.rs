@@ -101,6 +101,7 @@ mod tests {
 
     #[test]
     fn closed_form_kl_matches_monte_carlo_and_splits_into_two_parts() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(1);
         let mu = Tensor::randn([4, 3], (Kind::Double, Device::Cpu));
         let logvar = Tensor::randn([4, 3], (Kind::Double, Device::Cpu)) * 0.8;
@@ -144,6 +145,7 @@ mod tests {
 
     #[test]
     fn gradients_reach_mu_and_logvar_through_the_sample() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(2);
         let mu = Tensor::randn([8, 4], F).set_requires_grad(true);
         let logvar = Tensor::randn([8, 4], F).set_requires_grad(true);
@@ -188,6 +190,7 @@ mod tests {
 
     #[test]
     fn loss_is_recon_plus_beta_kl() {
+        let _rng = crate::rng_lock();
         tch::manual_seed(3);
         let (x, logits) = (Tensor::rand([3, 6], F), Tensor::randn([3, 6], F));
         let (mu, logvar) = (Tensor::randn([3, 2], F), Tensor::randn([3, 2], F));

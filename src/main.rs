@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tch_vae::config::{Likelihood, ModelConfig, TrainConfig};
+use tch_vae::config::{Arch, Binarize, Likelihood, ModelConfig, TrainConfig};
 use tch_vae::data::DEFAULT_DATA_DIR;
 use tch_vae::run::{self, TrainRequest};
 
@@ -57,9 +57,22 @@ struct TrainArgs {
     /// Observation model p(x|z): bernoulli (cross-entropy) or gaussian (squared error).
     #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
     likelihood: LikelihoodArg,
+    /// Network family: mlp, or conv (two strided convolutions before the hidden layers).
+    #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
+    arch: ArchArg,
     /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
     #[arg(long, default_value_t = 1.0)]
     beta: f64,
+    /// Binary pixels: none (grey levels), static (drawn once, fixed seed) or dynamic
+    /// (redrawn every pass). A Bernoulli likelihood is a log-likelihood only on binary data.
+    #[arg(long, value_enum, default_value_t = BinarizeArg::None)]
+    binarize: BinarizeArg,
+    /// KL warm-up: beta ramps linearly from 0 over this many epochs (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    kl_warmup: f64,
+    /// Free bits: each latent dimension's KL counts as at least this many nats (0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    free_bits: f64,
     /// Seed for weight initialisation, shuffling and sampling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -78,6 +91,29 @@ struct TrainArgs {
 enum LikelihoodArg {
     Bernoulli,
     Gaussian,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ArchArg {
+    Mlp,
+    Conv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BinarizeArg {
+    None,
+    Static,
+    Dynamic,
+}
+
+impl From<BinarizeArg> for Binarize {
+    fn from(b: BinarizeArg) -> Self {
+        match b {
+            BinarizeArg::None => Binarize::None,
+            BinarizeArg::Static => Binarize::Static,
+            BinarizeArg::Dynamic => Binarize::Dynamic,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -142,6 +178,10 @@ fn execute(command: Command) -> anyhow::Result<()> {
                         LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
                         LikelihoodArg::Gaussian => Likelihood::Gaussian,
                     },
+                    arch: match a.arch {
+                        ArchArg::Mlp => Arch::Mlp,
+                        ArchArg::Conv => Arch::Conv,
+                    },
                 },
                 train: TrainConfig {
                     data: a.data,
@@ -152,6 +192,9 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     seed: a.seed,
                     limit: a.limit,
                     device: a.device,
+                    binarize: a.binarize.into(),
+                    kl_warmup: a.kl_warmup,
+                    free_bits: a.free_bits,
                 },
                 out: a.out,
                 threads: a.threads,

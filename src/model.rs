@@ -1,5 +1,5 @@
-//! The VAE network: an MLP encoder with two heads (the seed's f1 and f2) and an MLP
-//! decoder, all in one `VarStore`.
+//! The VAE network: an encoder trunk with two heads (the seed's f1 and f2) and a decoder,
+//! `nn::Sequential`s built from `arch.rs`'s layer list, all in one `VarStore`.
 //!
 //! Variable names (stable; they match `scripts/reference_vae.py`'s `VAE` class, so
 //! `weights.safetensors` loads there with `load_state_dict`):
@@ -10,46 +10,34 @@
 //! | `fc_mu.weight/bias`            | [latent, trunk]             |
 //! | `fc_logvar.weight/bias`        | [latent, trunk]             |
 //! | `decoder.{0,2,..}.weight/bias` | latent -> hidden.. -> pixels|
-use crate::config::{LayerSpec, ModelConfig};
+use crate::arch::{self, Layer, Op, CONV_KERNEL, CONV_PADDING, CONV_STRIDE};
+use crate::config::ModelConfig;
 use anyhow::{ensure, Result};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
 pub struct Vae {
     config: ModelConfig,
-    /// x -> h: linear layers with ReLU after each (empty when there is no hidden layer).
+    /// x -> h: the trunk of `arch::encoder` (empty for an MLP without hidden layers).
     encoder: nn::Sequential,
     /// f1: h -> mu.
     fc_mu: nn::Linear,
     /// f2: h -> log sigma^2. No activation: a log-variance may be any real number (seed, 2).
     fc_logvar: nn::Linear,
-    /// z -> logits over pixels; ReLU between layers, none at the end.
+    /// z -> logits over pixels (`arch::decoder`); no activation at the end.
     decoder: nn::Sequential,
 }
 
 impl Vae {
     /// Creates the variables under `root` (normally `vs.root()`).
     pub fn new(root: &nn::Path, config: &ModelConfig) -> Self {
-        let mut encoder = nn::seq();
-        for spec in config.encoder_layers() {
-            encoder = encoder.add(linear(root, &spec)).add_fn(|x| x.relu());
-        }
-        let [fc_mu, fc_logvar] = config.head_layers().map(|spec| linear(root, &spec));
-        let specs = config.decoder_layers();
-        let last = specs.len() - 1;
-        let mut decoder = nn::seq();
-        for (i, spec) in specs.iter().enumerate() {
-            decoder = decoder.add(linear(root, spec));
-            if i < last {
-                decoder = decoder.add_fn(|x| x.relu());
-            }
-        }
+        let [mu, logvar] = arch::heads(config);
         Vae {
             config: config.clone(),
-            encoder,
-            fc_mu,
-            fc_logvar,
-            decoder,
+            encoder: sequential(root, &arch::encoder(config)),
+            fc_mu: linear(root, &mu),
+            fc_logvar: linear(root, &logvar),
+            decoder: sequential(root, &arch::decoder(config)),
         }
     }
 
@@ -77,23 +65,81 @@ impl Vae {
     }
 }
 
-/// A linear layer initialised as PyTorch's `nn.Linear` is (weights and biases uniform in
-/// +-1/sqrt(fan_in)), so that runs compare like for like with the PyTorch reference.
-/// tch's default weight init uses the ReLU gain instead, about 2.4 times wider.
-fn linear(root: &nn::Path, spec: &LayerSpec) -> nn::Linear {
-    let bound = 1.0 / (spec.inputs as f64).sqrt();
-    let init = nn::Init::Uniform {
+/// tch's variable path for a layer name: tch forbids '.' inside one path component, so
+/// "encoder.0" is the path encoder / 0 (its variables are then named "encoder.0.weight").
+fn path<'a>(root: &nn::Path<'a>, name: &str) -> nn::Path<'a> {
+    name.split('.').fold(root.clone(), |p, part| p / part)
+}
+
+/// PyTorch's default initialisation for every layer: weights and biases uniform in
+/// +-1/sqrt(fan_in), so that runs compare like for like with the PyTorch reference
+/// (tch's default weight init uses the ReLU gain instead, about 2.4 times wider).
+fn pytorch_init(op: &Op) -> nn::Init {
+    let fan_in = op.weight_shape().map_or(1, |(_, fan_in)| fan_in);
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    nn::Init::Uniform {
         lo: -bound,
         up: bound,
+    }
+}
+
+fn linear(root: &nn::Path, layer: &Layer) -> nn::Linear {
+    let Op::Linear { inputs, outputs } = layer.op else {
+        unreachable!("the heads are linear layers")
     };
+    let init = pytorch_init(&layer.op);
     let config = nn::LinearConfig {
         ws_init: init,
         bs_init: Some(init),
         bias: true,
     };
-    // tch forbids '.' inside one path component: "encoder.0" is the path encoder / 0.
-    let path = spec.name.split('.').fold(root.clone(), |p, part| p / part);
-    nn::linear(path, spec.inputs as i64, spec.outputs as i64, config)
+    nn::linear(
+        path(root, &layer.name),
+        inputs as i64,
+        outputs as i64,
+        config,
+    )
+}
+
+fn sequential(root: &nn::Path, layers: &[Layer]) -> nn::Sequential {
+    let (k, stride, padding) = (CONV_KERNEL as i64, CONV_STRIDE as i64, CONV_PADDING as i64);
+    layers.iter().fold(nn::seq(), |seq, layer| {
+        let init = pytorch_init(&layer.op);
+        let p = path(root, &layer.name);
+        match layer.op {
+            Op::Linear { .. } => seq.add(linear(root, layer)),
+            Op::Conv2d { inputs, outputs } => {
+                let c = nn::ConvConfig {
+                    stride,
+                    padding,
+                    ws_init: init,
+                    bs_init: init,
+                    ..Default::default()
+                };
+                seq.add(nn::conv2d(p, inputs as i64, outputs as i64, k, c))
+            }
+            Op::ConvTranspose2d { inputs, outputs } => {
+                let c = nn::ConvTransposeConfig {
+                    stride,
+                    padding,
+                    ws_init: init,
+                    bs_init: init,
+                    ..Default::default()
+                };
+                seq.add(nn::conv_transpose2d(p, inputs as i64, outputs as i64, k, c))
+            }
+            Op::Relu => seq.add_fn(|x| x.relu()),
+            Op::Flatten => seq.add_fn(|x| x.flatten(1, -1)),
+            Op::Unflatten {
+                channels,
+                height,
+                width,
+            } => {
+                let shape = [-1, channels as i64, height as i64, width as i64];
+                seq.add_fn(move |x| x.view(shape))
+            }
+        }
+    })
 }
 
 fn check_shape(t: &Tensor, columns: usize, what: &str) -> Result<()> {
@@ -108,7 +154,7 @@ fn check_shape(t: &Tensor, columns: usize, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Likelihood;
+    use crate::config::{Arch, Likelihood};
     use tch::{nn::VarStore, Device, Kind};
 
     fn config() -> ModelConfig {
@@ -118,6 +164,7 @@ mod tests {
             hidden: vec![400],
             latent: 20,
             likelihood: Likelihood::Bernoulli,
+            arch: Arch::Mlp,
         }
     }
 
@@ -151,6 +198,7 @@ mod tests {
 
     #[test]
     fn shapes_flow_and_bad_shapes_are_errors() {
+        let _rng = crate::rng_lock();
         let vs = VarStore::new(Device::Cpu);
         let vae = Vae::new(&vs.root(), &config());
         let x = Tensor::rand([5, 784], (Kind::Float, Device::Cpu));

@@ -3,12 +3,12 @@
 mod common;
 use common::*;
 use tch::{nn::VarStore, CModule, Device, IValue, Kind, Tensor};
-use tch_vae::config::{Likelihood, ModelConfig, RunConfig, TrainConfig};
+use tch_vae::config::{Arch, Likelihood, ModelConfig, RunConfig, TrainConfig};
 use tch_vae::export::write_torchscript;
 use tch_vae::loss::{reparameterize_with, ElboTerms};
 use tch_vae::model::Vae;
 
-fn run_config(likelihood: Likelihood) -> RunConfig {
+fn run_config(likelihood: Likelihood, arch: Arch) -> RunConfig {
     RunConfig {
         version: "test".into(),
         model: ModelConfig {
@@ -17,6 +17,7 @@ fn run_config(likelihood: Likelihood) -> RunConfig {
             hidden: vec![48, 24],
             latent: 3,
             likelihood,
+            arch,
         },
         train: TrainConfig {
             data: "/nowhere".into(),
@@ -25,8 +26,8 @@ fn run_config(likelihood: Likelihood) -> RunConfig {
             lr: 1e-3,
             beta: 1.0,
             seed: 1,
-            limit: None,
             device: "cpu".into(),
+            ..Default::default()
         },
     }
 }
@@ -57,9 +58,12 @@ fn assert_close(a: &Tensor, b: &Tensor, what: &str) {
 
 #[test]
 fn torchscript_module_agrees_with_the_rust_model() {
-    for likelihood in [Likelihood::Bernoulli, Likelihood::Gaussian] {
+    for (likelihood, arch) in [
+        (Likelihood::Bernoulli, Arch::Mlp),
+        (Likelihood::Gaussian, Arch::Conv),
+    ] {
         tch::manual_seed(5);
-        let run = run_config(likelihood);
+        let run = run_config(likelihood, arch);
         let vs = VarStore::new(Device::Cpu);
         let vae = Vae::new(&vs.root(), &run.model);
         let tmp = tempfile::tempdir().unwrap();
@@ -72,8 +76,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
         let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            run.model
-                .parameter_names()
+            tch_vae::arch::parameter_names(&run.model)
                 .iter()
                 .map(String::as_str)
                 .collect::<Vec<_>>()
@@ -133,7 +136,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
 
 #[test]
 fn a_failed_export_leaves_no_file() {
-    let run = run_config(Likelihood::Bernoulli);
+    let run = run_config(Likelihood::Bernoulli, Arch::Mlp);
     let vs = VarStore::new(Device::Cpu);
     let _vae = Vae::new(&vs.root(), &run.model);
     let tmp = tempfile::tempdir().unwrap();

@@ -1,0 +1,333 @@
+//! The architecture as data: the ordered operations of the encoder trunk and of the
+//! decoder. This one description builds the tch modules (`model.rs`), generates the
+//! TorchScript source (`export.rs`) and names the parameters; `scripts/reference_vae.py`
+//! builds the same `nn.Sequential`s in PyTorch, and parity tests check the three agree.
+//!
+//! A layer's name is `<part>.<position>`, its position in the sequence, as PyTorch's
+//! `nn.Sequential` numbers its children (activations and reshapes take positions too).
+use crate::config::{Arch, ModelConfig};
+
+/// Channels of the two strided convolutions of `--arch conv`.
+pub const CONV_CHANNELS: [usize; 2] = [32, 64];
+/// Kernel 4, stride 2, padding 1: each convolution halves the height and width exactly.
+pub const CONV_KERNEL: usize = 4;
+pub const CONV_STRIDE: usize = 2;
+pub const CONV_PADDING: usize = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// [n, inputs] -> [n, outputs]
+    Linear {
+        inputs: usize,
+        outputs: usize,
+    },
+    /// [n, in, h, w] -> [n, out, h/2, w/2] (kernel 4, stride 2, padding 1)
+    Conv2d {
+        inputs: usize,
+        outputs: usize,
+    },
+    /// [n, in, h, w] -> [n, out, 2h, 2w]
+    ConvTranspose2d {
+        inputs: usize,
+        outputs: usize,
+    },
+    Relu,
+    /// [n, c, h, w] -> [n, c*h*w]
+    Flatten,
+    /// [n, c*h*w] -> [n, c, h, w]
+    Unflatten {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+}
+
+impl Op {
+    /// Weight shape (PyTorch's layout) and fan-in for PyTorch's default initialisation
+    /// bound 1/sqrt(fan_in); None for operations without parameters.
+    pub fn weight_shape(&self) -> Option<(Vec<usize>, usize)> {
+        let k = CONV_KERNEL;
+        match *self {
+            Op::Linear { inputs, outputs } => Some((vec![outputs, inputs], inputs)),
+            Op::Conv2d { inputs, outputs } => Some((vec![outputs, inputs, k, k], inputs * k * k)),
+            // PyTorch computes a transposed convolution's fan-in from weight dim 1.
+            Op::ConvTranspose2d { inputs, outputs } => {
+                Some((vec![inputs, outputs, k, k], outputs * k * k))
+            }
+            Op::Relu | Op::Flatten | Op::Unflatten { .. } => None,
+        }
+    }
+
+    pub fn bias_len(&self) -> Option<usize> {
+        match *self {
+            Op::Linear { outputs, .. }
+            | Op::Conv2d { outputs, .. }
+            | Op::ConvTranspose2d { outputs, .. } => Some(outputs),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// `encoder.0`, `fc_mu`, `decoder.4`, ...
+    pub name: String,
+    pub op: Op,
+}
+
+fn numbered(part: &str, ops: Vec<Op>) -> Vec<Layer> {
+    ops.into_iter()
+        .enumerate()
+        .map(|(i, op)| Layer {
+            name: format!("{part}.{i}"),
+            op,
+        })
+        .collect()
+}
+
+/// Linear layers through `widths` with a ReLU after each.
+fn mlp(widths: &[usize]) -> Vec<Op> {
+    widths
+        .windows(2)
+        .flat_map(|w| {
+            [
+                Op::Linear {
+                    inputs: w[0],
+                    outputs: w[1],
+                },
+                Op::Relu,
+            ]
+        })
+        .collect()
+}
+
+/// Channels, height and width after the convolutions of `--arch conv`.
+pub fn conv_output(config: &ModelConfig) -> (usize, usize, usize) {
+    let scale = CONV_STRIDE.pow(CONV_CHANNELS.len() as u32);
+    (
+        CONV_CHANNELS[CONV_CHANNELS.len() - 1],
+        config.image_height / scale,
+        config.image_width / scale,
+    )
+}
+
+/// The encoder trunk: pixels [n, H*W] -> features [n, trunk_width].
+pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
+    let ops = match config.arch {
+        Arch::Mlp => mlp(&[&[config.input_dim()], &config.hidden[..]].concat()),
+        Arch::Conv => {
+            let (c, h, w) = conv_output(config);
+            let mut ops = vec![Op::Unflatten {
+                channels: 1,
+                height: config.image_height,
+                width: config.image_width,
+            }];
+            let mut inputs = 1;
+            for &outputs in &CONV_CHANNELS {
+                ops.extend([Op::Conv2d { inputs, outputs }, Op::Relu]);
+                inputs = outputs;
+            }
+            ops.push(Op::Flatten);
+            ops.extend(mlp(&[&[c * h * w], &config.hidden[..]].concat()));
+            ops
+        }
+    };
+    numbered("encoder", ops)
+}
+
+/// Width of the trunk's output, which the heads read.
+pub fn trunk_width(config: &ModelConfig) -> usize {
+    match (config.hidden.last(), config.arch) {
+        (Some(&h), _) => h,
+        (None, Arch::Mlp) => config.input_dim(),
+        (None, Arch::Conv) => {
+            let (c, h, w) = conv_output(config);
+            c * h * w
+        }
+    }
+}
+
+/// The two heads: `fc_mu` (the seed's f1) and `fc_logvar` (f2, no activation).
+pub fn heads(config: &ModelConfig) -> [Layer; 2] {
+    let op = Op::Linear {
+        inputs: trunk_width(config),
+        outputs: config.latent,
+    };
+    [
+        Layer {
+            name: "fc_mu".into(),
+            op,
+        },
+        Layer {
+            name: "fc_logvar".into(),
+            op,
+        },
+    ]
+}
+
+/// The decoder: z [n, latent] -> logits [n, H*W]; no activation at the end.
+pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
+    let hidden: Vec<usize> = config.hidden.iter().rev().copied().collect();
+    let mut ops = match config.arch {
+        Arch::Mlp => mlp(&[&[config.latent], &hidden[..], &[config.input_dim()]].concat()),
+        Arch::Conv => {
+            let (c, h, w) = conv_output(config);
+            let mut ops = mlp(&[&[config.latent], &hidden[..], &[c * h * w]].concat());
+            ops.push(Op::Unflatten {
+                channels: c,
+                height: h,
+                width: w,
+            });
+            let mut inputs = c;
+            for &outputs in CONV_CHANNELS.iter().rev().skip(1).chain(&[1]) {
+                ops.extend([Op::ConvTranspose2d { inputs, outputs }, Op::Relu]);
+                inputs = outputs;
+            }
+            ops.pop(); // logits: no ReLU after the last layer
+            ops.push(Op::Flatten);
+            return numbered("decoder", ops);
+        }
+    };
+    ops.pop(); // logits: no ReLU after the last layer
+    numbered("decoder", ops)
+}
+
+/// Every parameter name in module order (encoder, heads, decoder; weight then bias): the
+/// order of the PyTorch reference's `state_dict`.
+pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
+    encoder(config)
+        .into_iter()
+        .chain(heads(config))
+        .chain(decoder(config))
+        .filter(|l| l.op.weight_shape().is_some())
+        .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Likelihood;
+
+    fn config(arch: Arch, hidden: Vec<usize>) -> ModelConfig {
+        ModelConfig {
+            image_height: 28,
+            image_width: 28,
+            hidden,
+            latent: 20,
+            likelihood: Likelihood::Bernoulli,
+            arch,
+        }
+    }
+
+    fn linears(layers: &[Layer]) -> Vec<(String, usize, usize)> {
+        layers
+            .iter()
+            .filter_map(|l| match l.op {
+                Op::Linear { inputs, outputs } => Some((l.name.clone(), inputs, outputs)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mlp_names_and_shapes_mirror_pytorch_sequential() {
+        let m = config(Arch::Mlp, vec![512, 256]);
+        assert_eq!(
+            linears(&encoder(&m)),
+            vec![
+                ("encoder.0".into(), 784, 512),
+                ("encoder.2".into(), 512, 256)
+            ]
+        );
+        assert_eq!(
+            linears(&decoder(&m)),
+            vec![
+                ("decoder.0".into(), 20, 256),
+                ("decoder.2".into(), 256, 512),
+                ("decoder.4".into(), 512, 784)
+            ]
+        );
+        assert_eq!(
+            decoder(&m).last().unwrap().op,
+            Op::Linear {
+                inputs: 512,
+                outputs: 784
+            }
+        );
+        assert_eq!(trunk_width(&m), 256);
+        assert_eq!(parameter_names(&m).len(), 2 * (2 + 2 + 3));
+    }
+
+    #[test]
+    fn no_hidden_layer_means_linear_heads_on_the_pixels() {
+        let m = config(Arch::Mlp, vec![]);
+        assert!(encoder(&m).is_empty());
+        assert_eq!(trunk_width(&m), 784);
+        assert_eq!(decoder(&m).len(), 1);
+    }
+
+    #[test]
+    fn conv_shapes_halve_then_double() {
+        let m = config(Arch::Conv, vec![256]);
+        let ops: Vec<Op> = encoder(&m).into_iter().map(|l| l.op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Unflatten {
+                    channels: 1,
+                    height: 28,
+                    width: 28
+                },
+                Op::Conv2d {
+                    inputs: 1,
+                    outputs: 32
+                },
+                Op::Relu,
+                Op::Conv2d {
+                    inputs: 32,
+                    outputs: 64
+                },
+                Op::Relu,
+                Op::Flatten,
+                Op::Linear {
+                    inputs: 64 * 7 * 7,
+                    outputs: 256
+                },
+                Op::Relu,
+            ]
+        );
+        let dec: Vec<Op> = decoder(&m).into_iter().map(|l| l.op).collect();
+        assert_eq!(
+            dec,
+            vec![
+                Op::Linear {
+                    inputs: 20,
+                    outputs: 256
+                },
+                Op::Relu,
+                Op::Linear {
+                    inputs: 256,
+                    outputs: 3136
+                },
+                Op::Relu,
+                Op::Unflatten {
+                    channels: 64,
+                    height: 7,
+                    width: 7
+                },
+                Op::ConvTranspose2d {
+                    inputs: 64,
+                    outputs: 32
+                },
+                Op::Relu,
+                Op::ConvTranspose2d {
+                    inputs: 32,
+                    outputs: 1
+                },
+                Op::Flatten,
+            ]
+        );
+        assert_eq!(trunk_width(&m), 256);
+    }
+}
