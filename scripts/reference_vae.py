@@ -34,34 +34,49 @@ DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 COLUMNS = [
     "epoch", "train_loss", "train_recon", "train_kl", "train_kl_mu", "train_kl_var",
     "test_loss", "test_recon", "test_kl", "test_kl_mu", "test_kl_var", "mean_var",
-    "epoch_seconds",
+    "epoch_seconds", "beta",
 ]
 
 
-class VAE(nn.Module):
-    """MLP VAE: encoder trunk + heads mu (f1) and log sigma^2 (f2), mirrored decoder.
+def _mlp(widths: list[int]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return layers
 
-    Parameter names match tch-vae's VarStore: encoder.{0,2,..}, fc_mu, fc_logvar,
-    decoder.{0,2,..} (odd indices are the ReLUs). `decode_logits` returns pre-sigmoid
-    outputs; `decode` returns pixel probabilities (Bernoulli) or means (Gaussian).
+
+class VAE(nn.Module):
+    """The VAE of tch-vae's src/arch.rs: encoder trunk + heads mu (f1) and log sigma^2 (f2),
+    mirrored decoder; arch "mlp" (linear layers) or "conv" (two stride-2 4x4 convolutions of
+    32 and 64 channels before the hidden layers, transposed convolutions after them).
+
+    Parameter names match tch-vae's VarStore: encoder.N, fc_mu, fc_logvar, decoder.N, with
+    N the position in the nn.Sequential. `decode_logits` returns pre-sigmoid outputs;
+    `decode` returns pixel probabilities (Bernoulli) or means (Gaussian).
     """
 
-    def __init__(self, input_dim: int = 784, hidden: list[int] | None = None, latent: int = 20):
+    def __init__(self, input_dim: int = 784, hidden: list[int] | None = None, latent: int = 20,
+                 arch: str = "mlp", image_shape: tuple[int, int] = (28, 28)):
         super().__init__()
         hidden = [400] if hidden is None else list(hidden)
-        enc: list[nn.Module] = []
-        for a, b in zip([input_dim] + hidden[:-1], hidden):
-            enc += [nn.Linear(a, b), nn.ReLU()]
+        if arch == "mlp":
+            enc = _mlp([input_dim] + hidden)
+            dec = _mlp([latent] + hidden[::-1] + [input_dim])[:-1]
+            trunk = hidden[-1] if hidden else input_dim
+        elif arch == "conv":
+            h, w = image_shape
+            flat = 64 * (h // 4) * (w // 4)
+            enc = [nn.Unflatten(1, (1, h, w)), nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),
+                   nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten()] + _mlp([flat] + hidden)
+            dec = _mlp([latent] + hidden[::-1] + [flat]) + [
+                nn.Unflatten(1, (64, h // 4, w // 4)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+                nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten()]
+            trunk = hidden[-1] if hidden else flat
+        else:
+            raise ValueError(f"unknown arch {arch!r}")
         self.encoder = nn.Sequential(*enc)
-        trunk = hidden[-1] if hidden else input_dim
         self.fc_mu = nn.Linear(trunk, latent)
         self.fc_logvar = nn.Linear(trunk, latent)
-        widths = [latent] + hidden[::-1] + [input_dim]
-        dec: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            dec.append(nn.Linear(a, b))
-            if i < len(widths) - 2:
-                dec.append(nn.ReLU())
         self.decoder = nn.Sequential(*dec)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,7 +137,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[VAE, dict]:
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     m = config["model"]
-    model = VAE(m["image_height"] * m["image_width"], m["hidden"], m["latent"])
+    model = VAE(m["image_height"] * m["image_width"], m["hidden"], m["latent"], m.get("arch", "mlp"),
+                (m["image_height"], m["image_width"]))
     model.load_state_dict(load_file(str(run_dir / "weights.safetensors")), strict=True)
     return model.eval(), config
 
@@ -186,7 +202,7 @@ def main() -> None:
         with torch.no_grad():
             test, var_sum = run_pass(model, x_test, 1024, a.beta, a.likelihood)
         mean_var = var_sum / (len(x_test) * a.latent)
-        rows.append([epoch, *train, *test, mean_var, seconds])
+        rows.append([epoch, *train, *test, mean_var, seconds, a.beta])
         print(f"epoch {epoch}/{a.epochs} | train {train[0]:.2f} | test {test[0]:.2f} "
               f"(recon {test[1]:.2f} + KL {test[2]:.2f}) | mean var {mean_var:.4f} | {seconds:.2f} s",
               flush=True)

@@ -1,4 +1,5 @@
 //! Datasets in MNIST's IDX layout, loaded once as tensors on the training device.
+use crate::config::Binarize;
 use crate::idx;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -6,6 +7,10 @@ use tch::{Device, Kind, Tensor};
 
 /// Debian's `dataset-fashion-mnist` package installs the default dataset here.
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// The seed of fixed binarisations (static training sets, and every binarised test set),
+/// the same for all runs so that their numbers compare.
+pub const BINARIZE_SEED: i64 = 1234;
 
 /// One split: images and labels with the same number of rows.
 pub struct Split {
@@ -72,6 +77,31 @@ impl Dataset {
             height: h,
             width: w,
         })
+    }
+}
+
+impl Dataset {
+    /// Applies `--binarize` to the loaded data: static binarises both splits once, dynamic
+    /// only the test split (training batches are redrawn by [`binarize_batch`]). It reseeds
+    /// libtorch's generator with [`BINARIZE_SEED`]; training seeds it again afterwards.
+    pub fn binarize_fixed(&mut self, mode: Binarize) {
+        if mode == Binarize::None {
+            return;
+        }
+        tch::manual_seed(BINARIZE_SEED);
+        self.test.images = self.test.images.bernoulli();
+        if mode == Binarize::Static {
+            self.train.images = self.train.images.bernoulli();
+        }
+    }
+}
+
+/// A training batch as the model sees it: redrawn binary pixels under dynamic
+/// binarisation, the batch itself otherwise. [b, pixels] -> [b, pixels].
+pub fn binarize_batch(x: Tensor, mode: Binarize) -> Tensor {
+    match mode {
+        Binarize::Dynamic => x.bernoulli(),
+        Binarize::None | Binarize::Static => x,
     }
 }
 

@@ -47,6 +47,9 @@ pub struct EpochMetrics {
     pub mean_var: f64,
     /// Wall time of the epoch's training pass alone (no test pass, no file writing).
     pub epoch_seconds: f64,
+    /// The KL weight at the end of the epoch (it ramps during a KL warm-up); the test
+    /// loss uses it.
+    pub beta: f64,
 }
 
 impl EpochMetrics {
@@ -56,6 +59,7 @@ impl EpochMetrics {
         test: PassMetrics,
         mean_var: f64,
         secs: f64,
+        beta: f64,
     ) -> Self {
         EpochMetrics {
             epoch,
@@ -71,6 +75,7 @@ impl EpochMetrics {
             test_kl_var: test.kl_var,
             mean_var,
             epoch_seconds: secs,
+            beta,
         }
     }
 }
@@ -107,13 +112,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
         let p = PassMetrics::from_sums(&[30.0, 20.0, 10.0, 4.0, 6.0], 10);
-        let rows = vec![EpochMetrics::new(1, p, p, 0.5, 1.25)];
+        let rows = vec![EpochMetrics::new(1, p, p, 0.5, 1.25, 1.0)];
         write(&path, &rows).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text.lines().next().unwrap(),
             "epoch,train_loss,train_recon,train_kl,train_kl_mu,train_kl_var,test_loss,\
-             test_recon,test_kl,test_kl_mu,test_kl_var,mean_var,epoch_seconds"
+             test_recon,test_kl,test_kl_mu,test_kl_var,mean_var,epoch_seconds,beta"
         );
         assert_eq!(read(&path).unwrap(), rows);
         assert_eq!(rows[0].train_loss, 3.0);

@@ -18,6 +18,7 @@ use tch::Tensor;
 
 pub struct Vae {
     config: ModelConfig,
+    device: tch::Device,
     /// x -> h: the trunk of `arch::encoder` (empty for an MLP without hidden layers).
     encoder: nn::Sequential,
     /// f1: h -> mu.
@@ -34,6 +35,7 @@ impl Vae {
         let [mu, logvar] = arch::heads(config);
         Vae {
             config: config.clone(),
+            device: root.device(),
             encoder: sequential(root, &arch::encoder(config)),
             fc_mu: linear(root, &mu),
             fc_logvar: linear(root, &logvar),
@@ -43,6 +45,11 @@ impl Vae {
 
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Where the model's variables live.
+    pub fn device(&self) -> tch::Device {
+        self.device
     }
 
     /// [n, pixels] in [0, 1] -> (mu [n, latent], logvar [n, latent]).

@@ -173,6 +173,77 @@ fn panel(
     Ok(())
 }
 
+pub const LATENT_COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// A scatter of 2-D latent points coloured by label (`latent.svg`).
+pub fn latent_svg(points: &[(f64, f64)], labels: &[i64], axis: &str) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 680)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let (x0, x1) = padded_range(points.iter().map(|p| p.0));
+        let (y0, y1) = padded_range(points.iter().map(|p| p.1));
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Test-set posterior means by label", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("{axis} 1"))
+            .y_desc(format!("{axis} 2"))
+            .draw()
+            .map_err(plot_error)?;
+        let mut present: Vec<i64> = labels.to_vec();
+        present.sort_unstable();
+        present.dedup();
+        for label in present {
+            let color = LATENT_COLORS[label.rem_euclid(10) as usize];
+            let pts = points
+                .iter()
+                .zip(labels)
+                .filter(|(_, l)| **l == label)
+                .map(|(p, _)| *p);
+            chart
+                .draw_series(pts.map(|p| Circle::new(p, 2, color.mix(0.6).filled())))
+                .map_err(plot_error)?
+                .label(format!("label {label}"))
+                .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+pub fn write_latent_svg(
+    path: &Path,
+    points: &[(f64, f64)],
+    labels: &[i64],
+    axis: &str,
+) -> Result<()> {
+    crate::atomic::write_bytes(path, latent_svg(points, labels, axis)?.as_bytes())
+}
+
 /// The data's range with 5% head-room, never empty.
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
@@ -201,7 +272,7 @@ mod tests {
         let rows: Vec<EpochMetrics> = (1..=3)
             .map(|e| {
                 let p = PassMetrics::from_sums(&[300.0 - e as f64, 280.0, 20.0, 5.0, 15.0], 1);
-                EpochMetrics::new(e, p, p, 0.1, 1.0)
+                EpochMetrics::new(e, p, p, 0.1, 1.0, 1.0)
             })
             .collect();
         let svg = loss_svg(&rows).unwrap();

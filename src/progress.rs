@@ -49,6 +49,21 @@ impl EpochBar {
     }
 }
 
+/// A plain counting bar on stdout (only when stdout is a terminal).
+pub fn count_bar(len: u64, unit: &str) -> Option<ProgressBar> {
+    std::io::stdout().is_terminal().then(|| {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stdout());
+        let template =
+            format!("[{{bar:30.cyan/blue}}] {{pos}}/{{len}} {unit} | {{per_sec}} | ETA {{eta}}");
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .expect("the template is a valid constant")
+                .progress_chars("=> "),
+        );
+        bar
+    })
+}
+
 /// "epoch  3/10 | train 270.12 (recon 250.01 + KL 20.11) | test 268.90 | ..."
 pub fn summary_line(m: &EpochMetrics, epochs: usize, train_images: usize) -> String {
     let width = epochs.to_string().len();

@@ -1,22 +1,21 @@
 //! The commands behind the CLI, with their side effects: run folders, files, figures and
 //! console output around the pure training loop of `train.rs`.
-use crate::config::{ModelConfig, RunConfig, TrainConfig};
+use crate::config::{Binarize, ModelConfig, RunConfig, TrainConfig};
 use crate::data::Dataset;
+use crate::eval::{self, AggregatePosterior};
 use crate::metrics::{self, EpochMetrics};
 use crate::model::Vae;
-use crate::progress::{summary_line, EpochBar};
+use crate::progress::{self, summary_line, EpochBar};
 use crate::train::Trainer;
-use crate::{atomic, device, export, images, plot};
+use crate::{atomic, device, export, figures, plot};
 use anyhow::{ensure, Context, Result};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use tch::{nn, Device, Kind, Tensor};
+use std::time::Instant;
+use tch::{nn, Device, Kind};
 
 pub const WEIGHTS_FILE: &str = "weights.safetensors";
-pub const SAMPLES_FILE: &str = "samples.png";
-pub const RECONSTRUCTIONS_FILE: &str = "reconstructions.png";
-/// The sample grid is 8 x 8.
-const GRID_COLS: usize = 8;
-const GRID_IMAGES: usize = 64;
+pub const EVAL_FILE: &str = "eval.json";
 
 /// What `tch-vae train` was asked to do, before the data is seen.
 #[derive(Clone, Debug)]
@@ -48,7 +47,8 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
     };
     prepare_run_dir(&out)?;
 
-    let data = Dataset::load(&req.train.data, req.train.limit, device)?;
+    let mut data = Dataset::load(&req.train.data, req.train.limit, device)?;
+    data.binarize_fixed(req.train.binarize);
     model_config.image_height = data.height;
     model_config.image_width = data.width;
     let run = RunConfig {
@@ -84,8 +84,7 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
     }
     save_weights(trainer.var_store(), &out.join(WEIGHTS_FILE))?;
     export::write_torchscript(&out.join(export::FILE), trainer.var_store(), &run)?;
-    write_samples(trainer.vae(), &out.join(SAMPLES_FILE), device)?;
-    write_reconstructions(trainer.vae(), &data, &out.join(RECONSTRUCTIONS_FILE))?;
+    figures::write_all(trainer.vae(), &data, &out, run.train.seed)?;
     println!("wrote {}", out.display());
     Ok(out)
 }
@@ -158,25 +157,23 @@ pub fn load_run(run_dir: &Path, device: Device) -> Result<LoadedRun> {
     Ok(LoadedRun { config, vs, vae })
 }
 
-/// 64 images decoded from z ~ N(0, I) (seed, point 5), in an 8 x 8 grid.
-pub fn write_samples(vae: &Vae, path: &Path, device: Device) -> Result<()> {
-    let c = vae.config();
-    let z = Tensor::randn([GRID_IMAGES as i64, c.latent as i64], (Kind::Float, device)); // [64, latent]
-    let x = tch::no_grad(|| vae.decode(&z))?; // [64, pixels]
-    images::write_grid(path, &x, c.image_height, c.image_width, GRID_COLS)
-}
-
-/// The first 16 test images, each row of 8 above its reconstruction decode(mu(x)).
-pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
-    let cols = GRID_COLS.min(data.test.len());
-    let rows = (16 / cols).min(data.test.len() / cols);
-    let x = data.test.images.narrow(0, 0, (rows * cols) as i64); // [rows*cols, pixels]
-    let recon = tch::no_grad(|| vae.decode(&vae.encode(&x)?.0))?;
-    let d = x.size()[1];
-    let (r, c) = (rows as i64, cols as i64);
-    // [rows, 2, cols, pixels]: each row of originals followed by its reconstructions.
-    let grid = Tensor::stack(&[x.view([r, c, d]), recon.view([r, c, d])], 1).reshape([-1, d]);
-    images::write_grid(path, &grid, data.height, data.width, cols)
+/// The run's dataset as training saw it: the folder from config.json (or `data`), the
+/// same `--limit` and binarisation, checked against the model's image size.
+pub fn load_run_data(run: &RunConfig, data: Option<PathBuf>, device: Device) -> Result<Dataset> {
+    let dir = data.unwrap_or_else(|| run.train.data.clone());
+    let mut dataset = Dataset::load(&dir, run.train.limit, device)
+        .context("cannot read the run's data; pass --data DIR if it moved")?;
+    ensure!(
+        dataset.input_dim() == run.model.input_dim(),
+        "{} holds {}x{} images but the model expects {}x{}",
+        dir.display(),
+        dataset.height,
+        dataset.width,
+        run.model.image_height,
+        run.model.image_width
+    );
+    dataset.binarize_fixed(run.train.binarize);
+    Ok(dataset)
 }
 
 /// `tch-vae export`: (re)writes the run's TorchScript module from its saved weights.
@@ -193,14 +190,13 @@ pub fn sample(run_dir: &Path, output: Option<PathBuf>, seed: u64, device: &str) 
     let device = device::resolve(device)?;
     let run = load_run(run_dir, device)?;
     tch::manual_seed(seed as i64);
-    let path = output.unwrap_or_else(|| run_dir.join(SAMPLES_FILE));
-    write_samples(&run.vae, &path, device)?;
+    let path = output.unwrap_or_else(|| run_dir.join(figures::SAMPLES_FILE));
+    figures::write_samples(&run.vae, &path, device)?;
     Ok(path)
 }
 
 /// `tch-vae plot`: redraws `loss.svg` from `metrics.csv`, and, when the weights are there,
-/// the sample and reconstruction figures (reading the test set from `data`, default the
-/// run's own data folder).
+/// every model figure (the same ones, with the same seed, that training drew).
 pub fn plot(run_dir: &Path, data: Option<PathBuf>, device: &str) -> Result<Vec<PathBuf>> {
     let history = metrics::read(&run_dir.join(metrics::FILE))?;
     let mut written = vec![run_dir.join(plot::LOSS_FILE)];
@@ -208,26 +204,164 @@ pub fn plot(run_dir: &Path, data: Option<PathBuf>, device: &str) -> Result<Vec<P
     if run_dir.join(WEIGHTS_FILE).exists() {
         let device = device::resolve(device)?;
         let run = load_run(run_dir, device)?;
-        tch::manual_seed(run.config.train.seed as i64);
-        let samples = run_dir.join(SAMPLES_FILE);
-        write_samples(&run.vae, &samples, device)?;
-        written.push(samples);
-        let dir = data.unwrap_or_else(|| run.config.train.data.clone());
-        let dataset = Dataset::load(&dir, Some(1), device).with_context(|| {
-            format!("cannot read the test images for {RECONSTRUCTIONS_FILE}; pass --data DIR")
-        })?;
-        ensure!(
-            dataset.input_dim() == run.config.model.input_dim(),
-            "{} holds {}x{} images but the model expects {}x{}",
-            dir.display(),
-            dataset.height,
-            dataset.width,
-            run.config.model.image_height,
-            run.config.model.image_width
-        );
-        let recon = run_dir.join(RECONSTRUCTIONS_FILE);
-        write_reconstructions(&run.vae, &dataset, &recon)?;
-        written.push(recon);
+        let dataset = load_run_data(&run.config, data, device)?;
+        written.extend(figures::write_all(
+            &run.vae,
+            &dataset,
+            run_dir,
+            run.config.train.seed,
+        )?);
     }
     Ok(written)
+}
+
+/// What `tch-vae eval` was asked to do.
+#[derive(Clone, Debug)]
+pub struct EvalRequest {
+    pub run: PathBuf,
+    /// k; default [`default_iw_samples`].
+    pub iw_samples: Option<usize>,
+    /// Decoded samples per chunk; default [`default_batch_rows`].
+    pub batch_rows: Option<usize>,
+    /// Default: the run's seed.
+    pub seed: Option<u64>,
+    /// Evaluate the first N test images only.
+    pub limit: Option<usize>,
+    pub device: String,
+    pub data: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+}
+
+/// k when `--iw-samples` is not given: 5000 on CUDA (the standard protocol of Burda et al.)
+/// and 200 on the CPU, where 5000 samples of 10,000 images take minutes, not seconds.
+pub fn default_iw_samples(device: Device) -> usize {
+    if device.is_cuda() {
+        5000
+    } else {
+        200
+    }
+}
+
+/// Decoded samples per chunk: about 50 MB of pixel logits on the CPU (smaller chunks
+/// measured faster there than 200 MB ones), 1.6 GB on CUDA.
+pub fn default_batch_rows(device: Device) -> usize {
+    if device.is_cuda() {
+        1 << 19
+    } else {
+        1 << 14
+    }
+}
+
+/// The content of `eval.json` (all per-image averages in nats unless named otherwise).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EvalReport {
+    pub model: String,
+    pub data: PathBuf,
+    pub binarize: Binarize,
+    pub device: String,
+    pub seed: u64,
+    pub test_images: usize,
+    pub iw_samples: usize,
+    /// Test negative ELBO: reconstruction (mean over the k samples) + closed-form KL.
+    pub neg_elbo: f64,
+    /// Importance-weighted estimate of -log p(x) with k samples (Burda et al. 2015).
+    pub nll: f64,
+    /// Standard error of `nll` over the test images.
+    pub nll_stderr: f64,
+    /// `nll` / (pixels * ln 2).
+    pub bits_per_dim: f64,
+    pub recon: f64,
+    pub kl: f64,
+    pub latent: usize,
+    /// Units with Cov_x(E_q[z_u]) > 0.01 (Burda et al. 2015).
+    pub active_units: usize,
+    /// Cov_x(E_q[z_u]) of each unit, in dimension order.
+    pub unit_activity: Vec<f64>,
+    /// The mean KL of each latent dimension, largest first.
+    pub kl_per_dim: Vec<f64>,
+    pub aggregate_posterior_test: AggregatePosterior,
+    pub aggregate_posterior_train: AggregatePosterior,
+    /// Wall time of the importance-weighted pass.
+    pub iw_seconds: f64,
+}
+
+/// `tch-vae eval`: writes `eval.json` (default `RUN/eval.json`) and returns the report.
+pub fn evaluate(req: &EvalRequest) -> Result<(PathBuf, EvalReport)> {
+    let device = device::resolve(&req.device)?;
+    let k = req.iw_samples.unwrap_or_else(|| default_iw_samples(device));
+    ensure!(k >= 1, "--iw-samples must be at least 1 (got 0)");
+    ensure!(req.limit != Some(0), "--limit must be at least 1 (got 0)");
+    let rows = req.batch_rows.unwrap_or_else(|| default_batch_rows(device));
+    ensure!(rows >= 1, "--batch-rows must be at least 1 (got 0)");
+    let run = load_run(&req.run, device)?;
+    let data = load_run_data(&run.config, req.data.clone(), device)?;
+    let n = req.limit.unwrap_or(data.test.len()).min(data.test.len());
+    let x = data.test.images.narrow(0, 0, n as i64); // [n, pixels]
+                                                     // The training set's aggregate posterior: dynamic binarisation draws it once here.
+    let train_x = match run.config.train.binarize {
+        Binarize::Dynamic => data.train.images.bernoulli(),
+        _ => data.train.images.shallow_clone(),
+    };
+    let seed = req.seed.unwrap_or(run.config.train.seed);
+    tch::manual_seed(seed as i64);
+
+    println!(
+        "evaluating {} on {} test images with k = {k} importance samples on {}",
+        req.run.display(),
+        n,
+        device::name(device)
+    );
+    let bar = progress::count_bar(n as u64, "images");
+    let start = Instant::now();
+    let l = eval::likelihoods(&run.vae, &x, k, rows, &mut |done| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64)
+        }
+    })?;
+    let iw_seconds = start.elapsed().as_secs_f64();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mean = |t: &tch::Tensor| t.mean(Kind::Double).double_value(&[]);
+    let nll = mean(&l.nll);
+    let nll_stderr = l.nll.to_kind(Kind::Double).std(true).double_value(&[]) / (n as f64).sqrt();
+    let test = eval::encode_all(&run.vae, &x, 4096)?;
+    let kl_dims = test.kl_per_dim()?;
+    let kl: f64 = kl_dims.iter().sum();
+    let mut kl_sorted = kl_dims.clone();
+    kl_sorted.sort_by(|a, b| b.total_cmp(a));
+    let activity = test.unit_activity()?;
+    let report = EvalReport {
+        model: run.config.model.describe(),
+        data: req.data.clone().unwrap_or(run.config.train.data.clone()),
+        binarize: run.config.train.binarize,
+        device: device::name(device),
+        seed,
+        test_images: n,
+        iw_samples: k,
+        neg_elbo: mean(&l.neg_elbo),
+        nll,
+        nll_stderr,
+        bits_per_dim: nll / (run.config.model.input_dim() as f64 * std::f64::consts::LN_2),
+        recon: mean(&l.neg_elbo) - kl,
+        kl,
+        latent: run.config.model.latent,
+        active_units: activity
+            .iter()
+            .filter(|&&v| v > eval::ACTIVE_UNIT_THRESHOLD)
+            .count(),
+        unit_activity: activity,
+        kl_per_dim: kl_sorted,
+        aggregate_posterior_test: test.aggregate_posterior()?,
+        aggregate_posterior_train: eval::encode_all(&run.vae, &train_x, 4096)?
+            .aggregate_posterior()?,
+        iw_seconds,
+    };
+    let path = req
+        .output
+        .clone()
+        .unwrap_or_else(|| req.run.join(EVAL_FILE));
+    let text = serde_json::to_string_pretty(&report)? + "\n";
+    atomic::write_bytes(&path, text.as_bytes())?;
+    Ok((path, report))
 }

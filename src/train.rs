@@ -2,7 +2,7 @@
 //! the caller's (see `run.rs`).
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::{self, Dataset, Split};
-use crate::loss::{reparameterize, ElboTerms};
+use crate::loss::{batch_objective, reparameterize, warmup_beta, ElboTerms};
 use crate::metrics::{EpochMetrics, PassMetrics};
 use crate::model::Vae;
 use anyhow::{ensure, Result};
@@ -30,6 +30,8 @@ pub struct Trainer {
     vae: Vae,
     opt: nn::Optimizer,
     config: TrainConfig,
+    /// Optimisation steps taken so far (drives the KL warm-up).
+    step: usize,
 }
 
 impl Trainer {
@@ -48,6 +50,7 @@ impl Trainer {
             vae,
             opt,
             config: config.clone(),
+            step: 0,
         })
     }
 
@@ -74,8 +77,17 @@ impl Trainer {
             "epoch {epoch}: the training loss became {} (not finite). Try a lower --lr",
             train.loss
         );
-        let (test, mean_var) = evaluate(&self.vae, &data.test, self.config.beta)?;
-        Ok(EpochMetrics::new(epoch, train, test, mean_var, seconds))
+        let beta = self.beta_at(self.step, data.train.len());
+        let (test, mean_var) = evaluate(&self.vae, &data.test, beta)?;
+        Ok(EpochMetrics::new(
+            epoch, train, test, mean_var, seconds, beta,
+        ))
+    }
+
+    /// The KL weight at `step` (the configured beta once any warm-up is over).
+    fn beta_at(&self, step: usize, train_images: usize) -> f64 {
+        let batches = train_images.div_ceil(self.config.batch_size);
+        warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
     }
 
     fn train_pass(
@@ -92,16 +104,19 @@ impl Trainer {
         let mut sums = Tensor::zeros([5], (Kind::Float, device));
         let mut images = 0;
         for (i, index) in data::batches(&order, bs).enumerate() {
+            let beta = self.beta_at(self.step, n);
             let x = split.images.index_select(0, &index); // [b, pixels]
+            let x = data::binarize_batch(x, self.config.binarize);
             let (mu, logvar) = self.vae.encode(&x)?; // [b, latent] each
             let z = reparameterize(&mu, &logvar); // [b, latent]
             let logits = self.vae.decode_logits(&z)?; // [b, pixels]
             let terms = ElboTerms::new(&logits, &x, &mu, &logvar, self.vae.config().likelihood);
-            // Mean over the batch: Adam is scale-invariant, and this keeps the learning
-            // rate meaningful across batch sizes (PyTorch's reference does the same).
-            let loss = terms.loss(self.config.beta).mean(Kind::Float);
-            self.opt.backward_step(&loss);
-            tch::no_grad(|| sums += terms.sums(self.config.beta));
+            // A batch mean: Adam is scale-invariant, and this keeps the learning rate
+            // meaningful across batch sizes (PyTorch's reference does the same).
+            let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
+            self.opt.backward_step(&objective);
+            self.step += 1;
+            tch::no_grad(|| sums += terms.sums(beta));
             images += index.size()[0] as usize;
             let batch = i + 1;
             let running_loss = (batch % REPORT_EVERY == 0 || batch == batches)

@@ -45,6 +45,14 @@ fn tiles(path: &Path, rows: usize) -> Vec<Vec<u8>> {
     out
 }
 
+const FIGURES: [&str; 5] = [
+    "loss.svg",
+    "samples.png",
+    "reconstructions.png",
+    "latent.svg",
+    "interpolation.png",
+];
+
 #[test]
 fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
     let tmp = tempfile::tempdir().unwrap();
@@ -139,15 +147,33 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         "sample --seed 3 repeated the training-time grid"
     );
 
-    // `plot` redraws every figure; loss.svg comes out identical from metrics.csv.
-    for f in ["loss.svg", "samples.png", "reconstructions.png"] {
+    // The latent figure and the interpolation (4 pairs, 10 columns); no manifold for
+    // latent = 20.
+    let latent = std::fs::read_to_string(run.join("latent.svg")).unwrap();
+    assert!(latent.contains("principal component") && latent.contains("label 9"));
+    let (w, h, _) = read_png(&run.join("interpolation.png"));
+    assert_eq!((w, h), (10 * 58 + 2, 4 * 58 + 2));
+    assert!(!run.join("manifold.png").exists());
+
+    // `plot` redraws every figure identically: loss.svg from metrics.csv, the others
+    // from the weights with the run's seed.
+    let before: Vec<Vec<u8>> = FIGURES
+        .iter()
+        .map(|f| std::fs::read(run.join(f)).unwrap())
+        .collect();
+    for f in FIGURES {
         std::fs::remove_file(run.join(f)).unwrap();
     }
     let o = tch_vae(&["plot", "--run", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    for (f, old) in FIGURES.iter().zip(&before) {
+        assert_eq!(
+            &std::fs::read(run.join(f)).unwrap(),
+            old,
+            "plot redrew {f} differently"
+        );
+    }
     assert_eq!(std::fs::read_to_string(run.join("loss.svg")).unwrap(), svg);
-    assert_eq!(tiles(&run.join("reconstructions.png"), 4), recon);
-    assert_eq!(tiles(&run.join("samples.png"), 8).len(), 64);
     // No temporary file is left behind by the atomic writes.
     let stray: Vec<_> = std::fs::read_dir(&run)
         .unwrap()
@@ -155,4 +181,87 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// The research options: dynamic binarisation, KL warm-up and free bits round-trip
+/// through config.json, the warm-up shows in the `beta` column, the test images are
+/// binary, and `eval` reports the standard numbers consistently.
+#[test]
+fn binarised_warm_up_run_and_its_evaluation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train_fashion_mnist(
+        &run,
+        &[
+            "--limit",
+            "2000",
+            "--epochs",
+            "2",
+            "--latent",
+            "2",
+            "--binarize",
+            "dynamic",
+            "--kl-warmup",
+            "2",
+            "--free-bits",
+            "0.05",
+        ],
+    );
+    let config = RunConfig::read(&run).unwrap();
+    assert_eq!(config.train.binarize, tch_vae::config::Binarize::Dynamic);
+    assert_eq!(
+        (config.train.kl_warmup, config.train.free_bits),
+        (2.0, 0.05)
+    );
+    let history = metrics::read(&run.join("metrics.csv")).unwrap();
+    assert_eq!((history[0].beta, history[1].beta), (0.5, 1.0));
+    assert!(
+        (history[0].test_loss - (history[0].test_recon + 0.5 * history[0].test_kl)).abs()
+            < 1e-3 * history[0].test_loss
+    );
+    // Binary test images: every reconstruction-figure original pixel is 0 or 255.
+    let originals = &tiles(&run.join("reconstructions.png"), 4)[..8];
+    assert!(originals.iter().flatten().all(|&p| p == 0 || p == 255));
+    assert!(
+        run.join("manifold.png").is_file(),
+        "latent = 2 draws the manifold"
+    );
+
+    let o = tch_vae(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--iw-samples",
+        "50",
+        "--limit",
+        "500",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: tch_vae::run::EvalReport =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(
+        (report.test_images, report.iw_samples, report.latent),
+        (500, 50, 2)
+    );
+    assert!(report.nll < report.neg_elbo, "{report:?}");
+    assert!(report.nll > 0.0 && report.nll_stderr > 0.0);
+    let bpd = report.nll / (784.0 * std::f64::consts::LN_2);
+    assert!((report.bits_per_dim - bpd).abs() < 1e-9);
+    assert!((report.neg_elbo - (report.recon + report.kl)).abs() < 1e-6);
+    assert!(
+        report.kl_per_dim.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted: {:?}",
+        report.kl_per_dim
+    );
+    assert!((report.kl_per_dim.iter().sum::<f64>() - report.kl).abs() < 1e-6);
+    assert!(report.active_units <= 2 && report.unit_activity.len() == 2);
+    assert_eq!(report.aggregate_posterior_train.images, 2000);
+    assert!(report.aggregate_posterior_test.kl_moment_matched_to_prior >= 0.0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("-log p(x)") && out.contains("bits/dim") && out.contains("active units"),
+        "{out}"
+    );
 }

@@ -31,3 +31,13 @@ def tiny_run_2d(tmp_path_factory) -> Path:
                     "--latent", "2", "--hidden", "64", "--out", str(run)],
                    check=True, capture_output=True)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_conv_run(tmp_path_factory) -> Path:
+    """A 1-epoch --arch conv run with the Gaussian likelihood."""
+    run = tmp_path_factory.mktemp("runs") / "tinyconv"
+    subprocess.run([str(BINARY), "train", "--device", "cpu", "--limit", "500", "--epochs", "1",
+                    "--arch", "conv", "--hidden", "32", "--latent", "3", "--likelihood", "gaussian",
+                    "--out", str(run)], check=True, capture_output=True)
+    return run

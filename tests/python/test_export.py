@@ -3,6 +3,7 @@ reference module and with the Rust run's own metrics, further training."""
 import csv
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -38,18 +39,22 @@ def test_methods_parameters_and_configuration(tiny_run):
     assert json.loads(m.config()) == json.loads((tiny_run / "config.json").read_text())
 
 
-def test_parity_with_the_pytorch_reference_module(tiny_run):
-    m = jit(tiny_run)
-    ref, _ = load_run(tiny_run)
+@pytest.mark.parametrize("fixture", ["tiny_run", "tiny_conv_run"])
+def test_parity_with_the_pytorch_reference_module(fixture, request):
+    run = request.getfixturevalue(fixture)
+    m = jit(run)
+    ref, config = load_run(run)
+    latent, likelihood = config["model"]["latent"], config["model"]["likelihood"]
+    assert list(dict(m.named_parameters())) == list(ref.state_dict())
     torch.manual_seed(0)
-    x, eps = torch.rand(64, 784), torch.randn(64, 8)
+    x, eps = torch.rand(64, 784), torch.randn(64, latent)
     with torch.no_grad():
         for a, b in zip(m.encode(x), ref.encode(x)):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-        z = torch.randn(64, 8)
+        z = torch.randn(64, latent)
         torch.testing.assert_close(m.decode(z), ref.decode(z), rtol=1e-5, atol=1e-5)
         ts = m.elbo_terms(x, eps)
-        rs = elbo_terms(ref, x, eps=eps)[:3]
+        rs = elbo_terms(ref, x, likelihood, eps=eps)[:3]
         for a, b in zip(ts, rs):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 

@@ -1,0 +1,155 @@
+//! The figures of a run folder drawn from a trained model: prior samples, reconstructions,
+//! the latent space, an interpolation and (for 2-D latents) the manifold. `loss.svg` comes
+//! from the metrics alone (`plot.rs`).
+use crate::data::Dataset;
+use crate::eval::encode_all;
+use crate::model::Vae;
+use crate::{images, plot};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+pub const SAMPLES_FILE: &str = "samples.png";
+pub const RECONSTRUCTIONS_FILE: &str = "reconstructions.png";
+pub const LATENT_FILE: &str = "latent.svg";
+pub const INTERPOLATION_FILE: &str = "interpolation.png";
+pub const MANIFOLD_FILE: &str = "manifold.png";
+/// The sample grid is 8 x 8.
+const GRID_COLS: usize = 8;
+const GRID_IMAGES: usize = 64;
+/// The manifold is a 20 x 20 grid over the quantiles 0.05 .. 0.95 of N(0, 1).
+const MANIFOLD_SIDE: usize = 20;
+/// Interpolation: 4 pairs of test images, 8 steps between each pair's ends.
+const INTERPOLATION_PAIRS: usize = 4;
+const INTERPOLATION_STEPS: usize = 8;
+/// The latent scatter shows this many test images.
+const LATENT_POINTS: usize = 3000;
+
+/// Draws every figure into `dir` with libtorch's generator seeded by `seed`, so `plot`
+/// redraws exactly what `train` drew. Returns the files written.
+pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
+    tch::manual_seed(seed as i64);
+    let mut written = Vec::new();
+    let mut add = |name: &str| {
+        written.push(dir.join(name));
+        dir.join(name)
+    };
+    write_samples(vae, &add(SAMPLES_FILE), data.test.images.device())?;
+    write_reconstructions(vae, data, &add(RECONSTRUCTIONS_FILE))?;
+    write_latent(vae, data, &add(LATENT_FILE))?;
+    write_interpolation(vae, data, &add(INTERPOLATION_FILE))?;
+    if vae.config().latent == 2 {
+        write_manifold(vae, &add(MANIFOLD_FILE))?;
+    }
+    Ok(written)
+}
+
+/// 64 images decoded from z ~ N(0, I) (seed, point 5), in an 8 x 8 grid.
+pub fn write_samples(vae: &Vae, path: &Path, device: Device) -> Result<()> {
+    let c = vae.config();
+    let z = Tensor::randn([GRID_IMAGES as i64, c.latent as i64], (Kind::Float, device)); // [64, latent]
+    let x = tch::no_grad(|| vae.decode(&z))?; // [64, pixels]
+    images::write_grid(path, &x, c.image_height, c.image_width, GRID_COLS)
+}
+
+/// The first 16 test images, each row of 8 above its reconstructions decode(mu(x)).
+pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
+    let cols = GRID_COLS.min(data.test.len());
+    let rows = (16 / cols).min(data.test.len() / cols);
+    let x = data.test.images.narrow(0, 0, (rows * cols) as i64); // [rows*cols, pixels]
+    let recon = tch::no_grad(|| vae.decode(&vae.encode(&x)?.0))?;
+    let d = x.size()[1];
+    let (r, c) = (rows as i64, cols as i64);
+    // [rows, 2, cols, pixels]: each row of originals followed by its reconstructions.
+    let grid = Tensor::stack(&[x.view([r, c, d]), recon.view([r, c, d])], 1).reshape([-1, d]);
+    images::write_grid(path, &grid, data.height, data.width, cols)
+}
+
+/// Test-set posterior means coloured by label: the latent itself when it is 2-D, else
+/// its projection on the first two principal components.
+pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
+    let n = data.test.len().min(LATENT_POINTS) as i64;
+    let mu = encode_all(vae, &data.test.images.narrow(0, 0, n), 2048)?
+        .mu
+        .to_device(Device::Cpu);
+    let (points, axis) = project_2d(&mu)?;
+    let labels = Vec::<i64>::try_from(data.test.labels.narrow(0, 0, n).to_device(Device::Cpu))?;
+    plot::write_latent_svg(path, &points, &labels, &axis)
+}
+
+/// [n, d] -> ([n] of (x, y), axis name): identity for d = 2, else the first two principal
+/// components (SVD of the centred means) with the share of variance each explains.
+fn project_2d(mu: &Tensor) -> Result<(Vec<(f64, f64)>, String)> {
+    let mu = mu.to_kind(Kind::Double);
+    let d = mu.size()[1];
+    let (xy, axis) = if d <= 2 {
+        let xy = if d == 2 {
+            mu
+        } else {
+            Tensor::cat(&[&mu, &mu.zeros_like()], 1)
+        };
+        (xy, "z".to_string())
+    } else {
+        let centred = &mu - mu.mean_dim(&[0i64][..], true, None::<Kind>);
+        let (_, s, v) = centred.f_svd(true, true)?; // centred = U diag(s) V^T
+        let share = s.square() / s.square().sum(Kind::Double);
+        let (a, b) = (share.double_value(&[0]), share.double_value(&[1]));
+        let axis = format!(
+            "principal component ({:.0}% and {:.0}% of the variance)",
+            100.0 * a,
+            100.0 * b
+        );
+        (centred.matmul(&v.narrow(1, 0, 2)), axis)
+    };
+    let flat = Vec::<f64>::try_from(xy.contiguous().view([-1]))?;
+    Ok((flat.chunks_exact(2).map(|p| (p[0], p[1])).collect(), axis))
+}
+
+/// Rows of [test image a, 8 decoded points on mu(a) -> mu(b), test image b].
+pub fn write_interpolation(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
+    let pairs = INTERPOLATION_PAIRS.min(data.test.len() / 2) as i64;
+    let x = data.test.images.narrow(0, 0, 2 * pairs); // [2p, pixels]
+    let d = x.size()[1];
+    let grid = tch::no_grad(|| -> Result<Tensor> {
+        let mu = vae.encode(&x)?.0.view([pairs, 2, -1]); // [p, 2, latent]
+        let (a, b) = (mu.select(1, 0).unsqueeze(1), mu.select(1, 1).unsqueeze(1)); // [p, 1, latent]
+        let t = Tensor::linspace(
+            0.0,
+            1.0,
+            INTERPOLATION_STEPS as i64,
+            (Kind::Float, x.device()),
+        )
+        .view([1, -1, 1]);
+        let one_minus_t: Tensor = 1.0 - &t;
+        let z = &a * one_minus_t + &b * &t; // [p, steps, latent]
+        let decoded = vae
+            .decode(&z.view([pairs * INTERPOLATION_STEPS as i64, -1]))?
+            .view([pairs, -1, d]);
+        let ends = x.view([pairs, 2, d]);
+        Ok(Tensor::cat(&[ends.narrow(1, 0, 1), decoded, ends.narrow(1, 1, 1)], 1).view([-1, d]))
+    })?;
+    let c = vae.config();
+    images::write_grid(
+        path,
+        &grid,
+        c.image_height,
+        c.image_width,
+        INTERPOLATION_STEPS + 2,
+    )
+}
+
+/// For a 2-D latent: decoded images over a 20 x 20 grid of N(0, 1) quantiles, z1 growing
+/// to the right and z2 upwards (Kingma & Welling 2013, figure 4).
+pub fn write_manifold(vae: &Vae, path: &Path) -> Result<()> {
+    let device = vae.device();
+    let side = MANIFOLD_SIDE as i64;
+    let p = Tensor::linspace(0.05, 0.95, side, (Kind::Float, device));
+    // The standard normal quantile function: sqrt(2) erfinv(2p - 1).
+    let q = (p * 2.0 - 1.0).erfinv() * std::f64::consts::SQRT_2; // [side]
+    let z1 = q.view([1, side]).expand([side, side], false);
+    let z2 = q.flip([0]).view([side, 1]).expand([side, side], false);
+    let z = Tensor::stack(&[z1, z2], 2).view([side * side, 2]);
+    let x = tch::no_grad(|| vae.decode(&z))?;
+    let c = vae.config();
+    images::write_grid(path, &x, c.image_height, c.image_width, MANIFOLD_SIDE)
+}
