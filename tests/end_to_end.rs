@@ -265,3 +265,18 @@ fn binarised_warm_up_run_and_its_evaluation() {
         "{out}"
     );
 }
+
+/// The seed's claim 2 in miniature: without the KL term the posterior variances collapse
+/// far below those of the same model trained with it.
+#[test]
+fn without_the_kl_term_the_variances_collapse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mean_var = |beta: &str| {
+        let run = tmp.path().join(format!("beta{beta}"));
+        train_fashion_mnist(&run, &["--limit", "3000", "--epochs", "3", "--beta", beta]);
+        metrics::read(&run.join("metrics.csv")).unwrap().last().unwrap().mean_var
+    };
+    let (collapsed, kept) = (mean_var("0"), mean_var("1"));
+    assert!(collapsed < 0.01 && kept > 0.1, "mean sigma^2: beta 0 {collapsed}, beta 1 {kept}");
+    assert!(collapsed * 20.0 < kept);
+}
