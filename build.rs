@@ -5,12 +5,14 @@
 //!   otherwise drops it (no symbol of ours refers to it), and CUDA then silently reports
 //!   unavailable on a GPU machine (tch-rs issues 907 and 980);
 //! * `src/torchscript.cpp`, which builds TorchScript modules with named parameters
-//!   (see `src/export.rs`), compiled against libtorch's headers.
+//!   (see `src/export.rs`), and `src/optim.cpp`, libtorch's fused Adam (see
+//!   `src/optim.rs`), compiled against libtorch's headers.
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/torchscript.cpp");
+    println!("cargo:rerun-if-changed=src/optim.cpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let lib = PathBuf::from(
@@ -36,5 +38,6 @@ fn main() {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .file("src/torchscript.cpp")
-        .compile("tchvae_torchscript");
+        .file("src/optim.cpp")
+        .compile("tchvae_cpp");
 }

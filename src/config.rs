@@ -138,6 +138,13 @@ pub struct TrainConfig {
     /// least this many nats in the loss. 0 = off.
     #[serde(default)]
     pub free_bits: f64,
+    /// Rescale the gradients to this joint L2 norm when it is larger (Pascanu et al. 2013).
+    #[serde(default)]
+    pub clip_grad: Option<f64>,
+    /// Also checkpoint every N batches within an epoch (checkpoints always follow each
+    /// epoch).
+    #[serde(default)]
+    pub checkpoint_every: Option<usize>,
 }
 
 impl TrainConfig {
@@ -163,6 +170,15 @@ impl TrainConfig {
             self.kl_warmup.is_finite() && self.kl_warmup >= 0.0,
             "--kl-warmup must be a number of epochs >= 0 (got {})",
             self.kl_warmup
+        );
+        ensure!(
+            self.clip_grad.is_none_or(|c| c.is_finite() && c > 0.0),
+            "--clip-grad must be a positive number (got {})",
+            self.clip_grad.unwrap_or_default()
+        );
+        ensure!(
+            self.checkpoint_every != Some(0),
+            "--checkpoint-every must be at least 1 batch (got 0)"
         );
         ensure!(
             self.free_bits.is_finite() && self.free_bits >= 0.0,

@@ -14,8 +14,9 @@
 //! `input_dim`, `hidden` (List[int]), `likelihood` (str).
 use crate::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 use crate::config::{Likelihood, ModelConfig, RunConfig};
-use anyhow::{bail, ensure, Context, Result};
-use std::ffi::{c_char, CStr, CString};
+use crate::ffi;
+use anyhow::{ensure, Context, Result};
+use std::ffi::{c_char, CString};
 use std::path::Path;
 use tch::{nn::VarStore, Device, Tensor};
 
@@ -117,28 +118,6 @@ def config(self) -> str:
     s
 }
 
-extern "C" {
-    #[allow(clippy::too_many_arguments)]
-    fn tchvae_save_module(
-        path: *const c_char,
-        class_name: *const c_char,
-        param_names: *const *const c_char,
-        params: *const *const torch_sys::C_tensor,
-        n_params: usize,
-        int_names: *const *const c_char,
-        int_values: *const i64,
-        n_ints: usize,
-        str_names: *const *const c_char,
-        str_values: *const *const c_char,
-        n_strs: usize,
-        list_name: *const c_char,
-        list_values: *const i64,
-        list_len: usize,
-        source: *const c_char,
-    ) -> *mut c_char;
-    fn tchvae_free_message(message: *mut c_char);
-}
-
 fn cstring(s: &str) -> Result<CString> {
     CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"))
 }
@@ -209,7 +188,7 @@ pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<
         // SAFETY: every pointer refers to a CString or Tensor above, alive for the call;
         // the C++ side copies what it keeps and catches its own exceptions.
         let err = unsafe {
-            tchvae_save_module(
+            ffi::tchvae_save_module(
                 tmp_c.as_ptr(),
                 class_name.as_ptr(),
                 param_names.as_ptr(),
@@ -227,15 +206,13 @@ pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<
                 source.as_ptr(),
             )
         };
-        if err.is_null() {
-            return Ok(());
+        // SAFETY: `err` is the C++ function's result, checked once.
+        unsafe {
+            ffi::check(
+                err,
+                "libtorch could not build or save the TorchScript module",
+            )
         }
-        // SAFETY: a non-null result is a NUL-terminated message allocated by the C++ side.
-        let message = unsafe { CStr::from_ptr(err) }
-            .to_string_lossy()
-            .into_owned();
-        unsafe { tchvae_free_message(err) };
-        bail!("libtorch could not build or save the TorchScript module: {message}")
     })
 }
 

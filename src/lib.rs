@@ -12,20 +12,24 @@
 //! [`progress`] is what the user watches, [`run`] ties them into the CLI's commands.
 pub mod arch;
 pub mod atomic;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
 pub mod eval;
 pub mod export;
+pub mod ffi;
 pub mod figures;
 pub mod idx;
 pub mod images;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod run;
+pub mod signals;
 pub mod train;
 
 /// libtorch's generator is global: unit tests that need a seeded sequence to repeat hold

@@ -36,15 +36,21 @@ enum Command {
 
 #[derive(Args)]
 struct TrainArgs {
+    /// Continue the run in DIR from its checkpoint, with its own config, until --epochs
+    /// epochs in total (only --epochs, --device and --threads may be given with it).
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
+        "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every"])]
+    resume: Option<PathBuf>,
     /// Folder with the four MNIST-format IDX files (gzip or raw).
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data: PathBuf,
     /// Run folder to create [default: models/<dataset>-<UTC time>].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Number of passes over the training set.
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
+    /// Number of passes over the training set (in total, with --resume) [default: 10].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Images per training batch (the last batch of an epoch may be smaller).
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
@@ -76,6 +82,12 @@ struct TrainArgs {
     /// Free bits: each latent dimension's KL counts as at least this many nats (0 = off).
     #[arg(long, default_value_t = 0.0)]
     free_bits: f64,
+    /// Rescale gradients whose joint L2 norm exceeds this (off by default).
+    #[arg(long)]
+    clip_grad: Option<f64>,
+    /// Also write a checkpoint every N batches (one always follows each epoch).
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
     /// Seed for weight initialisation, shuffling and sampling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -189,16 +201,31 @@ struct PlotArgs {
 fn main() -> ExitCode {
     match execute(Cli::parse().command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<run::Interrupted>() {
+            Some(stopped) => {
+                eprintln!("{stopped}");
+                ExitCode::from(stopped.exit_code)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
 fn execute(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Train(a) => {
+            if let Some(dir) = a.resume {
+                run::resume(&run::ResumeRequest {
+                    run: dir,
+                    epochs: a.epochs,
+                    device: a.device,
+                    threads: a.threads,
+                })?;
+                return Ok(());
+            }
             run::train(&TrainRequest {
                 model: ModelConfig {
                     image_height: 0,
@@ -216,7 +243,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 },
                 train: TrainConfig {
                     data: a.data,
-                    epochs: a.epochs,
+                    epochs: a.epochs.unwrap_or(10),
                     batch_size: a.batch_size,
                     lr: a.lr,
                     beta: a.beta,
@@ -226,6 +253,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     binarize: a.binarize.into(),
                     kl_warmup: a.kl_warmup,
                     free_bits: a.free_bits,
+                    clip_grad: a.clip_grad,
+                    checkpoint_every: a.checkpoint_every,
                 },
                 out: a.out,
                 threads: a.threads,

@@ -80,6 +80,47 @@ impl EpochMetrics {
     }
 }
 
+impl EpochMetrics {
+    /// The fields in column order, as numbers (checkpoints store the history this way).
+    pub fn to_row(&self) -> [f64; 14] {
+        [
+            self.epoch as f64,
+            self.train_loss,
+            self.train_recon,
+            self.train_kl,
+            self.train_kl_mu,
+            self.train_kl_var,
+            self.test_loss,
+            self.test_recon,
+            self.test_kl,
+            self.test_kl_mu,
+            self.test_kl_var,
+            self.mean_var,
+            self.epoch_seconds,
+            self.beta,
+        ]
+    }
+
+    pub fn from_row(r: &[f64]) -> Self {
+        EpochMetrics {
+            epoch: r[0] as usize,
+            train_loss: r[1],
+            train_recon: r[2],
+            train_kl: r[3],
+            train_kl_mu: r[4],
+            train_kl_var: r[5],
+            test_loss: r[6],
+            test_recon: r[7],
+            test_kl: r[8],
+            test_kl_mu: r[9],
+            test_kl_var: r[10],
+            mean_var: r[11],
+            epoch_seconds: r[12],
+            beta: r[13],
+        }
+    }
+}
+
 pub const FILE: &str = "metrics.csv";
 
 /// Writes the whole history (atomically: a reader never sees half a row).

@@ -1,12 +1,14 @@
 //! The commands behind the CLI, with their side effects: run folders, files, figures and
 //! console output around the pure training loop of `train.rs`.
+use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Binarize, ModelConfig, RunConfig, TrainConfig};
 use crate::data::Dataset;
 use crate::eval::{self, AggregatePosterior};
 use crate::metrics::{self, EpochMetrics};
 use crate::model::Vae;
 use crate::progress::{self, summary_line, EpochBar};
-use crate::train::Trainer;
+use crate::signals::StopRequest;
+use crate::train::{EpochEnd, Trainer};
 use crate::{atomic, device, export, figures, plot};
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -68,25 +70,139 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
         out.display()
     );
 
-    let mut trainer = Trainer::new(&run.model, &run.train, device)?;
-    let mut history: Vec<EpochMetrics> = Vec::new();
+    let trainer = Trainer::new(&run.model, &run.train, device)?;
+    train_loop(&run, &out, &data, trainer, Vec::new())?;
+    Ok(out)
+}
+
+/// What `tch-vae train --resume DIR` was asked to do.
+#[derive(Clone, Debug)]
+pub struct ResumeRequest {
+    pub run: PathBuf,
+    /// Total epochs to reach (the run's own count when not given).
+    pub epochs: Option<usize>,
+    pub device: String,
+    pub threads: Option<usize>,
+}
+
+/// Continues the run in `req.run` from its checkpoint, with its own config.
+pub fn resume(req: &ResumeRequest) -> Result<PathBuf> {
+    let mut run = RunConfig::read(&req.run)?;
+    let path = req.run.join(checkpoint::FILE);
+    ensure!(
+        path.is_file(),
+        "{} is missing: this run has no checkpoint to resume from",
+        path.display()
+    );
+    let state = Checkpoint::read(&path)?;
+    let epochs = req.epochs.unwrap_or(run.train.epochs);
+    let done = state.history.len();
+    ensure!(
+        epochs >= done,
+        "--epochs {epochs}: {} already holds {done} finished epochs; pass a larger --epochs to train further",
+        req.run.display()
+    );
+    run.train.epochs = epochs;
+    run.train.validate()?;
+    if let Some(n) = req.threads {
+        ensure!(n >= 1, "--threads must be at least 1 (got 0)");
+        tch::set_num_threads(n as i32);
+    }
+    let device = device::resolve(&req.device)?;
+    run.train.device = device::name(device);
+    let data = load_run_data(&run, None, device)?;
+    let trainer = Trainer::resume(&run.model, &run.train, device, &state)?;
+    run.write(&req.run)?;
+    println!(
+        "resuming {} at epoch {}, batch {} ({} epochs done, training to {epochs}) on {}",
+        req.run.display(),
+        state.epoch,
+        state.batch,
+        done,
+        run.train.device
+    );
+    train_loop(&run, &req.run, &data, trainer, state.history)?;
+    Ok(req.run.clone())
+}
+
+/// Training was stopped by a signal after writing a checkpoint.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub exit_code: u8,
+    pub run: PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stopped by {}; checkpoint written. Resume with: tch-vae train --resume {}",
+            if self.exit_code == 143 {
+                "SIGTERM"
+            } else {
+                "Ctrl-C (SIGINT)"
+            },
+            self.run.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The epochs from the trainer's position to `run.train.epochs`, with the progress bar,
+/// the summaries, metrics.csv, loss.svg and a checkpoint after each, then the final
+/// weights, vae.pt and figures.
+fn train_loop(
+    run: &RunConfig,
+    out: &Path,
+    data: &Dataset,
+    mut trainer: Trainer,
+    mut history: Vec<EpochMetrics>,
+) -> Result<()> {
+    let stop = StopRequest::install()?;
+    let ckpt_path = out.join(checkpoint::FILE);
     let batches = data.train.len().div_ceil(run.train.batch_size);
-    for epoch in 1..=run.train.epochs {
+    while trainer.position().epoch <= run.train.epochs {
+        let epoch = trainer.position().epoch;
         let bar = EpochBar::new(epoch, run.train.epochs, batches);
-        let row = trainer.run_epoch(epoch, &data, &mut |p| bar.update(p));
+        let end = trainer.run_epoch(
+            data,
+            &mut |p| bar.update(p),
+            &|| stop.is_requested(),
+            &mut |t| checkpoint::write(&ckpt_path, t, &history),
+        );
         bar.finish();
-        let row = row?;
-        println!("{}", summary_line(&row, run.train.epochs, data.train.len()));
-        history.push(row);
-        // Rewritten every epoch, so an interrupted run still shows its curves so far.
-        metrics::write(&out.join(metrics::FILE), &history)?;
-        plot::write_loss_svg(&out.join(plot::LOSS_FILE), &history)?;
+        match end? {
+            EpochEnd::Finished(row) => {
+                println!("{}", summary_line(&row, run.train.epochs, data.train.len()));
+                history.push(row);
+                // Rewritten every epoch, so an interrupted run still shows its curves.
+                metrics::write(&out.join(metrics::FILE), &history)?;
+                plot::write_loss_svg(&out.join(plot::LOSS_FILE), &history)?;
+                checkpoint::write(&ckpt_path, &trainer, &history)?;
+            }
+            EpochEnd::Stopped => {
+                checkpoint::write(&ckpt_path, &trainer, &history)?;
+                return Err(Interrupted {
+                    exit_code: stop.exit_code(),
+                    run: out.to_path_buf(),
+                }
+                .into());
+            }
+        }
+        if stop.is_requested() {
+            return Err(Interrupted {
+                exit_code: stop.exit_code(),
+                run: out.to_path_buf(),
+            }
+            .into());
+        }
     }
     save_weights(trainer.var_store(), &out.join(WEIGHTS_FILE))?;
-    export::write_torchscript(&out.join(export::FILE), trainer.var_store(), &run)?;
-    figures::write_all(trainer.vae(), &data, &out, run.train.seed)?;
+    export::write_torchscript(&out.join(export::FILE), trainer.var_store(), run)?;
+    figures::write_all(trainer.vae(), data, out, run.train.seed)?;
     println!("wrote {}", out.display());
-    Ok(out)
+    Ok(())
 }
 
 /// `models/<dataset folder name>-<UTC date-time>`, made unique if it exists.

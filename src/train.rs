@@ -1,19 +1,40 @@
-//! The training loop: maths only. It returns metrics; progress bars, files and figures are
-//! the caller's (see `run.rs`).
+//! The training loop: maths only. It returns metrics; progress bars, files, checkpoints
+//! and figures are the caller's (see `run.rs`).
+//!
+//! Randomness is keyed, not streamed: before each batch (and before each epoch's shuffle
+//! and test pass) libtorch's generator is seeded from (run seed, epoch, batch). A run
+//! resumed from any batch therefore draws exactly the numbers an uninterrupted run would,
+//! with no generator state to save.
+use crate::arch;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::{self, Dataset, Split};
 use crate::loss::{batch_objective, reparameterize, warmup_beta, ElboTerms};
 use crate::metrics::{EpochMetrics, PassMetrics};
 use crate::model::Vae;
-use anyhow::{ensure, Result};
+use crate::optim::Adam;
+use anyhow::{bail, ensure, Result};
 use std::time::Instant;
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 /// Test-set passes need no gradients, so they use large batches.
 const EVAL_BATCH: usize = 1024;
-/// How often (in batches) the running loss is read back for the progress bar. Reading it
-/// is a host sync on CUDA, so it is not done every batch.
+/// How often (in batches) the running loss and the fault record are read back on CUDA,
+/// where a read is a host sync. On the CPU they are read after every batch.
 const REPORT_EVERY: usize = 25;
+/// Keys of the seeded draws that are not training batches.
+const ORDER_KEY: u64 = u64::MAX;
+const TEST_KEY: u64 = u64::MAX - 1;
+
+/// A seed for draw `key` of `epoch`: SplitMix64 over the three values, so neighbouring
+/// keys give unrelated streams.
+pub fn keyed_seed(seed: u64, epoch: usize, key: u64) -> i64 {
+    let mut z = seed
+        ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ key.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
 
 /// What the progress callback hears after a training batch.
 pub struct BatchProgress {
@@ -25,33 +46,80 @@ pub struct BatchProgress {
     pub running_loss: Option<f64>,
 }
 
+/// Where training stands: enough to continue bit for bit.
+pub struct Position {
+    /// The epoch in progress (1-based) and the next batch of it (0 = not started).
+    pub epoch: usize,
+    pub batch: usize,
+    /// This epoch's data order ([n] int64), once drawn.
+    pub order: Option<Tensor>,
+    /// Sums of [loss, recon, kl, kl_mu, kl_var] over this epoch's batches so far, [5].
+    pub sums: Tensor,
+    pub images: usize,
+    /// Training-pass seconds spent on this epoch so far.
+    pub seconds: f64,
+}
+
+impl Position {
+    fn start_of(epoch: usize, device: Device) -> Self {
+        Position {
+            epoch,
+            batch: 0,
+            order: None,
+            sums: Tensor::zeros([5], (Kind::Float, device)),
+            images: 0,
+            seconds: 0.0,
+        }
+    }
+}
+
+/// How an epoch ended.
+pub enum EpochEnd {
+    Finished(EpochMetrics),
+    /// `stop` asked to stop; the position is saved mid-epoch.
+    Stopped,
+}
+
 pub struct Trainer {
     vs: nn::VarStore,
     vae: Vae,
-    opt: nn::Optimizer,
+    opt: Adam,
     config: TrainConfig,
-    /// Optimisation steps taken so far (drives the KL warm-up).
-    step: usize,
+    pos: Position,
 }
 
 impl Trainer {
     /// Seeds libtorch's generators with `config.seed`, then creates the model's variables
-    /// (so initial weights depend on the seed only) and an Adam optimiser
-    /// (betas 0.9/0.999, eps 1e-8, as PyTorch's default).
+    /// (so initial weights depend on the seed only) and Adam (betas 0.9/0.999, eps 1e-8,
+    /// as PyTorch's default).
     pub fn new(model: &ModelConfig, config: &TrainConfig, device: Device) -> Result<Self> {
         model.validate()?;
         config.validate()?;
         tch::manual_seed(config.seed as i64);
         let vs = nn::VarStore::new(device);
         let vae = Vae::new(&vs.root(), model);
-        let opt = nn::Adam::default().build(&vs, config.lr)?;
+        let opt = Adam::new(&vs, &arch::parameter_names(model), config.lr)?;
         Ok(Trainer {
             vs,
             vae,
             opt,
             config: config.clone(),
-            step: 0,
+            pos: Position::start_of(1, device),
         })
+    }
+
+    /// Continues from saved state: weights, Adam's moments and steps, and the position.
+    pub fn resume(
+        model: &ModelConfig,
+        config: &TrainConfig,
+        device: Device,
+        state: &crate::checkpoint::Checkpoint,
+    ) -> Result<Self> {
+        let mut trainer = Trainer::new(model, config, device)?;
+        state.restore_weights(&trainer.vs)?;
+        trainer.opt.load_state(&state.tensors)?;
+        trainer.pos = state.position(device)?;
+        Ok(trainer)
     }
 
     pub fn vae(&self) -> &Vae {
@@ -62,49 +130,85 @@ impl Trainer {
         &self.vs
     }
 
-    /// One epoch: a training pass over a fresh shuffle, then a test pass.
-    pub fn run_epoch(
-        &mut self,
-        epoch: usize,
-        data: &Dataset,
-        on_batch: &mut dyn FnMut(&BatchProgress),
-    ) -> Result<EpochMetrics> {
-        let start = Instant::now();
-        let train = self.train_pass(&data.train, on_batch)?;
-        let seconds = start.elapsed().as_secs_f64();
-        ensure!(
-            train.loss.is_finite(),
-            "epoch {epoch}: the training loss became {} (not finite). Try a lower --lr",
-            train.loss
-        );
-        let beta = self.beta_at(self.step, data.train.len());
-        let (test, mean_var) = evaluate(&self.vae, &data.test, beta)?;
-        Ok(EpochMetrics::new(
-            epoch, train, test, mean_var, seconds, beta,
-        ))
+    pub fn optimizer(&self) -> &Adam {
+        &self.opt
     }
 
-    /// The KL weight at `step` (the configured beta once any warm-up is over).
+    pub fn position(&self) -> &Position {
+        &self.pos
+    }
+
+    /// Runs (or finishes) the epoch in progress: its training pass, then a test pass.
+    /// `stop` is asked after every batch; `every` calls `checkpoint` after every N
+    /// batches. A non-finite loss or gradient stops with an error before it touches the
+    /// weights.
+    pub fn run_epoch(
+        &mut self,
+        data: &Dataset,
+        on_batch: &mut dyn FnMut(&BatchProgress),
+        stop: &dyn Fn() -> bool,
+        checkpoint: &mut dyn FnMut(&Trainer) -> Result<()>,
+    ) -> Result<EpochEnd> {
+        let epoch = self.pos.epoch;
+        let start = Instant::now();
+        let finished = self.train_pass(&data.train, on_batch, stop, checkpoint);
+        self.pos.seconds += start.elapsed().as_secs_f64();
+        if !finished? {
+            return Ok(EpochEnd::Stopped);
+        }
+        let n = data.train.len();
+        let sums = Vec::<f64>::try_from(&self.pos.sums.to_kind(Kind::Double))?;
+        let train = PassMetrics::from_sums(&sums, n);
+        let beta = self.beta_at(epoch * n.div_ceil(self.config.batch_size), n);
+        tch::manual_seed(keyed_seed(self.config.seed, epoch, TEST_KEY));
+        let (test, mean_var) = evaluate(&self.vae, &data.test, beta)?;
+        let row = EpochMetrics::new(epoch, train, test, mean_var, self.pos.seconds, beta);
+        self.pos = Position::start_of(epoch + 1, self.vs.device());
+        Ok(EpochEnd::Finished(row))
+    }
+
+    /// The KL weight after `step` optimisation steps (the configured beta once any
+    /// warm-up is over).
     fn beta_at(&self, step: usize, train_images: usize) -> f64 {
         let batches = train_images.div_ceil(self.config.batch_size);
         warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
     }
 
+    /// Returns false when stopped before the end of the pass.
     fn train_pass(
         &mut self,
         split: &Split,
         on_batch: &mut dyn FnMut(&BatchProgress),
-    ) -> Result<PassMetrics> {
+        stop: &dyn Fn() -> bool,
+        checkpoint: &mut dyn FnMut(&Trainer) -> Result<()>,
+    ) -> Result<bool> {
         let n = split.len();
         let bs = self.config.batch_size;
         let batches = n.div_ceil(bs);
         let device = self.vs.device();
-        let order = data::shuffled_order(n, device);
-        // Sums of [loss, recon, kl, kl_mu, kl_var] over the epoch, kept on the device.
-        let mut sums = Tensor::zeros([5], (Kind::Float, device));
-        let mut images = 0;
-        for (i, index) in data::batches(&order, bs).enumerate() {
-            let beta = self.beta_at(self.step, n);
+        let epoch = self.pos.epoch;
+        if self.pos.order.is_none() {
+            tch::manual_seed(keyed_seed(self.config.seed, epoch, ORDER_KEY));
+            self.pos.order = Some(data::shuffled_order(n, device));
+        }
+        let order = self
+            .pos
+            .order
+            .as_ref()
+            .map(|o| o.shallow_clone())
+            .expect("drawn above");
+        ensure!(
+            order.size()[0] as usize == n,
+            "the saved data order has {} rows, the data {n}",
+            order.size()[0]
+        );
+        // The first non-finite batch: [batch, loss, gradient norm], batch -1 while none.
+        let mut fault = Tensor::from_slice(&[-1.0f64, 0.0, 0.0]).to_device(device);
+        let sync_every = if device.is_cuda() { REPORT_EVERY } else { 1 };
+        for (i, index) in data::batches(&order, bs).enumerate().skip(self.pos.batch) {
+            let step = (epoch - 1) * batches + i;
+            let beta = self.beta_at(step, n);
+            tch::manual_seed(keyed_seed(self.config.seed, epoch, i as u64));
             let x = split.images.index_select(0, &index); // [b, pixels]
             let x = data::binarize_batch(x, self.config.binarize);
             let (mu, logvar) = self.vae.encode(&x)?; // [b, latent] each
@@ -114,24 +218,68 @@ impl Trainer {
             // A batch mean: Adam is scale-invariant, and this keeps the learning rate
             // meaningful across batch sizes (PyTorch's reference does the same).
             let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
-            self.opt.backward_step(&objective);
-            self.step += 1;
-            tch::no_grad(|| sums += terms.sums(beta));
-            images += index.size()[0] as usize;
+            self.opt.zero_grad();
+            objective.backward();
+            let norm = self.opt.grad_norm();
+            // Skip the update (on the device, without a sync) if anything is not finite.
+            let ok = objective.isfinite().logical_and(&norm.isfinite());
+            let skip = ok.logical_not().to_kind(Kind::Float).view([1]);
+            if let Some(max) = self.config.clip_grad {
+                self.opt.clip_grad(&norm, max);
+            }
+            self.opt.step(&skip)?;
+            tch::no_grad(|| {
+                let record = Tensor::stack(
+                    &[
+                        Tensor::from(i as f64).to_device(device),
+                        objective.to_kind(Kind::Double),
+                        norm.to_kind(Kind::Double),
+                    ],
+                    0,
+                );
+                let first = ok.logical_not().logical_and(&fault.get(0).lt(0.0));
+                fault = record.where_self(&first, &fault);
+                self.pos.sums += terms.sums(beta);
+            });
+            self.pos.images += index.size()[0] as usize;
+            self.pos.batch = i + 1;
             let batch = i + 1;
+            if batch % sync_every == 0 || batch == batches {
+                let f = Vec::<f64>::try_from(&fault)?;
+                if f[0] >= 0.0 {
+                    bail!(
+                        "epoch {epoch}, batch {} of {batches}: the loss was {} and the gradient norm {} \
+                         (not finite); the update was not applied. The last good checkpoint is kept. \
+                         Try a lower --lr (now {}) or --clip-grad (e.g. --clip-grad 100)",
+                        f[0] as usize + 1,
+                        f[1],
+                        f[2],
+                        self.config.lr
+                    );
+                }
+            }
             let running_loss = (batch % REPORT_EVERY == 0 || batch == batches)
-                .then(|| sums.double_value(&[0]) / images as f64);
+                .then(|| self.pos.sums.double_value(&[0]) / self.pos.images as f64);
             on_batch(&BatchProgress {
                 batch,
                 batches,
-                images,
+                images: self.pos.images,
                 running_loss,
             });
+            if batch < batches {
+                if stop() {
+                    return Ok(false);
+                }
+                if self
+                    .config
+                    .checkpoint_every
+                    .is_some_and(|every| batch % every == 0)
+                {
+                    checkpoint(self)?;
+                }
+            }
         }
-        Ok(PassMetrics::from_sums(
-            &Vec::<f64>::try_from(&sums.to_kind(Kind::Double))?,
-            n,
-        ))
+        Ok(true)
     }
 }
 
@@ -156,4 +304,19 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
         let mean_var = var_sum.double_value(&[]) / (n * vae.config().latent).max(1) as f64;
         Ok((PassMetrics::from_sums(&sums, n), mean_var))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_seeds_differ_between_neighbours() {
+        let a = keyed_seed(42, 1, 0);
+        assert_ne!(a, keyed_seed(42, 1, 1));
+        assert_ne!(a, keyed_seed(42, 2, 0));
+        assert_ne!(a, keyed_seed(43, 1, 0));
+        assert_eq!(a, keyed_seed(42, 1, 0));
+        assert!(a >= 0);
+    }
 }

@@ -149,8 +149,14 @@ fn out_of_range_flags_are_rejected_before_any_work() {
     let data = data_dir(tmp.path());
     let out = tmp.path().join("run");
     let cases: [(&[&str], &str); 9] = [
-        (&["--kl-warmup=-1"], "--kl-warmup must be a number of epochs >= 0"),
-        (&["--free-bits=-0.5"], "--free-bits must be a number of nats >= 0"),
+        (
+            &["--kl-warmup=-1"],
+            "--kl-warmup must be a number of epochs >= 0",
+        ),
+        (
+            &["--free-bits=-0.5"],
+            "--free-bits must be a number of nats >= 0",
+        ),
         (&["--batch-size", "0"], "--batch-size must be at least 1"),
         (&["--lr", "0"], "--lr must be a positive number"),
         (&["--lr=-0.01"], "--lr must be a positive number"),

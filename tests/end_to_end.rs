@@ -266,17 +266,18 @@ fn binarised_warm_up_run_and_its_evaluation() {
     );
 }
 
-/// The seed's claim 2 in miniature: without the KL term the posterior variances collapse
-/// far below those of the same model trained with it.
+/// The seed's claim 2 in miniature: without the KL term the posterior variances fall
+/// epoch after epoch, far below those of the same model trained with it.
 #[test]
 fn without_the_kl_term_the_variances_collapse() {
     let tmp = tempfile::tempdir().unwrap();
-    let mean_var = |beta: &str| {
+    let mean_var = |beta: &str| -> Vec<f64> {
         let run = tmp.path().join(format!("beta{beta}"));
-        train_fashion_mnist(&run, &["--limit", "3000", "--epochs", "3", "--beta", beta]);
-        metrics::read(&run.join("metrics.csv")).unwrap().last().unwrap().mean_var
+        train_fashion_mnist(&run, &["--limit", "10000", "--epochs", "2", "--beta", beta]);
+        metrics::read(&run.join("metrics.csv")).unwrap().iter().map(|m| m.mean_var).collect()
     };
-    let (collapsed, kept) = (mean_var("0"), mean_var("1"));
-    assert!(collapsed < 0.01 && kept > 0.1, "mean sigma^2: beta 0 {collapsed}, beta 1 {kept}");
-    assert!(collapsed * 20.0 < kept);
+    let (collapsing, kept) = (mean_var("0"), mean_var("1"));
+    assert!(collapsing[1] < collapsing[0] / 2.0, "beta 0: {collapsing:?}");
+    assert!(kept[1] > 0.2, "beta 1: {kept:?}");
+    assert!(collapsing[1] * 4.0 < kept[1], "beta 0 {collapsing:?}, beta 1 {kept:?}");
 }

@@ -1,0 +1,51 @@
+// libtorch operations that tch does not wrap (TensorList in-place functions).
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+char* copy_message(const std::string& s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out != nullptr) std::memcpy(out, s.c_str(), s.size() + 1);
+  return out;
+}
+
+std::vector<at::Tensor> list(const at::Tensor* const* tensors, size_t n) {
+  std::vector<at::Tensor> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(*tensors[i]);
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+// One Adam step over every parameter with libtorch's fused kernel (the one behind
+// torch.optim.Adam(fused=True)): a single pass over each tensor instead of a dozen
+// element-wise operations. `steps` are 1-element float tensors, already incremented, as
+// PyTorch passes them. When `found_inf` (a 1-element float tensor, may be null) holds 1,
+// the kernel leaves every tensor unchanged. Returns null, or an error message.
+char* tchvae_fused_adam(const at::Tensor* const* params, const at::Tensor* const* grads,
+                        const at::Tensor* const* exp_avgs, const at::Tensor* const* exp_avg_sqs,
+                        const at::Tensor* const* steps, size_t n, double lr, double beta1,
+                        double beta2, double eps, double weight_decay,
+                        const at::Tensor* found_inf) {
+  try {
+    at::NoGradGuard no_grad;
+    std::optional<at::Tensor> inf;
+    if (found_inf != nullptr) inf = *found_inf;
+    at::_fused_adam_(list(params, n), list(grads, n), list(exp_avgs, n), list(exp_avg_sqs, n),
+                     /*max_exp_avg_sqs=*/{}, list(steps, n), lr, beta1, beta2, weight_decay, eps,
+                     /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/std::nullopt, inf);
+    return nullptr;
+  } catch (const std::exception& e) {
+    return copy_message(e.what());
+  }
+}
+
+}  // extern "C"
