@@ -127,21 +127,7 @@ impl Checkpoint {
 
     /// Copies `model.<name>` into each variable of `vs`, checking names and shapes.
     pub fn restore_weights(&self, vs: &VarStore) -> Result<()> {
-        for (name, mut var) in vs.variables() {
-            let key = format!("model.{name}");
-            let t = self
-                .tensors
-                .get(&key)
-                .with_context(|| format!("the checkpoint has no {key}"))?;
-            ensure!(
-                t.size() == var.size(),
-                "{key}: expected shape {:?}, found {:?}",
-                var.size(),
-                t.size()
-            );
-            tch::no_grad(|| var.copy_(&t.to_kind(var.kind())));
-        }
-        Ok(())
+        restore_weights(vs, &self.tensors, "model.")
     }
 
     pub fn position(&self, device: Device) -> Result<Position> {
@@ -175,6 +161,56 @@ impl Checkpoint {
             seconds: seconds.double_value(&[0]),
         })
     }
+}
+
+/// Every tensor of a safetensors file, by name, on the CPU. Errors name the file.
+pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    ensure!(path.is_file(), "{} is missing", path.display());
+    let list = Tensor::read_safetensors(path).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a readable safetensors file ({})",
+            path.display(),
+            first_line(&e.to_string())
+        )
+    })?;
+    Ok(list.into_iter().collect())
+}
+
+/// Copies `<prefix><name>` of `tensors` into each variable of `vs`, checking that every
+/// name is there with the variable's shape, and that no tensor is left over.
+pub fn restore_weights(
+    vs: &VarStore,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+) -> Result<()> {
+    let vars = vs.variables();
+    for (name, mut var) in vars.iter().map(|(n, v)| (n, v.shallow_clone())) {
+        let key = format!("{prefix}{name}");
+        let t = tensors
+            .get(&key)
+            .with_context(|| format!("no tensor {key}"))?;
+        ensure!(
+            t.size() == var.size(),
+            "{key}: expected shape {:?}, found {:?}",
+            var.size(),
+            t.size()
+        );
+        ensure!(
+            t.is_floating_point(),
+            "{key}: expected floating-point values, found {:?}",
+            t.kind()
+        );
+        tch::no_grad(|| var.copy_(&t.to_kind(var.kind())));
+    }
+    let extra: Vec<&String> = tensors
+        .keys()
+        .filter(|k| k.starts_with(prefix) && !vars.contains_key(&k[prefix.len()..]))
+        .collect();
+    ensure!(
+        !prefix.is_empty() || extra.is_empty(),
+        "unexpected tensors {extra:?}: the file was written for another model"
+    );
+    Ok(())
 }
 
 /// libtorch's messages end in a C++ backtrace; users need the first line.

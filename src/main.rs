@@ -199,7 +199,20 @@ struct PlotArgs {
 }
 
 fn main() -> ExitCode {
-    match execute(Cli::parse().command) {
+    let command = Cli::parse().command;
+    // A safety net: tch's infallible calls panic on libtorch errors (say, an allocation
+    // that an absurd configuration asks for). Report those like any other error, without
+    // Rust's panic banner or libtorch's C++ backtrace.
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| execute(command)).unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown failure");
+        Err(anyhow::anyhow!("libtorch failed: {text}"))
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => match e.downcast_ref::<run::Interrupted>() {
             Some(stopped) => {
@@ -207,11 +220,20 @@ fn main() -> ExitCode {
                 ExitCode::from(stopped.exit_code)
             }
             None => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", without_backtrace(&format!("{e:#}")));
                 ExitCode::FAILURE
             }
         },
     }
+}
+
+/// libtorch appends "Exception raised from ..." and a C++ stack to its messages; users
+/// need the reason, which comes first.
+fn without_backtrace(message: &str) -> String {
+    let cut = message
+        .find("Exception raised from")
+        .unwrap_or(message.len());
+    message[..cut].trim_end().to_string()
 }
 
 fn execute(command: Command) -> anyhow::Result<()> {

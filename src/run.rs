@@ -94,6 +94,7 @@ pub fn resume(req: &ResumeRequest) -> Result<PathBuf> {
         "{} is missing: this run has no checkpoint to resume from",
         path.display()
     );
+    remove_stale_temporaries(&req.run);
     let state = Checkpoint::read(&path)?;
     let epochs = req.epochs.unwrap_or(run.train.epochs);
     let done = state.history.len();
@@ -160,17 +161,32 @@ fn train_loop(
     mut history: Vec<EpochMetrics>,
 ) -> Result<()> {
     let stop = StopRequest::install()?;
+    // For tests and for reproducing a stop: behave as if Ctrl-C came after N batches.
+    let stop_after: Option<usize> = std::env::var("TCH_VAE_STOP_AFTER_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let batches_run = std::cell::Cell::new(0usize);
+    let should_stop = || {
+        batches_run.set(batches_run.get() + 1);
+        stop.is_requested() || stop_after.is_some_and(|n| batches_run.get() >= n)
+    };
     let ckpt_path = out.join(checkpoint::FILE);
+    // A stop without a signal is the test hook's, reported as Ctrl-C.
+    let interrupted = || Interrupted {
+        exit_code: if stop.is_requested() {
+            stop.exit_code()
+        } else {
+            130
+        },
+        run: out.to_path_buf(),
+    };
     let batches = data.train.len().div_ceil(run.train.batch_size);
     while trainer.position().epoch <= run.train.epochs {
         let epoch = trainer.position().epoch;
         let bar = EpochBar::new(epoch, run.train.epochs, batches);
-        let end = trainer.run_epoch(
-            data,
-            &mut |p| bar.update(p),
-            &|| stop.is_requested(),
-            &mut |t| checkpoint::write(&ckpt_path, t, &history),
-        );
+        let end = trainer.run_epoch(data, &mut |p| bar.update(p), &should_stop, &mut |t| {
+            checkpoint::write(&ckpt_path, t, &history)
+        });
         bar.finish();
         match end? {
             EpochEnd::Finished(row) => {
@@ -183,19 +199,11 @@ fn train_loop(
             }
             EpochEnd::Stopped => {
                 checkpoint::write(&ckpt_path, &trainer, &history)?;
-                return Err(Interrupted {
-                    exit_code: stop.exit_code(),
-                    run: out.to_path_buf(),
-                }
-                .into());
+                return Err(interrupted().into());
             }
         }
         if stop.is_requested() {
-            return Err(Interrupted {
-                exit_code: stop.exit_code(),
-                run: out.to_path_buf(),
-            }
-            .into());
+            return Err(interrupted().into());
         }
     }
     save_weights(trainer.var_store(), &out.join(WEIGHTS_FILE))?;
@@ -242,6 +250,20 @@ fn prepare_run_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes the hidden temporary files (`.name.tmp-PID.ext`) that a killed process can
+/// leave behind; the files they were to replace are intact.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     atomic::write_with(path, |tmp| Ok(vs.save(tmp)?))
 }
@@ -255,7 +277,7 @@ pub struct LoadedRun {
 
 pub fn load_run(run_dir: &Path, device: Device) -> Result<LoadedRun> {
     let config = RunConfig::read(run_dir)?;
-    let mut vs = nn::VarStore::new(device);
+    let vs = nn::VarStore::new(device);
     let vae = Vae::new(&vs.root(), &config.model);
     let path = run_dir.join(WEIGHTS_FILE);
     ensure!(
@@ -263,9 +285,10 @@ pub fn load_run(run_dir: &Path, device: Device) -> Result<LoadedRun> {
         "{} is missing: did the training finish?",
         path.display()
     );
-    vs.load(&path).with_context(|| {
+    let tensors = checkpoint::read_tensors(&path)?;
+    checkpoint::restore_weights(&vs, &tensors, "").with_context(|| {
         format!(
-            "cannot load {} into the {} model that config.json describes",
+            "{} does not fit the {} model that config.json describes",
             path.display(),
             config.model.describe()
         )

@@ -274,10 +274,20 @@ fn without_the_kl_term_the_variances_collapse() {
     let mean_var = |beta: &str| -> Vec<f64> {
         let run = tmp.path().join(format!("beta{beta}"));
         train_fashion_mnist(&run, &["--limit", "10000", "--epochs", "2", "--beta", beta]);
-        metrics::read(&run.join("metrics.csv")).unwrap().iter().map(|m| m.mean_var).collect()
+        metrics::read(&run.join("metrics.csv"))
+            .unwrap()
+            .iter()
+            .map(|m| m.mean_var)
+            .collect()
     };
     let (collapsing, kept) = (mean_var("0"), mean_var("1"));
-    assert!(collapsing[1] < collapsing[0] / 2.0, "beta 0: {collapsing:?}");
+    assert!(
+        collapsing[1] < collapsing[0] / 2.0,
+        "beta 0: {collapsing:?}"
+    );
     assert!(kept[1] > 0.2, "beta 1: {kept:?}");
-    assert!(collapsing[1] * 4.0 < kept[1], "beta 0 {collapsing:?}, beta 1 {kept:?}");
+    assert!(
+        collapsing[1] * 4.0 < kept[1],
+        "beta 0 {collapsing:?}, beta 1 {kept:?}"
+    );
 }
