@@ -137,7 +137,7 @@ fn signal_during_training(signal: &str, code: i32) {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let data = fashion_mnist();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
         .args([
             "train",
             "--data",
