@@ -19,6 +19,9 @@ Figures:
 - interpolation: decoded images along the line between the posterior means of two test
   images.
 The functions are importable (the notebook in notebooks-export/ uses them).
+
+Security: this loads RUN/vae.pt with torch.jit.load. TorchScript is code; analyse only
+run folders you trust (tch-vae itself never loads a vae.pt).
 """
 from __future__ import annotations
 
@@ -192,7 +195,9 @@ def show(image: np.ndarray, title: str, width: float = 8):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                epilog="Loads RUN/vae.pt with torch.jit.load (TorchScript is code): "
+                                       "use it on run folders you trust.")
     p.add_argument("run", help="run folder written by `tch-vae train`")
     p.add_argument("--data", help="dataset folder [default: the one in config.json]")
     p.add_argument("--out", help="output folder [default: RUN/analysis]")

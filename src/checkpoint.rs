@@ -71,14 +71,7 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn read(path: &Path) -> Result<Self> {
-        let list = Tensor::read_safetensors(path).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: not a readable checkpoint: {}",
-                path.display(),
-                first_line(&e.to_string())
-            )
-        })?;
-        let tensors: HashMap<String, Tensor> = list.into_iter().collect();
+        let tensors = read_tensors(path)?;
         let get = |name: &str| {
             tensors.get(name).with_context(|| {
                 format!(
@@ -184,7 +177,10 @@ pub fn restore_weights(
     prefix: &str,
 ) -> Result<()> {
     let vars = vs.variables();
-    for (name, mut var) in vars.iter().map(|(n, v)| (n, v.shallow_clone())) {
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in names {
+        let mut var = vars[name].shallow_clone();
         let key = format!("{prefix}{name}");
         let t = tensors
             .get(&key)

@@ -250,7 +250,7 @@ impl Trainer {
                     bail!(
                         "epoch {epoch}, batch {} of {batches}: the loss was {} and the gradient norm {} \
                          (not finite); the update was not applied. The last good checkpoint is kept. \
-                         Try a lower --lr (now {}) or --clip-grad (e.g. --clip-grad 100)",
+                         Try a lower --lr (now {:e}) or --clip-grad (e.g. --clip-grad 100)",
                         f[0] as usize + 1,
                         f[1],
                         f[2],

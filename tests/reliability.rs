@@ -347,3 +347,43 @@ fn a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint() {
         }
     }
 }
+
+#[test]
+fn a_vanished_output_folder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let data = fashion_mnist();
+    let child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+        .args([
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--limit",
+            "6000",
+            "--epochs",
+            "50",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..600 {
+        if run.join("checkpoint.safetensors").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::remove_dir_all(&run).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot write") && err.contains(run.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
