@@ -145,8 +145,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[VAE, dict]:
 
 def run_pass(model, x, batch_size, beta, likelihood, optimizer=None, order=None):
     """Sums [loss, recon, kl, kl_mu, kl_var] over one pass, and the sum of sigma^2."""
-    sums = torch.zeros(5, dtype=torch.float64)
-    var_sum = 0.0
+    sums = torch.zeros(5, dtype=torch.float64, device=x.device)
+    var_sum = torch.zeros((), dtype=torch.float64, device=x.device)
     n = len(x)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
@@ -160,8 +160,8 @@ def run_pass(model, x, batch_size, beta, likelihood, optimizer=None, order=None)
             optimizer.step()
         with torch.no_grad():
             sums += torch.stack([t.sum() for t in (loss, recon, kl, kl_mu, kl_var)]).double()
-            var_sum += float(logvar.exp().sum())
-    return (sums / n).tolist(), var_sum
+            var_sum += logvar.exp().sum().double()
+    return (sums / n).tolist(), float(var_sum)
 
 
 def main() -> None:
@@ -178,25 +178,30 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--limit", type=int)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the data live on it, as in tch-vae)")
     a = p.parse_args()
 
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     data = Path(a.data)
+    device = torch.device(a.device)
     x_train, _ = load_split(data, "train", a.limit)
     x_test, _ = load_split(data, "t10k")
+    x_train, x_test = x_train.to(device), x_test.to(device)
     hidden = [int(h) for h in a.hidden.split(",") if h]
-    model = VAE(x_train.shape[1], hidden, a.latent)
+    model = VAE(x_train.shape[1], hidden, a.latent).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=a.lr)
     print(f"reference: torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{len(x_train)} train / {len(x_test)} test images")
     rows = []
     for epoch in range(1, a.epochs + 1):
         model.train()
-        order = torch.randperm(len(x_train))
+        order = torch.randperm(len(x_train), device=device)
         t0 = time.perf_counter()
         train, _ = run_pass(model, x_train, a.batch_size, a.beta, a.likelihood, optimizer, order)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         model.eval()
         with torch.no_grad():
@@ -215,7 +220,7 @@ def main() -> None:
             w = csv.writer(f)
             w.writerow(COLUMNS)
             w.writerows(rows)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+        save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
                   str(out / "weights.safetensors"))
 
 

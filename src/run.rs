@@ -49,7 +49,9 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
     };
     prepare_run_dir(&out)?;
 
+    let load_start = Instant::now();
     let mut data = Dataset::load(&req.train.data, req.train.limit, device)?;
+    let load_seconds = load_start.elapsed().as_secs_f64();
     data.binarize_fixed(req.train.binarize);
     model_config.image_height = data.height;
     model_config.image_width = data.width;
@@ -60,12 +62,13 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
     };
     run.write(&out)?;
     println!(
-        "training {} VAE ({} likelihood) on {} ({} train / {} test images) on {}; run folder {}",
+        "training {} VAE ({} likelihood) on {} ({} train / {} test images, data loaded in {:.3} s) on {}; run folder {}",
         run.model.describe(),
         run.model.likelihood.name(),
         run.train.data.display(),
         data.train.len(),
         data.test.len(),
+        load_seconds,
         run.train.device,
         out.display()
     );

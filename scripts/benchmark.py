@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Training speed of tch-vae against the PyTorch eager reference, in one run.
+
+    python scripts/benchmark.py                       # 784-400-20, batch 128, 3 timed epochs
+    python scripts/benchmark.py --scaling             # also hidden 400/1024/2048 and batch 64/128/512
+    python scripts/benchmark.py --device cuda --batch-size 1024
+
+Both programs train the same model (same initialisation, loss, Adam 1e-3, data, seed and
+thread count) on the same libtorch (this virtual environment's torch 2.11.0), one after
+the other, each in its own process. The table gives the median seconds per training
+epoch (each program's own `epoch_seconds`: the training pass alone), images per second,
+achieved GFLOP/s against the sgemm peak measured here with a large matrix product on the
+same threads, the peak resident memory of each process, and the test loss after the
+timed epochs (speed must not be bought with a worse model).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def flops_per_image(hidden: list[int], latent: int, pixels: int = 784) -> float:
+    """Multiply-adds of the MLP VAE per training image, times 2: forward through every
+    layer (the two heads share the trunk), backward for weights and inputs except the
+    first layer's input gradient."""
+    enc = [pixels] + hidden
+    macs_layers = [a * b for a, b in zip(enc[:-1], enc[1:])]
+    macs_layers += [2 * enc[-1] * latent]
+    dec = [latent] + hidden[::-1] + [pixels]
+    macs_layers += [a * b for a, b in zip(dec[:-1], dec[1:])]
+    forward = sum(macs_layers)
+    backward = 2 * forward - macs_layers[0]  # no gradient w.r.t. the pixels
+    return 2.0 * (forward + backward)
+
+
+def sgemm_peak(threads: int, device: str, n: int = 4096, repeats: int = 10) -> float:
+    """GFLOP/s of a large float32 matrix product on `threads` threads."""
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    for _ in range(2):
+        a @ b
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def run(cmd: list[str]) -> tuple[float, str]:
+    """Runs `cmd`, returns (peak RSS in MiB, stdout)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{out}")
+    return usage.ru_maxrss / 1024, out
+
+
+def metrics(path: Path) -> list[dict[str, float]]:
+    with open(path) as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def measure(a, hidden: str, batch: int, tmp: Path) -> dict:
+    common = ["--epochs", str(a.epochs), "--batch-size", str(batch), "--hidden", hidden,
+              "--seed", str(a.seed), "--threads", str(a.threads)]
+    if a.limit:
+        common += ["--limit", str(a.limit)]
+    rows = {}
+    rust_out = tmp / f"tch-vae-{hidden}-{batch}"
+    rss, out = run([a.binary, "train", "--device", a.device, "--out", str(rust_out), *common])
+    m = re.search(r"data loaded in ([0-9.]+) s", out)
+    rows["tch-vae"] = (rss, metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None)
+    ref_out = tmp / f"reference-{hidden}-{batch}"
+    rss, _ = run([sys.executable, str(REPO / "scripts/reference_vae.py"), "--device", a.device,
+                  "--out", str(ref_out), *common])
+    rows["PyTorch eager"] = (rss, metrics(ref_out / "metrics.csv"), None)
+    return rows
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs per program")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", default="400")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--scaling", action="store_true", help="also sweep hidden width and batch size (2 epochs each)")
+    p.add_argument("--binary", default=str(REPO / "target/release/tch-vae"))
+    a = p.parse_args()
+
+    peak = sgemm_peak(a.threads, a.device)
+    device_name = torch.cuda.get_device_name() if a.device.startswith("cuda") else cpu_name()
+    images = a.limit or 60000
+    print(f"# {device_name}, {a.threads} threads, torch {torch.__version__}; "
+          f"sgemm peak {peak:.0f} GFLOP/s (4096^3, best of 10)\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        hidden = [int(h) for h in a.hidden.split(",")]
+        flop = flops_per_image(hidden, 20) * images
+        rows = measure(a, a.hidden, a.batch_size, tmp)
+        print(f"784-{a.hidden.replace(',', '-')}-20, batch {a.batch_size}, Adam 1e-3, {images} training images, "
+              f"{a.epochs} timed epochs ({flop / 1e9:.0f} GFLOP per epoch)\n")
+        print("| program | median epoch (s) | images/s | GFLOP/s | of sgemm peak | peak RSS (MiB) | test loss |")
+        print("|---|---|---|---|---|---|---|")
+        med = {}
+        for name, (rss, ms, _) in rows.items():
+            med[name] = statistics.median(r["epoch_seconds"] for r in ms)
+            print(f"| {name} | {med[name]:.3f} | {images / med[name]:,.0f} | {flop / med[name] / 1e9:.1f} "
+                  f"| {flop / med[name] / 1e9 / peak:.0%} | {rss:.0f} | {ms[-1]['test_loss']:.2f} |")
+        ratio = med["tch-vae"] / med["PyTorch eager"]
+        losses = [rows[n][1][-1]["test_loss"] for n in ("tch-vae", "PyTorch eager")]
+        print(f"\ntch-vae / PyTorch eager: {ratio:.2f}x the epoch time; test loss {100 * (losses[0] / losses[1] - 1):+.2f}%")
+        if rows["tch-vae"][2] is not None:
+            print(f"tch-vae dataset load and decode (60,000 + 10,000 gz images): {rows['tch-vae'][2]:.3f} s")
+
+        if a.scaling:
+            a.epochs = 2
+            print("\nScaling (2 epochs each, median epoch seconds):\n")
+            print("| hidden | batch | tch-vae (s) | PyTorch eager (s) | ratio | tch-vae GFLOP/s |")
+            print("|---|---|---|---|---|---|")
+            for hidden_s, batch in [("400", 64), ("400", 128), ("400", 512), ("1024", 128), ("2048", 128)]:
+                r = measure(a, hidden_s, batch, tmp)
+                t = {n: statistics.median(x["epoch_seconds"] for x in r[n][1]) for n in r}
+                f = flops_per_image([int(hidden_s)], 20) * images
+                print(f"| {hidden_s} | {batch} | {t['tch-vae']:.2f} | {t['PyTorch eager']:.2f} "
+                      f"| {t['tch-vae'] / t['PyTorch eager']:.2f}x | {f / t['tch-vae'] / 1e9:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
