@@ -87,11 +87,12 @@ def measure(a, hidden: str, batch: int, tmp: Path) -> dict:
     if a.limit:
         common += ["--limit", str(a.limit)]
     rows = {}
-    rust_out = tmp / f"tch-vae-{hidden}-{batch}"
+    tmp = Path(tempfile.mkdtemp(dir=tmp))  # one folder per measurement
+    rust_out = tmp / "tch-vae"
     rss, out = run([a.binary, "train", "--device", a.device, "--out", str(rust_out), *common])
     m = re.search(r"data loaded in ([0-9.]+) s", out)
     rows["tch-vae"] = (rss, metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None)
-    ref_out = tmp / f"reference-{hidden}-{batch}"
+    ref_out = tmp / "reference"
     rss, _ = run([sys.executable, str(REPO / "scripts/reference_vae.py"), "--device", a.device,
                   "--out", str(ref_out), *common])
     rows["PyTorch eager"] = (rss, metrics(ref_out / "metrics.csv"), None)
