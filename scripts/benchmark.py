@@ -16,9 +16,7 @@ timed epochs (speed must not be bought with a worse model).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -28,6 +26,9 @@ import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare_reference import cpu_name, read_metrics  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -76,11 +77,6 @@ def run(cmd: list[str]) -> tuple[float, str]:
     return usage.ru_maxrss / 1024, out
 
 
-def metrics(path: Path) -> list[dict[str, float]]:
-    with open(path) as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
-
-
 def measure(a, hidden: str, batch: int, tmp: Path) -> dict:
     common = ["--epochs", str(a.epochs), "--batch-size", str(batch), "--hidden", hidden,
               "--seed", str(a.seed), "--threads", str(a.threads)]
@@ -91,22 +87,12 @@ def measure(a, hidden: str, batch: int, tmp: Path) -> dict:
     rust_out = tmp / "tch-vae"
     rss, out = run([a.binary, "train", "--device", a.device, "--out", str(rust_out), *common])
     m = re.search(r"data loaded in ([0-9.]+) s", out)
-    rows["tch-vae"] = (rss, metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None)
+    rows["tch-vae"] = (rss, read_metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None)
     ref_out = tmp / "reference"
     rss, _ = run([sys.executable, str(REPO / "scripts/reference_vae.py"), "--device", a.device,
                   "--out", str(ref_out), *common])
-    rows["PyTorch eager"] = (rss, metrics(ref_out / "metrics.csv"), None)
+    rows["PyTorch eager"] = (rss, read_metrics(ref_out / "metrics.csv"), None)
     return rows
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

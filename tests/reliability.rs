@@ -132,10 +132,9 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
     assert_same_run(&whole, &split);
 }
 
-/// Spawns a long training run and sends `signal` once its first epoch is reported.
-fn signal_during_training(signal: &str, code: i32) {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
+/// Spawns a long training run (50 epochs) into `run` and returns once its first epoch's
+/// checkpoint exists, so that what follows happens in the middle of training.
+fn spawn_long_run(run: &Path) -> std::process::Child {
     let data = fashion_mnist();
     let child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
         .args([
@@ -151,11 +150,10 @@ fn signal_during_training(signal: &str, code: i32) {
             "--epochs",
             "50",
         ])
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first epoch's checkpoint, then signal in the middle of the next ones.
     let ckpt = run.join("checkpoint.safetensors");
     for _ in 0..600 {
         if ckpt.exists() {
@@ -164,6 +162,15 @@ fn signal_during_training(signal: &str, code: i32) {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(ckpt.exists(), "the first epoch never finished");
+    child
+}
+
+/// Sends `signal` to a run in the middle of its second epoch.
+fn signal_during_training(signal: &str, code: i32) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let child = spawn_long_run(&run);
+    let ckpt = run.join("checkpoint.safetensors");
     std::thread::sleep(Duration::from_millis(100));
     Command::new("kill")
         .args([signal, &child.id().to_string()])
@@ -352,31 +359,7 @@ fn a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint() {
 fn a_vanished_output_folder_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let data = fashion_mnist();
-    let child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
-        .args([
-            "train",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--limit",
-            "6000",
-            "--epochs",
-            "50",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if run.join("checkpoint.safetensors").exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = spawn_long_run(&run);
     std::fs::remove_dir_all(&run).unwrap();
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
