@@ -41,6 +41,12 @@ extern "C" {
         found_inf: *const C_tensor,
     ) -> *mut c_char;
 
+    pub fn tchvae_grad_norm(
+        grads: *const *const C_tensor,
+        n: usize,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+
     fn tchvae_free_message(message: *mut c_char);
 }
 

@@ -49,3 +49,20 @@ char* tchvae_fused_adam(const at::Tensor* const* params, const at::Tensor* const
 }
 
 }  // extern "C"
+
+extern "C" {
+
+// The joint L2 norm of `grads` as a new 0-d tensor (*out, freed by the caller like any
+// tch tensor): one multi-tensor kernel instead of a reduction per tensor.
+char* tchvae_grad_norm(const at::Tensor* const* grads, size_t n, at::Tensor** out) {
+  try {
+    at::NoGradGuard no_grad;
+    auto norms = at::_foreach_norm(list(grads, n), 2);
+    *out = new at::Tensor(at::linalg_vector_norm(at::stack(norms), 2));
+    return nullptr;
+  } catch (const std::exception& e) {
+    return copy_message(e.what());
+  }
+}
+
+}  // extern "C"

@@ -55,13 +55,23 @@ impl Adam {
     }
 
     /// The L2 norm of all gradients together, a 0-d tensor on the device (no host sync).
-    pub fn grad_norm(&self) -> Tensor {
-        let squares: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(|p| p.grad().square().sum(Kind::Float))
-            .collect();
-        Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
+    pub fn grad_norm(&self) -> Result<Tensor> {
+        let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
+        ensure!(
+            grads.iter().all(|g| g.defined()),
+            "gradient norm before any backward pass"
+        );
+        let ptrs: Vec<*const torch_sys::C_tensor> = grads.iter().map(|g| g.as_ptr()).collect();
+        let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
+        // SAFETY: the pointers are live tensors held above; on success the C++ side hands
+        // over a heap-allocated tensor, which Tensor::from_ptr takes ownership of.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_grad_norm(ptrs.as_ptr(), ptrs.len(), &mut out),
+                "gradient norm failed",
+            )?;
+            Ok(Tensor::from_ptr(out))
+        }
     }
 
     /// Scales the gradients so that their joint norm is at most `max_norm`, given their
@@ -222,9 +232,9 @@ mod tests {
         let p = vs.root().var("p", &[4], tch::nn::Init::Const(3.0));
         let opt = Adam::new(&vs, &["p".to_string()], 0.1).unwrap();
         (&p * &p).sum(Kind::Float).backward(); // gradient 6 everywhere, norm 12
-        let norm = opt.grad_norm();
+        let norm = opt.grad_norm().unwrap();
         assert!((norm.double_value(&[]) - 12.0).abs() < 1e-5);
         opt.clip_grad(&norm, 3.0);
-        assert!((opt.grad_norm().double_value(&[]) - 3.0).abs() < 1e-4);
+        assert!((opt.grad_norm().unwrap().double_value(&[]) - 3.0).abs() < 1e-4);
     }
 }

@@ -12,7 +12,7 @@ use crate::loss::{batch_objective, reparameterize, warmup_beta, ElboTerms};
 use crate::metrics::{EpochMetrics, PassMetrics};
 use crate::model::Vae;
 use crate::optim::Adam;
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Result};
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -220,7 +220,7 @@ impl Trainer {
             let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
             self.opt.zero_grad();
             objective.backward();
-            let norm = self.opt.grad_norm();
+            let norm = self.opt.grad_norm()?;
             // Skip the update (on the device, without a sync) if anything is not finite.
             let ok = objective.isfinite().logical_and(&norm.isfinite());
             let skip = ok.logical_not().to_kind(Kind::Float).view([1]);
@@ -228,34 +228,49 @@ impl Trainer {
                 self.opt.clip_grad(&norm, max);
             }
             self.opt.step(&skip)?;
-            tch::no_grad(|| {
-                let record = Tensor::stack(
-                    &[
-                        Tensor::from(i as f64).to_device(device),
-                        objective.to_kind(Kind::Double),
-                        norm.to_kind(Kind::Double),
-                    ],
-                    0,
-                );
-                let first = ok.logical_not().logical_and(&fault.get(0).lt(0.0));
-                fault = record.where_self(&first, &fault);
-                self.pos.sums += terms.sums(beta);
-            });
+            tch::no_grad(|| self.pos.sums += terms.sums(beta));
+            if sync_every == 1 {
+                // On the CPU a read costs nothing: check this batch directly.
+                if !bool::try_from(&ok)? {
+                    return Err(fault_error(
+                        epoch,
+                        i,
+                        batches,
+                        &objective,
+                        &norm,
+                        self.config.lr,
+                    ));
+                }
+            } else {
+                // On CUDA, record the first fault on the device; it is read every few batches.
+                tch::no_grad(|| {
+                    let record = Tensor::stack(
+                        &[
+                            Tensor::from(i as f64).to_device(device),
+                            objective.to_kind(Kind::Double),
+                            norm.to_kind(Kind::Double),
+                        ],
+                        0,
+                    );
+                    let first = ok.logical_not().logical_and(&fault.get(0).lt(0.0));
+                    fault = record.where_self(&first, &fault);
+                });
+            }
             self.pos.images += index.size()[0] as usize;
             self.pos.batch = i + 1;
             let batch = i + 1;
-            if batch % sync_every == 0 || batch == batches {
+            if sync_every > 1 && (batch % sync_every == 0 || batch == batches) {
                 let f = Vec::<f64>::try_from(&fault)?;
                 if f[0] >= 0.0 {
-                    bail!(
-                        "epoch {epoch}, batch {} of {batches}: the loss was {} and the gradient norm {} \
-                         (not finite); the update was not applied. The last good checkpoint is kept. \
-                         Try a lower --lr (now {:e}) or --clip-grad (e.g. --clip-grad 100)",
-                        f[0] as usize + 1,
-                        f[1],
-                        f[2],
-                        self.config.lr
-                    );
+                    let (loss, norm) = (Tensor::from(f[1]), Tensor::from(f[2]));
+                    return Err(fault_error(
+                        epoch,
+                        f[0] as usize,
+                        batches,
+                        &loss,
+                        &norm,
+                        self.config.lr,
+                    ));
                 }
             }
             let running_loss = (batch % REPORT_EVERY == 0 || batch == batches)
@@ -281,6 +296,25 @@ impl Trainer {
         }
         Ok(true)
     }
+}
+
+/// The error for a non-finite loss or gradient at 0-based batch `i`.
+fn fault_error(
+    epoch: usize,
+    i: usize,
+    batches: usize,
+    loss: &Tensor,
+    norm: &Tensor,
+    lr: f64,
+) -> anyhow::Error {
+    anyhow::anyhow!(
+        "epoch {epoch}, batch {} of {batches}: the loss was {} and the gradient norm {} \
+         (not finite); the update was not applied. The last good checkpoint is kept. \
+         Try a lower --lr (now {lr:e}) or --clip-grad (e.g. --clip-grad 100)",
+        i + 1,
+        loss.double_value(&[]),
+        norm.double_value(&[])
+    )
 }
 
 /// A pass over `split` without gradients: per-sample averages of the negative ELBO's parts
