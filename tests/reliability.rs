@@ -98,23 +98,8 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
     ];
     train_fashion_mnist(&whole, &args(&extra));
     // Stop as Ctrl-C would, after 7 batches of the first epoch (12 batches per epoch).
-    let data = fashion_mnist();
     let o = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
-        .args(
-            [
-                &[
-                    "train",
-                    "--data",
-                    data.to_str().unwrap(),
-                    "--out",
-                    split.to_str().unwrap(),
-                    "--device",
-                    "cpu",
-                ][..],
-                &args(&extra),
-            ]
-            .concat(),
-        )
+        .args(train_args(&split, &args(&extra)))
         .env("TCH_VAE_STOP_AFTER_BATCHES", "7")
         .output()
         .unwrap();
@@ -135,21 +120,8 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
 /// Spawns a long training run (50 epochs) into `run` and returns once its first epoch's
 /// checkpoint exists, so that what follows happens in the middle of training.
 fn spawn_long_run(run: &Path) -> std::process::Child {
-    let data = fashion_mnist();
     let child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
-        .args([
-            "train",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--limit",
-            "6000",
-            "--epochs",
-            "50",
-        ])
+        .args(train_args(run, &["--limit", "6000", "--epochs", "50"]))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -243,26 +215,21 @@ fn assert_complete(run: &Path) {
 fn sigkill_at_random_moments_never_leaves_a_broken_file() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let data = fashion_mnist();
-    let train = [
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--limit",
-        "1500",
-        "--hidden",
-        "64",
-        "--latent",
-        "4",
-        "--epochs",
-        "4",
-        "--checkpoint-every",
-        "2",
-    ];
+    let train = train_args(
+        &run,
+        &[
+            "--limit",
+            "1500",
+            "--hidden",
+            "64",
+            "--latent",
+            "4",
+            "--epochs",
+            "4",
+            "--checkpoint-every",
+            "2",
+        ],
+    );
     // Delays spread over start-up, training, checkpoints and the final files (a simple
     // deterministic sequence keeps failures reproducible).
     let mut delay = 150u64;
@@ -281,7 +248,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_file() {
             ]);
         } else {
             let _ = std::fs::remove_dir_all(&run);
-            cmd.args(train);
+            cmd.args(&train);
         }
         let mut child = cmd
             .stdout(Stdio::null())
@@ -304,7 +271,7 @@ fn sigkill_at_random_moments_never_leaves_a_broken_file() {
         resume(&run, "4")
     } else {
         let _ = std::fs::remove_dir_all(&run);
-        tch_vae(&train)
+        tch_vae(&train.iter().map(String::as_str).collect::<Vec<_>>())
     };
     assert!(o.status.success(), "{}", stderr(&o));
     assert_complete(&run);
@@ -315,24 +282,20 @@ fn sigkill_at_random_moments_never_leaves_a_broken_file() {
 fn a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let data = fashion_mnist();
-    let o = tch_vae(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--limit",
-        "1500",
-        "--epochs",
-        "2",
-        "--lr",
-        "1e30",
-        "--checkpoint-every",
-        "1",
-    ]);
+    let args = train_args(
+        &run,
+        &[
+            "--limit",
+            "1500",
+            "--epochs",
+            "2",
+            "--lr",
+            "1e30",
+            "--checkpoint-every",
+            "1",
+        ],
+    );
+    let o = tch_vae(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(

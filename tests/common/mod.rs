@@ -64,9 +64,9 @@ pub fn write_idx_folder(dir: &Path, n_train: u32, n_test: u32) {
     }
 }
 
-/// Trains on the real Fashion-MNIST on the CPU into `run` with `extra` flags (a `--limit`
-/// and `--epochs` keep it short) and checks that it succeeded.
-pub fn train_fashion_mnist(run: &Path, extra: &[&str]) -> Output {
+/// The arguments of `tch-vae train` on the real Fashion-MNIST, on the CPU, into `run`,
+/// followed by `extra`.
+pub fn train_args(run: &Path, extra: &[&str]) -> Vec<String> {
     let data = fashion_mnist();
     let base = [
         "train",
@@ -77,7 +77,14 @@ pub fn train_fashion_mnist(run: &Path, extra: &[&str]) -> Output {
         "--device",
         "cpu",
     ];
-    let o = tch_vae(&[&base[..], extra].concat());
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+/// Trains on the real Fashion-MNIST on the CPU into `run` with `extra` flags (a `--limit`
+/// and `--epochs` keep it short) and checks that it succeeded.
+pub fn train_fashion_mnist(run: &Path, extra: &[&str]) -> Output {
+    let args = train_args(run, extra);
+    let o = tch_vae(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         o.status.success(),
         "stdout: {}\nstderr: {}",
