@@ -47,6 +47,8 @@ extern "C" {
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
 
+    pub fn tchvae_clear_grads(params: *const *const C_tensor, n: usize) -> *mut c_char;
+
     fn tchvae_free_message(message: *mut c_char);
 }
 

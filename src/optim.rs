@@ -45,12 +45,17 @@ impl Adam {
         })
     }
 
-    pub fn zero_grad(&mut self) {
-        for p in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
+    /// Drops the gradients (set to none, as PyTorch's default `zero_grad`), so that the
+    /// next backward pass writes fresh ones instead of accumulating into zeros.
+    pub fn zero_grad(&mut self) -> Result<()> {
+        let ptrs: Vec<*const torch_sys::C_tensor> =
+            self.params.iter().map(|p| p.as_ptr()).collect();
+        // SAFETY: the pointers are the live parameters held by self.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_clear_grads(ptrs.as_ptr(), ptrs.len()),
+                "clearing gradients failed",
+            )
         }
     }
 
@@ -197,7 +202,7 @@ mod tests {
         let cs = [1.0, -2.0, 0.5];
         let no = Tensor::zeros([1], (Kind::Float, Device::Cpu));
         for t in 1..=3 {
-            opt.zero_grad();
+            opt.zero_grad().unwrap();
             (&p * &p * &c).sum(Kind::Float).backward();
             opt.step(&no).unwrap();
             for i in 0..3 {
@@ -216,7 +221,7 @@ mod tests {
         // A skipped step changes nothing at all.
         let before = p.copy();
         let state: Vec<Tensor> = opt.state().into_iter().map(|(_, t)| t.copy()).collect();
-        opt.zero_grad();
+        opt.zero_grad().unwrap();
         (&p * &p * &c).sum(Kind::Float).backward();
         opt.step(&Tensor::ones([1], (Kind::Float, Device::Cpu)))
             .unwrap();

@@ -218,7 +218,7 @@ impl Trainer {
             // A batch mean: Adam is scale-invariant, and this keeps the learning rate
             // meaningful across batch sizes (PyTorch's reference does the same).
             let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
-            self.opt.zero_grad();
+            self.opt.zero_grad()?;
             objective.backward();
             let norm = self.opt.grad_norm()?;
             // Skip the update (on the device, without a sync) if anything is not finite.
