@@ -22,8 +22,9 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// Parses the bytes of an (already decompressed) IDX file.
-pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
+/// Parses the bytes of an (already decompressed) IDX file, keeping its buffer for the
+/// values (a 47 MB file is not copied).
+pub fn parse(mut bytes: Vec<u8>) -> Result<IdxArray> {
     ensure!(
         bytes.len() >= 4,
         "file is {} bytes long, shorter than the 4-byte IDX header",
@@ -65,17 +66,25 @@ pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
             ""
         }
     );
-    Ok(IdxArray {
-        dims,
-        data: bytes[header_len..].to_vec(),
-    })
+    bytes.drain(..header_len);
+    Ok(IdxArray { dims, data: bytes })
 }
 
 /// Reads an IDX file, decompressing it first when it starts with the gzip magic number.
 pub fn read_file(path: &Path) -> Result<IdxArray> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let bytes = if raw.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::new();
+        // The gzip trailer's last 4 bytes hold the decompressed size (mod 2^32): a capacity
+        // hint that spares the buffer its doublings. Only a hint, so it is capped by what
+        // deflate can expand to (at most 1032:1) and by the size limit.
+        let hint = raw[raw.len().saturating_sub(4)..]
+            .try_into()
+            .map(u32::from_le_bytes)
+            .unwrap_or(0) as u64;
+        let cap = hint
+            .min(raw.len() as u64 * 1032)
+            .min(MAX_DECOMPRESSED_BYTES);
+        let mut out = Vec::with_capacity(cap as usize);
         GzDecoder::new(raw.as_slice())
             .take(MAX_DECOMPRESSED_BYTES + 1)
             .read_to_end(&mut out)
@@ -95,7 +104,7 @@ pub fn read_file(path: &Path) -> Result<IdxArray> {
     } else {
         raw
     };
-    parse(&bytes).with_context(|| format!("{}: invalid IDX file", path.display()))
+    parse(bytes).with_context(|| format!("{}: invalid IDX file", path.display()))
 }
 
 /// Encodes an array as IDX bytes (unsigned byte type): the inverse of [`parse`]. Used to
@@ -114,16 +123,16 @@ mod tests {
     use super::*;
 
     fn err(bytes: &[u8]) -> String {
-        format!("{:#}", parse(bytes).unwrap_err())
+        format!("{:#}", parse(bytes.to_vec()).unwrap_err())
     }
 
     #[test]
     fn parses_images_and_labels() {
         let images = encode(&[2, 2, 3], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255]);
-        let a = parse(&images).unwrap();
+        let a = parse(images).unwrap();
         assert_eq!(a.dims, vec![2, 2, 3]);
         assert_eq!(a.data[11], 255);
-        let labels = parse(&encode(&[3], &[7, 0, 9])).unwrap();
+        let labels = parse(encode(&[3], &[7, 0, 9])).unwrap();
         assert_eq!((labels.dims, labels.data), (vec![3], vec![7, 0, 9]));
     }
 
