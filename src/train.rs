@@ -309,8 +309,8 @@ fn fault_error(
 ) -> anyhow::Error {
     anyhow::anyhow!(
         "epoch {epoch}, batch {} of {batches}: the loss was {} and the gradient norm {} \
-         (not finite); the update was not applied. The last good checkpoint is kept. \
-         Try a lower --lr (now {lr:e}) or --clip-grad (e.g. --clip-grad 100)",
+         (not finite); the update was not applied, and no checkpoint written before it was \
+         touched. Try a lower --lr (now {lr:e}) or --clip-grad (e.g. --clip-grad 100)",
         i + 1,
         loss.double_value(&[]),
         norm.double_value(&[])
