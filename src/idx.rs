@@ -187,5 +187,15 @@ mod tests {
         std::fs::write(&fake, &bytes).unwrap();
         let e = format!("{:#}", read_file(&fake).unwrap_err());
         assert!(e.contains("fake.gz") && e.contains("not gzip"), "{e}");
+
+        // A trailer that lies about the decompressed size (4 GiB) is only a capacity
+        // hint: the stream's own check still fails, with the file named.
+        let mut lying = compressed.clone();
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let liar = dir.path().join("liar.gz");
+        std::fs::write(&liar, &lying).unwrap();
+        let e = format!("{:#}", read_file(&liar).unwrap_err());
+        assert!(e.contains("liar.gz") && e.contains("corrupt"), "{e}");
     }
 }
