@@ -54,24 +54,13 @@ def sgemm_peak(threads: int, device: str, n: int = 4096, repeats: int = 10) -> f
     torch.set_num_threads(threads)
     dev = torch.device(device)
     a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
-    for _ in range(2):
-        a @ b
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n ** 3 / best_seconds(lambda: a @ b, device, reps=1, blocks=repeats, warmup=2) / 1e9
 
 
-def best_seconds(fn, device: str, reps: int = 50, blocks: int = 5) -> float:
-    """Fastest mean time of `fn` over `blocks` blocks of `reps` calls, after a warm-up."""
+def best_seconds(fn, device: str, reps: int = 50, blocks: int = 5, warmup: int = 5) -> float:
+    """Fastest mean time of `fn` over `blocks` blocks of `reps` calls, after `warmup` calls."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for _ in range(5):
+    for _ in range(warmup):
         fn()
     sync()
     best = float("inf")
@@ -148,12 +137,12 @@ def measure(a, hidden: str, batch: int, tmp: Path) -> tuple[dict, float, dict]:
     every: dict = {}
     floor = float("inf")
     images = a.limit or 60000
+    widths = [int(h) for h in hidden.split(",")]
     for _ in range(a.repeats):
         for name, row in measure_once(a, hidden, batch, tmp).items():
             every.setdefault(name, []).append(median_epoch(row[1]))
             if name not in best or median_epoch(row[1]) < median_epoch(best[name][1]):
                 best[name] = row
-        widths = [int(h) for h in hidden.split(",")]
         floor = min(floor, matmul_floor(widths, 20, batch, images, a.device))
     return best, floor, every
 

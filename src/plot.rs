@@ -163,14 +163,7 @@ fn panel(
             .draw_series(points.iter().map(|&p| Circle::new(p, 3, s.color.filled())))
             .map_err(plot_error)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(plot_error)?;
-    Ok(())
+    draw_legend(&mut chart)
 }
 
 pub const LATENT_COLORS: [RGBColor; 10] = [
@@ -223,13 +216,7 @@ pub fn latent_svg(points: &[(f64, f64)], labels: &[i64], axis: &str) -> Result<S
                 .label(format!("label {label}"))
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(plot_error)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
@@ -256,6 +243,19 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
     let pad = ((hi - lo) * 0.05).max(1e-3 * hi.abs().max(1.0));
     (lo - pad, hi + pad)
+}
+
+/// The legend of every chart: upper right, on a translucent white box.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(plot_error)
 }
 
 fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
