@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -96,15 +97,53 @@ def matmul_floor(hidden: list[int], latent: int, batch: int, images: int, device
     return per_batch * images / batch
 
 
-def run(cmd: list[str]) -> tuple[float, str]:
-    """Runs `cmd`, returns (peak RSS in MiB, stdout)."""
+class GpuMemoryPeak:
+    """The peak GPU memory of one process (CUDA context included), read through NVML
+    every 5 ms while it runs, so that both programs are measured the same way. `mib`
+    stays None where NVML is missing or does not list the process."""
+
+    def __init__(self, pid: int):
+        self.pid, self.mib, self._stop = pid, None, threading.Event()
+        try:
+            import pynvml  # nvidia-ml-py; only needed on CUDA
+
+            pynvml.nvmlInit()
+            handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        except Exception as e:  # no NVML: report the column as unavailable, keep timing
+            print(f"(GPU memory not measured: {e})", file=sys.stderr)
+            return
+        self._thread = threading.Thread(target=self._poll, args=(pynvml, handles), daemon=True)
+        self._thread.start()
+
+    def _poll(self, pynvml, handles) -> None:
+        while not self._stop.wait(0.005):
+            for h in handles:
+                try:
+                    procs = pynvml.nvmlDeviceGetComputeRunningProcesses(h)
+                except Exception:
+                    continue
+                for p in procs:
+                    if p.pid == self.pid and p.usedGpuMemory is not None:
+                        self.mib = max(self.mib or 0.0, p.usedGpuMemory / 2 ** 20)
+
+    def stop(self) -> float | None:
+        self._stop.set()
+        if hasattr(self, "_thread"):
+            self._thread.join()
+        return self.mib
+
+
+def run(cmd: list[str], cuda: bool = False) -> tuple[float, float | None, str]:
+    """Runs `cmd`, returns (peak RSS in MiB, peak GPU memory in MiB or None, stdout)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    gpu = GpuMemoryPeak(proc.pid) if cuda else None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    gpu_mib = gpu.stop() if gpu else None
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({proc.returncode}):\n{out}")
-    return usage.ru_maxrss / 1024, out
+    return usage.ru_maxrss / 1024, gpu_mib, out
 
 
 def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
@@ -115,13 +154,14 @@ def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
     rows = {}
     tmp = Path(tempfile.mkdtemp(dir=tmp))  # one folder per measurement
     rust_out = tmp / "tch-vae"
-    rss, out = run([a.binary, "train", "--device", a.device, "--out", str(rust_out), *common])
+    cuda = a.device.startswith("cuda")
+    rss, gpu, out = run([a.binary, "train", "--device", a.device, "--out", str(rust_out), *common], cuda)
     m = re.search(r"data loaded in ([0-9.]+) s", out)
-    rows["tch-vae"] = (rss, read_metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None)
+    rows["tch-vae"] = (rss, read_metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None, gpu)
     ref_out = tmp / "reference"
-    rss, _ = run([sys.executable, str(REPO / "scripts/reference_vae.py"), "--device", a.device,
-                  "--out", str(ref_out), *common])
-    rows["PyTorch eager"] = (rss, read_metrics(ref_out / "metrics.csv"), None)
+    rss, gpu, _ = run([sys.executable, str(REPO / "scripts/reference_vae.py"), "--device", a.device,
+                       "--out", str(ref_out), *common], cuda)
+    rows["PyTorch eager"] = (rss, read_metrics(ref_out / "metrics.csv"), None, gpu)
     return rows
 
 
@@ -176,14 +216,16 @@ def main() -> None:
         rows, floor, every = measure(a, a.hidden, a.batch_size, tmp)
         print(f"784-{a.hidden.replace(',', '-')}-20, batch {a.batch_size}, Adam 1e-3, {images} training images, "
               f"{a.epochs} timed epochs ({flop / 1e9:.0f} GFLOP per epoch)\n")
-        print("| program | median epoch (s) | images/s | GFLOP/s | of sgemm peak | peak RSS (MiB) | test loss "
-              "| every run's median epoch (s) |")
-        print("|---|---|---|---|---|---|---|---|")
+        cuda = a.device.startswith("cuda")
+        print("| program | median epoch (s) | images/s | GFLOP/s | of sgemm peak | peak RSS (MiB) "
+              + ("| peak GPU memory (MiB) " if cuda else "") + "| test loss | every run's median epoch (s) |")
+        print("|---|---|---|---|---|---|---|---|" + ("---|" if cuda else ""))
         med = {}
-        for name, (rss, ms, _) in rows.items():
+        for name, (rss, ms, _, gpu) in rows.items():
             med[name] = median_epoch(ms)
+            gpu_cell = (f"| {gpu:.0f} " if gpu is not None else "| n/a ") if cuda else ""
             print(f"| {name} | {med[name]:.3f} | {images / med[name]:,.0f} | {flop / med[name] / 1e9:.1f} "
-                  f"| {flop / med[name] / 1e9 / peak:.0%} | {rss:.0f} | {ms[-1]['test_loss']:.2f} "
+                  f"| {flop / med[name] / 1e9 / peak:.0%} | {rss:.0f} {gpu_cell}| {ms[-1]['test_loss']:.2f} "
                   f"| {', '.join(f'{t:.2f}' for t in every[name])} |")
         print(f"\nMatrix products alone (each timed in isolation, summed, best of {a.repeats}): "
               f"{floor:.3f} s per epoch, "

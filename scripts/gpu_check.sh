@@ -33,6 +33,10 @@ fi
 [ "${1:-}" = run ] || { echo "usage: $0 prepare|run" >&2; exit 2; }
 
 OUT=${OUT:-/tmp/gpu-check}
+# Runs and logs are written to WORK; only a few files may come back from the device
+# machine, so after every step WORK is packed into $OUT/results.tar.gz (without the
+# checkpoints and the CPU run's weights) beside summary.txt.
+WORK=${WORK:-/tmp/gpu-work}
 DEVICE=${DEVICE:-cuda}
 EPOCHS=${EPOCHS:-5}
 PY=${PYTHON:-python3}
@@ -40,28 +44,37 @@ BIN=$GPU_DIR/tch-vae
 DATA=$GPU_DIR/data
 LIMIT_ARGS=()
 [ -n "${LIMIT:-}" ] && LIMIT_ARGS=(--limit "$LIMIT")
-mkdir -p "$OUT"
+rm -rf "$WORK"
+mkdir -p "$OUT" "$WORK"
 export LD_LIBRARY_PATH="$($PY -c 'import torch, os; print(os.path.dirname(torch.__file__))')/lib:${LD_LIBRARY_PATH:-}"
-# `run` below may not exit on a failed step: each step's status goes to $OUT/summary.txt.
-summary="$OUT/summary.txt"
+# `run` below may not exit on a failed step: each step's status goes to summary.txt.
+summary="$WORK/summary.txt"
 : > "$summary"
+
+pack() {
+    tar -czf "$OUT/results.tar.gz.part" -C "$WORK" --exclude=checkpoint.safetensors \
+        --exclude=cpu-run/weights.safetensors --exclude=cpu-run/vae.pt . \
+        && mv "$OUT/results.tar.gz.part" "$OUT/results.tar.gz"
+    cp "$summary" "$OUT/summary.txt"
+}
 
 step() {
     local name=$1
     shift
     local start=$SECONDS
-    if "$@" > "$OUT/$name.log" 2>&1; then
+    if "$@" > "$WORK/$name.log" 2>&1; then
         echo "ok   $name ($((SECONDS - start)) s)" | tee -a "$summary"
     else
         echo "FAIL $name (exit $?, $((SECONDS - start)) s); last lines of $name.log:" | tee -a "$summary"
-        tail -15 "$OUT/$name.log" | tee -a "$summary"
+        tail -15 "$WORK/$name.log" | tee -a "$summary"
     fi
+    pack
 }
 
 # The fault check must refuse to go on: exit code 1 and a message naming the batch.
 expect_fault() {
     local code=0
-    "$BIN" train --device "$DEVICE" --data "$DATA" --epochs 1 --lr 1e12 --out "$OUT/fault" \
+    "$BIN" train --device "$DEVICE" --data "$DATA" --epochs 1 --lr 1e12 --out "$WORK/fault" \
         "${LIMIT_ARGS[@]}" || code=$?
     echo "exit code $code"
     [ "$code" = 1 ]
@@ -69,7 +82,7 @@ expect_fault() {
 
 # The CUDA run's test loss against the CPU run's, same seed and epochs: within 1%.
 same_loss() {
-    "$PY" - "$OUT/run/metrics.csv" "$OUT/cpu-run/metrics.csv" <<'EOF'
+    "$PY" - "$WORK/run/metrics.csv" "$WORK/cpu-run/metrics.csv" <<'EOF'
 import csv, sys
 cuda, cpu = (float(list(csv.DictReader(open(p)))[-1]["test_loss"]) for p in sys.argv[1:])
 print(f"test loss: CUDA {cuda:.3f}, CPU {cpu:.3f}, difference {100 * (cuda / cpu - 1):+.3f}%")
@@ -80,7 +93,7 @@ EOF
 # vae.pt in Python, on each device: parameters equal to weights.safetensors, outputs equal
 # to the reference nn.Module's.
 load_in_python() {
-    "$PY" - "$OUT/run" "$DEVICE" <<'EOF'
+    "$PY" - "$WORK/run" "$DEVICE" <<'EOF'
 import sys, torch
 sys.path.insert(0, "scripts")
 from reference_vae import load_run
@@ -107,21 +120,23 @@ for dev in sorted({"cpu", device}):
 EOF
 }
 
-{ nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"; "$PY" -c 'import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())'; } > "$OUT/device.txt" 2>&1
-cat "$OUT/device.txt"
+{ nvidia-smi 2>/dev/null || echo "no nvidia-smi"; echo "$(nproc) CPU cores"; "$PY" -c 'import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())'; } > "$WORK/device.txt" 2>&1
+cat "$WORK/device.txt"
 step train_cuda "$BIN" train --device "$DEVICE" --data "$DATA" --epochs "$EPOCHS" \
-    --checkpoint-every 200 --out "$OUT/run" "${LIMIT_ARGS[@]}"
-step train_cpu "$BIN" train --device cpu --data "$DATA" --epochs "$EPOCHS" --out "$OUT/cpu-run" \
+    --checkpoint-every 200 --out "$WORK/run" "${LIMIT_ARGS[@]}"
+step train_cpu "$BIN" train --device cpu --data "$DATA" --epochs "$EPOCHS" --out "$WORK/cpu-run" \
     "${LIMIT_ARGS[@]}"
 step same_loss same_loss
-step export "$BIN" export --run "$OUT/run"
+step export "$BIN" export --run "$WORK/run"
 step load_in_python load_in_python
-step resume "$BIN" train --resume "$OUT/run" --epochs $((EPOCHS + 1)) --device "$DEVICE"
-step eval "$BIN" eval --run "$OUT/run" --device "$DEVICE" --data "$DATA"
+step resume "$BIN" train --resume "$WORK/run" --epochs $((EPOCHS + 1)) --device "$DEVICE"
+step eval "$BIN" eval --run "$WORK/run" --device "$DEVICE" --data "$DATA"
 step fault_check expect_fault
 BENCH=("$PY" scripts/benchmark.py --device "$DEVICE" --binary "$BIN" --data "$DATA" --repeats 2)
 [ -n "${LIMIT:-}" ] && BENCH+=(--limit "$LIMIT" --epochs 1)
 step benchmark_b128 "${BENCH[@]}" --batch-size 128
 step benchmark_b1024 "${BENCH[@]}" --batch-size 1024
-rm -rf "$OUT/fault"
-echo "summary in $summary"
+rm -rf "$WORK/fault"
+pack
+cat "$WORK/benchmark_b128.log" "$WORK/benchmark_b1024.log"
+echo "summary in $OUT/summary.txt; everything in $OUT/results.tar.gz"

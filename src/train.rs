@@ -246,7 +246,9 @@ impl Trainer {
                 tch::no_grad(|| {
                     let record = Tensor::stack(
                         &[
-                            Tensor::from(i as f64).to_device(device),
+                            // A fill on the device: a host-to-device copy would wait
+                            // for the queued batch, a sync per step.
+                            Tensor::full([], i as f64, (Kind::Double, device)),
                             objective.to_kind(Kind::Double),
                             norm.to_kind(Kind::Double),
                         ],
