@@ -6,13 +6,41 @@
 //!   unavailable on a GPU machine (tch-rs issues 907 and 980);
 //! * `src/torchscript.cpp`, which builds TorchScript modules with named parameters
 //!   (see `src/export.rs`), and `src/optim.cpp`, libtorch's fused Adam (see
-//!   `src/optim.rs`), compiled against libtorch's headers.
-use std::path::PathBuf;
+//!   `src/optim.rs`), compiled against libtorch's headers;
+//! * `src/cuda_graph.cpp` (see `src/cuda_graph.rs`), which also needs the CUDA runtime
+//!   headers: the PyTorch wheel's `nvidia/cu*/include` (or `CUDA_HOME`). Without them it
+//!   is compiled to functions that report "no CUDA graph support", and training on CUDA
+//!   runs eagerly.
+use std::path::{Path, PathBuf};
+
+/// The folder holding `cuda_runtime_api.h`: `$CUDA_HOME/include`, else the CUDA wheels
+/// installed beside torch (`site-packages/nvidia/cu13/include` for torch 2.11+cu130).
+fn cuda_include(torch_lib: &Path) -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(home) = std::env::var_os("CUDA_HOME") {
+        candidates.push(PathBuf::from(home).join("include"));
+    }
+    let nvidia = torch_lib.join("../../nvidia");
+    if let Ok(entries) = std::fs::read_dir(&nvidia) {
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path().join("include"))
+            .collect();
+        dirs.sort();
+        candidates.extend(dirs);
+    }
+    candidates.push(PathBuf::from("/usr/local/cuda/include"));
+    candidates
+        .into_iter()
+        .find(|dir| dir.join("cuda_runtime_api.h").exists())
+}
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/torchscript.cpp");
     println!("cargo:rerun-if-changed=src/optim.cpp");
+    println!("cargo:rerun-if-changed=src/cuda_graph.cpp");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
     let lib = PathBuf::from(
@@ -20,7 +48,13 @@ fn main() {
             .expect("torch-sys did not export DEP_TCH_LIBTORCH_LIB; run scripts/setup.sh"),
     );
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
-    if lib.join("libtorch_cuda.so").exists() {
+    let libtorch_cuda = lib.join("libtorch_cuda.so").exists();
+    // Lets a test check that a CUDA libtorch gave this build CUDA graph support.
+    println!(
+        "cargo:rustc-env=TCHVAE_LIBTORCH_CUDA={}",
+        u8::from(libtorch_cuda)
+    );
+    if libtorch_cuda {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
@@ -29,7 +63,8 @@ fn main() {
     let include = lib.join("../include");
     // The same C++ ABI as the libtorch we link (scripts/setup.sh asks torch for it).
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".to_string());
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .pic(true)
         .warnings(false)
@@ -39,5 +74,14 @@ fn main() {
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .file("src/torchscript.cpp")
         .file("src/optim.cpp")
-        .compile("tchvae_cpp");
+        .file("src/cuda_graph.cpp");
+    let cuda = cuda_include(&lib).filter(|_| lib.join("libc10_cuda.so").exists());
+    if let Some(cuda) = &cuda {
+        build.include(cuda).define("TCHVAE_CUDA_GRAPHS", None);
+    }
+    build.compile("tchvae_cpp");
+    if cuda.is_some() {
+        // After the archive, so that its references to c10's CUDA streams resolve.
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
+    }
 }

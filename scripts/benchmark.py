@@ -158,6 +158,11 @@ def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
     rss, gpu, out = run([a.binary, "train", "--device", a.device, "--out", str(rust_out), *common], cuda)
     m = re.search(r"data loaded in ([0-9.]+) s", out)
     rows["tch-vae"] = (rss, read_metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None, gpu)
+    if cuda:  # the same program with its steps launched one kernel at a time
+        eager_out = tmp / "tch-vae-eager"
+        rss, gpu, _ = run([a.binary, "train", "--device", a.device, "--out", str(eager_out),
+                           "--no-cuda-graphs", *common], cuda)
+        rows["tch-vae, no CUDA graphs"] = (rss, read_metrics(eager_out / "metrics.csv"), None, gpu)
     ref_out = tmp / "reference"
     rss, gpu, _ = run([sys.executable, str(REPO / "scripts/reference_vae.py"), "--device", a.device,
                        "--out", str(ref_out), *common], cuda)

@@ -6,7 +6,8 @@
 #   bash scripts/gpu_check.sh prepare   # here: a stripped binary and the dataset into .gpu/
 #   bash scripts/gpu_check.sh run       # there, with carry [".gpu"]; results under $OUT
 #
-# Steps of `run`: the device's name; 5 epochs on CUDA (with checkpoints) and on the CPU
+# Steps of `run`: the device's name; 5 epochs on CUDA (with checkpoints; steps replayed
+# from a CUDA graph), again with --no-cuda-graphs (the metrics must agree), and on the CPU
 # with the same seed, whose test losses must agree within 1%; export, then vae.pt loaded
 # in the machine's Python on the CPU and on CUDA, its parameters equal to
 # weights.safetensors and its outputs equal to the PyTorch reference module's to 1e-5;
@@ -53,7 +54,9 @@ summary="$WORK/summary.txt"
 
 pack() {
     tar -czf "$OUT/results.tar.gz.part" -C "$WORK" --exclude=checkpoint.safetensors \
-        --exclude=cpu-run/weights.safetensors --exclude=cpu-run/vae.pt . \
+        --exclude=cpu-run/weights.safetensors --exclude=cpu-run/vae.pt \
+        --exclude=eager-run/weights.safetensors --exclude=eager-run/vae.pt \
+        --exclude='conv-*/weights.safetensors' --exclude='conv-*/vae.pt' . \
         && mv "$OUT/results.tar.gz.part" "$OUT/results.tar.gz"
     cp "$summary" "$OUT/summary.txt"
 }
@@ -87,6 +90,22 @@ import csv, sys
 cuda, cpu = (float(list(csv.DictReader(open(p)))[-1]["test_loss"]) for p in sys.argv[1:])
 print(f"test loss: CUDA {cuda:.3f}, CPU {cpu:.3f}, difference {100 * (cuda / cpu - 1):+.3f}%")
 assert abs(cuda / cpu - 1) < 0.01
+EOF
+}
+
+# Steps replayed from a CUDA graph against the same steps launched one by one: same
+# kernels, same random numbers, so the metrics should agree to rounding.
+graph_vs_eager() {
+    "$PY" - "$WORK/$1/metrics.csv" "$WORK/$2/metrics.csv" <<'EOF'
+import csv, sys
+graph, eager = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
+cols = [c for c in graph[0] if c not in ("epoch", "epoch_seconds")]
+worst = max(abs(float(g[c]) / float(e[c]) - 1) for g, e in zip(graph, eager) for c in cols if float(e[c]))
+same = all(g[c] == e[c] for g, e in zip(graph, eager) for c in cols)
+print(f"CUDA graph vs eager steps, {len(graph)} epochs: every metric {'identical' if same else 'equal within'} "
+      f"(largest relative difference {worst:.2e}); epoch seconds graph "
+      + ", ".join(r["epoch_seconds"][:5] for r in graph) + " vs eager " + ", ".join(r["epoch_seconds"][:5] for r in eager))
+assert worst < 1e-3
 EOF
 }
 
@@ -124,9 +143,19 @@ EOF
 cat "$WORK/device.txt"
 step train_cuda "$BIN" train --device "$DEVICE" --data "$DATA" --epochs "$EPOCHS" \
     --checkpoint-every 200 --out "$WORK/run" "${LIMIT_ARGS[@]}"
+step train_cuda_eager "$BIN" train --device "$DEVICE" --data "$DATA" --epochs "$EPOCHS" \
+    --no-cuda-graphs --out "$WORK/eager-run" "${LIMIT_ARGS[@]}"
 step train_cpu "$BIN" train --device cpu --data "$DATA" --epochs "$EPOCHS" --out "$WORK/cpu-run" \
     "${LIMIT_ARGS[@]}"
 step same_loss same_loss
+step graph_vs_eager graph_vs_eager run eager-run
+# The convolutional encoder and decoder (cuDNN kernels inside the graph), one epoch each way.
+for mode in graph eager; do
+    flag=(); [ $mode = eager ] && flag=(--no-cuda-graphs)
+    step "train_conv_$mode" "$BIN" train --device "$DEVICE" --data "$DATA" --epochs 1 --arch conv \
+        "${flag[@]}" --out "$WORK/conv-$mode" "${LIMIT_ARGS[@]}"
+done
+step conv_graph_vs_eager graph_vs_eager conv-graph conv-eager
 step export "$BIN" export --run "$WORK/run"
 step load_in_python load_in_python
 step resume "$BIN" train --resume "$WORK/run" --epochs $((EPOCHS + 1)) --device "$DEVICE"

@@ -1,8 +1,9 @@
-//! The C functions of `src/torchscript.cpp` and `src/optim.cpp` (compiled by build.rs).
+//! The C functions of `src/torchscript.cpp`, `src/optim.cpp` and `src/cuda_graph.cpp`
+//! (compiled by build.rs).
 //! Each returns null on success or a message allocated by the C++ side; C++ exceptions
 //! never cross into Rust.
 use anyhow::{bail, Result};
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_void, CStr};
 use torch_sys::C_tensor;
 
 extern "C" {
@@ -48,6 +49,14 @@ extern "C" {
     ) -> *mut c_char;
 
     pub fn tchvae_clear_grads(params: *const *const C_tensor, n: usize) -> *mut c_char;
+
+    pub fn tchvae_graph_supported() -> *mut c_char;
+    pub fn tchvae_use_side_stream(device: i32) -> *mut c_char;
+    pub fn tchvae_graph_new(out: *mut *mut c_void) -> *mut c_char;
+    pub fn tchvae_graph_capture_begin(graph: *mut c_void) -> *mut c_char;
+    pub fn tchvae_graph_capture_end(graph: *mut c_void) -> *mut c_char;
+    pub fn tchvae_graph_replay(graph: *mut c_void) -> *mut c_char;
+    pub fn tchvae_graph_free(graph: *mut c_void);
 
     fn tchvae_free_message(message: *mut c_char);
 }

@@ -14,6 +14,7 @@ pub mod arch;
 pub mod atomic;
 pub mod checkpoint;
 pub mod config;
+pub mod cuda_graph;
 pub mod data;
 pub mod device;
 pub mod eval;

@@ -100,6 +100,10 @@ struct TrainArgs {
     /// libtorch intra-op threads [default: libtorch's choice, the physical cores].
     #[arg(long)]
     threads: Option<usize>,
+    /// On CUDA, run every training step eagerly instead of replaying it from a recorded
+    /// CUDA graph (the default, except with --kl-warmup). The results are the same.
+    #[arg(long)]
+    no_cuda_graphs: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -245,6 +249,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     epochs: a.epochs,
                     device: a.device,
                     threads: a.threads,
+                    cuda_graphs: !a.no_cuda_graphs,
                 })?;
                 return Ok(());
             }
@@ -280,6 +285,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 },
                 out: a.out,
                 threads: a.threads,
+                cuda_graphs: !a.no_cuda_graphs,
             })?;
         }
         Command::Export(a) => {

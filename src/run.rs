@@ -29,6 +29,8 @@ pub struct TrainRequest {
     pub train: TrainConfig,
     pub out: Option<PathBuf>,
     pub threads: Option<usize>,
+    /// Record training steps into CUDA graphs on CUDA (`--no-cuda-graphs` turns it off).
+    pub cuda_graphs: bool,
 }
 
 /// Trains a VAE and writes its run folder; returns the folder.
@@ -73,9 +75,19 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
         out.display()
     );
 
-    let trainer = Trainer::new(&run.model, &run.train, device)?;
+    let mut trainer = Trainer::new(&run.model, &run.train, device)?;
+    trainer.set_cuda_graphs(req.cuda_graphs);
+    say_if_graphed(&trainer);
     train_loop(&run, &out, &data, trainer, Vec::new())?;
     Ok(out)
+}
+
+fn say_if_graphed(trainer: &Trainer) {
+    if trainer.uses_cuda_graphs() {
+        println!(
+            "training steps are recorded into a CUDA graph and replayed (--no-cuda-graphs: eager)"
+        );
+    }
 }
 
 /// What `tch-vae train --resume DIR` was asked to do.
@@ -86,6 +98,7 @@ pub struct ResumeRequest {
     pub epochs: Option<usize>,
     pub device: String,
     pub threads: Option<usize>,
+    pub cuda_graphs: bool,
 }
 
 /// Continues the run in `req.run` from its checkpoint, with its own config.
@@ -115,7 +128,8 @@ pub fn resume(req: &ResumeRequest) -> Result<PathBuf> {
     let device = device::resolve(&req.device)?;
     run.train.device = device::name(device);
     let data = load_run_data(&run, None, device)?;
-    let trainer = Trainer::resume(&run.model, &run.train, device, &state)?;
+    let mut trainer = Trainer::resume(&run.model, &run.train, device, &state)?;
+    trainer.set_cuda_graphs(req.cuda_graphs);
     run.write(&req.run)?;
     println!(
         "resuming {} at epoch {}, batch {} ({} epochs done, training to {epochs}) on {}",
@@ -125,6 +139,7 @@ pub fn resume(req: &ResumeRequest) -> Result<PathBuf> {
         done,
         run.train.device
     );
+    say_if_graphed(&trainer);
     train_loop(&run, &req.run, &data, trainer, state.history)?;
     Ok(req.run.clone())
 }

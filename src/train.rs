@@ -7,6 +7,7 @@
 //! with no generator state to save.
 use crate::arch;
 use crate::config::{ModelConfig, TrainConfig};
+use crate::cuda_graph::{self, CudaGraph};
 use crate::data::{self, Dataset, Split};
 use crate::loss::{batch_objective, reparameterize, warmup_beta, ElboTerms};
 use crate::metrics::{EpochMetrics, PassMetrics};
@@ -21,6 +22,8 @@ const EVAL_BATCH: usize = 1024;
 /// How often (in batches) the running loss and the fault record are read back on CUDA,
 /// where a read is a host sync. On the CPU they are read after every batch.
 const REPORT_EVERY: usize = 25;
+/// Steps of each pass run eagerly before the step is recorded into a CUDA graph.
+const EAGER_STEPS: usize = 3;
 /// Keys of the seeded draws that are not training batches.
 const ORDER_KEY: u64 = u64::MAX;
 const TEST_KEY: u64 = u64::MAX - 1;
@@ -86,6 +89,10 @@ pub struct Trainer {
     opt: Adam,
     config: TrainConfig,
     pos: Position,
+    /// Record training steps into CUDA graphs where possible (see `graphs_enabled`).
+    cuda_graphs: bool,
+    /// Whether this thread's CUDA work was moved to a side stream (done once).
+    on_side_stream: bool,
 }
 
 impl Trainer {
@@ -105,6 +112,8 @@ impl Trainer {
             opt,
             config: config.clone(),
             pos: Position::start_of(1, device),
+            cuda_graphs: cuda_graph::supported(),
+            on_side_stream: false,
         })
     }
 
@@ -120,6 +129,17 @@ impl Trainer {
         trainer.opt.load_state(&state.tensors)?;
         trainer.pos = state.position(device)?;
         Ok(trainer)
+    }
+
+    /// Turns the recording of training steps into CUDA graphs off, or back on where this
+    /// build supports it (the default; see `graphs_enabled`).
+    pub fn set_cuda_graphs(&mut self, on: bool) {
+        self.cuda_graphs = on && cuda_graph::supported();
+    }
+
+    /// Whether training steps on this device are recorded into CUDA graphs.
+    pub fn uses_cuda_graphs(&self) -> bool {
+        self.graphs_enabled()
     }
 
     pub fn vae(&self) -> &Vae {
@@ -174,6 +194,62 @@ impl Trainer {
         warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
     }
 
+    /// Whether training steps are recorded into CUDA graphs: on CUDA, unless turned off,
+    /// and unless beta changes from batch to batch (KL warm-up), since a recording holds
+    /// its scalars fixed.
+    fn graphs_enabled(&self) -> bool {
+        self.cuda_graphs && self.vs.device().is_cuda() && self.config.kl_warmup == 0.0
+    }
+
+    /// One optimisation step on the rows `index` ([b] int64) of `split`: forward,
+    /// backward, gradient norm, clipping, Adam (skipped on the device when the loss or a
+    /// gradient is not finite), the epoch's running sums, and the fault record. It
+    /// reads nothing back to the host and updates `batch_no` ([] double, the 0-based
+    /// batch, advanced by one) and `fault` ([3] double) in place, so that it can be
+    /// recorded into a CUDA graph and replayed.
+    fn step(
+        &mut self,
+        split: &Split,
+        index: &Tensor,
+        beta: f64,
+        batch_no: &mut Tensor,
+        fault: &mut Tensor,
+    ) -> Result<()> {
+        let x = split.images.index_select(0, index); // [b, pixels]
+        let x = data::binarize_batch(x, self.config.binarize);
+        let (mu, logvar) = self.vae.encode(&x)?; // [b, latent] each
+        let z = reparameterize(&mu, &logvar); // [b, latent]
+        let logits = self.vae.decode_logits(&z)?; // [b, pixels]
+        let terms = ElboTerms::new(&logits, &x, &mu, &logvar, self.vae.config().likelihood);
+        // A batch mean: Adam is scale-invariant, and this keeps the learning rate
+        // meaningful across batch sizes (PyTorch's reference does the same).
+        let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
+        self.opt.zero_grad()?;
+        objective.backward();
+        let norm = self.opt.grad_norm()?;
+        let ok = objective.isfinite().logical_and(&norm.isfinite());
+        let skip = ok.logical_not().to_kind(Kind::Float).view([1]);
+        if let Some(max) = self.config.clip_grad {
+            self.opt.clip_grad(&norm, max);
+        }
+        self.opt.step(&skip)?;
+        tch::no_grad(|| {
+            self.pos.sums += terms.sums(beta);
+            let record = Tensor::stack(
+                &[
+                    batch_no.shallow_clone(),
+                    objective.to_kind(Kind::Double),
+                    norm.to_kind(Kind::Double),
+                ],
+                0,
+            );
+            let first = ok.logical_not().logical_and(&fault.get(0).lt(0.0));
+            fault.copy_(&record.where_self(&first, fault));
+            *batch_no += 1.0;
+        });
+        Ok(())
+    }
+
     /// Returns false when stopped before the end of the pass.
     fn train_pass(
         &mut self,
@@ -202,75 +278,53 @@ impl Trainer {
             "the saved data order has {} rows, the data {n}",
             order.size()[0]
         );
-        // The first non-finite batch: [batch, loss, gradient norm], batch -1 while none.
+        // The first non-finite batch: [batch, loss, gradient norm], batch -1 while none,
+        // and the 0-based number of the batch in progress; both live on the device and
+        // are updated in place, so that a CUDA graph's replays update them too.
         let mut fault = Tensor::from_slice(&[-1.0f64, 0.0, 0.0]).to_device(device);
+        let mut batch_no = Tensor::full([], self.pos.batch as f64, (Kind::Double, device));
         let sync_every = if device.is_cuda() { REPORT_EVERY } else { 1 };
+        let graphs = self.graphs_enabled();
+        if graphs && !self.on_side_stream {
+            cuda_graph::use_side_stream(device)?;
+            self.on_side_stream = true;
+        }
+        // The recorded step of this pass and the fixed index tensor it reads its batch
+        // from (recorded after a few eager steps, which let libtorch make its per-stream
+        // handles and workspaces outside the recording).
+        let mut recorded: Option<(CudaGraph, Tensor)> = None;
         for (i, index) in data::batches(&order, bs).enumerate().skip(self.pos.batch) {
             let step = (epoch - 1) * batches + i;
             let beta = self.beta_at(step, n);
             tch::manual_seed(keyed_seed(self.config.seed, epoch, i as u64));
-            let x = split.images.index_select(0, &index); // [b, pixels]
-            let x = data::binarize_batch(x, self.config.binarize);
-            let (mu, logvar) = self.vae.encode(&x)?; // [b, latent] each
-            let z = reparameterize(&mu, &logvar); // [b, latent]
-            let logits = self.vae.decode_logits(&z)?; // [b, pixels]
-            let terms = ElboTerms::new(&logits, &x, &mu, &logvar, self.vae.config().likelihood);
-            // A batch mean: Adam is scale-invariant, and this keeps the learning rate
-            // meaningful across batch sizes (PyTorch's reference does the same).
-            let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
-            self.opt.zero_grad()?;
-            objective.backward();
-            let norm = self.opt.grad_norm()?;
-            // Skip the update (on the device, without a sync) if anything is not finite.
-            let ok = objective.isfinite().logical_and(&norm.isfinite());
-            let skip = ok.logical_not().to_kind(Kind::Float).view([1]);
-            if let Some(max) = self.config.clip_grad {
-                self.opt.clip_grad(&norm, max);
-            }
-            self.opt.step(&skip)?;
-            tch::no_grad(|| self.pos.sums += terms.sums(beta));
-            if sync_every == 1 {
-                // On the CPU a read costs nothing: check this batch directly.
-                if !bool::try_from(&ok)? {
-                    return Err(fault_error(
-                        epoch,
-                        i,
-                        batches,
-                        &objective,
-                        &norm,
-                        self.config.lr,
-                    ));
+            let replay =
+                graphs && index.size()[0] as usize == bs && i >= self.pos.batch + EAGER_STEPS;
+            if replay {
+                if recorded.is_none() {
+                    let fixed = index.copy();
+                    let (graph, ()) = CudaGraph::capture(|| {
+                        self.step(split, &fixed, beta, &mut batch_no, &mut fault)
+                    })?;
+                    recorded = Some((graph, fixed));
                 }
+                let (graph, fixed) = recorded.as_mut().expect("recorded above");
+                fixed.copy_(&index);
+                graph.replay()?;
             } else {
-                // On CUDA, record the first fault on the device; it is read every few batches.
-                tch::no_grad(|| {
-                    let record = Tensor::stack(
-                        &[
-                            // A fill on the device: a host-to-device copy would wait
-                            // for the queued batch, a sync per step.
-                            Tensor::full([], i as f64, (Kind::Double, device)),
-                            objective.to_kind(Kind::Double),
-                            norm.to_kind(Kind::Double),
-                        ],
-                        0,
-                    );
-                    let first = ok.logical_not().logical_and(&fault.get(0).lt(0.0));
-                    fault = record.where_self(&first, &fault);
-                });
+                self.step(split, &index, beta, &mut batch_no, &mut fault)?;
             }
             self.pos.images += index.size()[0] as usize;
             self.pos.batch = i + 1;
             let batch = i + 1;
-            if sync_every > 1 && (batch % sync_every == 0 || batch == batches) {
+            if batch % sync_every == 0 || batch == batches {
                 let f = Vec::<f64>::try_from(&fault)?;
                 if f[0] >= 0.0 {
-                    let (loss, norm) = (Tensor::from(f[1]), Tensor::from(f[2]));
                     return Err(fault_error(
                         epoch,
                         f[0] as usize,
                         batches,
-                        &loss,
-                        &norm,
+                        f[1],
+                        f[2],
                         self.config.lr,
                     ));
                 }
@@ -305,17 +359,15 @@ fn fault_error(
     epoch: usize,
     i: usize,
     batches: usize,
-    loss: &Tensor,
-    norm: &Tensor,
+    loss: f64,
+    norm: f64,
     lr: f64,
 ) -> anyhow::Error {
     anyhow::anyhow!(
-        "epoch {epoch}, batch {} of {batches}: the loss was {} and the gradient norm {} \
+        "epoch {epoch}, batch {} of {batches}: the loss was {loss} and the gradient norm {norm} \
          (not finite); the update was not applied, and no checkpoint written before it was \
          touched. Try a lower --lr (now {lr:e}) or --clip-grad (e.g. --clip-grad 100)",
         i + 1,
-        loss.double_value(&[]),
-        norm.double_value(&[])
     )
 }
 
