@@ -224,6 +224,12 @@ fn train_loop(
             return Err(interrupted().into());
         }
     }
+    if trainer.uses_cuda_graphs() {
+        println!(
+            "{} training steps replayed from CUDA graphs",
+            trainer.replayed_steps()
+        );
+    }
     save_weights(trainer.var_store(), &out.join(WEIGHTS_FILE))?;
     export::write_torchscript(&out.join(export::FILE), trainer.var_store(), run)?;
     figures::write_all(trainer.vae(), data, out, run.train.seed)?;

@@ -93,6 +93,8 @@ pub struct Trainer {
     cuda_graphs: bool,
     /// Whether this thread's CUDA work was moved to a side stream (done once).
     on_side_stream: bool,
+    /// Training steps replayed from a CUDA graph so far in this process.
+    replayed_steps: usize,
 }
 
 impl Trainer {
@@ -114,6 +116,7 @@ impl Trainer {
             pos: Position::start_of(1, device),
             cuda_graphs: cuda_graph::supported(),
             on_side_stream: false,
+            replayed_steps: 0,
         })
     }
 
@@ -140,6 +143,11 @@ impl Trainer {
     /// Whether training steps on this device are recorded into CUDA graphs.
     pub fn uses_cuda_graphs(&self) -> bool {
         self.graphs_enabled()
+    }
+
+    /// Training steps replayed from a CUDA graph so far (the others ran eagerly).
+    pub fn replayed_steps(&self) -> usize {
+        self.replayed_steps
     }
 
     pub fn vae(&self) -> &Vae {
@@ -293,13 +301,12 @@ impl Trainer {
         // from (recorded after a few eager steps, which let libtorch make its per-stream
         // handles and workspaces outside the recording).
         let mut recorded: Option<(CudaGraph, Tensor)> = None;
-        for (i, index) in data::batches(&order, bs).enumerate().skip(self.pos.batch) {
+        let start = self.pos.batch;
+        for (i, index) in data::batches(&order, bs).enumerate().skip(start) {
             let step = (epoch - 1) * batches + i;
             let beta = self.beta_at(step, n);
             tch::manual_seed(keyed_seed(self.config.seed, epoch, i as u64));
-            let replay =
-                graphs && index.size()[0] as usize == bs && i >= self.pos.batch + EAGER_STEPS;
-            if replay {
+            if graphs && replays(i, start, index.size()[0] as usize, bs) {
                 if recorded.is_none() {
                     let fixed = index.copy();
                     let (graph, ()) = CudaGraph::capture(|| {
@@ -310,6 +317,7 @@ impl Trainer {
                 let (graph, fixed) = recorded.as_mut().expect("recorded above");
                 fixed.copy_(&index);
                 graph.replay()?;
+                self.replayed_steps += 1;
             } else {
                 self.step(split, &index, beta, &mut batch_no, &mut fault)?;
             }
@@ -352,6 +360,14 @@ impl Trainer {
         }
         Ok(true)
     }
+}
+
+/// Whether batch `i` of a pass that started at batch `start` is replayed from the pass's
+/// CUDA graph: every full batch (`len` rows of `batch_size`) after the first
+/// `EAGER_STEPS` of the pass; a smaller last batch runs eagerly, since the recording has
+/// the full batch's shapes.
+fn replays(i: usize, start: usize, len: usize, batch_size: usize) -> bool {
+    len == batch_size && i >= start + EAGER_STEPS
 }
 
 /// The error for a non-finite loss or gradient at 0-based batch `i`.
@@ -397,6 +413,28 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_batches_after_the_first_few_of_each_pass_are_replayed() {
+        let (bs, batches, last_len) = (128, 469, 96); // Fashion-MNIST's 60,000 images
+        let replayed = |start: usize| -> Vec<usize> {
+            (start..batches)
+                .filter(|&i| replays(i, start, if i + 1 == batches { last_len } else { bs }, bs))
+                .collect()
+        };
+        // A pass from the start: batches 0-2 eager, 3..467 replayed, the last eager.
+        let fresh = replayed(0);
+        assert_eq!(fresh.first(), Some(&EAGER_STEPS));
+        assert_eq!(fresh.last(), Some(&(batches - 2)));
+        assert_eq!(fresh.len(), batches - 1 - EAGER_STEPS);
+        // A pass resumed mid-epoch records after its own first few batches.
+        let resumed = replayed(200);
+        assert_eq!(resumed.first(), Some(&(200 + EAGER_STEPS)));
+        assert_eq!(resumed.len(), batches - 1 - 200 - EAGER_STEPS);
+        // An epoch of one exact batch, or fewer batches than the eager ones: no replay.
+        assert!(!replays(0, 0, bs, bs));
+        assert!(replayed(batches - 2).is_empty());
+    }
 
     #[test]
     fn keyed_seeds_differ_between_neighbours() {

@@ -58,6 +58,8 @@ fn resume(run: &Path, epochs: &str) -> std::process::Output {
         epochs,
         "--device",
         "cpu",
+        // A speed option (CUDA only), so --resume accepts it.
+        "--no-cuda-graphs",
     ])
 }
 
