@@ -7,14 +7,16 @@
 #   bash scripts/gpu_check.sh run       # there, with carry [".gpu"]; results under $OUT
 #
 # Steps of `run`: the device's name; 5 epochs on CUDA (with checkpoints; steps replayed
-# from a CUDA graph), again with --no-cuda-graphs (the metrics must agree), and on the CPU
-# with the same seed, whose test losses must agree within 1%; export, then vae.pt loaded
+# from a CUDA graph, and the count of replays checked), again with --no-cuda-graphs (the
+# losses must agree), the same for --arch conv (1 epoch), and on the CPU with the same
+# seed, whose test losses must agree within 1%; export, then vae.pt loaded
 # in the machine's Python on the CPU and on CUDA, its parameters equal to
 # weights.safetensors and its outputs equal to the PyTorch reference module's to 1e-5;
 # --resume for one more epoch; eval on the 10,000 test images (k = 5000 on CUDA), timed;
 # the fault check's CUDA path (a learning rate that makes the loss non-finite must stop
 # with exit code 1); the benchmark against the PyTorch eager reference at batch 128 and
-# 1024. A dry run here:
+# 1024. Everything comes back as $OUT/summary.txt and $OUT/results.tar.gz; STEPS="name ..."
+# runs only the steps named. A dry run here:
 #   DEVICE=cpu LIMIT=3000 EPOCHS=1 OUT=/tmp/gpu-dry bash scripts/gpu_check.sh run
 set -uo pipefail
 cd "$(dirname "$0")/.."
