@@ -8,7 +8,8 @@
 //!
 //! One module per concept: [`idx`] and [`data`] read datasets, [`config`] describes a
 //! model and a run, [`model`] builds the network, [`loss`] holds the ELBO's terms,
-//! [`train`] is the training loop, [`metrics`], [`plot`] and [`images`] write its results,
+//! [`train`] is the training loop (replayed from [`cuda_graph`]s on a GPU), [`metrics`],
+//! [`plot`] and [`images`] write its results,
 //! [`progress`] is what the user watches, [`run`] ties them into the CLI's commands.
 pub mod arch;
 pub mod atomic;
