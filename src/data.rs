@@ -16,7 +16,7 @@ pub const BINARIZE_SEED: i64 = 1234;
 pub struct Split {
     /// [n, height * width] float32 in [0, 1] (grey level / 255)
     pub images: Tensor,
-    /// [n] int64
+    /// `[n]` int64
     pub labels: Tensor,
 }
 
@@ -200,7 +200,7 @@ fn find_file(dir: &Path, prefix: &str, what: &str, ndims: u8) -> Result<PathBuf>
         })
 }
 
-/// Yields the row indices of each batch of an epoch: `order` ([n] int64) cut into
+/// Yields the row indices of each batch of an epoch: `order` (`[n]` int64) cut into
 /// consecutive chunks of `batch_size`; the last batch is smaller when n is not a multiple,
 /// so no image is dropped.
 pub fn batches(order: &Tensor, batch_size: usize) -> impl Iterator<Item = Tensor> + '_ {
@@ -210,7 +210,7 @@ pub fn batches(order: &Tensor, batch_size: usize) -> impl Iterator<Item = Tensor
         .map(move |start| order.narrow(0, start, (batch_size as i64).min(n - start)))
 }
 
-/// A fresh random order of `n` rows ([n] int64 on `device`), drawn from tch's global
+/// A fresh random order of `n` rows (`[n]` int64 on `device`), drawn from tch's global
 /// generator on the CPU so that the order for a given seed is the same on every device.
 pub fn shuffled_order(n: usize, device: Device) -> Tensor {
     Tensor::randperm(n as i64, (Kind::Int64, Device::Cpu)).to_device(device)

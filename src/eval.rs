@@ -5,7 +5,7 @@
 //!   z_i ~ q(z|x), computed with a running log-sum-exp so k = 5000 never overflows;
 //! - the negative ELBO with the closed-form KL, its reconstruction averaged over the same
 //!   k samples;
-//! - active units (Burda et al. 2015, section 5.2): Cov_x(E_q[z_u]) > 0.01;
+//! - active units (Burda et al. 2015, section 5.2): `Cov_x(E_q[z_u])` > 0.01;
 //! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I).
 use crate::loss::{kl_per_dim, reconstruction_nll};
 use crate::model::Vae;
@@ -13,10 +13,10 @@ use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-/// Burda et al.'s threshold on Cov_x(E_q[z_u]) for an active unit.
+/// Burda et al.'s threshold on `Cov_x(E_q[z_u])` for an active unit.
 pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
 
-/// Per-image sums over a split, each [n] (nats).
+/// Per-image sums over a split, each `[n]` (nats).
 pub struct Likelihoods {
     /// -log p(x), importance-weighted with k samples.
     pub nll: Tensor,
@@ -153,7 +153,7 @@ impl Encoded {
         })
     }
 
-    /// Cov_x(E_q[z_u]) = Var_x(mu_u) for each latent unit u, [latent].
+    /// `Cov_x(E_q[z_u])` = Var_x(mu_u) for each latent unit u, `[latent]`.
     pub fn unit_activity(&self) -> Result<Vec<f64>> {
         let var = self
             .mu
@@ -162,7 +162,7 @@ impl Encoded {
         Ok(Vec::<f64>::try_from(&var)?)
     }
 
-    /// The mean KL of each latent dimension, in dimension order, [latent].
+    /// The mean KL of each latent dimension, in dimension order, `[latent]`.
     pub fn kl_per_dim(&self) -> Result<Vec<f64>> {
         let kl = kl_per_dim(&self.mu, &self.logvar)
             .to_kind(Kind::Double)

@@ -11,7 +11,7 @@
 //! `forward(x) -> (decode(z), mu, logvar)` with z reparameterised, `sample(n)`,
 //! `reparameterize(mu, logvar, eps)`, `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` and
 //! `config() -> str` (config.json). Attributes: `latent`, `image_height`, `image_width`,
-//! `input_dim`, `hidden` (List[int]), `likelihood` (str).
+//! `input_dim`, `hidden` (`List[int]`), `likelihood` (str).
 use crate::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 use crate::config::{Likelihood, ModelConfig, RunConfig};
 use crate::ffi;

@@ -1,6 +1,6 @@
 //! Reader for the IDX format of MNIST and Fashion-MNIST (gzip-compressed or raw).
 //!
-//! Layout (http://yann.lecun.com/exdb/mnist/): two zero bytes, a type byte (0x08 =
+//! Layout (<http://yann.lecun.com/exdb/mnist/>): two zero bytes, a type byte (0x08 =
 //! unsigned byte, the only type these datasets use), the number of dimensions, then one
 //! big-endian u32 per dimension, then the values in row-major order.
 use anyhow::{bail, ensure, Context, Result};

@@ -19,7 +19,7 @@ pub fn reparameterize_with(mu: &Tensor, logvar: &Tensor, eps: &Tensor) -> Tensor
 
 /// The closed-form KL(N(mu, sigma^2 I) || N(0, I)) split as in the seed (point 6):
 /// L_mu = 1/2 sum_i mu_i^2 and L_sigma^2 = 1/2 sum_i (sigma_i^2 - log sigma_i^2 - 1).
-/// Shapes: [n, latent] -> ([n], [n]).
+/// Shapes: [n, latent] -> (`[n]`, `[n]`).
 pub fn kl_parts(mu: &Tensor, logvar: &Tensor) -> (Tensor, Tensor) {
     let dims: &[i64] = &[1];
     let kl_mu = mu.square().sum_dim_intlist(dims, false, None::<Kind>) * 0.5;
@@ -63,7 +63,7 @@ pub fn batch_objective(
     }
 }
 
-/// -log p(x | z) summed over pixels. Shapes: logits [n, D], x [n, D] -> [n].
+/// -log p(x | z) summed over pixels. Shapes: logits [n, D], x [n, D] -> `[n]`.
 ///
 /// Bernoulli: binary cross-entropy computed from the logits, which libtorch evaluates as
 /// max(l, 0) - l x + log(1 + exp(-|l|)): stable where sigmoid-then-log would overflow.
@@ -85,7 +85,7 @@ pub fn reconstruction_nll(logits: &Tensor, x: &Tensor, likelihood: Likelihood) -
     }
 }
 
-/// The parts of the negative ELBO for a batch, each [n] (per sample).
+/// The parts of the negative ELBO for a batch, each `[n]` (per sample).
 pub struct ElboTerms {
     pub recon: Tensor,
     pub kl_mu: Tensor,
@@ -102,17 +102,17 @@ impl ElboTerms {
         }
     }
 
-    /// KL = L_mu + L_sigma^2, [n].
+    /// KL = L_mu + L_sigma^2, `[n]`.
     pub fn kl(&self) -> Tensor {
         &self.kl_mu + &self.kl_var
     }
 
-    /// recon + beta * KL, [n]: the negative ELBO when beta = 1.
+    /// recon + beta * KL, `[n]`: the negative ELBO when beta = 1.
     pub fn loss(&self, beta: f64) -> Tensor {
         &self.recon + self.kl() * beta
     }
 
-    /// Batch sums [loss, recon, kl, kl_mu, kl_var] as one [5] tensor, so an epoch's totals
+    /// Batch sums [loss, recon, kl, kl_mu, kl_var] as one `[5]` tensor, so an epoch's totals
     /// accumulate on the device and are read back once.
     pub fn sums(&self, beta: f64) -> Tensor {
         Tensor::stack(

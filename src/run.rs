@@ -436,9 +436,9 @@ pub struct EvalReport {
     pub recon: f64,
     pub kl: f64,
     pub latent: usize,
-    /// Units with Cov_x(E_q[z_u]) > 0.01 (Burda et al. 2015).
+    /// Units with `Cov_x(E_q[z_u])` > 0.01 (Burda et al. 2015).
     pub active_units: usize,
-    /// Cov_x(E_q[z_u]) of each unit, in dimension order.
+    /// `Cov_x(E_q[z_u])` of each unit, in dimension order.
     pub unit_activity: Vec<f64>,
     /// The mean KL of each latent dimension, largest first.
     pub kl_per_dim: Vec<f64>,

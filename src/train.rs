@@ -54,9 +54,9 @@ pub struct Position {
     /// The epoch in progress (1-based) and the next batch of it (0 = not started).
     pub epoch: usize,
     pub batch: usize,
-    /// This epoch's data order ([n] int64), once drawn.
+    /// This epoch's data order (`[n]` int64), once drawn.
     pub order: Option<Tensor>,
-    /// Sums of [loss, recon, kl, kl_mu, kl_var] over this epoch's batches so far, [5].
+    /// Sums of [loss, recon, kl, kl_mu, kl_var] over this epoch's batches so far, `[5]`.
     pub sums: Tensor,
     pub images: usize,
     /// Training-pass seconds spent on this epoch so far.
