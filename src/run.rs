@@ -77,16 +77,19 @@ pub fn train(req: &TrainRequest) -> Result<PathBuf> {
 
     let mut trainer = Trainer::new(&run.model, &run.train, device)?;
     trainer.set_cuda_graphs(req.cuda_graphs);
-    say_if_graphed(&trainer);
+    say_how_steps_run(&trainer);
     train_loop(&run, &out, &data, trainer, Vec::new())?;
     Ok(out)
 }
 
-fn say_if_graphed(trainer: &Trainer) {
+/// On CUDA, says whether training steps are replayed from CUDA graphs, and if not, why.
+fn say_how_steps_run(trainer: &Trainer) {
     if trainer.uses_cuda_graphs() {
         println!(
             "training steps are recorded into a CUDA graph and replayed (--no-cuda-graphs: eager)"
         );
+    } else if let Some(why) = trainer.eager_reason() {
+        println!("training steps run eagerly on CUDA: {why}");
     }
 }
 
@@ -139,7 +142,7 @@ pub fn resume(req: &ResumeRequest) -> Result<PathBuf> {
         done,
         run.train.device
     );
-    say_if_graphed(&trainer);
+    say_how_steps_run(&trainer);
     train_loop(&run, &req.run, &data, trainer, state.history)?;
     Ok(req.run.clone())
 }

@@ -89,7 +89,7 @@ pub struct Trainer {
     opt: Adam,
     config: TrainConfig,
     pos: Position,
-    /// Record training steps into CUDA graphs where possible (see `graphs_enabled`).
+    /// Record training steps into CUDA graphs where possible (see `eager_reason`).
     cuda_graphs: bool,
     /// Whether this thread's CUDA work was moved to a side stream (done once).
     on_side_stream: bool,
@@ -114,7 +114,7 @@ impl Trainer {
             opt,
             config: config.clone(),
             pos: Position::start_of(1, device),
-            cuda_graphs: cuda_graph::supported(),
+            cuda_graphs: true,
             on_side_stream: false,
             replayed_steps: 0,
         })
@@ -134,10 +134,21 @@ impl Trainer {
         Ok(trainer)
     }
 
-    /// Turns the recording of training steps into CUDA graphs off, or back on where this
-    /// build supports it (the default; see `graphs_enabled`).
+    /// Turns the recording of training steps into CUDA graphs off, or back on (the
+    /// default; see `eager_reason` for when they are used).
     pub fn set_cuda_graphs(&mut self, on: bool) {
-        self.cuda_graphs = on && cuda_graph::supported();
+        self.cuda_graphs = on;
+    }
+
+    /// On CUDA, why training steps run eagerly instead of being replayed from a CUDA
+    /// graph; None where they are replayed, and on the CPU.
+    pub fn eager_reason(&self) -> Option<&'static str> {
+        eager_reason(
+            self.vs.device().is_cuda(),
+            self.cuda_graphs,
+            self.config.kl_warmup,
+            cuda_graph::supported,
+        )
     }
 
     /// Whether training steps on this device are recorded into CUDA graphs.
@@ -202,11 +213,10 @@ impl Trainer {
         warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
     }
 
-    /// Whether training steps are recorded into CUDA graphs: on CUDA, unless turned off,
-    /// and unless beta changes from batch to batch (KL warm-up), since a recording holds
-    /// its scalars fixed.
+    /// Whether training steps are recorded into CUDA graphs: on CUDA, unless
+    /// `eager_reason` gives a reason not to.
     fn graphs_enabled(&self) -> bool {
-        self.cuda_graphs && self.vs.device().is_cuda() && self.config.kl_warmup == 0.0
+        self.vs.device().is_cuda() && self.eager_reason().is_none()
     }
 
     /// One optimisation step on the rows `index` ([b] int64) of `split`: forward,
@@ -362,6 +372,31 @@ impl Trainer {
     }
 }
 
+/// See [`Trainer::eager_reason`]: `requested` is false after `--no-cuda-graphs`, and
+/// `supported` says whether this build can record graphs.
+fn eager_reason(
+    cuda: bool,
+    requested: bool,
+    kl_warmup: f64,
+    supported: impl Fn() -> bool,
+) -> Option<&'static str> {
+    if !cuda {
+        None
+    } else if !requested {
+        Some("--no-cuda-graphs")
+    } else if kl_warmup != 0.0 {
+        // A recording holds its scalars fixed; warm-up changes beta every batch.
+        Some("--kl-warmup changes beta at every batch, which a recorded step would hold fixed")
+    } else if !supported() {
+        Some(
+            "this build cannot record CUDA graphs (its libtorch came without the CUDA headers; \
+             scripts/setup.sh installs them, then rebuild)",
+        )
+    } else {
+        None
+    }
+}
+
 /// Whether batch `i` of a pass that started at batch `start` is replayed from the pass's
 /// CUDA graph: every full batch (`len` rows of `batch_size`) after the first
 /// `EAGER_STEPS` of the pass; a smaller last batch runs eagerly, since the recording has
@@ -413,6 +448,23 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuda_steps_are_replayed_unless_a_reason_says_otherwise() {
+        let yes = || true;
+        assert_eq!(eager_reason(false, true, 0.0, yes), None); // the CPU: no graphs, no reason
+        assert_eq!(eager_reason(true, true, 0.0, yes), None);
+        assert_eq!(
+            eager_reason(true, false, 0.0, yes),
+            Some("--no-cuda-graphs")
+        );
+        assert!(eager_reason(true, true, 2.0, yes)
+            .unwrap()
+            .contains("--kl-warmup"));
+        assert!(eager_reason(true, true, 0.0, || false)
+            .unwrap()
+            .contains("CUDA headers"));
+    }
 
     #[test]
     fn full_batches_after_the_first_few_of_each_pass_are_replayed() {
