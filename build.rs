@@ -40,6 +40,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/torchscript.cpp");
     println!("cargo:rerun-if-changed=src/optim.cpp");
     println!("cargo:rerun-if-changed=src/cuda_graph.cpp");
+    println!("cargo:rerun-if-changed=src/ffi_message.h");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");

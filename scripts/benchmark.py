@@ -151,22 +151,18 @@ def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
               "--hidden", hidden, "--seed", str(a.seed), "--threads", str(a.threads)]
     if a.limit:
         common += ["--limit", str(a.limit)]
-    rows = {}
     tmp = Path(tempfile.mkdtemp(dir=tmp))  # one folder per measurement
-    rust_out = tmp / "tch-vae"
     cuda = a.device.startswith("cuda")
-    rss, gpu, out = run([a.binary, "train", "--device", a.device, "--out", str(rust_out), *common], cuda)
-    m = re.search(r"data loaded in ([0-9.]+) s", out)
-    rows["tch-vae"] = (rss, read_metrics(rust_out / "metrics.csv"), float(m.group(1)) if m else None, gpu)
+    programs = {"tch-vae": [a.binary, "train"]}
     if cuda:  # the same program with its steps launched one kernel at a time
-        eager_out = tmp / "tch-vae-eager"
-        rss, gpu, _ = run([a.binary, "train", "--device", a.device, "--out", str(eager_out),
-                           "--no-cuda-graphs", *common], cuda)
-        rows["tch-vae, no CUDA graphs"] = (rss, read_metrics(eager_out / "metrics.csv"), None, gpu)
-    ref_out = tmp / "reference"
-    rss, gpu, _ = run([sys.executable, str(REPO / "scripts/reference_vae.py"), "--device", a.device,
-                       "--out", str(ref_out), *common], cuda)
-    rows["PyTorch eager"] = (rss, read_metrics(ref_out / "metrics.csv"), None, gpu)
+        programs["tch-vae, no CUDA graphs"] = [a.binary, "train", "--no-cuda-graphs"]
+    programs["PyTorch eager"] = [sys.executable, str(REPO / "scripts/reference_vae.py")]
+    rows = {}
+    for i, (name, cmd) in enumerate(programs.items()):
+        out_dir = tmp / str(i)
+        rss, gpu, out = run([*cmd, "--device", a.device, "--out", str(out_dir), *common], cuda)
+        m = re.search(r"data loaded in ([0-9.]+) s", out)  # tch-vae prints it
+        rows[name] = (rss, read_metrics(out_dir / "metrics.csv"), float(m.group(1)) if m else None, gpu)
     return rows
 
 

@@ -3,127 +3,81 @@
 // records them once and replays them with one launch. Built against the CUDA runtime
 // headers that come with the PyTorch wheel; where they are missing (a CPU-only libtorch)
 // build.rs leaves TCHVAE_CUDA_GRAPHS undefined and every function reports that.
-#include <cstdlib>
-#include <cstring>
-#include <string>
+#include "ffi_message.h"
 
 #ifdef TCHVAE_CUDA_GRAPHS
 #include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
-#endif
 
 namespace {
 
-char* message(const std::string& s) {
-  char* out = static_cast<char*>(std::malloc(s.size() + 1));
-  if (out != nullptr) std::memcpy(out, s.c_str(), s.size() + 1);
-  return out;
-}
-
-#ifndef TCHVAE_CUDA_GRAPHS
-char* unavailable() {
-  return message("this build of tch-vae has no CUDA graph support (libtorch without CUDA headers)");
-}
-#endif
+at::cuda::CUDAGraph* as_graph(void* graph) { return static_cast<at::cuda::CUDAGraph*>(graph); }
 
 }  // namespace
 
 extern "C" {
 
-// Null where this build can record graphs, else the reason.
-char* tchvae_graph_supported() {
-#ifdef TCHVAE_CUDA_GRAPHS
-  return nullptr;
-#else
-  return unavailable();
-#endif
-}
+// Null: this build can record graphs.
+char* tchvae_graph_supported() { return nullptr; }
 
 // Makes a stream from libtorch's pool the current stream of `device` for this thread
 // (graphs can only be captured on a non-default stream). The caller synchronises the
 // device first, so that work queued on the old stream is done.
 char* tchvae_use_side_stream(int device) {
-#ifdef TCHVAE_CUDA_GRAPHS
-  try {
+  return tchvae::guarded([&] {
     c10::cuda::setCurrentCUDAStream(
         c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(device)));
-    return nullptr;
-  } catch (const std::exception& e) {
-    return message(e.what());
-  }
-#else
-  (void)device;
-  return unavailable();
-#endif
+  });
 }
 
 // A new, empty graph in *out (freed with tchvae_graph_free).
 char* tchvae_graph_new(void** out) {
-#ifdef TCHVAE_CUDA_GRAPHS
-  try {
-    *out = new at::cuda::CUDAGraph();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return message(e.what());
-  }
-#else
-  *out = nullptr;
-  return unavailable();
-#endif
+  return tchvae::guarded([&] { *out = new at::cuda::CUDAGraph(); });
 }
 
 // Starts recording the kernels launched on the current stream (from any thread: the
 // autograd engine's too). The default CUDA generator is registered by libtorch, so each
 // replay draws from the generator's seed and offset at that moment, as eager code would.
 char* tchvae_graph_capture_begin(void* graph) {
-#ifdef TCHVAE_CUDA_GRAPHS
-  try {
-    static_cast<at::cuda::CUDAGraph*>(graph)->capture_begin();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return message(e.what());
-  }
-#else
-  (void)graph;
-  return unavailable();
-#endif
+  return tchvae::guarded([&] { as_graph(graph)->capture_begin(); });
 }
 
 char* tchvae_graph_capture_end(void* graph) {
-#ifdef TCHVAE_CUDA_GRAPHS
-  try {
-    static_cast<at::cuda::CUDAGraph*>(graph)->capture_end();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return message(e.what());
-  }
-#else
-  (void)graph;
-  return unavailable();
-#endif
+  return tchvae::guarded([&] { as_graph(graph)->capture_end(); });
 }
 
 char* tchvae_graph_replay(void* graph) {
-#ifdef TCHVAE_CUDA_GRAPHS
-  try {
-    static_cast<at::cuda::CUDAGraph*>(graph)->replay();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return message(e.what());
-  }
-#else
-  (void)graph;
-  return unavailable();
-#endif
+  return tchvae::guarded([&] { as_graph(graph)->replay(); });
 }
 
-void tchvae_graph_free(void* graph) {
-#ifdef TCHVAE_CUDA_GRAPHS
-  delete static_cast<at::cuda::CUDAGraph*>(graph);
-#else
-  (void)graph;
-#endif
-}
+void tchvae_graph_free(void* graph) { delete as_graph(graph); }
 
 }  // extern "C"
+
+#else  // no CUDA headers: the same functions, each saying so
+
+namespace {
+
+char* unavailable() {
+  return tchvae::copy_message(
+      "this build of tch-vae has no CUDA graph support (libtorch without CUDA headers)");
+}
+
+}  // namespace
+
+extern "C" {
+
+char* tchvae_graph_supported() { return unavailable(); }
+char* tchvae_use_side_stream(int) { return unavailable(); }
+char* tchvae_graph_new(void** out) {
+  *out = nullptr;
+  return unavailable();
+}
+char* tchvae_graph_capture_begin(void*) { return unavailable(); }
+char* tchvae_graph_capture_end(void*) { return unavailable(); }
+char* tchvae_graph_replay(void*) { return unavailable(); }
+void tchvae_graph_free(void*) {}
+
+}  // extern "C"
+
+#endif

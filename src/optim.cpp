@@ -1,18 +1,11 @@
 // libtorch operations that tch does not wrap (TensorList in-place functions).
 #include <torch/torch.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <string>
 #include <vector>
 
-namespace {
+#include "ffi_message.h"
 
-char* copy_message(const std::string& s) {
-  char* out = static_cast<char*>(std::malloc(s.size() + 1));
-  if (out != nullptr) std::memcpy(out, s.c_str(), s.size() + 1);
-  return out;
-}
+namespace {
 
 std::vector<at::Tensor> list(const at::Tensor* const* tensors, size_t n) {
   std::vector<at::Tensor> out;
@@ -35,42 +28,33 @@ char* tchvae_fused_adam(const at::Tensor* const* params, const at::Tensor* const
                         const at::Tensor* const* steps, size_t n, double lr, double beta1,
                         double beta2, double eps, double weight_decay,
                         const at::Tensor* found_inf) {
-  try {
+  return tchvae::guarded([&] {
     at::NoGradGuard no_grad;
     std::optional<at::Tensor> inf;
     if (found_inf != nullptr) inf = *found_inf;
     at::_fused_adam_(list(params, n), list(grads, n), list(exp_avgs, n), list(exp_avg_sqs, n),
                      /*max_exp_avg_sqs=*/{}, list(steps, n), lr, beta1, beta2, weight_decay, eps,
                      /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/std::nullopt, inf);
-    return nullptr;
-  } catch (const std::exception& e) {
-    return copy_message(e.what());
-  }
+  });
 }
 
 // Drops every gradient (PyTorch's zero_grad(set_to_none=True)): the next backward pass
 // then hands its fresh gradient tensors over instead of adding them into zeroed ones,
 // which saves a fill and an addition over every parameter per step.
 char* tchvae_clear_grads(const at::Tensor* const* params, size_t n) {
-  try {
+  return tchvae::guarded([&] {
     for (size_t i = 0; i < n; ++i) params[i]->mutable_grad().reset();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return copy_message(e.what());
-  }
+  });
 }
 
 // The joint L2 norm of `grads` as a new 0-d tensor (*out, freed by the caller like any
 // tch tensor): one multi-tensor kernel instead of a reduction per tensor.
 char* tchvae_grad_norm(const at::Tensor* const* grads, size_t n, at::Tensor** out) {
-  try {
+  return tchvae::guarded([&] {
     at::NoGradGuard no_grad;
     auto norms = at::_foreach_norm(list(grads, n), 2);
     *out = new at::Tensor(at::linalg_vector_norm(at::stack(norms), 2));
-    return nullptr;
-  } catch (const std::exception& e) {
-    return copy_message(e.what());
-  }
+  });
 }
 
 }  // extern "C"

@@ -9,18 +9,13 @@
 #include <torch/script.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
-namespace {
+#include "ffi_message.h"
 
-char* copy_message(const std::string& s) {
-  char* out = static_cast<char*>(std::malloc(s.size() + 1));
-  if (out != nullptr) std::memcpy(out, s.c_str(), s.size() + 1);
-  return out;
-}
+namespace {
 
 std::vector<std::string> split(const std::string& name) {
   std::vector<std::string> parts;
@@ -46,7 +41,7 @@ char* tchvae_save_module(const char* path, const char* class_name,
                          const char* const* str_names, const char* const* str_values,
                          size_t n_strs, const char* list_name, const int64_t* list_values,
                          size_t list_len, const char* source) {
-  try {
+  return tchvae::guarded([&] {
     auto cu = std::make_shared<torch::jit::CompilationUnit>();
     torch::jit::Module root(c10::QualifiedName(std::string("__torch__.tch_vae.") + class_name),
                             cu, /*shouldMangle=*/true);
@@ -91,12 +86,7 @@ char* tchvae_save_module(const char* path, const char* class_name,
     }
     root.define(source);
     root.save(path);
-    return nullptr;
-  } catch (const std::exception& e) {
-    return copy_message(e.what());
-  } catch (...) {
-    return copy_message("unknown C++ exception while building the TorchScript module");
-  }
+  });
 }
 
 void tchvae_free_message(char* message) { std::free(message); }

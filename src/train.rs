@@ -151,9 +151,10 @@ impl Trainer {
         )
     }
 
-    /// Whether training steps on this device are recorded into CUDA graphs.
+    /// Whether training steps are recorded into CUDA graphs: on CUDA, unless
+    /// `eager_reason` gives a reason not to.
     pub fn uses_cuda_graphs(&self) -> bool {
-        self.graphs_enabled()
+        self.vs.device().is_cuda() && self.eager_reason().is_none()
     }
 
     /// Training steps replayed from a CUDA graph so far (the others ran eagerly).
@@ -211,12 +212,6 @@ impl Trainer {
     fn beta_at(&self, step: usize, train_images: usize) -> f64 {
         let batches = train_images.div_ceil(self.config.batch_size);
         warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
-    }
-
-    /// Whether training steps are recorded into CUDA graphs: on CUDA, unless
-    /// `eager_reason` gives a reason not to.
-    fn graphs_enabled(&self) -> bool {
-        self.vs.device().is_cuda() && self.eager_reason().is_none()
     }
 
     /// One optimisation step on the rows `index` ([b] int64) of `split`: forward,
@@ -302,7 +297,7 @@ impl Trainer {
         let mut fault = Tensor::from_slice(&[-1.0f64, 0.0, 0.0]).to_device(device);
         let mut batch_no = Tensor::full([], self.pos.batch as f64, (Kind::Double, device));
         let sync_every = if device.is_cuda() { REPORT_EVERY } else { 1 };
-        let graphs = self.graphs_enabled();
+        let graphs = self.uses_cuda_graphs();
         if graphs && !self.on_side_stream {
             cuda_graph::use_side_stream(device)?;
             self.on_side_stream = true;
