@@ -4,14 +4,23 @@
 //! * `libtorch_cuda.so` forced into the binary's NEEDED list. The linker's `--as-needed`
 //!   otherwise drops it (no symbol of ours refers to it), and CUDA then silently reports
 //!   unavailable on a GPU machine (tch-rs issues 907 and 980);
-//! * `src/torchscript.cpp`, which builds TorchScript modules with named parameters
-//!   (see `src/export.rs`), and `src/optim.cpp`, libtorch's fused Adam (see
-//!   `src/optim.rs`), compiled against libtorch's headers;
-//! * `src/cuda_graph.cpp` (see `src/cuda_graph.rs`), which also needs the CUDA runtime
+//! * the C++ glue in `src/cpp/` ([`CPP_SOURCES`]), compiled against libtorch's headers
+//!   with warnings on (libtorch's own headers are system headers, so only ours warn):
+//!   `torchscript.cpp` builds TorchScript modules with named parameters (see
+//!   `src/export.rs`), `optim.cpp` is libtorch's fused Adam (see `src/optim.rs`), and
+//! * `cuda_graph.cpp` (see `src/cuda_graph.rs`) also needs the CUDA runtime
 //!   headers: the PyTorch wheel's `nvidia/cu*/include` (or `CUDA_HOME`). Without them it
 //!   is compiled to functions that report "no CUDA graph support", and training on CUDA
 //!   runs eagerly.
 use std::path::{Path, PathBuf};
+
+/// The C++ files, compiled into one archive; `ffi_message.h` is their shared header.
+const CPP_SOURCES: [&str; 3] = [
+    "src/cpp/torchscript.cpp",
+    "src/cpp/optim.cpp",
+    "src/cpp/cuda_graph.cpp",
+];
+const CPP_HEADERS: [&str; 1] = ["src/cpp/ffi_message.h"];
 
 /// The folder holding `cuda_runtime_api.h`: `$CUDA_HOME/include`, else the CUDA wheels
 /// installed beside torch (`site-packages/nvidia/cu13/include` for torch 2.11+cu130).
@@ -37,10 +46,9 @@ fn cuda_include(torch_lib: &Path) -> Option<PathBuf> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=src/torchscript.cpp");
-    println!("cargo:rerun-if-changed=src/optim.cpp");
-    println!("cargo:rerun-if-changed=src/cuda_graph.cpp");
-    println!("cargo:rerun-if-changed=src/ffi_message.h");
+    for file in CPP_SOURCES.iter().chain(&CPP_HEADERS) {
+        println!("cargo:rerun-if-changed={file}");
+    }
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
@@ -68,17 +76,21 @@ fn main() {
     build
         .cpp(true)
         .pic(true)
-        .warnings(false)
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
+        .warnings(true)
+        .extra_warnings(true)
+        .flag(format!("-isystem{}", include.display()))
+        .flag(format!(
+            "-isystem{}",
+            include.join("torch/csrc/api/include").display()
+        ))
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
-        .file("src/torchscript.cpp")
-        .file("src/optim.cpp")
-        .file("src/cuda_graph.cpp");
+        .files(CPP_SOURCES);
     let cuda = cuda_include(&lib).filter(|_| lib.join("libc10_cuda.so").exists());
     if let Some(cuda) = &cuda {
-        build.include(cuda).define("TCHVAE_CUDA_GRAPHS", None);
+        build
+            .flag(format!("-isystem{}", cuda.display()))
+            .define("TCHVAE_CUDA_GRAPHS", None);
     }
     build.compile("tchvae_cpp");
     if cuda.is_some() {

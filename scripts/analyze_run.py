@@ -13,7 +13,7 @@ Figures:
 - latent: test-set mu coloured by label (2-D latents directly, else the first two
   principal components);
 - aggregate: the aggregate posterior q(z) = mean_x q(z|x) over the test set, its mean and
-  covariance against the prior N(0, I) (the seed's p(Z) = N(0, I) argument, measured);
+  covariance against the prior N(0, I) (how close the codes come to the prior they are pulled to);
 - manifold: for latent = 2, decoded images over a grid of Gaussian quantiles (Kingma &
   Welling 2013, figure 4);
 - interpolation: decoded images along the line between the posterior means of two test
@@ -26,9 +26,7 @@ run folders you trust (tch-vae itself never loads a vae.pt).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +35,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_vae import load_split  # noqa: E402
+from tch_vae import load_split, read_config, read_metrics
+from tch_vae.run import TORCHSCRIPT
 
 FIGURES = ("curves", "latent", "aggregate", "manifold", "interpolation")
 
@@ -62,11 +60,8 @@ class Run:
 def load_run(path: str | Path) -> Run:
     """Loads vae.pt on the CPU (whatever device trained it), config.json and metrics.csv."""
     path = Path(path)
-    module = torch.jit.load(str(path / "vae.pt"), map_location="cpu").eval()
-    config = json.loads((path / "config.json").read_text())
-    with open(path / "metrics.csv") as f:
-        metrics = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-    return Run(path, module, config, metrics)
+    module = torch.jit.load(str(path / TORCHSCRIPT), map_location="cpu").eval()
+    return Run(path, module, read_config(path), read_metrics(path))
 
 
 def test_images(run: Run, data: str | Path | None = None, limit: int | None = None):

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_reference import cpu_name, read_metrics  # noqa: E402
+from tch_vae import cpu_name, read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 

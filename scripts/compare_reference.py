@@ -12,31 +12,16 @@ Timings come from each program's own `epoch_seconds` (the training pass alone).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from tch_vae import cpu_name, read_metrics
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def read_metrics(path: Path) -> list[dict[str, float]]:
-    with open(path) as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

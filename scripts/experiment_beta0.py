@@ -12,7 +12,6 @@ prints a Markdown table of the final epoch.
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 from pathlib import Path
 
@@ -21,6 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+
+from tch_vae import read_metrics  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,8 +45,7 @@ def main() -> None:
             if a.limit:
                 cmd += ["--limit", str(a.limit)]
             subprocess.run(cmd, check=True)
-        with open(run / "metrics.csv") as f:
-            runs[beta] = (run, [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)])
+        runs[beta] = (run, read_metrics(run))
 
     fig = plt.figure(figsize=(14, 4.6))
     ax = fig.add_subplot(1, 3, 1)

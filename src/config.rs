@@ -1,8 +1,26 @@
-//! Plain, typed configuration: what `config.json` holds and what the library runs on.
-//! The command line (clap) lives in the binary and converts into these structs.
+//! Plain, typed configuration: what `config.json` holds and what the library runs on,
+//! and the defaults of every flag. The command line (clap) lives in the binary, reads
+//! [`defaults`], and converts into these structs; `rundir.rs` reads and writes the file.
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+/// The defaults of `tch-vae train`, in one place: clap shows and applies them, and the
+/// Python reference (`scripts/reference_vae.py`) is tested against them.
+pub mod defaults {
+    /// Debian's `dataset-fashion-mnist` package installs the default dataset here.
+    pub const DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+    pub const EPOCHS: usize = 10;
+    pub const BATCH_SIZE: usize = 128;
+    pub const LR: f64 = 1e-3;
+    pub const LATENT: usize = 20;
+    /// Encoder hidden widths, comma-separated (clap's form of a list default).
+    pub const HIDDEN: &str = "400";
+    pub const BETA: f64 = 1.0;
+    pub const SEED: u64 = 42;
+    pub const KL_WARMUP: f64 = 0.0;
+    pub const FREE_BITS: f64 = 0.0;
+}
 
 /// The decoder's observation model p(x|z), which sets the reconstruction loss.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,7 +29,7 @@ pub enum Likelihood {
     /// Pixels are Bernoulli with probability sigmoid(logits): binary cross-entropy from
     /// logits (the AEVB paper's choice for MNIST, and pytorch/examples').
     Bernoulli,
-    /// Pixels are N(sigmoid(logits), 1/2): the seed's squared error ||x - x_hat||^2, plus
+    /// Pixels are N(sigmoid(logits), 1/2): the squared error ||x - x_hat||^2, plus
     /// the constant (D/2) log(pi) that makes it a negative log-density in nats.
     Gaussian,
 }
@@ -115,7 +133,7 @@ impl Binarize {
 }
 
 /// How to train. Field names follow the command-line flags.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     pub data: PathBuf,
     pub epochs: usize,
@@ -148,6 +166,25 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The defaults of every flag (see [`defaults`]), on the CPU.
+    pub fn defaults() -> Self {
+        TrainConfig {
+            data: defaults::DATA_DIR.into(),
+            epochs: defaults::EPOCHS,
+            batch_size: defaults::BATCH_SIZE,
+            lr: defaults::LR,
+            beta: defaults::BETA,
+            seed: defaults::SEED,
+            limit: None,
+            device: "cpu".into(),
+            binarize: Binarize::None,
+            kl_warmup: defaults::KL_WARMUP,
+            free_bits: defaults::FREE_BITS,
+            clip_grad: None,
+            checkpoint_every: None,
+        }
+    }
+
     /// Rejects out-of-range values before any work, naming the flag.
     pub fn validate(&self) -> Result<()> {
         ensure!(self.epochs >= 1, "--epochs must be at least 1 (got 0)");
@@ -199,29 +236,19 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    pub const FILE: &'static str = "config.json";
-
-    pub fn read(run_dir: &Path) -> Result<Self> {
-        let path = run_dir.join(Self::FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read {}: is {} a run folder made by `tch-vae train`?",
-                path.display(),
-                run_dir.display()
-            )
-        })?;
-        let config: RunConfig = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a valid tch-vae config", path.display()))?;
+    /// Parses `config.json`'s text and checks the model it describes.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let config: RunConfig = serde_json::from_str(text)?;
         config
             .model
             .validate()
-            .with_context(|| format!("{} describes an invalid model", path.display()))?;
+            .context("it describes an invalid model")?;
         Ok(config)
     }
 
-    pub fn write(&self, run_dir: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)? + "\n";
-        crate::atomic::write_bytes(&run_dir.join(Self::FILE), text.as_bytes())
+    /// `config.json`'s text.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)? + "\n")
     }
 }
 
@@ -255,5 +282,14 @@ mod tests {
         m.image_height = 28;
         m.validate().unwrap();
         assert_eq!(m.describe(), "conv 784-400-2");
+    }
+
+    #[test]
+    fn the_defaults_are_a_valid_configuration() {
+        TrainConfig::defaults().validate().unwrap();
+        assert_eq!(
+            TrainConfig::defaults().data,
+            PathBuf::from(defaults::DATA_DIR)
+        );
     }
 }

@@ -5,9 +5,6 @@ use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
-/// Debian's `dataset-fashion-mnist` package installs the default dataset here.
-pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
-
 /// The seed of fixed binarisations (static training sets, and every binarised test set),
 /// the same for all runs so that their numbers compare.
 pub const BINARIZE_SEED: i64 = 1234;

@@ -3,9 +3,9 @@
 //!
 //! The module's methods are TorchScript source generated here from the same architecture
 //! description ([`ModelConfig`]'s layer specs) that builds the tch network in `model.rs`,
-//! so the two cannot drift; the parity tests (tests/export.rs, tests/python) guard it. The
-//! module itself is assembled in C++ (`src/torchscript.cpp`) so that the weights are real
-//! parameters with the `weights.safetensors` names.
+//! so the two cannot drift; the parity tests (tests/fast/export.rs, tests/python) guard
+//! it. The module itself is assembled in C++ (`src/cpp/torchscript.cpp`) so that the
+//! weights are real parameters with the `weights.safetensors` names.
 //!
 //! Methods: `encode(x) -> (mu, logvar)`, `decode(z) -> probabilities`, `decode_logits(z)`,
 //! `forward(x) -> (decode(z), mu, logvar)` with z reparameterised, `sample(n)`,
@@ -16,11 +16,9 @@ use crate::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 use crate::config::{Likelihood, ModelConfig, RunConfig};
 use crate::ffi;
 use anyhow::{ensure, Context, Result};
-use std::ffi::{c_char, CString};
+use std::ffi::{c_void, CString};
 use std::path::Path;
 use tch::{nn::VarStore, Device, Tensor};
-
-pub const FILE: &str = "vae.pt";
 
 /// How a parameterised layer is referred to in TorchScript: `encoder.0` is submodule `0`
 /// of submodule `encoder`, which is not a valid attribute name, hence `getattr`.
@@ -122,98 +120,132 @@ fn cstring(s: &str) -> Result<CString> {
     CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"))
 }
 
+/// A TorchScript module being assembled on the C++ side (`src/cpp/torchscript.cpp`).
+struct ModuleBuilder {
+    ptr: *mut c_void,
+}
+
+impl ModuleBuilder {
+    fn new(class_name: &str) -> Result<Self> {
+        let name = cstring(class_name)?;
+        let mut ptr = std::ptr::null_mut();
+        // SAFETY: `name` lives for the call; on success `ptr` is a new builder, owned by
+        // the value returned.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_module_new(name.as_ptr(), &mut ptr),
+                "creating a TorchScript module",
+            )?
+        };
+        Ok(ModuleBuilder { ptr })
+    }
+
+    /// Adds `value` as parameter `name`; the C++ side keeps its own reference.
+    fn param(&mut self, name: &str, value: &Tensor) -> Result<()> {
+        let name = cstring(name)?;
+        // SAFETY: `self.ptr` is live; `name` and `value` (tch's C_tensor is the
+        // at::Tensor* the C++ side reads) live for the call.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_module_add_param(self.ptr, name.as_ptr(), value.as_ptr()),
+                "adding a parameter",
+            )
+        }
+    }
+
+    fn int(&mut self, name: &str, value: i64) -> Result<()> {
+        let name = cstring(name)?;
+        // SAFETY: as in `param`.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_module_add_int(self.ptr, name.as_ptr(), value),
+                "adding an attribute",
+            )
+        }
+    }
+
+    fn string(&mut self, name: &str, value: &str) -> Result<()> {
+        let (name, value) = (cstring(name)?, cstring(value)?);
+        // SAFETY: as in `param`.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_module_add_str(self.ptr, name.as_ptr(), value.as_ptr()),
+                "adding an attribute",
+            )
+        }
+    }
+
+    fn int_list(&mut self, name: &str, values: &[i64]) -> Result<()> {
+        let name = cstring(name)?;
+        // SAFETY: as in `param`; `values` is read for `values.len()` items.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_module_add_int_list(
+                    self.ptr,
+                    name.as_ptr(),
+                    values.as_ptr(),
+                    values.len(),
+                ),
+                "adding an attribute",
+            )
+        }
+    }
+
+    /// Compiles `source` into the module's methods and writes the module to `path`.
+    fn save(&self, source: &str, path: &Path) -> Result<()> {
+        let (source, path) = (cstring(source)?, cstring(&path.to_string_lossy())?);
+        // SAFETY: as in `param`.
+        unsafe {
+            ffi::check(
+                ffi::tchvae_module_save(self.ptr, source.as_ptr(), path.as_ptr()),
+                "libtorch could not build or save the TorchScript module",
+            )
+        }
+    }
+}
+
+impl Drop for ModuleBuilder {
+    fn drop(&mut self) {
+        // SAFETY: `self.ptr` came from tchvae_module_new and is freed once.
+        unsafe { ffi::tchvae_module_free(self.ptr) }
+    }
+}
+
 /// Writes the run's model as TorchScript to `path`, atomically. Parameters are copied to
 /// the CPU (so a CUDA-trained model loads anywhere) and keep `requires_grad`.
 pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<()> {
     let config = &run.model;
+    let names = arch::parameter_names(config);
     let variables = vs.variables();
     ensure!(
-        variables.len() == arch::parameter_names(config).len(),
+        variables.len() == names.len(),
         "the variable store holds {} tensors, the {} model has {}",
         variables.len(),
         config.describe(),
-        arch::parameter_names(config).len()
+        names.len()
     );
-    let cpu: Vec<(CString, Tensor)> = arch::parameter_names(config)
-        .into_iter()
-        .map(|name| {
-            let t = variables
-                .get(&name)
-                .with_context(|| format!("no variable {name}"))?;
-            let copy = t
-                .detach()
-                .to_device(Device::Cpu)
-                .copy()
-                .set_requires_grad(true);
-            Ok((cstring(&name)?, copy))
-        })
-        .collect::<Result<_>>()?;
-    // tch's C_tensor pointer is the at::Tensor* the C++ side reads.
-    let param_ptrs: Vec<*const torch_sys::C_tensor> = cpu.iter().map(|(_, t)| t.as_ptr()).collect();
-    let param_names: Vec<*const c_char> = cpu.iter().map(|(n, _)| n.as_ptr()).collect();
-    let ints = [
-        ("latent", config.latent as i64),
-        ("image_height", config.image_height as i64),
-        ("image_width", config.image_width as i64),
-        ("input_dim", config.input_dim() as i64),
-    ];
-    let int_names: Vec<CString> = ints
-        .iter()
-        .map(|(n, _)| cstring(n))
-        .collect::<Result<_>>()?;
-    let int_name_ptrs: Vec<*const c_char> = int_names.iter().map(|c| c.as_ptr()).collect();
-    let int_values: Vec<i64> = ints.iter().map(|(_, v)| *v).collect();
-    let config_json = serde_json::to_string_pretty(run)?;
-    let strs = [
-        ("likelihood", config.likelihood.name().to_string()),
-        ("config_json", config_json),
-    ];
-    let str_names: Vec<CString> = strs
-        .iter()
-        .map(|(n, _)| cstring(n))
-        .collect::<Result<_>>()?;
-    let str_values: Vec<CString> = strs
-        .iter()
-        .map(|(_, v)| cstring(v))
-        .collect::<Result<_>>()?;
-    let str_name_ptrs: Vec<*const c_char> = str_names.iter().map(|c| c.as_ptr()).collect();
-    let str_value_ptrs: Vec<*const c_char> = str_values.iter().map(|c| c.as_ptr()).collect();
+    let mut module = ModuleBuilder::new("VAE")?;
+    for name in &names {
+        let t = variables
+            .get(name)
+            .with_context(|| format!("no variable {name}"))?;
+        let copy = t
+            .detach()
+            .to_device(Device::Cpu)
+            .copy()
+            .set_requires_grad(true);
+        module.param(name, &copy)?;
+    }
+    module.int("latent", config.latent as i64)?;
+    module.int("image_height", config.image_height as i64)?;
+    module.int("image_width", config.image_width as i64)?;
+    module.int("input_dim", config.input_dim() as i64)?;
+    module.string("likelihood", config.likelihood.name())?;
+    module.string("config_json", &serde_json::to_string_pretty(run)?)?;
     let hidden: Vec<i64> = config.hidden.iter().map(|&h| h as i64).collect();
-    let list_name = cstring("hidden")?;
-    let source = cstring(&torchscript_source(config))?;
-    let class_name = cstring("VAE")?;
-
-    crate::atomic::write_with(path, |tmp| {
-        let tmp_c = cstring(&tmp.to_string_lossy())?;
-        // SAFETY: every pointer refers to a CString or Tensor above, alive for the call;
-        // the C++ side copies what it keeps and catches its own exceptions.
-        let err = unsafe {
-            ffi::tchvae_save_module(
-                tmp_c.as_ptr(),
-                class_name.as_ptr(),
-                param_names.as_ptr(),
-                param_ptrs.as_ptr(),
-                param_ptrs.len(),
-                int_name_ptrs.as_ptr(),
-                int_values.as_ptr(),
-                int_values.len(),
-                str_name_ptrs.as_ptr(),
-                str_value_ptrs.as_ptr(),
-                str_value_ptrs.len(),
-                list_name.as_ptr(),
-                hidden.as_ptr(),
-                hidden.len(),
-                source.as_ptr(),
-            )
-        };
-        // SAFETY: `err` is the C++ function's result, checked once.
-        unsafe {
-            ffi::check(
-                err,
-                "libtorch could not build or save the TorchScript module",
-            )
-        }
-    })
+    module.int_list("hidden", &hidden)?;
+    let source = torchscript_source(config);
+    crate::atomic::write_with(path, |tmp| module.save(&source, tmp))
 }
 
 #[cfg(test)]

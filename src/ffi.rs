@@ -1,5 +1,6 @@
-//! The C functions of `src/torchscript.cpp`, `src/optim.cpp` and `src/cuda_graph.cpp`
-//! (compiled by build.rs).
+//! The C functions of `src/cpp/torchscript.cpp`, `src/cpp/optim.cpp` and
+//! `src/cpp/cuda_graph.cpp` (compiled by build.rs). Crate-private: the safe wrappers in
+//! `export.rs`, `optim.rs` and `cuda_graph.rs` are the API.
 //! Each returns null on success or a message allocated by the C++ side; C++ exceptions
 //! never cross into Rust.
 use anyhow::{bail, Result};
@@ -7,27 +8,40 @@ use std::ffi::{c_char, c_void, CStr};
 use torch_sys::C_tensor;
 
 extern "C" {
-    #[allow(clippy::too_many_arguments)]
-    pub fn tchvae_save_module(
-        path: *const c_char,
+    pub(crate) fn tchvae_module_new(
         class_name: *const c_char,
-        param_names: *const *const c_char,
-        params: *const *const C_tensor,
-        n_params: usize,
-        int_names: *const *const c_char,
-        int_values: *const i64,
-        n_ints: usize,
-        str_names: *const *const c_char,
-        str_values: *const *const c_char,
-        n_strs: usize,
-        list_name: *const c_char,
-        list_values: *const i64,
-        list_len: usize,
+        out: *mut *mut c_void,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_module_free(builder: *mut c_void);
+    pub(crate) fn tchvae_module_add_param(
+        builder: *mut c_void,
+        name: *const c_char,
+        value: *const C_tensor,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_module_add_int(
+        builder: *mut c_void,
+        name: *const c_char,
+        value: i64,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_module_add_str(
+        builder: *mut c_void,
+        name: *const c_char,
+        value: *const c_char,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_module_add_int_list(
+        builder: *mut c_void,
+        name: *const c_char,
+        values: *const i64,
+        len: usize,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_module_save(
+        builder: *mut c_void,
         source: *const c_char,
+        path: *const c_char,
     ) -> *mut c_char;
 
     #[allow(clippy::too_many_arguments)]
-    pub fn tchvae_fused_adam(
+    pub(crate) fn tchvae_fused_adam(
         params: *const *const C_tensor,
         grads: *const *const C_tensor,
         exp_avgs: *const *const C_tensor,
@@ -42,21 +56,21 @@ extern "C" {
         found_inf: *const C_tensor,
     ) -> *mut c_char;
 
-    pub fn tchvae_grad_norm(
+    pub(crate) fn tchvae_grad_norm(
         grads: *const *const C_tensor,
         n: usize,
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
 
-    pub fn tchvae_clear_grads(params: *const *const C_tensor, n: usize) -> *mut c_char;
+    pub(crate) fn tchvae_clear_grads(params: *const *const C_tensor, n: usize) -> *mut c_char;
 
-    pub fn tchvae_graph_supported() -> *mut c_char;
-    pub fn tchvae_use_side_stream(device: i32) -> *mut c_char;
-    pub fn tchvae_graph_new(out: *mut *mut c_void) -> *mut c_char;
-    pub fn tchvae_graph_capture_begin(graph: *mut c_void) -> *mut c_char;
-    pub fn tchvae_graph_capture_end(graph: *mut c_void) -> *mut c_char;
-    pub fn tchvae_graph_replay(graph: *mut c_void) -> *mut c_char;
-    pub fn tchvae_graph_free(graph: *mut c_void);
+    pub(crate) fn tchvae_graph_supported() -> *mut c_char;
+    pub(crate) fn tchvae_use_side_stream(device: i32) -> *mut c_char;
+    pub(crate) fn tchvae_graph_new(out: *mut *mut c_void) -> *mut c_char;
+    pub(crate) fn tchvae_graph_capture_begin(graph: *mut c_void) -> *mut c_char;
+    pub(crate) fn tchvae_graph_capture_end(graph: *mut c_void) -> *mut c_char;
+    pub(crate) fn tchvae_graph_replay(graph: *mut c_void) -> *mut c_char;
+    pub(crate) fn tchvae_graph_free(graph: *mut c_void);
 
     fn tchvae_free_message(message: *mut c_char);
 }
@@ -65,7 +79,7 @@ extern "C" {
 ///
 /// # Safety
 /// `result` must be what one of the functions above returned, and is used only once.
-pub unsafe fn check(result: *mut c_char, what: &str) -> Result<()> {
+pub(crate) unsafe fn check(result: *mut c_char, what: &str) -> Result<()> {
     if result.is_null() {
         return Ok(());
     }
@@ -75,6 +89,5 @@ pub unsafe fn check(result: *mut c_char, what: &str) -> Result<()> {
         .to_string_lossy()
         .into_owned();
     unsafe { tchvae_free_message(result) };
-    // libtorch appends a C++ backtrace after the first line; users need only the reason.
-    bail!("{what}: {}", message.lines().next().unwrap_or_default())
+    bail!("{what}: {}", crate::error::libtorch_reason(&message))
 }

@@ -4,16 +4,12 @@
 use crate::data::Dataset;
 use crate::eval::encode_all;
 use crate::model::Vae;
+use crate::rundir::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
 use crate::{images, plot};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
-pub const SAMPLES_FILE: &str = "samples.png";
-pub const RECONSTRUCTIONS_FILE: &str = "reconstructions.png";
-pub const LATENT_FILE: &str = "latent.svg";
-pub const INTERPOLATION_FILE: &str = "interpolation.png";
-pub const MANIFOLD_FILE: &str = "manifold.png";
 /// The sample grid is 8 x 8.
 const GRID_COLS: usize = 8;
 const GRID_IMAGES: usize = 64;
@@ -34,17 +30,18 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
         written.push(dir.join(name));
         dir.join(name)
     };
-    write_samples(vae, &add(SAMPLES_FILE), data.test.images.device())?;
-    write_reconstructions(vae, data, &add(RECONSTRUCTIONS_FILE))?;
-    write_latent(vae, data, &add(LATENT_FILE))?;
-    write_interpolation(vae, data, &add(INTERPOLATION_FILE))?;
+    write_samples(vae, &add(SAMPLES), data.test.images.device())?;
+    write_reconstructions(vae, data, &add(RECONSTRUCTIONS))?;
+    write_latent(vae, data, &add(LATENT))?;
+    write_interpolation(vae, data, &add(INTERPOLATION))?;
     if vae.config().latent == 2 {
-        write_manifold(vae, &add(MANIFOLD_FILE))?;
+        write_manifold(vae, &add(MANIFOLD))?;
     }
     Ok(written)
 }
 
-/// 64 images decoded from z ~ N(0, I) (seed, point 5), in an 8 x 8 grid.
+/// 64 images decoded from z ~ N(0, I) (generation as in Kingma & Welling 2013, figure 4),
+/// in an 8 x 8 grid.
 pub fn write_samples(vae: &Vae, path: &Path, device: Device) -> Result<()> {
     let c = vae.config();
     let z = Tensor::randn([GRID_IMAGES as i64, c.latent as i64], (Kind::Float, device)); // [64, latent]

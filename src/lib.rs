@@ -1,26 +1,34 @@
 //! tch-vae: Variational Autoencoders trained on libtorch from Rust (through `tch`), with
 //! run folders that Python researchers read.
 //!
-//! The maths follows Kingma & Welling (2013) as derived in the project's seed notes: a
+//! The model is that of Kingma & Welling (2013), "Auto-Encoding Variational Bayes": a
 //! per-sample diagonal Gaussian posterior N(mu, sigma^2 I) with mu = f1(x) and
-//! log sigma^2 = f2(x), the reparameterisation trick, a reconstruction loss, and the
-//! closed-form KL to N(0, I) split into L_mu and L_sigma^2.
+//! log sigma^2 = f2(x) (the encoder's two heads), the reparameterisation trick, a
+//! reconstruction loss, and the closed-form KL to N(0, I), split into the part of the
+//! means (L_mu) and the part of the variances (L_sigma^2).
 //!
-//! One module per concept: [`idx`] and [`data`] read datasets, [`config`] describes a
-//! model and a run, [`model`] builds the network, [`loss`] holds the ELBO's terms,
-//! [`train`] is the training loop (replayed from [`cuda_graph`]s on a GPU), [`metrics`],
-//! [`plot`] and [`images`] write its results,
-//! [`progress`] is what the user watches, [`run`] ties them into the CLI's commands.
+//! One module per concept:
+//! - data: [`idx`] reads IDX files, [`data`] holds a dataset on the device;
+//! - the model: [`config`] (and its [`config::defaults`]), [`arch`] (one layer list for
+//!   tch, TorchScript and Python), [`model`], [`loss`];
+//! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
+//!   replay, with [`cuda_graph`]), [`optim`], [`checkpoint`] (the state's file);
+//! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
+//!   [`weights`];
+//! - the run folder: [`rundir`]; the commands: [`commands`], reporting through a
+//!   [`report::Reporter`] the caller supplies.
 pub mod arch;
 pub mod atomic;
 pub mod checkpoint;
+pub mod commands;
 pub mod config;
 pub mod cuda_graph;
 pub mod data;
 pub mod device;
+pub mod error;
 pub mod eval;
 pub mod export;
-pub mod ffi;
+mod ffi;
 pub mod figures;
 pub mod idx;
 pub mod images;
@@ -29,10 +37,11 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod plot;
-pub mod progress;
-pub mod run;
-pub mod signals;
+pub mod report;
+pub mod rundir;
+pub mod step;
 pub mod train;
+pub mod weights;
 
 /// libtorch's generator is global: unit tests that need a seeded sequence to repeat hold
 /// this lock so that tests running in parallel do not draw from it in between.

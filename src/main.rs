@@ -1,11 +1,20 @@
-//! The `tch-vae` command line: parses flags with clap, converts them into the library's
-//! plain request types, and prints the error chain on failure.
+//! The `tch-vae` command line: parses flags with clap (defaults from
+//! `tch_vae::config::defaults`), resolves `--device`, converts the rest into the library's
+//! plain request types, runs the command with a console reporter, and prints the error
+//! chain on failure.
+mod console;
+mod signals;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use console::Console;
+use signals::StopRequest;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tch_vae::config::{Arch, Binarize, Likelihood, ModelConfig, TrainConfig};
-use tch_vae::data::DEFAULT_DATA_DIR;
-use tch_vae::run::{self, TrainRequest};
+use tch_vae::commands::{self, EvalRequest, Interrupted, ResumeRequest, TrainRequest};
+use tch_vae::config::{defaults, Arch, Binarize, Likelihood, ModelConfig, TrainConfig};
+use tch_vae::device;
+use tch_vae::error::without_backtrace;
+use tch_vae::eval::report::EvalSettings;
 
 #[derive(Parser)]
 #[command(
@@ -43,25 +52,28 @@ struct TrainArgs {
         "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every"])]
     resume: Option<PathBuf>,
     /// Folder with the four MNIST-format IDX files (gzip or raw).
-    #[arg(long, default_value = DEFAULT_DATA_DIR)]
+    #[arg(long, default_value = defaults::DATA_DIR)]
     data: PathBuf,
     /// Run folder to create [default: models/<dataset>-<UTC time>].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Number of passes over the training set (in total, with --resume) [default: 10].
-    #[arg(long)]
+    // No clap default: with --resume, the run's own count is the default.
+    #[arg(long, help = format!(
+        "Number of passes over the training set (in total, with --resume) [default: {}]",
+        defaults::EPOCHS
+    ))]
     epochs: Option<usize>,
     /// Images per training batch (the last batch of an epoch may be smaller).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
     batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = defaults::LR)]
     lr: f64,
     /// Latent dimensions (size of z).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults::LATENT)]
     latent: usize,
     /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
-    #[arg(long, value_delimiter = ',', default_value = "400")]
+    #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
     hidden: Vec<usize>,
     /// Observation model p(x|z): bernoulli (cross-entropy) or gaussian (squared error).
     #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
@@ -70,17 +82,17 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
     arch: ArchArg,
     /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = defaults::BETA)]
     beta: f64,
     /// Binary pixels: none (grey levels), static (drawn once, fixed seed) or dynamic
     /// (redrawn every pass). A Bernoulli likelihood is a log-likelihood only on binary data.
     #[arg(long, value_enum, default_value_t = BinarizeArg::None)]
     binarize: BinarizeArg,
     /// KL warm-up: beta ramps linearly from 0 over this many epochs (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = defaults::KL_WARMUP)]
     kl_warmup: f64,
     /// Free bits: each latent dimension's KL counts as at least this many nats (0 = off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = defaults::FREE_BITS)]
     free_bits: f64,
     /// Rescale gradients whose joint L2 norm exceeds this (off by default).
     #[arg(long)]
@@ -89,7 +101,7 @@ struct TrainArgs {
     #[arg(long)]
     checkpoint_every: Option<usize>,
     /// Seed for weight initialisation, shuffling and sampling.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = defaults::SEED)]
     seed: u64,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -219,10 +231,10 @@ fn main() -> ExitCode {
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match e.downcast_ref::<run::Interrupted>() {
+        Err(e) => match e.downcast_ref::<Interrupted>() {
             Some(stopped) => {
                 eprintln!("{stopped}");
-                ExitCode::from(stopped.exit_code)
+                ExitCode::from(stopped.stop.exit_code())
             }
             None => {
                 eprintln!("error: {}", without_backtrace(&format!("{e:#}")));
@@ -232,29 +244,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// libtorch appends "Exception raised from ..." and a C++ stack to its messages; users
-/// need the reason, which comes first.
-fn without_backtrace(message: &str) -> String {
-    let cut = message
-        .find("Exception raised from")
-        .unwrap_or(message.len());
-    message[..cut].trim_end().to_string()
-}
-
 fn execute(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Train(a) => {
+            let device = device::resolve(&a.device)?;
+            let mut console = Console::new(Some(StopRequest::install()?));
             if let Some(dir) = a.resume {
-                run::resume(&run::ResumeRequest {
+                let request = ResumeRequest {
                     run: dir,
                     epochs: a.epochs,
-                    device: a.device,
+                    device,
                     threads: a.threads,
                     cuda_graphs: !a.no_cuda_graphs,
-                })?;
+                };
+                commands::resume(&request, &mut console)?;
                 return Ok(());
             }
-            run::train(&TrainRequest {
+            let request = TrainRequest {
                 model: ModelConfig {
                     image_height: 0,
                     image_width: 0,
@@ -271,75 +277,45 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 },
                 train: TrainConfig {
                     data: a.data,
-                    epochs: a.epochs.unwrap_or(10),
+                    epochs: a.epochs.unwrap_or(defaults::EPOCHS),
                     batch_size: a.batch_size,
                     lr: a.lr,
                     beta: a.beta,
                     seed: a.seed,
                     limit: a.limit,
-                    device: a.device,
+                    device: device::name(device),
                     binarize: a.binarize.into(),
                     kl_warmup: a.kl_warmup,
                     free_bits: a.free_bits,
                     clip_grad: a.clip_grad,
                     checkpoint_every: a.checkpoint_every,
                 },
+                device,
                 out: a.out,
                 threads: a.threads,
                 cuda_graphs: !a.no_cuda_graphs,
-            })?;
+            };
+            commands::train(&request, &mut console)?;
         }
         Command::Export(a) => {
-            let path = run::export(&a.run, a.output)?;
+            let path = commands::export(&a.run, a.output)?;
             println!("wrote {}", path.display());
         }
         Command::Eval(a) => {
-            let (path, r) = run::evaluate(&run::EvalRequest {
+            let request = EvalRequest {
                 run: a.run,
-                iw_samples: a.iw_samples,
-                batch_rows: a.batch_rows,
-                seed: a.seed,
-                limit: a.limit,
-                device: a.device,
+                settings: EvalSettings {
+                    iw_samples: a.iw_samples,
+                    batch_rows: a.batch_rows,
+                    seed: a.seed,
+                    limit: a.limit,
+                },
+                device: device::resolve(&a.device)?,
                 data: a.data,
                 output: a.output,
-            })?;
-            let agg = &r.aggregate_posterior_train;
-            let mean_norm = agg.mean.iter().map(|m| m * m).sum::<f64>().sqrt();
-            let (lo, hi) = agg
-                .cov_diag
-                .iter()
-                .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
-            println!(
-                "{} on {} test images ({}, binarize {}):\n  \
-                 negative ELBO {:.2} nats (recon {:.2} + KL {:.2})\n  \
-                 -log p(x) {:.2} +- {:.2} nats (k = {}, {:.1} s), {:.4} bits/dim\n  \
-                 active units {}/{}; largest KL per dimension {:.2} nats\n  \
-                 aggregate posterior (training set): |mean| {:.3}, variances {:.3}..{:.3}, \
-                 KL(moment-matched Gaussian || N(0, I)) {:.3} nats\nwrote {}",
-                r.model,
-                r.test_images,
-                r.device,
-                r.binarize.name(),
-                r.neg_elbo,
-                r.recon,
-                r.kl,
-                r.nll,
-                r.nll_stderr,
-                r.iw_samples,
-                r.iw_seconds,
-                r.bits_per_dim,
-                r.active_units,
-                r.latent,
-                r.kl_per_dim.first().copied().unwrap_or(0.0),
-                mean_norm,
-                lo,
-                hi,
-                agg.kl_moment_matched_to_prior,
-                path.display()
-            );
+            };
+            let (path, report) = commands::evaluate(&request, &mut Console::new(None))?;
+            println!("{report}\nwrote {}", path.display());
         }
         Command::Sample(a) => {
             let seed = a.seed.unwrap_or_else(|| {
@@ -348,11 +324,11 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     .map_or(0, |d| d.subsec_nanos());
                 u64::from(nanos)
             });
-            let path = run::sample(&a.run, a.output, seed, &a.device)?;
+            let path = commands::sample(&a.run, a.output, seed, device::resolve(&a.device)?)?;
             println!("wrote {} (seed {seed})", path.display());
         }
         Command::Plot(a) => {
-            for path in run::plot(&a.run, a.data, &a.device)? {
+            for path in commands::plot(&a.run, a.data.as_deref(), device::resolve(&a.device)?)? {
                 println!("wrote {}", path.display());
             }
         }

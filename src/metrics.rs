@@ -1,8 +1,74 @@
 //! Per-epoch metrics and `metrics.csv`: one row per epoch, per-sample averages in nats
-//! (sums over pixels and latent dimensions).
+//! (sums over pixels and latent dimensions). Also the running sums of a pass on the device,
+//! whose order of quantities is defined here and nowhere else.
+use crate::loss::ElboTerms;
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+/// The running sums of one pass over a split, kept on the device (`[5]` float: loss,
+/// recon, kl, kl_mu, kl_var, the fields of [`PassMetrics`] in order) so that an epoch's
+/// totals are read back once.
+pub struct PassSums(Tensor);
+
+impl PassSums {
+    const LEN: i64 = 5;
+
+    pub fn zeros(device: Device) -> Self {
+        PassSums(Tensor::zeros([Self::LEN], (Kind::Float, device)))
+    }
+
+    /// Adopts a saved sums tensor, checking its shape.
+    pub fn from_tensor(t: &Tensor, device: Device) -> Result<Self> {
+        ensure!(
+            t.size() == [Self::LEN],
+            "sums: expected shape [{}], found {:?}",
+            Self::LEN,
+            t.size()
+        );
+        Ok(PassSums(t.to_kind(Kind::Float).to_device(device)))
+    }
+
+    /// The sums tensor itself (checkpoints store it).
+    pub fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+
+    /// Adds a batch's per-sample terms, with `loss` = recon + beta * KL.
+    pub fn add(&mut self, terms: &ElboTerms, beta: f64) {
+        let kl = terms.kl();
+        let batch = Tensor::stack(
+            &[
+                (&terms.recon + &kl * beta).sum(Kind::Float),
+                terms.recon.sum(Kind::Float),
+                kl.sum(Kind::Float),
+                terms.kl_mu.sum(Kind::Float),
+                terms.kl_var.sum(Kind::Float),
+            ],
+            0,
+        );
+        self.0 += batch;
+    }
+
+    /// The mean loss per sample of `count` samples so far (a host read).
+    pub fn mean_loss(&self, count: usize) -> f64 {
+        self.0.double_value(&[0]) / count.max(1) as f64
+    }
+
+    /// Per-sample averages over `count` samples (a host read).
+    pub fn to_metrics(&self, count: usize) -> Result<PassMetrics> {
+        let s = Vec::<f64>::try_from(&self.0.to_kind(Kind::Double))?;
+        let n = count.max(1) as f64;
+        Ok(PassMetrics {
+            loss: s[0] / n,
+            recon: s[1] / n,
+            kl: s[2] / n,
+            kl_mu: s[3] / n,
+            kl_var: s[4] / n,
+        })
+    }
+}
 
 /// Averages over one pass of a split. `loss` = recon + beta * kl (the negative ELBO when
 /// beta = 1); `kl` = `kl_mu` + `kl_var` (the seed's L_mu and L_sigma^2).
@@ -15,21 +81,7 @@ pub struct PassMetrics {
     pub kl_var: f64,
 }
 
-impl PassMetrics {
-    /// From the summed [loss, recon, kl, kl_mu, kl_var] of `count` samples.
-    pub fn from_sums(sums: &[f64], count: usize) -> Self {
-        let n = count.max(1) as f64;
-        PassMetrics {
-            loss: sums[0] / n,
-            recon: sums[1] / n,
-            kl: sums[2] / n,
-            kl_mu: sums[3] / n,
-            kl_var: sums[4] / n,
-        }
-    }
-}
-
-/// One row of `metrics.csv`; the field order is the column order (DESIGN.md).
+/// One row of `metrics.csv`; the field order is the column order (README, "The run folder").
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct EpochMetrics {
     pub epoch: usize,
@@ -81,8 +133,11 @@ impl EpochMetrics {
 }
 
 impl EpochMetrics {
+    /// The number of columns of `metrics.csv`, and of a row as numbers.
+    pub const COLUMNS: usize = 14;
+
     /// The fields in column order, as numbers (checkpoints store the history this way).
-    pub fn to_row(&self) -> [f64; 14] {
+    pub fn to_row(&self) -> [f64; Self::COLUMNS] {
         [
             self.epoch as f64,
             self.train_loss,
@@ -99,6 +154,28 @@ impl EpochMetrics {
             self.epoch_seconds,
             self.beta,
         ]
+    }
+
+    /// "epoch  3/10 | train 270.12 (recon 250.01 + KL 20.11) | test 268.90 | ...": the
+    /// line printed after each epoch.
+    pub fn summary(&self, epochs: usize, train_images: usize) -> String {
+        let width = epochs.to_string().len();
+        format!(
+            "epoch {:>width$}/{epochs} | train {:.2} (recon {:.2} + KL {:.2}) | test {:.2} \
+             (recon {:.2} + KL {:.2}: L_mu {:.2}, L_var {:.2}) | mean var {:.4} | {:.2} s, {:.0} img/s",
+            self.epoch,
+            self.train_loss,
+            self.train_recon,
+            self.train_kl,
+            self.test_loss,
+            self.test_recon,
+            self.test_kl,
+            self.test_kl_mu,
+            self.test_kl_var,
+            self.mean_var,
+            self.epoch_seconds,
+            train_images as f64 / self.epoch_seconds.max(1e-9),
+        )
     }
 
     pub fn from_row(r: &[f64]) -> Self {
@@ -120,8 +197,6 @@ impl EpochMetrics {
         }
     }
 }
-
-pub const FILE: &str = "metrics.csv";
 
 /// Writes the whole history (atomically: a reader never sees half a row).
 pub fn write(path: &Path, history: &[EpochMetrics]) -> Result<()> {
@@ -151,8 +226,14 @@ mod tests {
     #[test]
     fn csv_has_the_documented_columns_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE);
-        let p = PassMetrics::from_sums(&[30.0, 20.0, 10.0, 4.0, 6.0], 10);
+        let path = dir.path().join(crate::rundir::METRICS);
+        let p = PassMetrics {
+            loss: 3.0,
+            recon: 2.0,
+            kl: 1.0,
+            kl_mu: 0.4,
+            kl_var: 0.6,
+        };
         let rows = vec![EpochMetrics::new(1, p, p, 0.5, 1.25, 1.0)];
         write(&path, &rows).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -163,5 +244,38 @@ mod tests {
         );
         assert_eq!(read(&path).unwrap(), rows);
         assert_eq!(rows[0].train_loss, 3.0);
+    }
+
+    #[test]
+    fn pass_sums_average_each_quantity_over_the_samples() {
+        // Two batches of per-sample terms; the oracle sums them one by one in f64.
+        let batches = [
+            ([3.0f32, 5.0], [0.5f32, 1.0], [0.25f32, 0.75]),
+            ([7.0f32, 1.0], [2.0f32, 0.0], [1.0f32, 0.5]),
+        ];
+        let beta = 0.5;
+        let mut sums = PassSums::zeros(Device::Cpu);
+        let mut oracle = [0.0f64; 5];
+        for (recon, kl_mu, kl_var) in batches {
+            let terms = ElboTerms {
+                recon: Tensor::from_slice(&recon),
+                kl_mu: Tensor::from_slice(&kl_mu),
+                kl_var: Tensor::from_slice(&kl_var),
+            };
+            sums.add(&terms, beta);
+            for j in 0..2 {
+                let (r, m, v) = (recon[j] as f64, kl_mu[j] as f64, kl_var[j] as f64);
+                let add = [r + beta * (m + v), r, m + v, m, v];
+                oracle.iter_mut().zip(add).for_each(|(o, a)| *o += a);
+            }
+        }
+        let got = sums.to_metrics(4).unwrap();
+        let want = [got.loss, got.recon, got.kl, got.kl_mu, got.kl_var];
+        for (g, o) in want.iter().zip(oracle) {
+            assert!((g - o / 4.0).abs() < 1e-6, "{want:?} vs {oracle:?}");
+        }
+        assert!((sums.mean_loss(4) - oracle[0] / 4.0).abs() < 1e-6);
+        let e = PassSums::from_tensor(&Tensor::zeros([4], (Kind::Float, Device::Cpu)), Device::Cpu);
+        assert!(format!("{:#}", e.err().unwrap()).contains("expected shape [5]"));
     }
 }

@@ -4,8 +4,6 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
-pub const LOSS_FILE: &str = "loss.svg";
-
 struct Series {
     label: &'static str,
     value: fn(&EpochMetrics) -> f64,
@@ -271,7 +269,13 @@ mod tests {
     fn svg_has_labelled_axes_and_every_series() {
         let rows: Vec<EpochMetrics> = (1..=3)
             .map(|e| {
-                let p = PassMetrics::from_sums(&[300.0 - e as f64, 280.0, 20.0, 5.0, 15.0], 1);
+                let p = PassMetrics {
+                    loss: 300.0 - e as f64,
+                    recon: 280.0,
+                    kl: 20.0,
+                    kl_mu: 5.0,
+                    kl_var: 15.0,
+                };
                 EpochMetrics::new(e, p, p, 0.1, 1.0, 1.0)
             })
             .collect();

@@ -7,10 +7,11 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use tch_vae::report::Stop;
 
 pub struct StopRequest {
     requested: Arc<AtomicBool>,
-    /// 130 for SIGINT, 143 for SIGTERM (128 + the signal number, as shells report it).
+    /// The exit code of the signal received: 130 for SIGINT, 143 for SIGTERM.
     code: Arc<AtomicUsize>,
 }
 
@@ -19,12 +20,16 @@ impl StopRequest {
     pub fn install() -> Result<Self> {
         let requested = Arc::new(AtomicBool::new(false));
         let code = Arc::new(AtomicUsize::new(0));
-        for (signal, exit) in [(SIGINT, 130), (SIGTERM, 143)] {
+        for stop in [Stop::Interrupt, Stop::Terminate] {
+            let (signal, exit) = match stop {
+                Stop::Interrupt => (SIGINT, stop.exit_code()),
+                Stop::Terminate => (SIGTERM, stop.exit_code()),
+            };
             // Order matters: the conditional exit sees the flag as it was before this
             // signal, so only a second signal exits at once.
-            flag::register_conditional_shutdown(signal, exit, Arc::clone(&requested))
+            flag::register_conditional_shutdown(signal, exit.into(), Arc::clone(&requested))
                 .context("cannot install the signal handlers")?;
-            flag::register_usize(signal, Arc::clone(&code), exit as usize)
+            flag::register_usize(signal, Arc::clone(&code), exit.into())
                 .context("cannot install the signal handlers")?;
             flag::register(signal, Arc::clone(&requested))
                 .context("cannot install the signal handlers")?;
@@ -32,12 +37,16 @@ impl StopRequest {
         Ok(StopRequest { requested, code })
     }
 
-    pub fn is_requested(&self) -> bool {
-        self.requested.load(Ordering::SeqCst)
-    }
-
-    /// The exit code for the signal received (130 or 143).
-    pub fn exit_code(&self) -> u8 {
-        self.code.load(Ordering::SeqCst) as u8
+    /// The stop asked for, if any.
+    pub fn requested(&self) -> Option<Stop> {
+        if !self.requested.load(Ordering::SeqCst) {
+            return None;
+        }
+        let code = self.code.load(Ordering::SeqCst);
+        Some(if code == usize::from(Stop::Terminate.exit_code()) {
+            Stop::Terminate
+        } else {
+            Stop::Interrupt
+        })
     }
 }

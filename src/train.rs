@@ -1,5 +1,6 @@
-//! The training loop: maths only. It returns metrics; progress bars, files, checkpoints
-//! and figures are the caller's (see `run.rs`).
+//! The training loop: maths only. It returns metrics and exposes its state as plain named
+//! tensors and a position; progress, files, checkpoints and figures are the caller's
+//! (`commands/train.rs`, `checkpoint.rs`).
 //!
 //! Randomness is keyed, not streamed: before each batch (and before each epoch's shuffle
 //! and test pass) libtorch's generator is seeded from (run seed, epoch, batch). A run
@@ -7,13 +8,16 @@
 //! with no generator state to save.
 use crate::arch;
 use crate::config::{ModelConfig, TrainConfig};
-use crate::cuda_graph::{self, CudaGraph};
 use crate::data::{self, Dataset, Split};
 use crate::loss::{batch_objective, reparameterize, warmup_beta, ElboTerms};
-use crate::metrics::{EpochMetrics, PassMetrics};
+use crate::metrics::{EpochMetrics, PassMetrics, PassSums};
 use crate::model::Vae;
 use crate::optim::Adam;
+use crate::report::BatchProgress;
+use crate::step::{PassSteps, Steps};
+use crate::weights;
 use anyhow::{ensure, Result};
+use std::collections::HashMap;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -22,8 +26,6 @@ const EVAL_BATCH: usize = 1024;
 /// How often (in batches) the running loss and the fault record are read back on CUDA,
 /// where a read is a host sync. On the CPU they are read after every batch.
 const REPORT_EVERY: usize = 25;
-/// Steps of each pass run eagerly before the step is recorded into a CUDA graph.
-const EAGER_STEPS: usize = 3;
 /// Keys of the seeded draws that are not training batches.
 const ORDER_KEY: u64 = u64::MAX;
 const TEST_KEY: u64 = u64::MAX - 1;
@@ -39,16 +41,6 @@ pub fn keyed_seed(seed: u64, epoch: usize, key: u64) -> i64 {
     ((z ^ (z >> 31)) >> 1) as i64
 }
 
-/// What the progress callback hears after a training batch.
-pub struct BatchProgress {
-    /// Batches done in this epoch, and how many there are.
-    pub batch: usize,
-    pub batches: usize,
-    pub images: usize,
-    /// Mean loss per image so far this epoch, when it was read back at this batch.
-    pub running_loss: Option<f64>,
-}
-
 /// Where training stands: enough to continue bit for bit.
 pub struct Position {
     /// The epoch in progress (1-based) and the next batch of it (0 = not started).
@@ -56,12 +48,22 @@ pub struct Position {
     pub batch: usize,
     /// This epoch's data order (`[n]` int64), once drawn.
     pub order: Option<Tensor>,
-    /// Sums of [loss, recon, kl, kl_mu, kl_var] over this epoch's batches so far, `[5]`.
-    pub sums: Tensor,
+    /// This epoch's running sums so far.
+    pub sums: PassSums,
     pub images: usize,
     /// Training-pass seconds spent on this epoch so far.
     pub seconds: f64,
 }
+
+/// Everything a checkpoint holds of a trainer: its tensors by name (`model.<param>`,
+/// and Adam's `adam.*`), on the CPU, and its position.
+pub struct TrainerState {
+    pub tensors: HashMap<String, Tensor>,
+    pub position: Position,
+}
+
+/// The prefix of the weights among a [`TrainerState`]'s tensors.
+pub const WEIGHTS_PREFIX: &str = "model.";
 
 impl Position {
     fn start_of(epoch: usize, device: Device) -> Self {
@@ -69,7 +71,7 @@ impl Position {
             epoch,
             batch: 0,
             order: None,
-            sums: Tensor::zeros([5], (Kind::Float, device)),
+            sums: PassSums::zeros(device),
             images: 0,
             seconds: 0.0,
         }
@@ -89,12 +91,8 @@ pub struct Trainer {
     opt: Adam,
     config: TrainConfig,
     pos: Position,
-    /// Record training steps into CUDA graphs where possible (see `eager_reason`).
-    cuda_graphs: bool,
-    /// Whether this thread's CUDA work was moved to a side stream (done once).
-    on_side_stream: bool,
-    /// Training steps replayed from a CUDA graph so far in this process.
-    replayed_steps: usize,
+    /// Eager steps or CUDA graph replays.
+    steps: Steps,
 }
 
 impl Trainer {
@@ -114,9 +112,7 @@ impl Trainer {
             opt,
             config: config.clone(),
             pos: Position::start_of(1, device),
-            cuda_graphs: true,
-            on_side_stream: false,
-            replayed_steps: 0,
+            steps: Steps::new(device, config.kl_warmup),
         })
     }
 
@@ -125,41 +121,49 @@ impl Trainer {
         model: &ModelConfig,
         config: &TrainConfig,
         device: Device,
-        state: &crate::checkpoint::Checkpoint,
+        state: TrainerState,
     ) -> Result<Self> {
         let mut trainer = Trainer::new(model, config, device)?;
-        state.restore_weights(&trainer.vs)?;
+        weights::restore(&trainer.vs, &state.tensors, WEIGHTS_PREFIX)?;
         trainer.opt.load_state(&state.tensors)?;
-        trainer.pos = state.position(device)?;
+        let mut pos = state.position;
+        pos.order = pos.order.map(|o| o.to_device(device));
+        pos.sums = PassSums::from_tensor(pos.sums.tensor(), device)?;
+        trainer.pos = pos;
         Ok(trainer)
     }
 
-    /// Turns the recording of training steps into CUDA graphs off, or back on (the
-    /// default; see `eager_reason` for when they are used).
+    /// The trainer's state, its tensors copied to the CPU (for a checkpoint).
+    pub fn state(&self) -> TrainerState {
+        let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu).contiguous();
+        let mut tensors: HashMap<String, Tensor> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (format!("{WEIGHTS_PREFIX}{name}"), cpu(&t)))
+            .collect();
+        tensors.extend(self.opt.state().into_iter().map(|(n, t)| (n, cpu(&t))));
+        let pos = &self.pos;
+        let position = Position {
+            epoch: pos.epoch,
+            batch: pos.batch,
+            order: pos.order.as_ref().map(cpu),
+            sums: PassSums::from_tensor(pos.sums.tensor(), Device::Cpu)
+                .expect("the trainer's own sums have the right shape"),
+            images: pos.images,
+            seconds: pos.seconds,
+        };
+        TrainerState { tensors, position }
+    }
+
+    /// Eager steps or CUDA graph replays: what this run uses, and why.
+    pub fn steps(&self) -> &Steps {
+        &self.steps
+    }
+
+    /// See [`Steps::set_cuda_graphs`].
     pub fn set_cuda_graphs(&mut self, on: bool) {
-        self.cuda_graphs = on;
-    }
-
-    /// On CUDA, why training steps run eagerly instead of being replayed from a CUDA
-    /// graph; None where they are replayed, and on the CPU.
-    pub fn eager_reason(&self) -> Option<&'static str> {
-        eager_reason(
-            self.vs.device().is_cuda(),
-            self.cuda_graphs,
-            self.config.kl_warmup,
-            cuda_graph::supported,
-        )
-    }
-
-    /// Whether training steps are recorded into CUDA graphs: on CUDA, unless
-    /// `eager_reason` gives a reason not to.
-    pub fn uses_cuda_graphs(&self) -> bool {
-        self.vs.device().is_cuda() && self.eager_reason().is_none()
-    }
-
-    /// Training steps replayed from a CUDA graph so far (the others ran eagerly).
-    pub fn replayed_steps(&self) -> usize {
-        self.replayed_steps
+        self.steps.set_cuda_graphs(on);
     }
 
     pub fn vae(&self) -> &Vae {
@@ -170,35 +174,33 @@ impl Trainer {
         &self.vs
     }
 
-    pub fn optimizer(&self) -> &Adam {
-        &self.opt
-    }
-
     pub fn position(&self) -> &Position {
         &self.pos
     }
 
     /// Runs (or finishes) the epoch in progress: its training pass, then a test pass.
-    /// `stop` is asked after every batch; `every` calls `checkpoint` after every N
+    /// `on_batch` hears of every batch and answers whether to stop there; `every` calls `checkpoint` after every N
     /// batches. A non-finite loss or gradient stops with an error before it touches the
     /// weights.
     pub fn run_epoch(
         &mut self,
         data: &Dataset,
-        on_batch: &mut dyn FnMut(&BatchProgress),
-        stop: &dyn Fn() -> bool,
+        on_batch: &mut dyn FnMut(&BatchProgress) -> bool,
         checkpoint: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<EpochEnd> {
         let epoch = self.pos.epoch;
         let start = Instant::now();
-        let finished = self.train_pass(&data.train, on_batch, stop, checkpoint);
+        let mut pass = self
+            .steps
+            .begin_pass(self.pos.batch, self.config.batch_size)?;
+        let finished = self.train_pass(&data.train, &mut pass, on_batch, checkpoint);
+        self.steps.count(&pass);
         self.pos.seconds += start.elapsed().as_secs_f64();
         if !finished? {
             return Ok(EpochEnd::Stopped);
         }
         let n = data.train.len();
-        let sums = Vec::<f64>::try_from(&self.pos.sums.to_kind(Kind::Double))?;
-        let train = PassMetrics::from_sums(&sums, n);
+        let train = self.pos.sums.to_metrics(n)?;
         let beta = self.beta_at(epoch * n.div_ceil(self.config.batch_size), n);
         tch::manual_seed(keyed_seed(self.config.seed, epoch, TEST_KEY));
         let (test, mean_var) = evaluate(&self.vae, &data.test, beta)?;
@@ -247,7 +249,7 @@ impl Trainer {
         }
         self.opt.step(&skip)?;
         tch::no_grad(|| {
-            self.pos.sums += terms.sums(beta);
+            self.pos.sums.add(&terms, beta);
             let record = Tensor::stack(
                 &[
                     batch_no.shallow_clone(),
@@ -267,8 +269,8 @@ impl Trainer {
     fn train_pass(
         &mut self,
         split: &Split,
-        on_batch: &mut dyn FnMut(&BatchProgress),
-        stop: &dyn Fn() -> bool,
+        pass: &mut PassSteps,
+        on_batch: &mut dyn FnMut(&BatchProgress) -> bool,
         checkpoint: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<bool> {
         let n = split.len();
@@ -297,35 +299,14 @@ impl Trainer {
         let mut fault = Tensor::from_slice(&[-1.0f64, 0.0, 0.0]).to_device(device);
         let mut batch_no = Tensor::full([], self.pos.batch as f64, (Kind::Double, device));
         let sync_every = if device.is_cuda() { REPORT_EVERY } else { 1 };
-        let graphs = self.uses_cuda_graphs();
-        if graphs && !self.on_side_stream {
-            cuda_graph::use_side_stream(device)?;
-            self.on_side_stream = true;
-        }
-        // The recorded step of this pass and the fixed index tensor it reads its batch
-        // from (recorded after a few eager steps, which let libtorch make its per-stream
-        // handles and workspaces outside the recording).
-        let mut recorded: Option<(CudaGraph, Tensor)> = None;
         let start = self.pos.batch;
         for (i, index) in data::batches(&order, bs).enumerate().skip(start) {
             let step = (epoch - 1) * batches + i;
             let beta = self.beta_at(step, n);
             tch::manual_seed(keyed_seed(self.config.seed, epoch, i as u64));
-            if graphs && replays(i, start, index.size()[0] as usize, bs) {
-                if recorded.is_none() {
-                    let fixed = index.copy();
-                    let (graph, ()) = CudaGraph::capture(|| {
-                        self.step(split, &fixed, beta, &mut batch_no, &mut fault)
-                    })?;
-                    recorded = Some((graph, fixed));
-                }
-                let (graph, fixed) = recorded.as_mut().expect("recorded above");
-                fixed.copy_(&index);
-                graph.replay()?;
-                self.replayed_steps += 1;
-            } else {
-                self.step(split, &index, beta, &mut batch_no, &mut fault)?;
-            }
+            pass.run(i, &index, |rows| {
+                self.step(split, rows, beta, &mut batch_no, &mut fault)
+            })?;
             self.pos.images += index.size()[0] as usize;
             self.pos.batch = i + 1;
             let batch = i + 1;
@@ -343,15 +324,15 @@ impl Trainer {
                 }
             }
             let running_loss = (batch % REPORT_EVERY == 0 || batch == batches)
-                .then(|| self.pos.sums.double_value(&[0]) / self.pos.images as f64);
-            on_batch(&BatchProgress {
+                .then(|| self.pos.sums.mean_loss(self.pos.images));
+            let stop = on_batch(&BatchProgress {
                 batch,
                 batches,
                 images: self.pos.images,
                 running_loss,
             });
             if batch < batches {
-                if stop() {
+                if stop {
                     return Ok(false);
                 }
                 if self
@@ -365,39 +346,6 @@ impl Trainer {
         }
         Ok(true)
     }
-}
-
-/// See [`Trainer::eager_reason`]: `requested` is false after `--no-cuda-graphs`, and
-/// `supported` says whether this build can record graphs.
-fn eager_reason(
-    cuda: bool,
-    requested: bool,
-    kl_warmup: f64,
-    supported: impl Fn() -> bool,
-) -> Option<&'static str> {
-    if !cuda {
-        None
-    } else if !requested {
-        Some("--no-cuda-graphs")
-    } else if kl_warmup != 0.0 {
-        // A recording holds its scalars fixed; warm-up changes beta every batch.
-        Some("--kl-warmup changes beta at every batch, which a recorded step would hold fixed")
-    } else if !supported() {
-        Some(
-            "this build cannot record CUDA graphs (its libtorch came without the CUDA headers; \
-             scripts/setup.sh installs them, then rebuild)",
-        )
-    } else {
-        None
-    }
-}
-
-/// Whether batch `i` of a pass that started at batch `start` is replayed from the pass's
-/// CUDA graph: every full batch (`len` rows of `batch_size`) after the first
-/// `EAGER_STEPS` of the pass; a smaller last batch runs eagerly, since the recording has
-/// the full batch's shapes.
-fn replays(i: usize, start: usize, len: usize, batch_size: usize) -> bool {
-    len == batch_size && i >= start + EAGER_STEPS
 }
 
 /// The error for a non-finite loss or gradient at 0-based batch `i`.
@@ -423,7 +371,7 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
     tch::no_grad(|| {
         let n = split.len();
         let device = split.images.device();
-        let mut sums = Tensor::zeros([5], (Kind::Float, device));
+        let mut sums = PassSums::zeros(device);
         let mut var_sum = Tensor::zeros([], (Kind::Float, device));
         for start in (0..n).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(n - start) as i64;
@@ -431,57 +379,17 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
             let (mu, logvar) = vae.encode(&x)?;
             let logits = vae.decode_logits(&reparameterize(&mu, &logvar))?;
             let terms = ElboTerms::new(&logits, &x, &mu, &logvar, vae.config().likelihood);
-            sums += terms.sums(beta);
+            sums.add(&terms, beta);
             var_sum += logvar.exp().sum(Kind::Float);
         }
-        let sums = Vec::<f64>::try_from(&sums.to_kind(Kind::Double))?;
         let mean_var = var_sum.double_value(&[]) / (n * vae.config().latent).max(1) as f64;
-        Ok((PassMetrics::from_sums(&sums, n), mean_var))
+        Ok((sums.to_metrics(n)?, mean_var))
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cuda_steps_are_replayed_unless_a_reason_says_otherwise() {
-        let yes = || true;
-        assert_eq!(eager_reason(false, true, 0.0, yes), None); // the CPU: no graphs, no reason
-        assert_eq!(eager_reason(true, true, 0.0, yes), None);
-        assert_eq!(
-            eager_reason(true, false, 0.0, yes),
-            Some("--no-cuda-graphs")
-        );
-        assert!(eager_reason(true, true, 2.0, yes)
-            .unwrap()
-            .contains("--kl-warmup"));
-        assert!(eager_reason(true, true, 0.0, || false)
-            .unwrap()
-            .contains("CUDA headers"));
-    }
-
-    #[test]
-    fn full_batches_after_the_first_few_of_each_pass_are_replayed() {
-        let (bs, batches, last_len) = (128, 469, 96); // Fashion-MNIST's 60,000 images
-        let replayed = |start: usize| -> Vec<usize> {
-            (start..batches)
-                .filter(|&i| replays(i, start, if i + 1 == batches { last_len } else { bs }, bs))
-                .collect()
-        };
-        // A pass from the start: batches 0-2 eager, 3..467 replayed, the last eager.
-        let fresh = replayed(0);
-        assert_eq!(fresh.first(), Some(&EAGER_STEPS));
-        assert_eq!(fresh.last(), Some(&(batches - 2)));
-        assert_eq!(fresh.len(), batches - 1 - EAGER_STEPS);
-        // A pass resumed mid-epoch records after its own first few batches.
-        let resumed = replayed(200);
-        assert_eq!(resumed.first(), Some(&(200 + EAGER_STEPS)));
-        assert_eq!(resumed.len(), batches - 1 - 200 - EAGER_STEPS);
-        // An epoch of one exact batch, or fewer batches than the eager ones: no replay.
-        assert!(!replays(0, 0, bs, bs));
-        assert!(replayed(batches - 2).is_empty());
-    }
 
     #[test]
     fn keyed_seeds_differ_between_neighbours() {

@@ -64,10 +64,32 @@ pub fn write_idx_folder(dir: &Path, n_train: u32, n_test: u32) {
     }
 }
 
+/// Writes a small IDX dataset (300 training and 100 test images of 28x28) into `dir` and
+/// returns the folder: the fixture of every fast test that trains.
+pub fn tiny_data(dir: &Path) -> PathBuf {
+    let data = dir.join("tiny-data");
+    write_idx_folder(&data, 300, 100);
+    data
+}
+
+/// Trains on the tiny dataset (see [`tiny_data`]) in `dir` into `dir/run`, 1 epoch of a
+/// small model with `extra` flags, and returns the run folder.
+pub fn tiny_run(dir: &Path, extra: &[&str]) -> PathBuf {
+    let run = dir.join("run");
+    let small = ["--epochs", "1", "--hidden", "16", "--latent", "2"];
+    let args = train_args_on(&tiny_data(dir), &run, &[&small[..], extra].concat());
+    train_ok(&args);
+    run
+}
+
 /// The arguments of `tch-vae train` on the real Fashion-MNIST, on the CPU, into `run`,
 /// followed by `extra`.
 pub fn train_args(run: &Path, extra: &[&str]) -> Vec<String> {
-    let data = fashion_mnist();
+    train_args_on(&fashion_mnist(), run, extra)
+}
+
+/// The arguments of `tch-vae train` on `data`, on the CPU, into `run`, then `extra`.
+pub fn train_args_on(data: &Path, run: &Path, extra: &[&str]) -> Vec<String> {
     let base = [
         "train",
         "--data",
@@ -83,7 +105,11 @@ pub fn train_args(run: &Path, extra: &[&str]) -> Vec<String> {
 /// Trains on the real Fashion-MNIST on the CPU into `run` with `extra` flags (a `--limit`
 /// and `--epochs` keep it short) and checks that it succeeded.
 pub fn train_fashion_mnist(run: &Path, extra: &[&str]) -> Output {
-    let args = train_args(run, extra);
+    train_ok(&train_args(run, extra))
+}
+
+/// Runs `tch-vae` with `args` and checks that it succeeded.
+pub fn train_ok(args: &[String]) -> Output {
     let o = tch_vae(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         o.status.success(),

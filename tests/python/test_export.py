@@ -1,6 +1,5 @@
 """vae.pt from Python: torch.jit.load alone, real named parameters, parity with the PyTorch
 reference module and with the Rust run's own metrics, further training."""
-import csv
 import json
 
 import pytest
@@ -8,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import FASHION_MNIST
-from reference_vae import elbo_terms, load_run, load_split
+from tch_vae import elbo_terms, load_run, load_split, read_metrics
 
 
 def jit(run):
@@ -64,8 +63,7 @@ def test_parity_with_the_rust_runs_test_metrics(tiny_run):
     tch-vae wrote to metrics.csv for the same test set."""
     m = jit(tiny_run)
     x, _ = load_split(FASHION_MNIST, "t10k")
-    with open(tiny_run / "metrics.csv") as f:
-        row = list(csv.DictReader(f))[-1]
+    row = read_metrics(tiny_run)[-1]
     with torch.no_grad():
         _, kl_mu, kl_var = m.elbo_terms(x, torch.zeros(len(x), 8))
     for value, column in ((kl_mu.mean(), "test_kl_mu"), (kl_var.mean(), "test_kl_var")):

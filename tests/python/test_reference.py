@@ -1,5 +1,4 @@
 """The PyTorch reference (scripts/reference_vae.py) agrees with tch-vae's run folders."""
-import csv
 import subprocess
 import sys
 
@@ -7,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import FASHION_MNIST, REPO
-from reference_vae import VAE, elbo_terms, load_run, load_split
+from tch_vae import VAE, elbo_terms, load_run, load_split, read_metrics
 
 
 def test_weights_load_into_the_reference_module_by_name(tiny_run):
@@ -27,8 +26,7 @@ def test_reference_recomputes_the_runs_test_metrics(tiny_run):
     the reconstruction term is a one-sample estimate, so it agrees within sampling error."""
     model, _ = load_run(tiny_run)
     x, _ = load_split(FASHION_MNIST, "t10k")
-    with open(tiny_run / "metrics.csv") as f:
-        row = list(csv.DictReader(f))[-1]
+    row = read_metrics(tiny_run)[-1]
     torch.manual_seed(0)
     with torch.no_grad():
         recon, kl_mu, kl_var, logvar = elbo_terms(model, x)
@@ -42,8 +40,7 @@ def test_reference_script_trains_and_writes_metrics(tmp_path):
     out = tmp_path / "ref"
     subprocess.run([sys.executable, str(REPO / "scripts" / "reference_vae.py"), "--epochs", "2",
                     "--limit", "2000", "--out", str(out)], check=True, capture_output=True)
-    with open(out / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_metrics(out)
     assert len(rows) == 2
     assert float(rows[1]["test_loss"]) < float(rows[0]["test_loss"])
     model = VAE()

@@ -1,12 +1,12 @@
 //! The whole training command on real data: a `--limit`ed Fashion-MNIST run of 2 epochs
 //! writes every run-folder file, each parses, and the test loss falls. Then `sample` and
 //! `plot` work from the saved run.
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::HashSet;
 use std::path::Path;
-use tch_vae::config::RunConfig;
+use tch_vae::eval::report::EvalReport;
 use tch_vae::metrics;
+use tch_vae::rundir;
 
 /// Decodes a greyscale PNG into (width, height, pixels).
 fn read_png(path: &Path) -> (usize, usize, Vec<u8>) {
@@ -69,7 +69,7 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         "a progress bar was drawn into a pipe: {out}"
     );
 
-    let config = RunConfig::read(&run).unwrap();
+    let config = rundir::read_config(&run).unwrap();
     assert_eq!(config.model.describe(), "784-400-20");
     assert_eq!(
         (
@@ -87,8 +87,6 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         "test loss did not fall: {history:?}"
     );
     for m in &history {
-        assert!((m.test_loss - (m.test_recon + m.test_kl)).abs() < 1e-3 * m.test_loss);
-        assert!((m.test_kl - (m.test_kl_mu + m.test_kl_var)).abs() < 1e-3 * m.test_kl.max(1.0));
         assert!(
             m.mean_var > 0.0 && m.mean_var < 1.5 && m.epoch_seconds > 0.0,
             "{m:?}"
@@ -118,10 +116,10 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         "a reconstruction is further from its image ({paired}) than another's ({unpaired})"
     );
 
-    // vae.pt is written at the end of training (its contents: tests/export.rs).
+    // vae.pt is written at the end of training (its contents: tests/fast/export.rs).
     tch::CModule::load(run.join("vae.pt")).expect("vae.pt loads with tch::CModule");
     // The weights load back into the model config.json describes.
-    let loaded = tch_vae::run::load_run(&run, tch::Device::Cpu).unwrap();
+    let loaded = rundir::load(&run, tch::Device::Cpu).unwrap();
     assert_eq!(loaded.vs.variables().len(), 10); // 5 linear layers: weight and bias each
 
     // `sample` draws a new grid from the weights; the same seed gives the same grid.
@@ -207,7 +205,7 @@ fn binarised_warm_up_run_and_its_evaluation() {
             "0.05",
         ],
     );
-    let config = RunConfig::read(&run).unwrap();
+    let config = rundir::read_config(&run).unwrap();
     assert_eq!(config.train.binarize, tch_vae::config::Binarize::Dynamic);
     assert_eq!(
         (config.train.kl_warmup, config.train.free_bits),
@@ -215,10 +213,6 @@ fn binarised_warm_up_run_and_its_evaluation() {
     );
     let history = metrics::read(&run.join("metrics.csv")).unwrap();
     assert_eq!((history[0].beta, history[1].beta), (0.5, 1.0));
-    assert!(
-        (history[0].test_loss - (history[0].test_recon + 0.5 * history[0].test_kl)).abs()
-            < 1e-3 * history[0].test_loss
-    );
     // Binary test images: every reconstruction-figure original pixel is 0 or 255.
     let originals = &tiles(&run.join("reconstructions.png"), 4)[..8];
     assert!(originals.iter().flatten().all(|&p| p == 0 || p == 255));
@@ -239,7 +233,7 @@ fn binarised_warm_up_run_and_its_evaluation() {
         "cpu",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let report: tch_vae::run::EvalReport =
+    let report: EvalReport =
         serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
     assert_eq!(
         (report.test_images, report.iw_samples, report.latent),
@@ -247,18 +241,15 @@ fn binarised_warm_up_run_and_its_evaluation() {
     );
     assert!(report.nll < report.neg_elbo, "{report:?}");
     assert!(report.nll > 0.0 && report.nll_stderr > 0.0);
-    let bpd = report.nll / (784.0 * std::f64::consts::LN_2);
-    assert!((report.bits_per_dim - bpd).abs() < 1e-9);
-    assert!((report.neg_elbo - (report.recon + report.kl)).abs() < 1e-6);
+    // The numbers themselves are recomputed independently, in float64 from the weights,
+    // by tests/python/test_eval_oracle.py.
     assert!(
         report.kl_per_dim.windows(2).all(|w| w[0] >= w[1]),
         "not sorted: {:?}",
         report.kl_per_dim
     );
-    assert!((report.kl_per_dim.iter().sum::<f64>() - report.kl).abs() < 1e-6);
-    assert!(report.active_units <= 2 && report.unit_activity.len() == 2);
+    assert_eq!(report.unit_activity.len(), 2);
     assert_eq!(report.aggregate_posterior_train.images, 2000);
-    assert!(report.aggregate_posterior_test.kl_moment_matched_to_prior >= 0.0);
     let out = stdout(&o);
     assert!(
         out.contains("-log p(x)") && out.contains("bits/dim") && out.contains("active units"),
@@ -266,7 +257,7 @@ fn binarised_warm_up_run_and_its_evaluation() {
     );
 }
 
-/// The seed's claim 2 in miniature: without the KL term the posterior variances fall
+/// The KL term's role in miniature: without it the posterior variances fall
 /// epoch after epoch, far below those of the same model trained with it.
 #[test]
 fn without_the_kl_term_the_variances_collapse() {

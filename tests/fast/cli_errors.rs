@@ -1,7 +1,6 @@
 //! Every bad input of the training issue: a clear message naming the file or flag, a
 //! non-zero exit, never a panic, and no run folder made when the flags are wrong.
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 /// Runs `train` with `args` (plus a small data folder unless given) and returns stderr,

@@ -1,15 +1,18 @@
 //! Reliability: exact resume (at an epoch boundary and mid-epoch), Ctrl-C and SIGTERM,
 //! SIGKILL at random moments, and the NaN guard.
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tch::Tensor;
-use tch_vae::checkpoint::{self, Checkpoint};
-use tch_vae::config::RunConfig;
+use tch_vae::checkpoint::Checkpoint;
+use tch_vae::commands::{self, Interrupted, TrainRequest};
+use tch_vae::config::{Arch, Binarize, Likelihood, ModelConfig, TrainConfig};
 use tch_vae::metrics::{self, EpochMetrics};
+use tch_vae::report::{BatchProgress, Reporter, Stop};
+use tch_vae::{rundir, weights};
 
 const SMALL: [&str; 6] = ["--limit", "1500", "--hidden", "64", "--latent", "4"];
 
@@ -33,7 +36,7 @@ fn metrics_without_time(run: &Path) -> Vec<[f64; 13]> {
 }
 
 fn weights(run: &Path) -> HashMap<String, Tensor> {
-    checkpoint::read_tensors(&run.join("weights.safetensors")).unwrap()
+    weights::read_tensors(&run.join(rundir::WEIGHTS)).unwrap()
 }
 
 fn assert_same_run(a: &Path, b: &Path) {
@@ -73,7 +76,7 @@ fn resume_at_an_epoch_boundary_is_bit_identical() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("resuming"), "{}", stdout(&o));
     assert_same_run(&whole, &split);
-    assert_eq!(RunConfig::read(&split).unwrap().train.epochs, 3);
+    assert_eq!(rundir::read_config(&split).unwrap().train.epochs, 3);
     // Asking for fewer epochs than are done is refused.
     let o = resume(&split, "2");
     assert_eq!(o.status.code(), Some(1));
@@ -99,43 +102,95 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
         "4",
     ];
     train_fashion_mnist(&whole, &args(&extra));
-    // Stop as Ctrl-C would, after 7 batches of the first epoch (12 batches per epoch).
-    let o = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
-        .args(train_args(&split, &args(&extra)))
-        .env("TCH_VAE_STOP_AFTER_BATCHES", "7")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    // The same run through the library, with a reporter that asks to stop as Ctrl-C would
+    // after 7 batches of the first epoch (12 batches per epoch).
+    let mut train = TrainConfig {
+        data: fashion_mnist(),
+        epochs: 2,
+        limit: Some(1500),
+        binarize: Binarize::Dynamic,
+        kl_warmup: 1.0,
+        checkpoint_every: Some(4),
+        ..TrainConfig::defaults()
+    };
+    train.device = "cpu".into();
+    let request = TrainRequest {
+        model: ModelConfig {
+            image_height: 0,
+            image_width: 0,
+            hidden: vec![64],
+            latent: 4,
+            likelihood: Likelihood::Bernoulli,
+            arch: Arch::Mlp,
+        },
+        train,
+        device: tch::Device::Cpu,
+        out: Some(split.clone()),
+        threads: None,
+        cuda_graphs: true,
+    };
+    let mut reporter = StopAfter {
+        batches: 7,
+        seen: 0,
+    };
+    let err = commands::train(&request, &mut reporter).unwrap_err();
+    let stopped = err
+        .downcast_ref::<Interrupted>()
+        .expect("stopped, not failed");
+    assert_eq!(stopped.stop, Stop::Interrupt);
     assert!(
-        stderr(&o).contains("Resume with: tch-vae train --resume"),
-        "{}",
-        stderr(&o)
+        err.to_string()
+            .contains("Resume with: tch-vae train --resume"),
+        "{err}"
     );
-    let state = Checkpoint::read(&split.join("checkpoint.safetensors")).unwrap();
-    assert_eq!((state.epoch, state.batch, state.history.len()), (1, 7, 0));
+    let saved = Checkpoint::read(&split.join("checkpoint.safetensors")).unwrap();
+    let pos = &saved.state.position;
+    assert_eq!((pos.epoch, pos.batch, saved.history.len()), (1, 7, 0));
     assert!(!split.join("weights.safetensors").exists());
     let o = resume(&split, "2");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same_run(&whole, &split);
 }
 
-/// Spawns a long training run (50 epochs) into `run` and returns once its first epoch's
-/// checkpoint exists, so that what follows happens in the middle of training.
+/// Asks to stop after a number of training batches, as a user's Ctrl-C would.
+struct StopAfter {
+    batches: usize,
+    seen: usize,
+}
+
+impl Reporter for StopAfter {
+    fn note(&mut self, _text: &str) {}
+
+    fn batch_done(&mut self, _progress: &BatchProgress) {
+        self.seen += 1;
+    }
+
+    fn stop_requested(&self) -> Option<Stop> {
+        (self.seen >= self.batches).then_some(Stop::Interrupt)
+    }
+}
+
+/// Spawns a long training run (50 epochs) into `run` and returns once it has printed its
+/// first epoch's summary line, so that what follows happens in the middle of training.
 fn spawn_long_run(run: &Path) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
         .args(train_args(run, &["--limit", "6000", "--epochs", "50"]))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let ckpt = run.join("checkpoint.safetensors");
-    for _ in 0..600 {
-        if ckpt.exists() {
-            break;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads every line (a full pipe would block the child) and signals the first summary.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("epoch ") {
+                let _ = tx.send(());
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(ckpt.exists(), "the first epoch never finished");
+    });
+    rx.recv_timeout(Duration::from_secs(300))
+        .expect("the first epoch never finished");
     child
 }
 
@@ -145,7 +200,6 @@ fn signal_during_training(signal: &str, code: i32) {
     let run = tmp.path().join("run");
     let child = spawn_long_run(&run);
     let ckpt = run.join("checkpoint.safetensors");
-    std::thread::sleep(Duration::from_millis(100));
     Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
@@ -189,10 +243,10 @@ fn assert_complete(run: &Path) {
         let path = entry.path();
         match name.as_str() {
             n if n.starts_with('.') => {} // a temporary the killed process did not rename
-            "config.json" => drop(RunConfig::read(run).unwrap()),
+            "config.json" => drop(rundir::read_config(run).unwrap()),
             "metrics.csv" => drop(metrics::read(&path).unwrap()),
             "checkpoint.safetensors" => drop(Checkpoint::read(&path).unwrap()),
-            "weights.safetensors" => drop(tch_vae::run::load_run(run, tch::Device::Cpu).unwrap()),
+            "weights.safetensors" => drop(rundir::load(run, tch::Device::Cpu).unwrap()),
             "vae.pt" => drop(tch::CModule::load(&path).unwrap()),
             n if n.ends_with(".svg") => {
                 let svg = std::fs::read_to_string(&path).unwrap();
@@ -309,8 +363,8 @@ fn a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint() {
     assert!(!run.join("weights.safetensors").exists());
     // The checkpoint on disk is the last one written before the fault: finite weights.
     let state = Checkpoint::read(&run.join("checkpoint.safetensors")).unwrap();
-    assert!(state.batch >= 1);
-    for (name, t) in &state.tensors {
+    assert!(state.state.position.batch >= 1);
+    for (name, t) in &state.state.tensors {
         if name.starts_with("model.") {
             assert!(
                 bool::try_from(t.isfinite().all()).unwrap(),

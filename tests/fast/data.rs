@@ -1,32 +1,15 @@
-//! The dataset loader on real files: Debian's Fashion-MNIST and folders made here.
-mod common;
-use common::*;
-use tch::{Device, Kind};
+//! The dataset loader on IDX folders the tests write: --limit, gzip and raw files.
+use crate::common::*;
+use tch::Device;
 use tch_vae::data::Dataset;
 
 #[test]
-fn fashion_mnist_loads_whole_in_unit_range() {
-    let d = Dataset::load(&fashion_mnist(), None, Device::Cpu).unwrap();
-    assert_eq!(
-        (d.train.len(), d.test.len(), d.height, d.width),
-        (60_000, 10_000, 28, 28)
-    );
-    assert_eq!(d.train.images.size(), vec![60_000, 784]);
-    assert_eq!(d.train.images.kind(), Kind::Float);
-    let (lo, hi) = (
-        d.train.images.min().double_value(&[]),
-        d.train.images.max().double_value(&[]),
-    );
-    assert_eq!((lo, hi), (0.0, 1.0));
-    let labels = d.test.labels.bincount::<tch::Tensor>(None, 10);
-    assert_eq!(Vec::<i64>::try_from(labels).unwrap(), vec![1000; 10]); // Fashion-MNIST is balanced
-}
-
-#[test]
 fn limit_keeps_the_first_images_and_the_whole_test_split() {
-    let full = Dataset::load(&fashion_mnist(), None, Device::Cpu).unwrap();
-    let d = Dataset::load(&fashion_mnist(), Some(100), Device::Cpu).unwrap();
-    assert_eq!((d.train.len(), d.test.len()), (100, 10_000));
+    let tmp = tempfile::tempdir().unwrap();
+    write_idx_folder(tmp.path(), 300, 40);
+    let full = Dataset::load(tmp.path(), None, Device::Cpu).unwrap();
+    let d = Dataset::load(tmp.path(), Some(100), Device::Cpu).unwrap();
+    assert_eq!((d.train.len(), d.test.len()), (100, 40));
     assert!(d.train.images.equal(&full.train.images.narrow(0, 0, 100)));
     assert!(d.train.labels.equal(&full.train.labels.narrow(0, 0, 100)));
 }

@@ -1,24 +1,8 @@
 //! Corrupt or mismatched run files handed to every command: a clear error naming the file
 //! (with expected and found shapes where they differ), exit status 1, never a panic or a
 //! libtorch backtrace.
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
-
-fn tiny_run(dir: &Path, extra: &[&str]) -> std::path::PathBuf {
-    let run = dir.join("run");
-    train_fashion_mnist(
-        &run,
-        &[
-            &[
-                "--limit", "300", "--epochs", "1", "--hidden", "16", "--latent", "2",
-            ][..],
-            extra,
-        ]
-        .concat(),
-    );
-    run
-}
 
 /// Runs `args`, expects exit 1 and every needle in stderr.
 fn fails_with(args: &[&str], needles: &[&str]) {
@@ -147,12 +131,8 @@ fn corrupt_or_foreign_checkpoints_are_refused_by_resume() {
     );
     // A checkpoint of another model (latent 3) in this run's folder.
     let other = tmp.path().join("other");
-    train_fashion_mnist(
-        &other,
-        &[
-            "--limit", "300", "--epochs", "1", "--hidden", "16", "--latent", "3",
-        ],
-    );
+    let flags = ["--epochs", "1", "--hidden", "16", "--latent", "3"];
+    train_ok(&train_args_on(&tiny_data(tmp.path()), &other, &flags));
     std::fs::copy(other.join("checkpoint.safetensors"), &ckpt).unwrap();
     fails_with(
         &resume,

@@ -1,7 +1,6 @@
 //! TorchScript export parity: `vae.pt` loaded back with tch's `CModule` agrees with the
 //! Rust model (parameters exactly; encode, decode and the ELBO's terms to 1e-5).
-mod common;
-use common::*;
+use crate::common::*;
 use tch::{nn::VarStore, CModule, Device, IValue, Kind, Tensor};
 use tch_vae::config::{Arch, Likelihood, ModelConfig, RunConfig, TrainConfig};
 use tch_vae::export::write_torchscript;
@@ -23,11 +22,8 @@ fn run_config(likelihood: Likelihood, arch: Arch) -> RunConfig {
             data: "/nowhere".into(),
             epochs: 1,
             batch_size: 8,
-            lr: 1e-3,
-            beta: 1.0,
             seed: 1,
-            device: "cpu".into(),
-            ..Default::default()
+            ..TrainConfig::defaults()
         },
     }
 }
@@ -149,20 +145,14 @@ fn a_failed_export_leaves_no_file() {
 #[test]
 fn export_command_rewrites_vae_pt_from_the_saved_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    train_fashion_mnist(
-        &run,
-        &[
-            "--limit", "500", "--epochs", "1", "--hidden", "32", "--latent", "2",
-        ],
-    );
+    let run = tiny_run(tmp.path(), &[]);
     let trained = CModule::load(run.join("vae.pt")).unwrap();
     std::fs::remove_file(run.join("vae.pt")).unwrap();
     let o = tch_vae(&["export", "--run", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("vae.pt"));
     let exported = CModule::load(run.join("vae.pt")).unwrap();
-    let loaded = tch_vae::run::load_run(&run, Device::Cpu).unwrap();
+    let loaded = tch_vae::rundir::load(&run, Device::Cpu).unwrap();
     let x = Tensor::rand([4, 784], (Kind::Float, Device::Cpu));
     let expected = loaded.vae.encode(&x).unwrap().0;
     for m in [&trained, &exported] {

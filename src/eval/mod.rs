@@ -7,6 +7,8 @@
 //!   k samples;
 //! - active units (Burda et al. 2015, section 5.2): `Cov_x(E_q[z_u])` > 0.01;
 //! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I).
+pub mod report;
+
 use crate::loss::{kl_per_dim, reconstruction_nll};
 use crate::model::Vae;
 use anyhow::{ensure, Result};
@@ -96,7 +98,7 @@ pub fn likelihoods(
 /// The aggregate posterior q(z) = mean_x N(mu(x), diag sigma^2(x)) of a split, by its
 /// moments: mean m, covariance S = Cov_x(mu) + mean_x diag(sigma^2) (law of total
 /// covariance), and the KL of N(m, S) from N(0, I): 1/2 (tr S + m.m - d - log det S).
-/// This is the seed's p(Z) = N(0, I) argument (point 5), measured.
+/// This measures how close the encoder's codes come to the prior N(0, I) they are pulled to.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct AggregatePosterior {
     pub images: usize,

@@ -1,0 +1,77 @@
+"""The VAE of tch-vae in PyTorch: the same layers, parameter names and loss terms as the
+Rust crate (src/arch.rs, src/loss.rs). tests/python checks the parity."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _mlp(widths: list[int]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return layers
+
+
+class VAE(nn.Module):
+    """The VAE of tch-vae's src/arch.rs: encoder trunk + heads mu (f1) and log sigma^2 (f2),
+    mirrored decoder; arch "mlp" (linear layers) or "conv" (two stride-2 4x4 convolutions of
+    32 and 64 channels before the hidden layers, transposed convolutions after them).
+
+    Parameter names match tch-vae's VarStore: encoder.N, fc_mu, fc_logvar, decoder.N, with
+    N the position in the nn.Sequential. `decode_logits` returns pre-sigmoid outputs;
+    `decode` returns pixel probabilities (Bernoulli) or means (Gaussian).
+    """
+
+    def __init__(self, input_dim: int = 784, hidden: list[int] | None = None, latent: int = 20,
+                 arch: str = "mlp", image_shape: tuple[int, int] = (28, 28)):
+        super().__init__()
+        hidden = [400] if hidden is None else list(hidden)
+        if arch == "mlp":
+            enc = _mlp([input_dim] + hidden)
+            dec = _mlp([latent] + hidden[::-1] + [input_dim])[:-1]
+            trunk = hidden[-1] if hidden else input_dim
+        elif arch == "conv":
+            h, w = image_shape
+            flat = 64 * (h // 4) * (w // 4)
+            enc = [nn.Unflatten(1, (1, h, w)), nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),
+                   nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten()] + _mlp([flat] + hidden)
+            dec = _mlp([latent] + hidden[::-1] + [flat]) + [
+                nn.Unflatten(1, (64, h // 4, w // 4)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
+                nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten()]
+            trunk = hidden[-1] if hidden else flat
+        else:
+            raise ValueError(f"unknown arch {arch!r}")
+        self.encoder = nn.Sequential(*enc)
+        self.fc_mu = nn.Linear(trunk, latent)
+        self.fc_logvar = nn.Linear(trunk, latent)
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)  # [n, trunk]
+        return self.fc_mu(h), self.fc_logvar(h)  # [n, latent] each
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # [n, pixels]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+
+def elbo_terms(model: VAE, x: torch.Tensor, likelihood: str = "bernoulli", eps: torch.Tensor | None = None):
+    """Per-sample (recon, kl_mu, kl_var, logvar), each [n] but logvar [n, latent], as tch-vae's
+    loss.rs computes them; `eps` ([n, latent], default fresh N(0, I) draws) sets z."""
+    mu, logvar = model.encode(x)
+    eps = torch.randn_like(mu) if eps is None else eps
+    z = mu + torch.exp(0.5 * logvar) * eps
+    logits = model.decode_logits(z)
+    if likelihood == "bernoulli":
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+    else:  # N(sigmoid(logits), 1/2): squared error plus the density constant
+        recon = (x - torch.sigmoid(logits)).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(math.pi)
+    kl_mu = 0.5 * mu.pow(2).sum(1)
+    kl_var = 0.5 * (logvar.exp() - logvar - 1).sum(1)
+    return recon, kl_mu, kl_var, logvar

@@ -1,0 +1,57 @@
+"""A tch-vae run folder read from Python: its file names (those of src/rundir.rs),
+config.json, metrics.csv and the trained model."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from .model import VAE
+
+CONFIG = "config.json"
+WEIGHTS = "weights.safetensors"
+METRICS = "metrics.csv"
+TORCHSCRIPT = "vae.pt"
+EVAL = "eval.json"
+#: The columns of metrics.csv, in order (src/metrics.rs).
+COLUMNS = [
+    "epoch", "train_loss", "train_recon", "train_kl", "train_kl_mu", "train_kl_var",
+    "test_loss", "test_recon", "test_kl", "test_kl_mu", "test_kl_var", "mean_var",
+    "epoch_seconds", "beta",
+]
+
+
+def read_config(run_dir: str | os.PathLike) -> dict:
+    """The run's config.json as a dict."""
+    return json.loads((Path(run_dir) / CONFIG).read_text())
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """The rows of a metrics.csv (a run folder, or the file itself), as floats by column."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_metrics(path: str | os.PathLike, rows: list[list[float]]) -> None:
+    """Writes rows of the COLUMNS as a metrics.csv."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+
+
+def load_run(run_dir: str | os.PathLike) -> tuple[VAE, dict]:
+    """The VAE of a tch-vae run folder, with its trained weights (strict key match)."""
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    m = config["model"]
+    model = VAE(m["image_height"] * m["image_width"], m["hidden"], m["latent"], m.get("arch", "mlp"),
+                (m["image_height"], m["image_width"]))
+    model.load_state_dict(load_file(str(run_dir / WEIGHTS)), strict=True)
+    return model.eval(), config

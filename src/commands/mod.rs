@@ -1,0 +1,79 @@
+//! The commands behind the CLI, each a small function from a plain request to files in a
+//! run folder. They never print: they report through the caller's [`Reporter`].
+mod train;
+
+pub use train::{resume, train, Interrupted, ResumeRequest, TrainRequest};
+
+use crate::eval::report::{EvalReport, EvalSettings};
+use crate::report::Reporter;
+use crate::rundir::{self, EVAL, LOSS_SVG, METRICS, SAMPLES, TORCHSCRIPT, WEIGHTS};
+use crate::{atomic, export, figures, metrics, plot};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// `tch-vae export`: (re)writes the run's TorchScript module from its saved weights.
+/// Returns the file written (default `RUN/vae.pt`).
+pub fn export(run_dir: &Path, output: Option<PathBuf>) -> Result<PathBuf> {
+    let run = rundir::load(run_dir, Device::Cpu)?;
+    let path = output.unwrap_or_else(|| run_dir.join(TORCHSCRIPT));
+    export::write_torchscript(&path, &run.vs, &run.config)?;
+    Ok(path)
+}
+
+/// `tch-vae sample`: a new grid from the saved weights. Returns the file written.
+pub fn sample(
+    run_dir: &Path,
+    output: Option<PathBuf>,
+    seed: u64,
+    device: Device,
+) -> Result<PathBuf> {
+    let run = rundir::load(run_dir, device)?;
+    tch::manual_seed(seed as i64);
+    let path = output.unwrap_or_else(|| run_dir.join(SAMPLES));
+    figures::write_samples(&run.vae, &path, device)?;
+    Ok(path)
+}
+
+/// `tch-vae plot`: redraws `loss.svg` from `metrics.csv`, and, when the weights are there,
+/// every model figure (the same ones, with the same seed, that training drew).
+pub fn plot(run_dir: &Path, data: Option<&Path>, device: Device) -> Result<Vec<PathBuf>> {
+    let history = metrics::read(&run_dir.join(METRICS))?;
+    let mut written = vec![run_dir.join(LOSS_SVG)];
+    plot::write_loss_svg(&written[0], &history)?;
+    if run_dir.join(WEIGHTS).exists() {
+        let run = rundir::load(run_dir, device)?;
+        let dataset = rundir::load_data(&run.config, data, device)?;
+        written.extend(figures::write_all(
+            &run.vae,
+            &dataset,
+            run_dir,
+            run.config.train.seed,
+        )?);
+    }
+    Ok(written)
+}
+
+/// What `tch-vae eval` was asked to do.
+#[derive(Clone, Debug)]
+pub struct EvalRequest {
+    pub run: PathBuf,
+    pub settings: EvalSettings,
+    pub device: Device,
+    /// The data folder [default: the one in config.json].
+    pub data: Option<PathBuf>,
+    /// The file to write [default: `RUN/eval.json`].
+    pub output: Option<PathBuf>,
+}
+
+/// `tch-vae eval`: writes `eval.json` (default `RUN/eval.json`) and returns the report.
+pub fn evaluate(req: &EvalRequest, report: &mut dyn Reporter) -> Result<(PathBuf, EvalReport)> {
+    req.settings.validate()?;
+    let run = rundir::load(&req.run, req.device)?;
+    let data = rundir::load_data(&run.config, req.data.as_deref(), req.device)?;
+    let result = EvalReport::measure(&run, &data, &req.settings, req.data.as_deref(), report)?;
+    let path = req.output.clone().unwrap_or_else(|| req.run.join(EVAL));
+    let text = serde_json::to_string_pretty(&result)? + "\n";
+    atomic::write_bytes(&path, text.as_bytes())?;
+    Ok((path, result))
+}

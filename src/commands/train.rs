@@ -1,0 +1,221 @@
+//! `tch-vae train` and `train --resume`: the run folder around the trainer. Each epoch
+//! gives a summary, a `metrics.csv` row, `loss.svg` and a checkpoint; the end gives the
+//! weights, `vae.pt` and the figures.
+use crate::config::{ModelConfig, RunConfig, TrainConfig};
+use crate::data::Dataset;
+use crate::metrics::{self, EpochMetrics};
+use crate::report::{Reporter, Stop};
+use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, TORCHSCRIPT, WEIGHTS};
+use crate::train::{EpochEnd, Trainer};
+use crate::{checkpoint, device, export, figures, plot, weights};
+use anyhow::{ensure, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::Device;
+
+/// What `tch-vae train` was asked to do, before the data is seen.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    /// The model; its image height and width are filled in from the data.
+    pub model: ModelConfig,
+    /// How to train; `device` is the name of [`TrainRequest::device`].
+    pub train: TrainConfig,
+    pub device: Device,
+    /// The run folder [default: [`rundir::default_dir`]].
+    pub out: Option<PathBuf>,
+    pub threads: Option<usize>,
+    /// Record training steps into CUDA graphs on CUDA (`--no-cuda-graphs` turns it off).
+    pub cuda_graphs: bool,
+}
+
+/// What `tch-vae train --resume DIR` was asked to do.
+#[derive(Clone, Debug)]
+pub struct ResumeRequest {
+    pub run: PathBuf,
+    /// Total epochs to reach (the run's own count when not given).
+    pub epochs: Option<usize>,
+    pub device: Device,
+    pub threads: Option<usize>,
+    pub cuda_graphs: bool,
+}
+
+/// Training was stopped by the user after writing a checkpoint.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub stop: Stop,
+    pub run: PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stopped by {}; checkpoint written. Resume with: tch-vae train --resume {}",
+            self.stop.name(),
+            self.run.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        ensure!(n >= 1, "--threads must be at least 1 (got 0)");
+        tch::set_num_threads(n as i32);
+    }
+    Ok(())
+}
+
+/// Trains a VAE and writes its run folder; returns the folder.
+pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
+    // Everything a user can get wrong is checked before the data is read or a file made.
+    let (mut model, train) = (req.model.clone(), req.train.clone());
+    train.validate()?;
+    model.validate()?;
+    set_threads(req.threads)?;
+    let out = req
+        .out
+        .clone()
+        .unwrap_or_else(|| rundir::default_dir(&train.data));
+    rundir::prepare(&out)?;
+
+    let load_start = Instant::now();
+    let mut data = Dataset::load(&train.data, train.limit, req.device)?;
+    let load_seconds = load_start.elapsed().as_secs_f64();
+    data.binarize_fixed(train.binarize);
+    model.image_height = data.height;
+    model.image_width = data.width;
+    let run = RunConfig {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        model,
+        train,
+    };
+    rundir::write_config(&out, &run)?;
+    report.note(&format!(
+        "training {} VAE ({} likelihood) on {} ({} train / {} test images, data loaded in {:.3} s) on {}; run folder {}",
+        run.model.describe(),
+        run.model.likelihood.name(),
+        run.train.data.display(),
+        data.train.len(),
+        data.test.len(),
+        load_seconds,
+        run.train.device,
+        out.display()
+    ));
+    let mut trainer = Trainer::new(&run.model, &run.train, req.device)?;
+    trainer.set_cuda_graphs(req.cuda_graphs);
+    say_how_steps_run(&trainer, report);
+    train_loop(&run, &out, &data, trainer, Vec::new(), report)?;
+    Ok(out)
+}
+
+/// Continues the run in `req.run` from its checkpoint, with its own config.
+pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
+    let mut run = rundir::read_config(&req.run)?;
+    let path = req.run.join(CHECKPOINT);
+    ensure!(
+        path.is_file(),
+        "{} is missing: this run has no checkpoint to resume from",
+        path.display()
+    );
+    rundir::remove_stale_temporaries(&req.run);
+    let saved = checkpoint::Checkpoint::read(&path)?;
+    let epochs = req.epochs.unwrap_or(run.train.epochs);
+    let done = saved.history.len();
+    ensure!(
+        epochs >= done,
+        "--epochs {epochs}: {} already holds {done} finished epochs; pass a larger --epochs to train further",
+        req.run.display()
+    );
+    run.train.epochs = epochs;
+    run.train.validate()?;
+    set_threads(req.threads)?;
+    run.train.device = device::name(req.device);
+    let data = rundir::load_data(&run, None, req.device)?;
+    let (epoch, batch) = (saved.state.position.epoch, saved.state.position.batch);
+    let mut trainer = Trainer::resume(&run.model, &run.train, req.device, saved.state)?;
+    trainer.set_cuda_graphs(req.cuda_graphs);
+    rundir::write_config(&req.run, &run)?;
+    report.note(&format!(
+        "resuming {} at epoch {epoch}, batch {batch} ({done} epochs done, training to {epochs}) on {}",
+        req.run.display(),
+        run.train.device
+    ));
+    say_how_steps_run(&trainer, report);
+    train_loop(&run, &req.run, &data, trainer, saved.history, report)?;
+    Ok(req.run.clone())
+}
+
+/// On CUDA, says whether training steps are replayed from CUDA graphs, and if not, why.
+fn say_how_steps_run(trainer: &Trainer, report: &mut dyn Reporter) {
+    if trainer.steps().uses_cuda_graphs() {
+        report.note(
+            "training steps are recorded into a CUDA graph and replayed (--no-cuda-graphs: eager)",
+        );
+    } else if let Some(why) = trainer.steps().eager_reason() {
+        report.note(&format!("training steps run eagerly on CUDA: {why}"));
+    }
+}
+
+/// The epochs from the trainer's position to `run.train.epochs`, with a summary,
+/// metrics.csv, loss.svg and a checkpoint after each, then the final weights, vae.pt and
+/// figures.
+fn train_loop(
+    run: &RunConfig,
+    out: &Path,
+    data: &Dataset,
+    mut trainer: Trainer,
+    mut history: Vec<EpochMetrics>,
+    report: &mut dyn Reporter,
+) -> Result<()> {
+    let ckpt_path = out.join(CHECKPOINT);
+    let interrupted = |stop| Interrupted {
+        stop,
+        run: out.to_path_buf(),
+    };
+    let batches = data.train.len().div_ceil(run.train.batch_size);
+    while trainer.position().epoch <= run.train.epochs {
+        let epoch = trainer.position().epoch;
+        report.epoch_started(epoch, run.train.epochs, batches);
+        let mut stop = None;
+        let end = trainer.run_epoch(
+            data,
+            &mut |p| {
+                report.batch_done(p);
+                stop = report.stop_requested();
+                stop.is_some()
+            },
+            &mut |t| checkpoint::write(&ckpt_path, &t.state(), &history),
+        );
+        match end? {
+            EpochEnd::Finished(row) => {
+                report.epoch_finished(&row, run.train.epochs, data.train.len());
+                history.push(row);
+                // Rewritten every epoch, so an interrupted run still shows its curves.
+                metrics::write(&out.join(METRICS), &history)?;
+                plot::write_loss_svg(&out.join(LOSS_SVG), &history)?;
+                checkpoint::write(&ckpt_path, &trainer.state(), &history)?;
+            }
+            EpochEnd::Stopped => {
+                checkpoint::write(&ckpt_path, &trainer.state(), &history)?;
+                let stop = stop.unwrap_or(Stop::Interrupt);
+                return Err(interrupted(stop).into());
+            }
+        }
+        if let Some(stop) = report.stop_requested() {
+            return Err(interrupted(stop).into());
+        }
+    }
+    if trainer.steps().uses_cuda_graphs() {
+        report.note(&format!(
+            "{} training steps replayed from CUDA graphs",
+            trainer.steps().replayed()
+        ));
+    }
+    weights::save(trainer.var_store(), &out.join(WEIGHTS))?;
+    export::write_torchscript(&out.join(TORCHSCRIPT), trainer.var_store(), run)?;
+    figures::write_all(trainer.vae(), data, out, run.train.seed)?;
+    report.note(&format!("wrote {}", out.display()));
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The binary's reporter: what a user watches in a terminal. An indicatif bar per epoch
+//! and per evaluation (only on a terminal), every note and epoch summary on stdout
+//! (always), and Ctrl-C / SIGTERM as stop requests.
+use crate::signals::StopRequest;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Instant;
+use tch_vae::metrics::EpochMetrics;
+use tch_vae::report::{BatchProgress, Reporter, Stop};
+
+pub struct Console {
+    stop: Option<StopRequest>,
+    /// The bar of the epoch or evaluation in progress, and when it started.
+    bar: Option<(ProgressBar, Instant)>,
+    terminal: bool,
+}
+
+impl Console {
+    /// A console that hears signals when `stop` is given (training), and draws bars when
+    /// stdout is a terminal (logs and pipes get only the lines).
+    pub fn new(stop: Option<StopRequest>) -> Self {
+        Console {
+            stop,
+            bar: None,
+            terminal: std::io::stdout().is_terminal(),
+        }
+    }
+
+    fn start_bar(&mut self, len: usize, template: &str, prefix: String) {
+        if !self.terminal {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stdout());
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("the templates are valid constants")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix);
+        self.bar = Some((bar, Instant::now()));
+    }
+
+    fn clear_bar(&mut self) {
+        if let Some((bar, _)) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Console {
+    fn note(&mut self, text: &str) {
+        match &self.bar {
+            Some((bar, _)) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        self.start_bar(
+            batches,
+            "epoch {prefix} [{bar:30.cyan/blue}] {pos}/{len} batches | {msg} | ETA {eta}",
+            format!("{epoch}/{epochs}"),
+        );
+    }
+
+    fn batch_done(&mut self, p: &BatchProgress) {
+        let Some((bar, start)) = &self.bar else {
+            return;
+        };
+        bar.set_position(p.batch as u64);
+        if let Some(loss) = p.running_loss {
+            let rate = p.images as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("loss {loss:.2} | {rate:.0} img/s"));
+        }
+    }
+
+    fn epoch_finished(&mut self, row: &EpochMetrics, epochs: usize, train_images: usize) {
+        self.clear_bar();
+        println!("{}", row.summary(epochs, train_images));
+    }
+
+    fn work_started(&mut self, total: usize, unit: &str) {
+        let template =
+            format!("[{{bar:30.cyan/blue}}] {{pos}}/{{len}} {unit} | {{per_sec}} | ETA {{eta}}");
+        self.start_bar(total, &template, String::new());
+    }
+
+    fn work_advanced(&mut self, done: usize) {
+        if let Some((bar, _)) = &self.bar {
+            bar.set_position(done as u64);
+        }
+    }
+
+    fn work_finished(&mut self) {
+        self.clear_bar();
+    }
+
+    fn stop_requested(&self) -> Option<Stop> {
+        self.stop.as_ref().and_then(StopRequest::requested)
+    }
+}

@@ -1,0 +1,11 @@
+//! The fast tier: every check that needs no real dataset and no training longer than a
+//! second or two, on small fixtures the tests write. `bash scripts/test.sh --fast` runs it
+//! with the unit tests; the README's test command runs it with the slow tier.
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_files;
+mod cli_errors;
+mod data;
+mod export;
+mod idx_properties;

@@ -1,0 +1,20 @@
+"""The PyTorch reference trains with tch-vae's defaults: the defaults `tch-vae train --help`
+states (read from src/config.rs by clap) are those of scripts/reference_vae.py."""
+import re
+import subprocess
+
+from conftest import BINARY
+from reference_vae import DEFAULTS
+
+
+def test_reference_defaults_are_the_binarys():
+    help_text = subprocess.run([str(BINARY), "train", "--help"], check=True, capture_output=True,
+                               text=True).stdout
+    stated = dict(re.findall(r"--([a-z-]+) <[A-Z_]+>\n\s+.*?\[default: ([^\]]+)\]", help_text))
+    for name, value in DEFAULTS.items():
+        flag = name.replace("_", "-")
+        assert flag in stated, f"--{flag} states no default in: {help_text}"
+        if isinstance(value, str):
+            assert stated[flag] == value, flag
+        else:
+            assert float(stated[flag]) == float(value), (flag, stated[flag], value)

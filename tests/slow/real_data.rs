@@ -1,0 +1,22 @@
+//! The dataset loader on the real default dataset, Debian's Fashion-MNIST.
+use crate::common::*;
+use tch::{Device, Kind};
+use tch_vae::data::Dataset;
+
+#[test]
+fn fashion_mnist_loads_whole_in_unit_range() {
+    let d = Dataset::load(&fashion_mnist(), None, Device::Cpu).unwrap();
+    assert_eq!(
+        (d.train.len(), d.test.len(), d.height, d.width),
+        (60_000, 10_000, 28, 28)
+    );
+    assert_eq!(d.train.images.size(), vec![60_000, 784]);
+    assert_eq!(d.train.images.kind(), Kind::Float);
+    let (lo, hi) = (
+        d.train.images.min().double_value(&[]),
+        d.train.images.max().double_value(&[]),
+    );
+    assert_eq!((lo, hi), (0.0, 1.0));
+    let labels = d.test.labels.bincount::<tch::Tensor>(None, 10);
+    assert_eq!(Vec::<i64>::try_from(labels).unwrap(), vec![1000; 10]); // Fashion-MNIST is balanced
+}
