@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The prepared script for a session on the GPU machine (../shared/GPU.md), whose time is
 # short: one call runs every CUDA check and benchmark, and keeps going past a failure so
-# that one run reports everything.
+# that one run reports everything, then exits 1 if any step failed.
 #
 #   bash scripts/gpu_check.sh prepare   # here: a stripped binary and the dataset into .gpu/
 #   bash scripts/gpu_check.sh run       # there, with carry [".gpu"]; results under $OUT
@@ -30,6 +30,8 @@ if [ "${1:-}" = prepare ]; then
     mkdir -p "$GPU_DIR/data"
     strip -o "$GPU_DIR/tch-vae" target/release/tch-vae   # 75 MB with line tables, 3 MB stripped
     cp /usr/share/datasets/fashion-mnist/*.gz "$GPU_DIR/data/"
+    # The Python side of the checks: the package and the comparison scripts travel as
+    # tracked files (scripts/), and run from the repository root there.
     du -sh "$GPU_DIR"
     exit 0
 fi
@@ -53,6 +55,7 @@ export LD_LIBRARY_PATH="$($PY -c 'import torch, os; print(os.path.dirname(torch.
 # `run` below may not exit on a failed step: each step's status goes to summary.txt.
 summary="$WORK/summary.txt"
 : > "$summary"
+failed=0
 
 pack() {
     tar -czf "$OUT/results.tar.gz.part" -C "$WORK" --exclude=checkpoint.safetensors \
@@ -74,6 +77,7 @@ step() {
     else
         echo "FAIL $name (exit $?, $((SECONDS - start)) s); last lines of $name.log:" | tee -a "$summary"
         tail -15 "$WORK/$name.log" | tee -a "$summary"
+        failed=$((failed + 1))
     fi
     pack
 }
@@ -87,32 +91,10 @@ expect_fault() {
     [ "$code" = 1 ]
 }
 
-# The CUDA run's test loss against the CPU run's, same seed and epochs: within 1%.
-same_loss() {
-    "$PY" - "$WORK/run/metrics.csv" "$WORK/cpu-run/metrics.csv" <<'EOF'
-import csv, sys
-cuda, cpu = (float(list(csv.DictReader(open(p)))[-1]["test_loss"]) for p in sys.argv[1:])
-print(f"test loss: CUDA {cuda:.3f}, CPU {cpu:.3f}, difference {100 * (cuda / cpu - 1):+.3f}%")
-assert abs(cuda / cpu - 1) < 0.01
-EOF
-}
-
-# Steps replayed from a CUDA graph against the same steps launched one by one: same
-# kernels, same random numbers, so the metrics should agree to rounding.
-graph_vs_eager() {
-    "$PY" - "$WORK/$1/metrics.csv" "$WORK/$2/metrics.csv" <<'EOF'
-import csv, sys
-graph, eager = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
-cols = [c for c in graph[0] if c not in ("epoch", "epoch_seconds")]
-worst = max(abs(float(g[c]) / float(e[c]) - 1) for g, e in zip(graph, eager) for c in cols if float(e[c]))
-same = all(g[c] == e[c] for g, e in zip(graph, eager) for c in cols)
-print(f"CUDA graph vs eager steps, {len(graph)} epochs: every metric {'identical' if same else 'equal within'} "
-      f"(largest relative difference {worst:.2e}); epoch seconds graph "
-      + ", ".join(r["epoch_seconds"][:5] for r in graph) + " vs eager " + ", ".join(r["epoch_seconds"][:5] for r in eager))
-losses = max(abs(float(g[c]) / float(e[c]) - 1) for g, e in zip(graph, eager) for c in ("train_loss", "test_loss"))
-assert losses < 1e-3, f"losses differ by {losses:.2e}"
-EOF
-}
+# The comparisons are scripts/gpu_checks.py's subcommands.
+same_loss() { "$PY" scripts/gpu_checks.py same-loss "$WORK/run" "$WORK/cpu-run"; }
+graph_vs_eager() { "$PY" scripts/gpu_checks.py graph-vs-eager "$WORK/$1" "$WORK/$2"; }
+load_in_python() { "$PY" scripts/gpu_checks.py load-in-python "$WORK/run" "$DEVICE"; }
 
 # Every full batch after the first 3 of each epoch must have been replayed from the graph.
 replay_count() {
@@ -121,36 +103,6 @@ replay_count() {
     grep "replayed from CUDA graphs" "$WORK/train_cuda.log"
     grep -q "^$expected training steps replayed" "$WORK/train_cuda.log" \
         || { echo "expected $expected replayed steps"; [ "$DEVICE" = cpu ]; }
-}
-
-# vae.pt in Python, on each device: parameters equal to weights.safetensors, outputs equal
-# to the reference nn.Module's.
-load_in_python() {
-    "$PY" - "$WORK/run" "$DEVICE" <<'EOF'
-import sys, torch
-sys.path.insert(0, "scripts")
-from reference_vae import load_run
-from safetensors.torch import load_file
-run, device = sys.argv[1], sys.argv[2]
-w = load_file(f"{run}/weights.safetensors")
-reference, _ = load_run(run)
-for dev in sorted({"cpu", device}):
-    m = torch.jit.load(f"{run}/vae.pt", map_location=dev)
-    params = dict(m.named_parameters())
-    assert set(params) == set(w), (sorted(params), sorted(w))
-    for k, v in w.items():
-        assert torch.equal(params[k].detach().cpu(), v), k
-    ref = reference.to(dev)
-    x = torch.rand(64, 784, device=dev)
-    with torch.no_grad():
-        mu, logvar = m.encode(x)
-        rmu, rlogvar = ref.encode(x)
-        pairs = [("mu", mu, rmu), ("logvar", logvar, rlogvar), ("decode", m.decode(mu), ref.decode(rmu))]
-    err = max((a - b).abs().max().item() for _, a, b in pairs)
-    assert err < 1e-5, (dev, err)
-    print(f"vae.pt on {dev}: {len(params)} parameters equal to weights.safetensors; "
-          f"encode and decode agree with the reference module (max error {err:.1e})")
-EOF
 }
 
 { nvidia-smi 2>/dev/null || echo "no nvidia-smi"; echo "$(nproc) CPU cores"; "$PY" -c 'import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())'; } > "$WORK/device.txt" 2>&1
@@ -185,3 +137,8 @@ pack
 cat "$WORK/benchmark_b128.log" "$WORK/benchmark_b1024.log" 2>/dev/null
 grep -h "replayed" "$WORK"/*.log
 echo "summary in $OUT/summary.txt; everything in $OUT/results.tar.gz"
+# Every step ran; the script fails when any of them did.
+if [ "$failed" -gt 0 ]; then
+    echo "$failed step(s) failed" | tee -a "$OUT/summary.txt"
+    exit 1
+fi

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # The whole test suite: set-up (idempotent, quick when nothing is missing), then the Rust
-# tests (unit, integration, end-to-end on CPU) and the Python tests, all seeded.
+# tests and the Python tests, all seeded, on the CPU.
+#
+#   bash scripts/test.sh          # everything: the fast tier, the slow tier, pytest
+#   bash scripts/test.sh --fast   # the fast tier only (unit tests and tests/fast), under
+#                                 # a minute once built: for every change
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$repo/scripts/env.sh"
 cd "$repo"
 bash scripts/setup.sh
 # Release profile: the same build as the binary, so libtorch's glue is compiled once.
+if [ "${1:-}" = --fast ]; then
+    cargo test --release --lib --bins --test fast
+    exit 0
+fi
 cargo test --release
 "$TCH_VAE_PYTHON" -m pytest -q tests/python

@@ -107,6 +107,11 @@ impl ModelConfig {
     }
 }
 
+/// The seed of fixed binarisations (static training sets, and every binarised test set),
+/// the same for all runs so that their numbers compare (on one kind of device: the CPU's
+/// and CUDA's generators draw different numbers from one seed).
+pub const BINARIZE_SEED: i64 = 1234;
+
 /// `--binarize`: how grey levels become binary pixels for a Bernoulli likelihood.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -115,7 +120,8 @@ pub enum Binarize {
     #[default]
     None,
     /// Each pixel drawn once, as Bernoulli(grey level), with a fixed seed
-    /// ([`crate::data::BINARIZE_SEED`]): every run sees the same binary dataset.
+    /// ([`BINARIZE_SEED`]): every run on the same kind of device sees the same binary
+    /// dataset.
     Static,
     /// Training pixels redrawn at every pass (Burda et al. 2015); the test set is drawn
     /// once with the fixed seed, so test numbers are comparable across runs.

@@ -1,13 +1,9 @@
 //! Datasets in MNIST's IDX layout, loaded once as tensors on the training device.
-use crate::config::Binarize;
+use crate::config::{Binarize, BINARIZE_SEED};
 use crate::idx;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
-
-/// The seed of fixed binarisations (static training sets, and every binarised test set),
-/// the same for all runs so that their numbers compare.
-pub const BINARIZE_SEED: i64 = 1234;
 
 /// One split: images and labels with the same number of rows.
 pub struct Split {

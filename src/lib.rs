@@ -12,7 +12,8 @@
 //! - the model: [`config`] (and its [`config::defaults`]), [`arch`] (one layer list for
 //!   tch, TorchScript and Python), [`model`], [`loss`];
 //! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
-//!   replay, with [`cuda_graph`]), [`optim`], [`checkpoint`] (the state's file);
+//!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`],
+//!   [`checkpoint`] (the state's file);
 //! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
 //!   [`weights`];
 //! - the run folder: [`rundir`]; the commands: [`commands`], reporting through a
@@ -28,6 +29,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod fault;
 mod ffi;
 pub mod figures;
 pub mod idx;

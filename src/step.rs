@@ -60,7 +60,7 @@ impl Steps {
     }
 
     /// The executor of a pass that starts at batch `start`, with full batches of
-    /// `batch_size` rows. Add its [`PassSteps::replayed`] back with [`Steps::count`].
+    /// `batch_size` rows. Add its replays back with [`Steps::count`].
     pub fn begin_pass(&mut self, start: usize, batch_size: usize) -> Result<PassSteps> {
         let graphs = self.uses_cuda_graphs();
         if graphs && !self.on_side_stream {

@@ -9,6 +9,7 @@
 use crate::arch;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::{self, Dataset, Split};
+use crate::fault::FaultRecord;
 use crate::loss::{batch_objective, reparameterize, warmup_beta, ElboTerms};
 use crate::metrics::{EpochMetrics, PassMetrics, PassSums};
 use crate::model::Vae;
@@ -219,16 +220,14 @@ impl Trainer {
     /// One optimisation step on the rows `index` ([b] int64) of `split`: forward,
     /// backward, gradient norm, clipping, Adam (skipped on the device when the loss or a
     /// gradient is not finite), the epoch's running sums, and the fault record. It
-    /// reads nothing back to the host and updates `batch_no` ([] double, the 0-based
-    /// batch, advanced by one) and `fault` ([3] double) in place, so that it can be
-    /// recorded into a CUDA graph and replayed.
+    /// reads nothing back to the host and updates the sums and `fault` in place, so that
+    /// it can be recorded into a CUDA graph and replayed.
     fn step(
         &mut self,
         split: &Split,
         index: &Tensor,
         beta: f64,
-        batch_no: &mut Tensor,
-        fault: &mut Tensor,
+        fault: &mut FaultRecord,
     ) -> Result<()> {
         let x = split.images.index_select(0, index); // [b, pixels]
         let x = data::binarize_batch(x, self.config.binarize);
@@ -248,20 +247,8 @@ impl Trainer {
             self.opt.clip_grad(&norm, max);
         }
         self.opt.step(&skip)?;
-        tch::no_grad(|| {
-            self.pos.sums.add(&terms, beta);
-            let record = Tensor::stack(
-                &[
-                    batch_no.shallow_clone(),
-                    objective.to_kind(Kind::Double),
-                    norm.to_kind(Kind::Double),
-                ],
-                0,
-            );
-            let first = ok.logical_not().logical_and(&fault.get(0).lt(0.0));
-            fault.copy_(&record.where_self(&first, fault));
-            *batch_no += 1.0;
-        });
+        tch::no_grad(|| self.pos.sums.add(&terms, beta));
+        fault.note(&ok, &objective, &norm);
         Ok(())
     }
 
@@ -293,35 +280,19 @@ impl Trainer {
             "the saved data order has {} rows, the data {n}",
             order.size()[0]
         );
-        // The first non-finite batch: [batch, loss, gradient norm], batch -1 while none,
-        // and the 0-based number of the batch in progress; both live on the device and
-        // are updated in place, so that a CUDA graph's replays update them too.
-        let mut fault = Tensor::from_slice(&[-1.0f64, 0.0, 0.0]).to_device(device);
-        let mut batch_no = Tensor::full([], self.pos.batch as f64, (Kind::Double, device));
+        let mut fault = FaultRecord::new(self.pos.batch, device);
         let sync_every = if device.is_cuda() { REPORT_EVERY } else { 1 };
         let start = self.pos.batch;
         for (i, index) in data::batches(&order, bs).enumerate().skip(start) {
             let step = (epoch - 1) * batches + i;
             let beta = self.beta_at(step, n);
             tch::manual_seed(keyed_seed(self.config.seed, epoch, i as u64));
-            pass.run(i, &index, |rows| {
-                self.step(split, rows, beta, &mut batch_no, &mut fault)
-            })?;
+            pass.run(i, &index, |rows| self.step(split, rows, beta, &mut fault))?;
             self.pos.images += index.size()[0] as usize;
             self.pos.batch = i + 1;
             let batch = i + 1;
             if batch % sync_every == 0 || batch == batches {
-                let f = Vec::<f64>::try_from(&fault)?;
-                if f[0] >= 0.0 {
-                    return Err(fault_error(
-                        epoch,
-                        f[0] as usize,
-                        batches,
-                        f[1],
-                        f[2],
-                        self.config.lr,
-                    ));
-                }
+                fault.check(epoch, batches, self.config.lr)?;
             }
             let running_loss = (batch % REPORT_EVERY == 0 || batch == batches)
                 .then(|| self.pos.sums.mean_loss(self.pos.images));
@@ -346,23 +317,6 @@ impl Trainer {
         }
         Ok(true)
     }
-}
-
-/// The error for a non-finite loss or gradient at 0-based batch `i`.
-fn fault_error(
-    epoch: usize,
-    i: usize,
-    batches: usize,
-    loss: f64,
-    norm: f64,
-    lr: f64,
-) -> anyhow::Error {
-    anyhow::anyhow!(
-        "epoch {epoch}, batch {} of {batches}: the loss was {loss} and the gradient norm {norm} \
-         (not finite); the update was not applied, and no checkpoint written before it was \
-         touched. Try a lower --lr (now {lr:e}) or --clip-grad (e.g. --clip-grad 100)",
-        i + 1,
-    )
 }
 
 /// A pass over `split` without gradients: per-sample averages of the negative ELBO's parts
