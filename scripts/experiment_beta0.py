@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The seed's claim 2, by experiment: without the KL term (beta = 0) the posterior
+"""The KL term's role, by experiment: without the KL term (beta = 0) the posterior
 variances collapse towards 0 and the VAE degenerates into a plain autoencoder whose
 prior samples stop looking like data; with it (beta = 1) they do not.
 

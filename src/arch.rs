@@ -147,7 +147,7 @@ pub fn trunk_width(config: &ModelConfig) -> usize {
     }
 }
 
-/// The two heads: `fc_mu` (the seed's f1) and `fc_logvar` (f2, no activation).
+/// The two heads: `fc_mu` (f1 of the crate docs) and `fc_logvar` (f2, no activation).
 pub fn heads(config: &ModelConfig) -> [Layer; 2] {
     let op = Op::Linear {
         inputs: trunk_width(config),

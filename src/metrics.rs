@@ -71,7 +71,7 @@ impl PassSums {
 }
 
 /// Averages over one pass of a split. `loss` = recon + beta * kl (the negative ELBO when
-/// beta = 1); `kl` = `kl_mu` + `kl_var` (the seed's L_mu and L_sigma^2).
+/// beta = 1); `kl` = `kl_mu` + `kl_var` (L_mu and L_sigma^2 of the crate docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PassMetrics {
     pub loss: f64,

@@ -1,4 +1,4 @@
-//! The VAE network: an encoder trunk with two heads (the seed's f1 and f2) and a decoder,
+//! The VAE network: an encoder trunk with two heads (f1 and f2 of the crate docs), a decoder,
 //! `nn::Sequential`s built from `arch.rs`'s layer list, all in one `VarStore`.
 //!
 //! Variable names (stable; they match `scripts/reference_vae.py`'s `VAE` class, so
@@ -23,7 +23,7 @@ pub struct Vae {
     encoder: nn::Sequential,
     /// f1: h -> mu.
     fc_mu: nn::Linear,
-    /// f2: h -> log sigma^2. No activation: a log-variance may be any real number (seed, 2).
+    /// f2: h -> log sigma^2. No activation: a log-variance may be any real number.
     fc_logvar: nn::Linear,
     /// z -> logits over pixels (`arch::decoder`); no activation at the end.
     decoder: nn::Sequential,

@@ -159,15 +159,7 @@ impl Adam {
     /// Restores [`Adam::state`], checking every name and shape.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
         let take = |key: String, like: &Tensor| -> Result<Tensor> {
-            let t = tensors
-                .get(&key)
-                .with_context(|| format!("the checkpoint has no {key}"))?;
-            ensure!(
-                t.size() == like.size(),
-                "{key}: expected shape {:?}, found {:?}",
-                like.size(),
-                t.size()
-            );
+            let t = crate::weights::named_like(tensors, &key, like)?;
             Ok(t.to_kind(like.kind()).to_device(like.device()))
         };
         for i in 0..self.names.len() {

@@ -46,7 +46,7 @@ const LOSS_SERIES: [Series; 4] = [
     },
 ];
 
-/// Right panel: the KL and its two parts (tens of nats), the seed's L_mu and L_sigma^2.
+/// Right panel: the KL and its two parts (tens of nats), L_mu and L_sigma^2 (see the crate docs).
 const KL_SERIES: [Series; 6] = [
     Series {
         label: "train KL",

@@ -35,15 +35,7 @@ pub fn restore(vs: &VarStore, tensors: &HashMap<String, Tensor>, prefix: &str) -
     for name in names {
         let mut var = vars[name].shallow_clone();
         let key = format!("{prefix}{name}");
-        let t = tensors
-            .get(&key)
-            .with_context(|| format!("no tensor {key}"))?;
-        ensure!(
-            t.size() == var.size(),
-            "{key}: expected shape {:?}, found {:?}",
-            var.size(),
-            t.size()
-        );
+        let t = named_like(tensors, &key, &var)?;
         ensure!(
             t.is_floating_point(),
             "{key}: expected floating-point values, found {:?}",
@@ -60,6 +52,24 @@ pub fn restore(vs: &VarStore, tensors: &HashMap<String, Tensor>, prefix: &str) -
         "unexpected tensors {extra:?}: the file was written for another model"
     );
     Ok(())
+}
+
+/// The tensor `key` of `tensors`, checked to have the shape of `like`.
+pub fn named_like<'a>(
+    tensors: &'a HashMap<String, Tensor>,
+    key: &str,
+    like: &Tensor,
+) -> Result<&'a Tensor> {
+    let t = tensors
+        .get(key)
+        .with_context(|| format!("no tensor {key}"))?;
+    ensure!(
+        t.size() == like.size(),
+        "{key}: expected shape {:?}, found {:?}",
+        like.size(),
+        t.size()
+    );
+    Ok(t)
 }
 
 /// Reads `path` into `vs` (see [`restore`]).

@@ -1,4 +1,4 @@
-//! Every bad input of the training issue: a clear message naming the file or flag, a
+//! Every bad input the README lists: a clear message naming the file or flag, a
 //! non-zero exit, never a panic, and no run folder made when the flags are wrong.
 use crate::common::*;
 use std::path::Path;
