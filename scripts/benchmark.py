@@ -4,6 +4,7 @@
     python scripts/benchmark.py                       # 784-400-20, batch 128, 3 timed epochs
     python scripts/benchmark.py --scaling             # also hidden 400/1024/2048 and batch 64/128/512
     python scripts/benchmark.py --device cuda --batch-size 1024
+    python scripts/benchmark.py --baseline-binary /tmp/old/tch-vae   # this build against an earlier one
 
 Both programs train the same model (same initialisation, loss, Adam 1e-3, data, seed and
 thread count) on the same libtorch (this virtual environment's torch 2.11.0), one after
@@ -153,6 +154,8 @@ def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
     tmp = Path(tempfile.mkdtemp(dir=tmp))  # one folder per measurement
     cuda = a.device.startswith("cuda")
     programs = {"tch-vae": [a.binary, "train"]}
+    if a.baseline_binary:  # an earlier build, to show that a change costs no speed
+        programs["tch-vae (baseline build)"] = [a.baseline_binary, "train"]
     if cuda:  # the same program with its steps launched one kernel at a time
         programs["tch-vae, no CUDA graphs"] = [a.binary, "train", "--no-cuda-graphs"]
     programs["PyTorch eager"] = [sys.executable, str(REPO / "scripts/reference_vae.py")]
@@ -202,6 +205,7 @@ def main() -> None:
                         "median epoch: a shared machine's slow spells then hit neither")
     p.add_argument("--scaling", action="store_true", help="also sweep hidden width and batch size (2 epochs each)")
     p.add_argument("--binary", default=str(REPO / "target/release/tch-vae"))
+    p.add_argument("--baseline-binary", help="an earlier tch-vae build, timed in the same rotation")
     a = p.parse_args()
 
     peak = sgemm_peak(a.threads, a.device)
@@ -234,6 +238,11 @@ def main() -> None:
         ratio = med["tch-vae"] / med["PyTorch eager"]
         losses = [rows[n][1][-1]["test_loss"] for n in ("tch-vae", "PyTorch eager")]
         print(f"\ntch-vae / PyTorch eager: {ratio:.2f}x the epoch time; test loss {100 * (losses[0] / losses[1] - 1):+.2f}%")
+        if a.baseline_binary:
+            base = "tch-vae (baseline build)"
+            same = rows["tch-vae"][1][-1]["test_loss"] == rows[base][1][-1]["test_loss"]
+            print(f"tch-vae / baseline build: {med['tch-vae'] / med[base]:.3f}x the epoch time; "
+                  f"test loss {'identical' if same else 'different'}")
         if rows["tch-vae"][2] is not None:
             print(f"tch-vae dataset load and decode (60,000 + 10,000 gz images): {rows['tch-vae'][2]:.3f} s")
 

@@ -1,4 +1,4 @@
-//! The VAE network: an encoder trunk with two heads (f1 and f2 of the crate docs), a decoder,
+//! The VAE network: an encoder trunk with two heads (f1, f2 of the crate docs) and a decoder,
 //! `nn::Sequential`s built from `arch.rs`'s layer list, all in one `VarStore`.
 //!
 //! Variable names (stable; they match `scripts/reference_vae.py`'s `VAE` class, so
