@@ -4,13 +4,21 @@
 //! `rename` never crosses a file system), is flushed to disk, and is then renamed over
 //! the destination. A crash or an error leaves at worst a stray temporary file, never a
 //! truncated `weights.safetensors` or `metrics.csv`.
-use anyhow::{Context, Result};
+//!
+//! Only regular files are ever replaced: a symbolic link is followed (its target is
+//! written, the link stays), and a folder, device, FIFO or socket at the path is an error.
+use anyhow::{bail, Context, Result};
 use std::fs::{self, File};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+
+/// Symbolic links followed at most, as the kernel does (ELOOP beyond).
+const MAX_LINKS: usize = 40;
 
 /// Writes `path` atomically. `write` receives a temporary path in the same folder that
 /// keeps `path`'s extension (tch picks the format from it) and must create that file.
 pub fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let path = &destination(path)?;
     let tmp = temp_path(path)?;
     let result = write(&tmp).and_then(|()| {
         File::open(&tmp)
@@ -29,6 +37,37 @@ pub fn write_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Resul
         let _ = File::open(dir).and_then(|d| d.sync_all());
     }
     Ok(())
+}
+
+/// Where a write to `path` lands: `path` itself when it is a regular file or does not
+/// exist, the file a symbolic link points to (followed, never replaced), and an error for
+/// anything else.
+pub fn destination(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let meta = match fs::symlink_metadata(&current) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", path.display())),
+            Ok(meta) => meta,
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&current)
+                .with_context(|| format!("cannot read the link {}", current.display()))?;
+            current = match current.parent() {
+                Some(dir) if target.is_relative() => dir.join(target),
+                _ => target,
+            };
+        } else if meta.is_file() {
+            return Ok(current);
+        } else {
+            bail!(
+                "{} exists and is not a regular file (a folder, device, FIFO or socket): \
+                 tch-vae never replaces one. Give the path of a file",
+                path.display()
+            );
+        }
+    }
+    bail!("{}: too many levels of symbolic links", path.display())
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -54,6 +93,7 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileTypeExt;
 
     #[test]
     fn writes_whole_file_and_leaves_no_temporary() {
@@ -79,5 +119,31 @@ mod tests {
         assert!(format!("{err:#}").contains("disk full"));
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn links_are_followed_and_special_files_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target.json");
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("target.json", &link).unwrap();
+        write_bytes(&link, b"through the link").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"through the link");
+        // A folder, a character device and a FIFO stay what they are.
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        for special in [dir.path(), Path::new("/dev/null"), fifo.as_path()] {
+            let e = format!("{:#}", write_bytes(special, b"x").unwrap_err());
+            assert!(e.contains("is not a regular file"), "{e}");
+        }
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
     }
 }

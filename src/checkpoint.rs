@@ -139,4 +139,59 @@ impl Checkpoint {
             history,
         })
     }
+
+    /// Checks the saved position against the run's own sizes (`train_images`, cut into
+    /// batches of `batch_size`): the epoch follows the history, the batch lies inside the
+    /// epoch, the data order is a permutation, and every saved number is finite.
+    pub fn check_fits(&self, path: &Path, train_images: usize, batch_size: usize) -> Result<()> {
+        let pos = &self.state.position;
+        let bad =
+            |what: String| anyhow::anyhow!("{}: {what}; the checkpoint is damaged", path.display());
+        let done = self.history.len();
+        if pos.epoch != done + 1 {
+            return Err(bad(format!(
+                "its position is epoch {}, but its history holds {done} finished epochs",
+                pos.epoch
+            )));
+        }
+        for (i, row) in self.history.iter().enumerate() {
+            if row.epoch != i + 1 || !row.to_row().iter().all(|v| v.is_finite()) {
+                return Err(bad(format!("history row {} is {:?}", i + 1, row.to_row())));
+            }
+        }
+        let batches = train_images.div_ceil(batch_size);
+        if pos.batch >= batches.max(1) {
+            return Err(bad(format!(
+                "its position is batch {} of an epoch of {batches} batches",
+                pos.batch
+            )));
+        }
+        if pos.images != pos.batch * batch_size {
+            return Err(bad(format!(
+                "it counts {} images seen after {} batches of {batch_size}",
+                pos.images, pos.batch
+            )));
+        }
+        let sums_finite = bool::try_from(pos.sums.tensor().isfinite().all())?;
+        if !sums_finite || !pos.seconds.is_finite() || pos.seconds < 0.0 {
+            return Err(bad("its running sums or seconds are not finite".into()));
+        }
+        match &pos.order {
+            None if pos.batch > 0 => Err(bad(
+                "it stopped inside an epoch but holds no data order".into()
+            )),
+            None => Ok(()),
+            Some(order) => {
+                let n = train_images as i64;
+                let sorted = order.sort(0, false).0;
+                let identity = Tensor::arange(n, (Kind::Int64, Device::Cpu));
+                if order.size() != [n] || !sorted.equal(&identity) {
+                    return Err(bad(format!(
+                        "its data order is not a permutation of the {train_images} training images"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
 }

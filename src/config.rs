@@ -138,6 +138,12 @@ impl Binarize {
     }
 }
 
+/// The largest `--beta`: a KL weight beyond it makes any loss overflow float32, which would
+/// stop training with a fault that points at the learning rate instead.
+pub const MAX_BETA: f64 = 1e6;
+/// The largest `--free-bits`: far above any KL a latent dimension carries.
+pub const MAX_FREE_BITS: f64 = 1e6;
+
 /// How to train. Field names follow the command-line flags.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -198,14 +204,16 @@ impl TrainConfig {
             self.batch_size >= 1,
             "--batch-size must be at least 1 (got 0)"
         );
+        // The scalars reach float32 kernels: beyond float32's range libtorch refuses them.
+        let f32_max = f64::from(f32::MAX);
         ensure!(
-            self.lr.is_finite() && self.lr > 0.0,
-            "--lr must be a positive number (got {})",
+            self.lr.is_finite() && self.lr > 0.0 && self.lr <= f32_max,
+            "--lr must be a positive number of at most {f32_max:e} (got {})",
             self.lr
         );
         ensure!(
-            self.beta.is_finite() && self.beta >= 0.0,
-            "--beta must be a number >= 0 (got {})",
+            self.beta.is_finite() && (0.0..=MAX_BETA).contains(&self.beta),
+            "--beta must be a number from 0 to {MAX_BETA:e} (got {})",
             self.beta
         );
         ensure!(self.limit != Some(0), "--limit must be at least 1 (got 0)");
@@ -215,8 +223,9 @@ impl TrainConfig {
             self.kl_warmup
         );
         ensure!(
-            self.clip_grad.is_none_or(|c| c.is_finite() && c > 0.0),
-            "--clip-grad must be a positive number (got {})",
+            self.clip_grad
+                .is_none_or(|c| c.is_finite() && c > 0.0 && c <= f32_max),
+            "--clip-grad must be a positive number of at most {f32_max:e} (got {})",
             self.clip_grad.unwrap_or_default()
         );
         ensure!(
@@ -224,8 +233,8 @@ impl TrainConfig {
             "--checkpoint-every must be at least 1 batch (got 0)"
         );
         ensure!(
-            self.free_bits.is_finite() && self.free_bits >= 0.0,
-            "--free-bits must be a number of nats >= 0 (got {})",
+            self.free_bits.is_finite() && (0.0..=MAX_FREE_BITS).contains(&self.free_bits),
+            "--free-bits must be a number of nats from 0 to {MAX_FREE_BITS:e} (got {})",
             self.free_bits
         );
         Ok(())

@@ -40,6 +40,12 @@ impl Dataset {
     /// images (the test split is always whole, so test numbers stay comparable).
     pub fn load(dir: &Path, limit: Option<usize>, device: Device) -> Result<Self> {
         ensure!(
+            !dir.is_file(),
+            "--data {}: that is a file; --data takes the folder that holds the four \
+             MNIST-format IDX files",
+            dir.display()
+        );
+        ensure!(
             dir.is_dir(),
             "data folder {} does not exist. The default dataset comes from Debian: \
              `apt-get install dataset-fashion-mnist` (or run scripts/setup.sh); \

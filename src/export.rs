@@ -191,15 +191,20 @@ impl ModuleBuilder {
         }
     }
 
-    /// Compiles `source` into the module's methods and writes the module to `path`.
-    fn save(&self, source: &str, path: &Path) -> Result<()> {
-        let (source, path) = (cstring(source)?, cstring(&path.to_string_lossy())?);
-        // SAFETY: as in `param`.
+    /// Compiles `source` into the module's methods and returns the module's file.
+    fn to_bytes(&self, source: &str) -> Result<Vec<u8>> {
+        let source = cstring(source)?;
+        let (mut ptr, mut len) = (std::ptr::null_mut(), 0usize);
+        // SAFETY: as in `param`; on success `ptr` holds `len` bytes malloc'd by the C++
+        // side, copied here and released once.
         unsafe {
             ffi::check(
-                ffi::tchvae_module_save(self.ptr, source.as_ptr(), path.as_ptr()),
-                "libtorch could not build or save the TorchScript module",
-            )
+                ffi::tchvae_module_to_bytes(self.ptr, source.as_ptr(), &mut ptr, &mut len),
+                "libtorch could not build the TorchScript module",
+            )?;
+            let bytes = std::slice::from_raw_parts(ptr as *const u8, len).to_vec();
+            ffi::tchvae_free_bytes(ptr);
+            Ok(bytes)
         }
     }
 }
@@ -244,8 +249,8 @@ pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<
     module.string("config_json", &serde_json::to_string_pretty(run)?)?;
     let hidden: Vec<i64> = config.hidden.iter().map(|&h| h as i64).collect();
     module.int_list("hidden", &hidden)?;
-    let source = torchscript_source(config);
-    crate::atomic::write_with(path, |tmp| module.save(&source, tmp))
+    let bytes = module.to_bytes(&torchscript_source(config))?;
+    crate::atomic::write_bytes(path, &bytes)
 }
 
 #[cfg(test)]

@@ -34,11 +34,13 @@ extern "C" {
         values: *const i64,
         len: usize,
     ) -> *mut c_char;
-    pub(crate) fn tchvae_module_save(
+    pub(crate) fn tchvae_module_to_bytes(
         builder: *mut c_void,
         source: *const c_char,
-        path: *const c_char,
+        out: *mut *mut c_char,
+        len: *mut usize,
     ) -> *mut c_char;
+    pub(crate) fn tchvae_free_bytes(bytes: *mut c_char);
 
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn tchvae_fused_adam(
@@ -71,6 +73,7 @@ extern "C" {
     pub(crate) fn tchvae_graph_capture_end(graph: *mut c_void) -> *mut c_char;
     pub(crate) fn tchvae_graph_replay(graph: *mut c_void) -> *mut c_char;
     pub(crate) fn tchvae_graph_free(graph: *mut c_void);
+    pub(crate) fn tchvae_cuda_total_memory(device: i32, out: *mut u64) -> *mut c_char;
 
     fn tchvae_free_message(message: *mut c_char);
 }

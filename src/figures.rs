@@ -33,7 +33,10 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
     write_samples(vae, &add(SAMPLES), data.test.images.device())?;
     write_reconstructions(vae, data, &add(RECONSTRUCTIONS))?;
     write_latent(vae, data, &add(LATENT))?;
-    write_interpolation(vae, data, &add(INTERPOLATION))?;
+    // An interpolation needs a pair of test images.
+    if data.test.len() >= 2 {
+        write_interpolation(vae, data, &add(INTERPOLATION))?;
+    }
     if vae.config().latent == 2 {
         write_manifold(vae, &add(MANIFOLD))?;
     }
@@ -78,12 +81,13 @@ pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
 /// components (SVD of the centred means) with the share of variance each explains.
 fn project_2d(mu: &Tensor) -> Result<(Vec<(f64, f64)>, String)> {
     let mu = mu.to_kind(Kind::Double);
-    let d = mu.size()[1];
-    let (xy, axis) = if d <= 2 {
-        let xy = if d == 2 {
-            mu
-        } else {
-            Tensor::cat(&[&mu, &mu.zeros_like()], 1)
+    let (n, d) = (mu.size()[0], mu.size()[1]);
+    // Two principal components need two points; fewer are drawn at their first two
+    // coordinates.
+    let (xy, axis) = if d <= 2 || n < 2 {
+        let xy = match d {
+            1 => Tensor::cat(&[&mu, &mu.zeros_like()], 1),
+            _ => mu.narrow(1, 0, 2),
         };
         (xy, "z".to_string())
     } else {

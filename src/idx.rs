@@ -4,7 +4,7 @@
 //! unsigned byte, the only type these datasets use), the number of dimensions, then one
 //! big-endian u32 per dimension, then the values in row-major order.
 use anyhow::{bail, ensure, Context, Result};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use std::io::Read;
 use std::path::Path;
 
@@ -74,7 +74,7 @@ pub fn parse(mut bytes: Vec<u8>) -> Result<IdxArray> {
 pub fn read_file(path: &Path) -> Result<IdxArray> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let bytes = if raw.starts_with(&GZIP_MAGIC) {
-        // The gzip trailer's last 4 bytes hold the decompressed size (mod 2^32): a capacity
+        // The gzip trailer's last 4 bytes hold the (last member's) decompressed size (mod 2^32): a capacity
         // hint that spares the buffer its doublings. Only a hint, so it is capped by what
         // deflate can expand to (at most 1032:1) and by the size limit.
         let hint = raw[raw.len().saturating_sub(4)..]
@@ -85,7 +85,8 @@ pub fn read_file(path: &Path) -> Result<IdxArray> {
             .min(raw.len() as u64 * 1032)
             .min(MAX_DECOMPRESSED_BYTES);
         let mut out = Vec::with_capacity(cap as usize);
-        GzDecoder::new(raw.as_slice())
+        // Every member of the stream (`cat a.gz b.gz` is valid gzip, and `gzip -t` says so).
+        MultiGzDecoder::new(raw.as_slice())
             .take(MAX_DECOMPRESSED_BYTES + 1)
             .read_to_end(&mut out)
             .with_context(|| format!("{}: corrupt or truncated gzip data", path.display()))?;
@@ -174,6 +175,16 @@ mod tests {
         let compressed = enc.finish().unwrap();
         std::fs::write(&gz, &compressed).unwrap();
         assert_eq!(read_file(&raw).unwrap(), read_file(&gz).unwrap());
+        // Two members (`cat a.gz b.gz`): the file is their concatenation.
+        let (head, tail) = bytes.split_at(5);
+        let member = |part: &[u8]| {
+            let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+            enc.write_all(part).unwrap();
+            enc.finish().unwrap()
+        };
+        let multi = dir.path().join("multi-idx1-ubyte.gz");
+        std::fs::write(&multi, [member(head), member(tail)].concat()).unwrap();
+        assert_eq!(read_file(&multi).unwrap(), read_file(&raw).unwrap());
 
         let cut = dir.path().join("cut.gz");
         std::fs::write(&cut, &compressed[..compressed.len() / 2]).unwrap();

@@ -15,7 +15,7 @@
 //!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`],
 //!   [`checkpoint`] (the state's file);
 //! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
-//!   [`weights`];
+//!   [`weights`]; [`memory`] estimates what a model needs before it is built;
 //! - the run folder: [`rundir`]; the commands: [`commands`], reporting through a
 //!   [`report::Reporter`] the caller supplies.
 pub mod arch;
@@ -35,6 +35,7 @@ pub mod figures;
 pub mod idx;
 pub mod images;
 pub mod loss;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -67,7 +67,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = defaults::BATCH_SIZE)]
     batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = defaults::LR)]
+    #[arg(long, default_value_t = defaults::LR, allow_negative_numbers = true)]
     lr: f64,
     /// Latent dimensions (size of z).
     #[arg(long, default_value_t = defaults::LATENT)]
@@ -82,20 +82,20 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
     arch: ArchArg,
     /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
-    #[arg(long, default_value_t = defaults::BETA)]
+    #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
     beta: f64,
     /// Binary pixels: none (grey levels), static (drawn once, fixed seed) or dynamic
     /// (redrawn every pass). A Bernoulli likelihood is a log-likelihood only on binary data.
     #[arg(long, value_enum, default_value_t = BinarizeArg::None)]
     binarize: BinarizeArg,
     /// KL warm-up: beta ramps linearly from 0 over this many epochs (0 = off).
-    #[arg(long, default_value_t = defaults::KL_WARMUP)]
+    #[arg(long, default_value_t = defaults::KL_WARMUP, allow_negative_numbers = true)]
     kl_warmup: f64,
     /// Free bits: each latent dimension's KL counts as at least this many nats (0 = off).
-    #[arg(long, default_value_t = defaults::FREE_BITS)]
+    #[arg(long, default_value_t = defaults::FREE_BITS, allow_negative_numbers = true)]
     free_bits: f64,
     /// Rescale gradients whose joint L2 norm exceeds this (off by default).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     clip_grad: Option<f64>,
     /// Also write a checkpoint every N batches (one always follows each epoch).
     #[arg(long)]

@@ -29,6 +29,24 @@ pub const RECONSTRUCTIONS: &str = "reconstructions.png";
 pub const LATENT: &str = "latent.svg";
 pub const INTERPOLATION: &str = "interpolation.png";
 pub const MANIFOLD: &str = "manifold.png";
+/// Held (an advisory lock) by the process writing the folder; holds its process id.
+pub const LOCK: &str = ".tch-vae.lock";
+/// Every file a run folder may hold: an `--output` never replaces one of another kind.
+pub const FILES: [&str; 13] = [
+    CONFIG,
+    WEIGHTS,
+    CHECKPOINT,
+    METRICS,
+    LOSS_SVG,
+    TORCHSCRIPT,
+    EVAL,
+    SAMPLES,
+    RECONSTRUCTIONS,
+    LATENT,
+    INTERPOLATION,
+    MANIFOLD,
+    LOCK,
+];
 
 /// `models/<dataset folder name>-<UTC date-time>`, made unique if it exists.
 pub fn default_dir(data: &Path) -> PathBuf {
@@ -50,21 +68,103 @@ pub fn default_dir(data: &Path) -> PathBuf {
         .expect("an unused name exists")
 }
 
-/// Creates the run folder and proves it writable, refusing to mix two runs in one folder.
-pub fn prepare(dir: &Path) -> Result<()> {
-    ensure!(
-        !dir.join(CONFIG).exists(),
+/// Refuses an `--out` that already holds a run, before any work. A folder whose run
+/// never reached its first checkpoint (killed, or stopped by an error, during its first
+/// epoch) may be used again: returns true for it.
+pub fn check_new(dir: &Path) -> Result<bool> {
+    if !dir.join(CONFIG).exists() {
+        return Ok(false);
+    }
+    let taken = format!(
         "--out {}: this folder already holds a run ({CONFIG}). Choose another --out, \
-         or remove the folder to start over",
+         continue it with --resume, or remove the folder to start over",
         dir.display()
     );
+    // Only a tch-vae run that never got a checkpoint is reused; any other config.json
+    // (another tool's, or a damaged one) is left alone.
+    ensure!(read_config(dir).is_ok(), "{taken}");
+    ensure!(
+        !dir.join(CHECKPOINT).exists()
+            && !dir.join(METRICS).exists()
+            && !dir.join(WEIGHTS).exists(),
+        "{taken}"
+    );
+    Ok(true)
+}
+
+/// Creates the run folder, proves it writable and locks it (see [`lock`]).
+pub fn prepare(dir: &Path) -> Result<RunLock> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--out {}: cannot create the output folder", dir.display()))?;
     let probe = dir.join(".tch-vae-write-test");
     std::fs::write(&probe, b"")
         .with_context(|| format!("--out {}: the output folder is not writable", dir.display()))?;
     let _ = std::fs::remove_file(probe);
+    lock(dir)
+}
+
+/// The lock of a run folder: while a process holds it, no other tch-vae process writes
+/// the folder. The kernel releases it when the process ends, however it ends.
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// Takes the folder's lock, or says which process holds it. Also removes the temporaries
+/// a killed process left (nobody else is writing now).
+pub fn lock(dir: &Path) -> Result<RunLock> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if let Err(e) = file.try_lock() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        anyhow::bail!(
+            "{} is in use by another tch-vae process (pid {}): wait for it to end, or use \
+             another folder ({e})",
+            dir.display(),
+            if holder.is_empty() { "unknown" } else { holder }
+        );
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| write!(file, "{}", std::process::id()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    remove_stale_temporaries(dir);
+    Ok(RunLock { _file: file })
+}
+
+/// Refuses an `--output` that would replace one of the run folder's own files other than
+/// `own`, the one the command writes by default (symbolic links followed, as the write
+/// would follow them).
+pub fn check_output(run_dir: &Path, output: &Path, own: &str) -> Result<()> {
+    let dest = crate::atomic::destination(output)?;
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    ensure!(
+        !is_inside(run_dir, &dest) || !FILES.contains(&name) || name == own,
+        "--output {}: that is the run's own {name}, which this command never replaces. \
+         Choose another file",
+        output.display()
+    );
     Ok(())
+}
+
+/// Whether `output` lands in the run folder (it then takes the folder's lock).
+pub fn is_inside(run_dir: &Path, output: &Path) -> bool {
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    matches!((parent.canonicalize(), run_dir.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Removes the hidden temporary files (`.name.tmp-PID.ext`) that a killed process can
@@ -84,6 +184,7 @@ pub fn remove_stale_temporaries(dir: &Path) {
 /// Reads and checks a run's `config.json`.
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG);
+    check_regular(&path)?;
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "cannot read {}: is {} a run folder made by `tch-vae train`?",
@@ -93,6 +194,19 @@ pub fn read_config(dir: &Path) -> Result<RunConfig> {
     })?;
     RunConfig::from_json(&text)
         .with_context(|| format!("{} is not a valid tch-vae config", path.display()))
+}
+
+/// Refuses a run file that exists but is not a regular file (a FIFO would block a read
+/// forever); a missing file is left to the reader's own message.
+pub fn check_regular(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => anyhow::bail!(
+            "{} is not a regular file (a folder, device, FIFO or socket); a run folder's \
+             files are plain files",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Writes `config.json`, atomically.
@@ -110,6 +224,8 @@ pub struct LoadedRun {
 /// Rebuilds the model of the run in `dir` on `device`, with its trained weights.
 pub fn load(dir: &Path, device: Device) -> Result<LoadedRun> {
     let config = read_config(dir)?;
+    let source = dir.join(CONFIG).display().to_string();
+    crate::memory::check_fits(&config.model, 1, device, &source)?;
     let vs = nn::VarStore::new(device);
     let vae = Vae::new(&vs.root(), &config.model);
     let path = dir.join(WEIGHTS);

@@ -15,10 +15,22 @@ use tch::Device;
 /// `tch-vae export`: (re)writes the run's TorchScript module from its saved weights.
 /// Returns the file written (default `RUN/vae.pt`).
 pub fn export(run_dir: &Path, output: Option<PathBuf>) -> Result<PathBuf> {
-    let run = rundir::load(run_dir, Device::Cpu)?;
     let path = output.unwrap_or_else(|| run_dir.join(TORCHSCRIPT));
+    let _lock = lock_for(run_dir, &path, TORCHSCRIPT)?;
+    let run = rundir::load(run_dir, Device::Cpu)?;
     export::write_torchscript(&path, &run.vs, &run.config)?;
     Ok(path)
+}
+
+/// Checks that `output` does not replace a run file other than `own`, and, where it lands
+/// in the run folder, takes the folder's lock for the command.
+fn lock_for(run_dir: &Path, output: &Path, own: &str) -> Result<Option<rundir::RunLock>> {
+    rundir::check_output(run_dir, output, own)?;
+    if rundir::is_inside(run_dir, output) {
+        Ok(Some(rundir::lock(run_dir)?))
+    } else {
+        Ok(None)
+    }
 }
 
 /// `tch-vae sample`: a new grid from the saved weights. Returns the file written.
@@ -28,9 +40,10 @@ pub fn sample(
     seed: u64,
     device: Device,
 ) -> Result<PathBuf> {
+    let path = output.unwrap_or_else(|| run_dir.join(SAMPLES));
+    let _lock = lock_for(run_dir, &path, SAMPLES)?;
     let run = rundir::load(run_dir, device)?;
     tch::manual_seed(seed as i64);
-    let path = output.unwrap_or_else(|| run_dir.join(SAMPLES));
     figures::write_samples(&run.vae, &path, device)?;
     Ok(path)
 }
@@ -38,6 +51,9 @@ pub fn sample(
 /// `tch-vae plot`: redraws `loss.svg` from `metrics.csv`, and, when the weights are there,
 /// every model figure (the same ones, with the same seed, that training drew).
 pub fn plot(run_dir: &Path, data: Option<&Path>, device: Device) -> Result<Vec<PathBuf>> {
+    rundir::read_config(run_dir)?;
+    let _lock = rundir::lock(run_dir)?;
+    rundir::check_regular(&run_dir.join(METRICS))?;
     let history = metrics::read(&run_dir.join(METRICS))?;
     let mut written = vec![run_dir.join(LOSS_SVG)];
     plot::write_loss_svg(&written[0], &history)?;
@@ -69,10 +85,11 @@ pub struct EvalRequest {
 /// `tch-vae eval`: writes `eval.json` (default `RUN/eval.json`) and returns the report.
 pub fn evaluate(req: &EvalRequest, report: &mut dyn Reporter) -> Result<(PathBuf, EvalReport)> {
     req.settings.validate()?;
+    let path = req.output.clone().unwrap_or_else(|| req.run.join(EVAL));
+    let _lock = lock_for(&req.run, &path, EVAL)?;
     let run = rundir::load(&req.run, req.device)?;
     let data = rundir::load_data(&run.config, req.data.as_deref(), req.device)?;
     let result = EvalReport::measure(&run, &data, &req.settings, req.data.as_deref(), report)?;
-    let path = req.output.clone().unwrap_or_else(|| req.run.join(EVAL));
     let text = serde_json::to_string_pretty(&result)? + "\n";
     atomic::write_bytes(&path, text.as_bytes())?;
     Ok((path, result))

@@ -7,8 +7,8 @@ use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
 use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, TORCHSCRIPT, WEIGHTS};
 use crate::train::{EpochEnd, Trainer};
-use crate::{checkpoint, device, export, figures, plot, weights};
-use anyhow::{ensure, Result};
+use crate::{checkpoint, device, export, figures, memory, plot, weights};
+use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Device;
@@ -59,9 +59,19 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// `--threads`: at most this many per logical CPU (more only makes threads wait on each
+/// other; 100,000 of them stalled the machine).
+const THREADS_PER_CPU: usize = 4;
+
 fn set_threads(threads: Option<usize>) -> Result<()> {
     if let Some(n) = threads {
-        ensure!(n >= 1, "--threads must be at least 1 (got 0)");
+        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let max = THREADS_PER_CPU * cpus;
+        ensure!(
+            (1..=max).contains(&n),
+            "--threads must be from 1 to {max} ({THREADS_PER_CPU} per logical CPU; this \
+             machine has {cpus}) (got {n})"
+        );
         tch::set_num_threads(n as i32);
     }
     Ok(())
@@ -69,8 +79,9 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
 
 /// Trains a VAE and writes its run folder; returns the folder.
 pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
-    // Everything a user can get wrong is checked before the data is read or a file made.
-    let (mut model, train) = (req.model.clone(), req.train.clone());
+    // Everything a user can get wrong is checked before the run folder is made: flags,
+    // then the data, then the model's sizes against the data and the memory.
+    let (mut model, mut train) = (req.model.clone(), req.train.clone());
     train.validate()?;
     model.validate()?;
     set_threads(req.threads)?;
@@ -78,14 +89,26 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         .out
         .clone()
         .unwrap_or_else(|| rundir::default_dir(&train.data));
-    rundir::prepare(&out)?;
+    let reused = rundir::check_new(&out)?;
+    // Recorded absolute, so that `--resume` works from any folder.
+    train.data = std::path::absolute(&train.data).unwrap_or(train.data);
 
     let load_start = Instant::now();
     let mut data = Dataset::load(&train.data, train.limit, req.device)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
-    data.binarize_fixed(train.binarize);
     model.image_height = data.height;
     model.image_width = data.width;
+    model.validate()?;
+    let batch = train.batch_size.min(data.train.len());
+    memory::check_fits(&model, batch, req.device, "--latent and --hidden")?;
+    let _lock = rundir::prepare(&out)?;
+    if reused {
+        report.note(&format!(
+            "reusing {}: its run never reached a first checkpoint",
+            out.display()
+        ));
+    }
+    data.binarize_fixed(train.binarize);
     let run = RunConfig {
         version: env!("CARGO_PKG_VERSION").to_string(),
         model,
@@ -112,39 +135,50 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
 
 /// Continues the run in `req.run` from its checkpoint, with its own config.
 pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
-    let mut run = rundir::read_config(&req.run)?;
-    let path = req.run.join(CHECKPOINT);
+    let dir = &req.run;
+    let mut run = rundir::read_config(dir)?;
+    let config_path = dir.join(rundir::CONFIG);
+    let _lock = rundir::lock(dir)?;
+    let path = dir.join(CHECKPOINT);
+    rundir::check_regular(&path)?;
     ensure!(
         path.is_file(),
-        "{} is missing: this run has no checkpoint to resume from",
-        path.display()
+        "{} is missing: this run never reached its first checkpoint. Start it again with the \
+         same `tch-vae train` command and --out {} (the folder is reused)",
+        path.display(),
+        dir.display()
     );
-    rundir::remove_stale_temporaries(&req.run);
     let saved = checkpoint::Checkpoint::read(&path)?;
     let epochs = req.epochs.unwrap_or(run.train.epochs);
     let done = saved.history.len();
     ensure!(
         epochs >= done,
         "--epochs {epochs}: {} already holds {done} finished epochs; pass a larger --epochs to train further",
-        req.run.display()
+        dir.display()
     );
     run.train.epochs = epochs;
-    run.train.validate()?;
+    run.train
+        .validate()
+        .with_context(|| format!("{} holds a value out of range", config_path.display()))?;
     set_threads(req.threads)?;
     run.train.device = device::name(req.device);
     let data = rundir::load_data(&run, None, req.device)?;
+    let batch = run.train.batch_size.min(data.train.len());
+    let source = config_path.display().to_string();
+    memory::check_fits(&run.model, batch, req.device, &source)?;
+    saved.check_fits(&path, data.train.len(), run.train.batch_size)?;
     let (epoch, batch) = (saved.state.position.epoch, saved.state.position.batch);
     let mut trainer = Trainer::resume(&run.model, &run.train, req.device, saved.state)?;
     trainer.set_cuda_graphs(req.cuda_graphs);
-    rundir::write_config(&req.run, &run)?;
+    rundir::write_config(dir, &run)?;
     report.note(&format!(
         "resuming {} at epoch {epoch}, batch {batch} ({done} epochs done, training to {epochs}) on {}",
-        req.run.display(),
+        dir.display(),
         run.train.device
     ));
     say_how_steps_run(&trainer, report);
-    train_loop(&run, &req.run, &data, trainer, saved.history, report)?;
-    Ok(req.run.clone())
+    train_loop(&run, dir, &data, trainer, saved.history, report)?;
+    Ok(dir.clone())
 }
 
 /// On CUDA, says whether training steps are replayed from CUDA graphs, and if not, why.

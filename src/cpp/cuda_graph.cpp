@@ -3,10 +3,20 @@
 // records them once and replays them with one launch. Built against the CUDA runtime
 // headers that come with the PyTorch wheel; where they are missing (a CPU-only libtorch)
 // build.rs leaves TCHVAE_CUDA_GRAPHS undefined and every function reports that.
+#include <cstdint>
+
 #include "ffi_message.h"
 
 #ifdef TCHVAE_CUDA_GRAPHS
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/core/Device.h>
+#include <cuda_runtime_api.h>
+
+// From ATen/cuda/CUDAContextLight.h, whose other includes (cuSPARSE, cuda_fp16) need CUDA
+// headers that the PyTorch wheel does not ship; the function lives in libtorch_cuda.
+namespace at::cuda {
+cudaDeviceProp* getDeviceProperties(c10::DeviceIndex device);
+}
 #include <c10/cuda/CUDAStream.h>
 
 namespace {
@@ -52,6 +62,13 @@ char* tchvae_graph_replay(void* graph) {
 
 void tchvae_graph_free(void* graph) { delete as_graph(graph); }
 
+// The total memory of CUDA device `device`, in bytes (src/memory.rs's estimate).
+char* tchvae_cuda_total_memory(int device, uint64_t* out) {
+  return tchvae::guarded([&] {
+    *out = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(device))->totalGlobalMem;
+  });
+}
+
 }  // extern "C"
 
 #else  // no CUDA headers: the same functions, each saying so
@@ -77,6 +94,10 @@ char* tchvae_graph_capture_begin(void*) { return unavailable(); }
 char* tchvae_graph_capture_end(void*) { return unavailable(); }
 char* tchvae_graph_replay(void*) { return unavailable(); }
 void tchvae_graph_free(void*) {}
+char* tchvae_cuda_total_memory(int, uint64_t* out) {
+  *out = 0;
+  return unavailable();
+}
 
 }  // extern "C"
 

@@ -9,7 +9,9 @@
 #include <torch/script.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -72,8 +74,11 @@ char* tchvae_module_add_int_list(void* builder, const char* name, const int64_t*
   });
 }
 
-// Compiles `source` (the module's methods) and writes the module to `path`.
-char* tchvae_module_save(void* builder, const char* source, const char* path) {
+// Compiles `source` (the module's methods) and serialises the module into a malloc'd
+// buffer (`*out`, `*len`; released with tchvae_free_bytes). Writing to memory rather than
+// to a file keeps I/O errors (a full disk) out of libtorch's archive writer, whose
+// destructor would throw a second time and abort the process; Rust writes the bytes.
+char* tchvae_module_to_bytes(void* builder, const char* source, char** out, size_t* len) {
   return tchvae::guarded([&] {
     const auto& b = *static_cast<ModuleBuilder*>(builder);
     auto cu = std::make_shared<torch::jit::CompilationUnit>();
@@ -119,9 +124,17 @@ char* tchvae_module_save(void* builder, const char* source, const char* path) {
       root.register_attribute(name, c10::ListType::ofInts(), list);
     }
     root.define(source);
-    root.save(path);
+    std::ostringstream stream;
+    root.save(stream);
+    const std::string bytes = stream.str();
+    *out = static_cast<char*>(std::malloc(bytes.size()));
+    if (*out == nullptr) throw std::bad_alloc();
+    std::memcpy(*out, bytes.data(), bytes.size());
+    *len = bytes.size();
   });
 }
+
+void tchvae_free_bytes(char* bytes) { std::free(bytes); }
 
 void tchvae_free_message(char* message) { std::free(message); }
 

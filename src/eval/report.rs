@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
+/// The largest k: 200 times the standard protocol's 5000.
+pub const MAX_IW_SAMPLES: usize = 1_000_000;
+/// The largest chunk of decoded samples (2^24 rows of logits: 53 GB for 784 pixels).
+pub const MAX_BATCH_ROWS: usize = 1 << 24;
+
 /// Images per chunk when only the posterior is needed (no decoding).
 const ENCODE_BATCH: usize = 4096;
 
@@ -31,14 +36,17 @@ pub struct EvalSettings {
 impl EvalSettings {
     /// Rejects out-of-range values before any work, naming the flag.
     pub fn validate(&self) -> Result<()> {
+        let in_range = |v: Option<usize>, max: usize| v.is_none_or(|v| (1..=max).contains(&v));
         ensure!(
-            self.iw_samples != Some(0),
-            "--iw-samples must be at least 1 (got 0)"
+            in_range(self.iw_samples, MAX_IW_SAMPLES),
+            "--iw-samples must be from 1 to {MAX_IW_SAMPLES} (got {})",
+            self.iw_samples.unwrap_or_default()
         );
         ensure!(self.limit != Some(0), "--limit must be at least 1 (got 0)");
         ensure!(
-            self.batch_rows != Some(0),
-            "--batch-rows must be at least 1 (got 0)"
+            in_range(self.batch_rows, MAX_BATCH_ROWS),
+            "--batch-rows must be from 1 to {MAX_BATCH_ROWS} (got {})",
+            self.batch_rows.unwrap_or_default()
         );
         Ok(())
     }
@@ -78,8 +86,9 @@ pub struct EvalReport {
     pub neg_elbo: f64,
     /// Importance-weighted estimate of -log p(x) with k samples (Burda et al. 2015).
     pub nll: f64,
-    /// Standard error of `nll` over the test images.
-    pub nll_stderr: f64,
+    /// Standard error of `nll` over the test images (null for a single image, where it
+    /// is undefined).
+    pub nll_stderr: Option<f64>,
     /// `nll` / (pixels * ln 2).
     pub bits_per_dim: f64,
     pub recon: f64,
@@ -141,8 +150,8 @@ impl EvalReport {
         report.work_finished();
         let mean = |t: &Tensor| t.mean(Kind::Double).double_value(&[]);
         let nll = mean(&l.nll);
-        let nll_stderr =
-            l.nll.to_kind(Kind::Double).std(true).double_value(&[]) / (n as f64).sqrt();
+        let nll_stderr = (n >= 2)
+            .then(|| l.nll.to_kind(Kind::Double).std(true).double_value(&[]) / (n as f64).sqrt());
         let test = encode_all(&run.vae, &x, ENCODE_BATCH)?;
         let kl_dims = test.kl_per_dim()?;
         let kl: f64 = kl_dims.iter().sum();
@@ -202,10 +211,14 @@ impl std::fmt::Display for EvalReport {
             "  negative ELBO {:.2} nats (recon {:.2} + KL {:.2})",
             self.neg_elbo, self.recon, self.kl
         )?;
+        let stderr = self.nll_stderr.map_or_else(
+            || "(one image: no standard error)".to_string(),
+            |s| format!("+- {s:.2}"),
+        );
         writeln!(
             f,
-            "  -log p(x) {:.2} +- {:.2} nats (k = {}, {:.1} s), {:.4} bits/dim",
-            self.nll, self.nll_stderr, self.iw_samples, self.iw_seconds, self.bits_per_dim
+            "  -log p(x) {:.2} {stderr} nats (k = {}, {:.1} s), {:.4} bits/dim",
+            self.nll, self.iw_samples, self.iw_seconds, self.bits_per_dim
         )?;
         writeln!(
             f,

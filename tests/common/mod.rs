@@ -27,6 +27,29 @@ pub fn tch_vae(args: &[&str]) -> Output {
         .expect("the tch-vae binary runs")
 }
 
+/// Runs `tch-vae ARGS`, expects exit 1, every needle in stderr, and no panic, C++
+/// exception or backtrace.
+pub fn fails_with(args: &[&str], needles: &[&str]) -> String {
+    let o = tch_vae(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    for bad in [
+        "panicked",
+        "Exception raised",
+        "frame #",
+        "terminate called",
+    ] {
+        assert!(!err.contains(bad), "{args:?} printed {bad}: {err}");
+    }
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected '{needle}' in: {err}"
+        );
+    }
+    err
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -43,13 +66,19 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Writes a tiny dataset in MNIST layout (gzip): `n_train` / `n_test` random 28x28 images.
 pub fn write_idx_folder(dir: &Path, n_train: u32, n_test: u32) {
+    write_idx_images(dir, n_train, n_test, 28, 28);
+}
+
+/// Writes a dataset in MNIST layout (gzip) of `n_train` / `n_test` pseudo-random images of
+/// `height` x `width` pixels, labels 0..9 in turn.
+pub fn write_idx_images(dir: &Path, n_train: u32, n_test: u32, height: u32, width: u32) {
     std::fs::create_dir_all(dir).unwrap();
     for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
-        let pixels: Vec<u8> = (0..n * 784)
+        let pixels: Vec<u8> = (0..n * height * width)
             .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
             .collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let images = tch_vae::idx::encode(&[n, 28, 28], &pixels);
+        let images = tch_vae::idx::encode(&[n, height, width], &pixels);
         let labels = tch_vae::idx::encode(&[n], &labels);
         std::fs::write(
             dir.join(format!("{prefix}-images-idx3-ubyte.gz")),

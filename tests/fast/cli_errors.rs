@@ -147,22 +147,51 @@ fn out_of_range_flags_are_rejected_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(tmp.path());
     let out = tmp.path().join("run");
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 18] = [
         (
             &["--kl-warmup=-1"],
             "--kl-warmup must be a number of epochs >= 0",
         ),
         (
             &["--free-bits=-0.5"],
-            "--free-bits must be a number of nats >= 0",
+            "--free-bits must be a number of nats from 0 to 1e6",
+        ),
+        (
+            &["--free-bits", "1e300"],
+            "--free-bits must be a number of nats from 0 to 1e6",
         ),
         (&["--batch-size", "0"], "--batch-size must be at least 1"),
         (&["--lr", "0"], "--lr must be a positive number"),
         (&["--lr=-0.01"], "--lr must be a positive number"),
+        // A negative number after a space reaches the range check, not clap's parser.
+        (&["--lr", "-1"], "--lr must be a positive number"),
+        (
+            &["--lr", "1e300"],
+            "--lr must be a positive number of at most",
+        ),
+        (
+            &["--clip-grad", "1e300"],
+            "--clip-grad must be a positive number",
+        ),
         (&["--latent", "0"], "--latent must be at least 1"),
         (&["--limit", "0"], "--limit must be at least 1"),
         (&["--epochs", "0"], "--epochs must be at least 1"),
-        (&["--beta=-1"], "--beta must be a number >= 0"),
+        (&["--beta", "-1"], "--beta must be a number from 0 to 1e6"),
+        (
+            &["--beta", "1e300"],
+            "--beta must be a number from 0 to 1e6",
+        ),
+        (&["--threads", "0"], "--threads must be from 1 to"),
+        (&["--threads", "100000"], "--threads must be from 1 to"),
+        // Sizes whose model cannot fit in memory: named before anything is allocated.
+        (
+            &["--latent", "1000000000"],
+            "--latent and --hidden: the 784-400-1000000000 model has",
+        ),
+        (
+            &["--hidden", "1000000000"],
+            "--latent and --hidden: the 784-1000000000-20 model has",
+        ),
     ];
     for (flags, needle) in cases {
         let args = [
@@ -211,15 +240,21 @@ fn unwritable_output_folder_is_rejected_before_training() {
 }
 
 #[test]
-fn an_existing_run_is_never_overwritten() {
+fn an_existing_run_or_another_tools_config_is_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(tmp.path());
-    let out = tmp.path().join("run");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("config.json"), b"{}").unwrap();
-    let err = train_fails(&["--data", &data, "--out", out.to_str().unwrap()], 1);
+    // Another tool's config.json, and a run that got its first checkpoint.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("config.json"), b"{}").unwrap();
+    let err = train_fails(&["--data", &data, "--out", foreign.to_str().unwrap()], 1);
     assert!(err.contains("already holds a run"), "{err}");
-    assert_eq!(std::fs::read(out.join("config.json")).unwrap(), b"{}");
+    assert_eq!(std::fs::read(foreign.join("config.json")).unwrap(), b"{}");
+    let run = tiny_run(tmp.path(), &[]);
+    let config = std::fs::read(run.join("config.json")).unwrap();
+    let err = train_fails(&["--data", &data, "--out", run.to_str().unwrap()], 1);
+    assert!(err.contains("already holds a run"), "{err}");
+    assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
 }
 
 #[test]
@@ -231,11 +266,9 @@ fn sample_and_plot_name_a_folder_that_is_not_a_run() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
         assert!(!err.contains("panicked"), "{cmd}: {err}");
-        let expected = if cmd == "sample" {
-            "config.json"
-        } else {
-            "metrics.csv"
-        };
-        assert!(err.contains(expected) && err.contains(dir), "{cmd}: {err}");
+        assert!(
+            err.contains("config.json") && err.contains(dir),
+            "{cmd}: {err}"
+        );
     }
 }

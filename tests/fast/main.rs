@@ -8,4 +8,6 @@ mod bad_files;
 mod cli_errors;
 mod data;
 mod export;
+mod hostile;
 mod idx_properties;
+mod loader_properties;

@@ -1,0 +1,143 @@
+//! The memory a model needs, estimated before anything is allocated, so that an absurd
+//! size (`--latent 1000000000`, or such a number in a `config.json`) is a clear error that
+//! names where it came from, not an allocation failure deep inside libtorch.
+use crate::arch::{self, Op};
+use crate::config::{Arch, ModelConfig};
+use crate::ffi;
+use anyhow::{ensure, Result};
+use tch::Device;
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// The number of parameters, or None when it does not fit in 128 bits.
+pub fn parameters(model: &ModelConfig) -> Option<u128> {
+    let [mu, logvar] = arch::heads(model);
+    let layers = arch::encoder(model)
+        .into_iter()
+        .chain([mu, logvar])
+        .chain(arch::decoder(model));
+    layers.map(|l| op_parameters(&l.op)).sum()
+}
+
+fn op_parameters(op: &Op) -> Option<u128> {
+    let Some((shape, _)) = op.weight_shape() else {
+        return Some(0);
+    };
+    let weights = shape
+        .iter()
+        .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128))?;
+    weights.checked_add(op.bias_len().unwrap_or(0) as u128)
+}
+
+/// Bytes to train `model` with batches of `batch` images: weights, gradients and Adam's
+/// two moments (4 float32 copies of every parameter), and, for each image of a batch, the
+/// activations of every layer kept for the backward pass (with their gradients).
+pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
+    let params = parameters(model)?;
+    let mut per_image: u128 = (model.input_dim() as u128).checked_mul(2)?;
+    for layer in arch::encoder(model).iter().chain(&arch::decoder(model)) {
+        if let Op::Linear { outputs, .. } = layer.op {
+            per_image = per_image.checked_add(2 * outputs as u128)?;
+        }
+    }
+    per_image = per_image.checked_add(4 * model.latent as u128)?;
+    if model.arch == Arch::Conv {
+        // The feature maps at half and quarter resolution, in the encoder and the decoder.
+        let pixels = model.input_dim() as u128;
+        per_image = per_image.checked_add(2 * (32 * pixels / 4 + 64 * pixels / 16))?;
+    }
+    let activations = per_image.checked_mul(batch as u128)?.checked_mul(2)?;
+    params
+        .checked_mul(4)?
+        .checked_add(activations)?
+        .checked_mul(4)
+}
+
+/// The memory `device` offers: on the CPU what Linux reports available now, on CUDA the
+/// card's total. None where it cannot be told.
+pub fn available_bytes(device: Device) -> Option<u64> {
+    match device {
+        Device::Cuda(index) => {
+            let mut total = 0u64;
+            // SAFETY: plain call writing one integer; the C++ side catches its exceptions.
+            let ok =
+                unsafe { ffi::check(ffi::tchvae_cuda_total_memory(index as i32, &mut total), "") };
+            ok.ok().map(|()| total)
+        }
+        _ => {
+            let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            kib.checked_mul(1024)
+        }
+    }
+}
+
+/// Refuses a model that cannot be trained in the memory `device` offers. `source` says
+/// where the sizes came from ("--latent and --hidden", or a config.json), for the message.
+pub fn check_fits(model: &ModelConfig, batch: usize, device: Device, source: &str) -> Result<()> {
+    let params = parameters(model);
+    let needed = training_bytes(model, batch);
+    let available = available_bytes(device);
+    let fits = match (needed, available) {
+        (None, _) => false,
+        (Some(n), Some(a)) => n <= a as u128,
+        (Some(_), None) => true, // cannot tell: let libtorch try
+    };
+    ensure!(
+        fits,
+        "{source}: the {} model has {} parameters and needs about {} to train with batches \
+         of {batch}, more than the {} this machine's {} offers. Choose smaller sizes",
+        model.describe(),
+        params.map_or_else(|| "more than 10^38".to_string(), |p| p.to_string()),
+        needed.map_or_else(
+            || "an impossible amount".to_string(),
+            |n| format!("{:.1} GiB", n as f64 / GIB)
+        ),
+        available.map_or_else(String::new, |a| format!("{:.1} GiB", a as f64 / GIB)),
+        if device.is_cuda() { "GPU" } else { "memory" },
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Likelihood;
+
+    fn model(hidden: Vec<usize>, latent: usize) -> ModelConfig {
+        ModelConfig {
+            image_height: 28,
+            image_width: 28,
+            hidden,
+            latent,
+            likelihood: Likelihood::Bernoulli,
+            arch: Arch::Mlp,
+        }
+    }
+
+    #[test]
+    fn parameters_are_counted_as_pytorch_counts_them() {
+        // 784-400-20: 784*400+400 + 2*(400*20+20) + 20*400+400 + 400*784+784.
+        let expected = 784 * 400 + 400 + 2 * (400 * 20 + 20) + (20 * 400 + 400) + (400 * 784 + 784);
+        assert_eq!(parameters(&model(vec![400], 20)), Some(expected));
+        // Counted in 128 bits: sizes whose product overflows 64 bits are still counted.
+        assert!(parameters(&model(vec![usize::MAX], 2)).unwrap() > u128::from(u64::MAX));
+    }
+
+    #[test]
+    fn an_absurd_model_is_refused_before_any_allocation() {
+        let e = check_fits(
+            &model(vec![400], 1_000_000_000_000),
+            128,
+            Device::Cpu,
+            "--latent",
+        );
+        let e = format!("{:#}", e.unwrap_err());
+        assert!(
+            e.starts_with("--latent: the 784-400-1000000000000 model has"),
+            "{e}"
+        );
+        check_fits(&model(vec![400], 20), 128, Device::Cpu, "--latent").unwrap();
+    }
+}
