@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from tch_vae import cpu_name, read_metrics
+from tch_vae import DEFAULT_DATA, cpu_name, read_metrics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -192,7 +192,7 @@ def measure(a, hidden: str, batch: int, tmp: Path) -> tuple[dict, float, dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="folder of IDX files")
+    p.add_argument("--data", default=DEFAULT_DATA, help="folder of IDX files")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per program")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--hidden", default="400")

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The real default dataset (Debian's dataset-fashion-mnist, installed by scripts/setup.sh).
-pub const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+pub const FASHION_MNIST: &str = tch_vae::config::defaults::DATA_DIR;
 
 pub fn fashion_mnist() -> PathBuf {
     let dir = PathBuf::from(FASHION_MNIST);

@@ -7,8 +7,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
+from tch_vae import DEFAULT_DATA  # noqa: E402
+
 BINARY = REPO / "target" / "release" / "tch-vae"
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST = Path(DEFAULT_DATA)
 
 
 def _train(tmp_path_factory, name: str, *flags: str) -> Path:
