@@ -158,7 +158,10 @@ def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
         programs["tch-vae (baseline build)"] = [a.baseline_binary, "train"]
     if cuda:  # the same program with its steps launched one kernel at a time
         programs["tch-vae, no CUDA graphs"] = [a.binary, "train", "--no-cuda-graphs"]
-    programs["PyTorch eager"] = [sys.executable, str(REPO / "scripts/reference_vae.py")]
+    reference = [sys.executable, str(REPO / "scripts/reference_vae.py")]
+    for peer in a.peers.split(","):
+        name, flags = PEERS[peer]
+        programs[name] = reference + flags
     rows = {}
     for i, (name, cmd) in enumerate(programs.items()):
         out_dir = tmp / str(i)
@@ -166,6 +169,16 @@ def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
         m = re.search(r"data loaded in ([0-9.]+) s", out)  # tch-vae prints it
         rows[name] = (rss, read_metrics(out_dir / "metrics.csv"), float(m.group(1)) if m else None, gpu)
     return rows
+
+
+#: The PyTorch programs a run can time (`--peers`): the reference in each of its modes.
+PEERS = {
+    "eager": ("PyTorch eager", []),
+    "fused": ("PyTorch eager, fused Adam", ["--fused-adam"]),
+    "compile": ("torch.compile", ["--compile", "default"]),
+    "autotune": ("torch.compile max-autotune", ["--compile", "max-autotune-no-cudagraphs"]),
+    "graphs": ("torch.compile reduce-overhead", ["--compile", "reduce-overhead"]),
+}
 
 
 def median_epoch(rows: list[dict[str, float]]) -> float:
@@ -206,7 +219,14 @@ def main() -> None:
     p.add_argument("--scaling", action="store_true", help="also sweep hidden width and batch size (2 epochs each)")
     p.add_argument("--binary", default=str(REPO / "target/release/tch-vae"))
     p.add_argument("--baseline-binary", help="an earlier tch-vae build, timed in the same rotation")
+    p.add_argument("--peers", help="PyTorch programs to time, from " + ", ".join(PEERS)
+                   + " [default: eager,fused,compile on the CPU; eager,fused,graphs on CUDA]")
     a = p.parse_args()
+    if a.peers is None:
+        a.peers = "eager,fused,graphs" if a.device.startswith("cuda") else "eager,fused,compile"
+    unknown = set(a.peers.split(",")) - set(PEERS)
+    if unknown:
+        p.error(f"--peers: unknown {sorted(unknown)}; choose from {', '.join(PEERS)}")
 
     peak = sgemm_peak(a.threads, a.device)
     device_name = torch.cuda.get_device_name() if a.device.startswith("cuda") else cpu_name()
@@ -221,23 +241,28 @@ def main() -> None:
         print(f"784-{a.hidden.replace(',', '-')}-20, batch {a.batch_size}, Adam 1e-3, {images} training images, "
               f"{a.epochs} timed epochs ({flop / 1e9:.0f} GFLOP per epoch)\n")
         cuda = a.device.startswith("cuda")
-        print("| program | median epoch (s) | images/s | GFLOP/s | of sgemm peak | peak RSS (MiB) "
+        print("| program | median epoch (s) | first epoch (s) | images/s | GFLOP/s | of sgemm peak | peak RSS (MiB) "
               + ("| peak GPU memory (MiB) " if cuda else "") + "| test loss | every run's median epoch (s) |")
-        print("|---|---|---|---|---|---|---|---|" + ("---|" if cuda else ""))
+        print("|---|---|---|---|---|---|---|---|---|" + ("---|" if cuda else ""))
         med = {}
         for name, (rss, ms, _, gpu) in rows.items():
             med[name] = median_epoch(ms)
             gpu_cell = (f"| {gpu:.0f} " if gpu is not None else "| n/a ") if cuda else ""
-            print(f"| {name} | {med[name]:.3f} | {images / med[name]:,.0f} | {flop / med[name] / 1e9:.1f} "
+            print(f"| {name} | {med[name]:.3f} | {ms[0]['epoch_seconds']:.3f} | {images / med[name]:,.0f} "
+                  f"| {flop / med[name] / 1e9:.1f} "
                   f"| {flop / med[name] / 1e9 / peak:.0%} | {rss:.0f} {gpu_cell}| {ms[-1]['test_loss']:.2f} "
                   f"| {', '.join(f'{t:.2f}' for t in every[name])} |")
         print(f"\nMatrix products alone (each timed in isolation, summed, best of {a.repeats}): "
               f"{floor:.3f} s per epoch, "
               f"{flop / floor / 1e9:.0f} GFLOP/s ({flop / floor / 1e9 / peak:.0%} of peak). Above that floor: "
               + ", ".join(f"{n} +{t - floor:.3f} s" for n, t in med.items()))
-        ratio = med["tch-vae"] / med["PyTorch eager"]
-        losses = [rows[n][1][-1]["test_loss"] for n in ("tch-vae", "PyTorch eager")]
-        print(f"\ntch-vae / PyTorch eager: {ratio:.2f}x the epoch time; test loss {100 * (losses[0] / losses[1] - 1):+.2f}%")
+        peers = [PEERS[p][0] for p in a.peers.split(",")]
+        for peer in peers:
+            losses = [rows[n][1][-1]["test_loss"] for n in ("tch-vae", peer)]
+            print(f"\ntch-vae / {peer}: {med['tch-vae'] / med[peer]:.2f}x the epoch time; "
+                  f"test loss {100 * (losses[0] / losses[1] - 1):+.2f}%", end="")
+        best = min(peers, key=lambda n: med[n])
+        print(f"\nthe best peer: {best}; the first epoch of a compiled peer holds its compilation")
         if a.baseline_binary:
             base = "tch-vae (baseline build)"
             same = rows["tch-vae"][1][-1]["test_loss"] == rows[base][1][-1]["test_loss"]

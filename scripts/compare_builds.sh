@@ -44,7 +44,11 @@ for r in $(seq "$repeats"); do
   for v in old new; do
     bin=$old; [ $v = new ] && bin=$new
     "$bin" train --device cpu --threads 2 --epochs 3 --out "$work/t-$v-$r" > /dev/null 2>&1
-    med=$(python3 -c 'import csv,statistics,sys; print(f"{statistics.median(float(r[\"epoch_seconds\"]) for r in csv.DictReader(open(sys.argv[1]))):.3f}")' "$work/t-$v-$r/metrics.csv")
+    med=$(python3 - "$work/t-$v-$r/metrics.csv" <<'PY'
+import csv, statistics, sys
+print("%.3f" % statistics.median(float(r["epoch_seconds"]) for r in csv.DictReader(open(sys.argv[1]))))
+PY
+)
     echo "$v $r $med"
   done
 done | tee "$work/times"

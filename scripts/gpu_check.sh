@@ -8,14 +8,16 @@
 #
 # Steps of `run`: the device's name; 5 epochs on CUDA (with checkpoints; steps replayed
 # from a CUDA graph, and the count of replays checked), again with --no-cuda-graphs (the
-# losses must agree), the same for --arch conv (1 epoch), and on the CPU with the same
+# losses must agree), the same for --arch conv (1 epoch), then --arch conv with
+# --deterministic twice eagerly and once replayed (all three identical), and on the CPU with the same
 # seed, whose test losses must agree within 1%; export, then vae.pt loaded
 # in the machine's Python on the CPU and on CUDA, its parameters equal to
 # weights.safetensors and its outputs equal to the PyTorch reference module's to 1e-5;
 # --resume for one more epoch; eval on the 10,000 test images (k = 5000 on CUDA), timed;
 # the fault check's CUDA path (a learning rate that makes the loss non-finite must stop
 # with exit code 1); the benchmark against the PyTorch eager reference at batch 128 and
-# 1024. Everything comes back as $OUT/summary.txt and $OUT/results.tar.gz; STEPS="name ..."
+# 1024 (PyTorch eager, eager with fused Adam, and torch.compile(mode="reduce-overhead"),
+# PyTorch's own CUDA graphs). Everything comes back as $OUT/summary.txt and $OUT/results.tar.gz; STEPS="name ..."
 # runs only the steps named. A dry run here:
 #   DEVICE=cpu LIMIT=3000 EPOCHS=1 OUT=/tmp/gpu-dry bash scripts/gpu_check.sh run
 set -uo pipefail
@@ -94,6 +96,7 @@ expect_fault() {
 # The comparisons are scripts/gpu_checks.py's subcommands.
 same_loss() { "$PY" scripts/gpu_checks.py same-loss "$WORK/run" "$WORK/cpu-run"; }
 graph_vs_eager() { "$PY" scripts/gpu_checks.py graph-vs-eager "$WORK/$1" "$WORK/$2"; }
+identical() { "$PY" scripts/gpu_checks.py identical "$WORK/$1" "$WORK/$2"; }
 load_in_python() { "$PY" scripts/gpu_checks.py load-in-python "$WORK/run" "$DEVICE"; }
 
 # Every full batch after the first 3 of each epoch must have been replayed from the graph.
@@ -123,6 +126,15 @@ for mode in graph eager; do
         "${flag[@]}" --out "$WORK/conv-$mode" "${LIMIT_ARGS[@]}"
 done
 step conv_graph_vs_eager graph_vs_eager conv-graph conv-eager
+# With cuDNN's deterministic algorithms (--deterministic), two eager conv runs must agree in
+# every digit, and so must the graph replay of the same steps.
+for mode in eager-a eager-b graph; do
+    flag=(--deterministic); [ $mode != graph ] && flag+=(--no-cuda-graphs)
+    step "train_conv_det_$mode" "$BIN" train --device "$DEVICE" --data "$DATA" --epochs 1 --arch conv \
+        "${flag[@]}" --out "$WORK/conv-det-$mode" "${LIMIT_ARGS[@]}"
+done
+step conv_det_eager_twice identical conv-det-eager-a conv-det-eager-b
+step conv_det_graph_vs_eager identical conv-det-graph conv-det-eager-a
 step export "$BIN" export --run "$WORK/run"
 step load_in_python load_in_python
 step resume "$BIN" train --resume "$WORK/run" --epochs $((EPOCHS + 1)) --device "$DEVICE"

@@ -4,6 +4,7 @@ check fails:
 
     python scripts/gpu_checks.py same-loss RUN_A RUN_B        # final test losses within 1%
     python scripts/gpu_checks.py graph-vs-eager RUN_A RUN_B   # every metric equal to rounding
+    python scripts/gpu_checks.py identical RUN_A RUN_B        # every metric equal in every digit
     python scripts/gpu_checks.py load-in-python RUN DEVICE    # vae.pt on the CPU and DEVICE
 """
 from __future__ import annotations
@@ -25,9 +26,10 @@ def same_loss(a: str, b: str) -> None:
     assert abs(cuda / cpu - 1) < 0.01, "the test losses differ by more than 1%"
 
 
-def graph_vs_eager(a: str, b: str) -> None:
+def graph_vs_eager(a: str, b: str, exact: bool = False) -> None:
     """Steps replayed from a CUDA graph against the same steps launched one by one: same
-    kernels, same random numbers, so the metrics should agree to rounding."""
+    kernels, same random numbers, so the metrics should agree to rounding (`exact`: in
+    every digit, as two runs of deterministic kernels must)."""
     graph, eager = read_metrics(a), read_metrics(b)
     cols = [c for c in graph[0] if c not in ("epoch", "epoch_seconds")]
     pairs = [(g[c], e[c]) for g, e in zip(graph, eager) for c in cols]
@@ -39,6 +41,7 @@ def graph_vs_eager(a: str, b: str) -> None:
           f"vs eager {[round(r['epoch_seconds'], 3) for r in eager]}")
     losses = max(abs(g[c] / e[c] - 1) for g, e in zip(graph, eager) for c in ("train_loss", "test_loss"))
     assert losses < 1e-3, f"losses differ by {losses:.2e}"
+    assert same or not exact, "the runs differ, and they must be identical"
 
 
 def load_in_python(run: str, device: str) -> None:
@@ -68,7 +71,7 @@ def load_in_python(run: str, device: str) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="check", required=True)
-    for name in ("same-loss", "graph-vs-eager"):
+    for name in ("same-loss", "graph-vs-eager", "identical"):
         s = sub.add_parser(name)
         s.add_argument("a")
         s.add_argument("b")
@@ -78,8 +81,8 @@ def main() -> int:
     a = p.parse_args()
     if a.check == "same-loss":
         same_loss(a.a, a.b)
-    elif a.check == "graph-vs-eager":
-        graph_vs_eager(a.a, a.b)
+    elif a.check in ("graph-vs-eager", "identical"):
+        graph_vs_eager(a.a, a.b, exact=a.check == "identical")
     else:
         load_in_python(a.run, a.device)
     return 0

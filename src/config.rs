@@ -175,6 +175,9 @@ pub struct TrainConfig {
     /// epoch).
     #[serde(default)]
     pub checkpoint_every: Option<usize>,
+    /// cuDNN's deterministic convolution algorithms (`--deterministic`; CUDA only).
+    #[serde(default)]
+    pub deterministic: bool,
 }
 
 impl TrainConfig {
@@ -194,6 +197,7 @@ impl TrainConfig {
             free_bits: defaults::FREE_BITS,
             clip_grad: None,
             checkpoint_every: None,
+            deterministic: false,
         }
     }
 

@@ -43,6 +43,19 @@ pub fn resolve(spec: &str) -> Result<Device> {
     }
 }
 
+/// `--deterministic`: cuDNN's deterministic convolution algorithms from now on (slower;
+/// on CUDA, two runs of a convolutional model then give the same numbers). No effect on
+/// the CPU, whose kernels are deterministic already.
+pub fn set_cudnn_deterministic(on: bool) -> Result<()> {
+    // SAFETY: plain call; the C++ side catches its own exceptions.
+    unsafe {
+        crate::ffi::check(
+            crate::ffi::tchvae_set_cudnn_deterministic(on),
+            "setting cuDNN's deterministic mode",
+        )
+    }
+}
+
 /// "cpu" or "cuda:N": how config.json records the device.
 pub fn name(device: Device) -> String {
     match device {

@@ -64,6 +64,8 @@ extern "C" {
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
 
+    pub(crate) fn tchvae_set_cudnn_deterministic(on: bool) -> *mut c_char;
+
     pub(crate) fn tchvae_clear_grads(params: *const *const C_tensor, n: usize) -> *mut c_char;
 
     pub(crate) fn tchvae_graph_supported() -> *mut c_char;

@@ -49,7 +49,8 @@ struct TrainArgs {
     /// epochs in total (only --epochs, --device and --threads may be given with it).
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
-        "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every"])]
+        "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
+        "deterministic"])]
     resume: Option<PathBuf>,
     /// Folder with the four MNIST-format IDX files (gzip or raw).
     #[arg(long, default_value = defaults::DATA_DIR)]
@@ -117,6 +118,10 @@ struct TrainArgs {
     /// and the same numbers (measured identical for the MLP).
     #[arg(long)]
     no_cuda_graphs: bool,
+    /// On CUDA, use cuDNN's deterministic convolution algorithms (slower): two runs of an
+    /// --arch conv model then give the same numbers. The CPU is deterministic already.
+    #[arg(long)]
+    deterministic: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -289,6 +294,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     free_bits: a.free_bits,
                     clip_grad: a.clip_grad,
                     checkpoint_every: a.checkpoint_every,
+                    deterministic: a.deterministic,
                 },
                 device,
                 out: a.out,

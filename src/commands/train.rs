@@ -126,6 +126,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         run.train.device,
         out.display()
     ));
+    device::set_cudnn_deterministic(run.train.deterministic)?;
     let mut trainer = Trainer::new(&run.model, &run.train, req.device)?;
     trainer.set_cuda_graphs(req.cuda_graphs);
     say_how_steps_run(&trainer, report);
@@ -167,6 +168,7 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     let source = config_path.display().to_string();
     memory::check_fits(&run.model, batch, req.device, &source)?;
     saved.check_fits(&path, data.train.len(), run.train.batch_size)?;
+    device::set_cudnn_deterministic(run.train.deterministic)?;
     let (epoch, batch) = (saved.state.position.epoch, saved.state.position.batch);
     let mut trainer = Trainer::resume(&run.model, &run.train, req.device, saved.state)?;
     trainer.set_cuda_graphs(req.cuda_graphs);

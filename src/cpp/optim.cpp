@@ -1,4 +1,5 @@
-// libtorch operations that tch does not wrap (TensorList in-place functions).
+// libtorch operations that tch does not wrap (TensorList in-place functions), and the
+// cuDNN setting behind --deterministic.
 #include <torch/torch.h>
 
 #include <vector>
@@ -54,6 +55,15 @@ char* tchvae_grad_norm(const at::Tensor* const* grads, size_t n, at::Tensor** ou
     at::NoGradGuard no_grad;
     auto norms = at::_foreach_norm(list(grads, n), 2);
     *out = new at::Tensor(at::linalg_vector_norm(at::stack(norms), 2));
+  });
+}
+
+// cuDNN's deterministic algorithms (and no per-shape benchmarking, which may pick other
+// algorithms from run to run): convolutions then give the same numbers on every run.
+char* tchvae_set_cudnn_deterministic(bool on) {
+  return tchvae::guarded([&] {
+    at::globalContext().setDeterministicCuDNN(on);
+    at::globalContext().setBenchmarkCuDNN(false);
   });
 }
 
