@@ -5,6 +5,7 @@ check fails:
     python scripts/gpu_checks.py same-loss RUN_A RUN_B        # final test losses within 1%
     python scripts/gpu_checks.py graph-vs-eager RUN_A RUN_B   # every metric equal to rounding
     python scripts/gpu_checks.py identical RUN_A RUN_B        # every metric equal in every digit
+    python scripts/gpu_checks.py differences RUN_A RUN_B      # the differences, not judged
     python scripts/gpu_checks.py load-in-python RUN DEVICE    # vae.pt on the CPU and DEVICE
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ def same_loss(a: str, b: str) -> None:
     assert abs(cuda / cpu - 1) < 0.01, "the test losses differ by more than 1%"
 
 
-def graph_vs_eager(a: str, b: str, exact: bool = False) -> None:
+def graph_vs_eager(a: str, b: str, exact: bool = False, report_only: bool = False) -> None:
     """Steps replayed from a CUDA graph against the same steps launched one by one: same
     kernels, same random numbers, so the metrics should agree to rounding (`exact`: in
     every digit, as two runs of deterministic kernels must)."""
@@ -40,6 +41,9 @@ def graph_vs_eager(a: str, b: str, exact: bool = False) -> None:
           f"epoch seconds graph {[round(r['epoch_seconds'], 3) for r in graph]} "
           f"vs eager {[round(r['epoch_seconds'], 3) for r in eager]}")
     losses = max(abs(g[c] / e[c] - 1) for g, e in zip(graph, eager) for c in ("train_loss", "test_loss"))
+    print(f"largest relative difference of the losses: {losses:.2e}")
+    if report_only:  # runs whose kernels are not deterministic: shown, not judged
+        return
     assert losses < 1e-3, f"losses differ by {losses:.2e}"
     assert same or not exact, "the runs differ, and they must be identical"
 
@@ -71,7 +75,7 @@ def load_in_python(run: str, device: str) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="check", required=True)
-    for name in ("same-loss", "graph-vs-eager", "identical"):
+    for name in ("same-loss", "graph-vs-eager", "identical", "differences"):
         s = sub.add_parser(name)
         s.add_argument("a")
         s.add_argument("b")
@@ -81,8 +85,8 @@ def main() -> int:
     a = p.parse_args()
     if a.check == "same-loss":
         same_loss(a.a, a.b)
-    elif a.check in ("graph-vs-eager", "identical"):
-        graph_vs_eager(a.a, a.b, exact=a.check == "identical")
+    elif a.check in ("graph-vs-eager", "identical", "differences"):
+        graph_vs_eager(a.a, a.b, exact=a.check == "identical", report_only=a.check == "differences")
     else:
         load_in_python(a.run, a.device)
     return 0

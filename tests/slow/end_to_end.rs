@@ -172,11 +172,12 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         );
     }
     assert_eq!(std::fs::read_to_string(run.join("loss.svg")).unwrap(), svg);
-    // No temporary file is left behind by the atomic writes.
+    // No temporary file is left behind by the atomic writes (the lock file stays).
     let stray: Vec<_> = std::fs::read_dir(&run)
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| e.file_name() != rundir::LOCK)
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
