@@ -111,18 +111,18 @@ pub fn conv_output(config: &ModelConfig) -> (usize, usize, usize) {
     )
 }
 
-/// The encoder trunk: pixels [n, H*W] -> features [n, trunk_width].
+/// The encoder trunk: images [n, C*H*W] -> features [n, trunk_width].
 pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
     let ops = match config.arch {
         Arch::Mlp => mlp(&[&[config.input_dim()], &config.hidden[..]].concat()),
         Arch::Conv => {
             let (c, h, w) = conv_output(config);
             let mut ops = vec![Op::Unflatten {
-                channels: 1,
+                channels: config.channels,
                 height: config.image_height,
                 width: config.image_width,
             }];
-            let mut inputs = 1;
+            let mut inputs = config.channels;
             for &outputs in &CONV_CHANNELS {
                 ops.extend([Op::Conv2d { inputs, outputs }, Op::Relu]);
                 inputs = outputs;
@@ -165,7 +165,7 @@ pub fn heads(config: &ModelConfig) -> [Layer; 2] {
     ]
 }
 
-/// The decoder: z [n, latent] -> logits [n, H*W]; no activation at the end.
+/// The decoder: z [n, latent] -> logits [n, C*H*W]; no activation at the end.
 pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
     let hidden: Vec<usize> = config.hidden.iter().rev().copied().collect();
     let mut ops = match config.arch {
@@ -179,7 +179,7 @@ pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
                 width: w,
             });
             let mut inputs = c;
-            for &outputs in CONV_CHANNELS.iter().rev().skip(1).chain(&[1]) {
+            for &outputs in CONV_CHANNELS.iter().rev().skip(1).chain(&[config.channels]) {
                 ops.extend([Op::ConvTranspose2d { inputs, outputs }, Op::Relu]);
                 inputs = outputs;
             }
@@ -213,6 +213,7 @@ mod tests {
         ModelConfig {
             image_height: 28,
             image_width: 28,
+            channels: 1,
             hidden,
             latent: 20,
             likelihood: Likelihood::Bernoulli,

@@ -60,6 +60,9 @@ pub enum Arch {
 pub struct ModelConfig {
     pub image_height: usize,
     pub image_width: usize,
+    /// Colour channels of an image (1: grey, 3: RGB); configs written before colour read as 1.
+    #[serde(default = "one")]
+    pub channels: usize,
     /// Widths of the encoder's hidden layers, input side first; the decoder mirrors them.
     pub hidden: Vec<usize>,
     pub latent: usize,
@@ -68,9 +71,14 @@ pub struct ModelConfig {
     pub arch: Arch,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl ModelConfig {
+    /// Values per image: channels x height x width, the MLP's input width.
     pub fn input_dim(&self) -> usize {
-        self.image_height * self.image_width
+        self.channels * self.image_height * self.image_width
     }
 
     /// "mlp 784-400-20": the usual way papers name a VAE.
@@ -89,6 +97,7 @@ impl ModelConfig {
     /// Checks the flags; image sizes are checked once known (non-zero).
     pub fn validate(&self) -> Result<()> {
         ensure!(self.latent >= 1, "--latent must be at least 1 (got 0)");
+        ensure!(self.channels >= 1, "channels must be at least 1 (got 0)");
         ensure!(
             self.hidden.iter().all(|&h| h >= 1),
             "--hidden widths must be at least 1 (got {:?})",
@@ -292,6 +301,7 @@ mod tests {
         let mut m = ModelConfig {
             image_height: 30,
             image_width: 28,
+            channels: 1,
             hidden: vec![400],
             latent: 2,
             likelihood: Likelihood::Bernoulli,

@@ -61,7 +61,8 @@ fn layer_line(layer: &Layer) -> String {
 pub fn torchscript_source(config: &ModelConfig) -> String {
     let mut s = String::new();
     // encode: the trunk, then the two heads (f1, f2; no activation on logvar).
-    s += "def encode(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n    h = x\n";
+    // Images [n, C, H, W] or flattened [n, C*H*W]: the layers read the flat form.
+    s += "def encode(self, x: Tensor) -> Tuple[Tensor, Tensor]:\n    h = torch.flatten(x, 1)\n";
     arch::encoder(config)
         .iter()
         .for_each(|l| s += &layer_line(l));
@@ -242,6 +243,7 @@ pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<
         module.param(name, &copy)?;
     }
     module.int("latent", config.latent as i64)?;
+    module.int("channels", config.channels as i64)?;
     module.int("image_height", config.image_height as i64)?;
     module.int("image_width", config.image_width as i64)?;
     module.int("input_dim", config.input_dim() as i64)?;
@@ -268,6 +270,7 @@ mod tests {
         let config = ModelConfig {
             image_height: 28,
             image_width: 28,
+            channels: 1,
             hidden: vec![512, 256],
             latent: 2,
             likelihood: Likelihood::Gaussian,

@@ -56,7 +56,7 @@ pub fn write_samples(vae: &Vae, path: &Path, device: Device) -> Result<()> {
 pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let cols = GRID_COLS.min(data.test.len());
     let rows = (16 / cols).min(data.test.len() / cols);
-    let x = data.test.images.narrow(0, 0, (rows * cols) as i64); // [rows*cols, pixels]
+    let x = data.test.head(rows * cols); // [rows*cols, values]
     let recon = tch::no_grad(|| vae.decode(&vae.encode(&x)?.0))?;
     let d = x.size()[1];
     let (r, c) = (rows as i64, cols as i64);
@@ -69,7 +69,7 @@ pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<(
 /// its projection on the first two principal components.
 pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let n = data.test.len().min(LATENT_POINTS) as i64;
-    let mu = encode_all(vae, &data.test.images.narrow(0, 0, n), 2048)?
+    let mu = encode_all(vae, &data.test.head(n as usize), 2048)?
         .mu
         .to_device(Device::Cpu);
     let (points, axis) = project_2d(&mu)?;
@@ -109,7 +109,7 @@ fn project_2d(mu: &Tensor) -> Result<(Vec<(f64, f64)>, String)> {
 /// Rows of [test image a, 8 decoded points on mu(a) -> mu(b), test image b].
 pub fn write_interpolation(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let pairs = INTERPOLATION_PAIRS.min(data.test.len() / 2) as i64;
-    let x = data.test.images.narrow(0, 0, 2 * pairs); // [2p, pixels]
+    let x = data.test.head(2 * pairs as usize); // [2p, values]
     let d = x.size()[1];
     let grid = tch::no_grad(|| -> Result<Tensor> {
         let mu = vae.encode(&x)?.0.view([pairs, 2, -1]); // [p, 2, latent]

@@ -269,6 +269,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 model: ModelConfig {
                     image_height: 0,
                     image_width: 0,
+                    channels: 1,
                     hidden: a.hidden,
                     latent: a.latent,
                     likelihood: match a.likelihood {

@@ -109,6 +109,7 @@ mod tests {
         ModelConfig {
             image_height: 28,
             image_width: 28,
+            channels: 1,
             hidden,
             latent,
             likelihood: Likelihood::Bernoulli,

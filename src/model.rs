@@ -168,6 +168,7 @@ mod tests {
         ModelConfig {
             image_height: 28,
             image_width: 28,
+            channels: 1,
             hidden: vec![400],
             latent: 20,
             likelihood: Likelihood::Bernoulli,

@@ -258,10 +258,12 @@ pub fn load_data(run: &RunConfig, data: Option<&Path>, device: Device) -> Result
 fn check_fits(model: &ModelConfig, dataset: &Dataset, dir: &Path) -> Result<()> {
     ensure!(
         dataset.input_dim() == model.input_dim(),
-        "{} holds {}x{} images but the model expects {}x{}",
+        "{} holds {}x{}x{} images (channels x height x width) but the model expects {}x{}x{}",
         dir.display(),
+        dataset.channels,
         dataset.height,
         dataset.width,
+        model.channels,
         model.image_height,
         model.image_width
     );

@@ -229,7 +229,7 @@ impl Trainer {
         beta: f64,
         fault: &mut FaultRecord,
     ) -> Result<()> {
-        let x = split.images.index_select(0, index); // [b, pixels]
+        let x = split.batch(index); // [b, values]
         let x = data::binarize_batch(x, self.config.binarize);
         let (mu, logvar) = self.vae.encode(&x)?; // [b, latent] each
         let z = reparameterize(&mu, &logvar); // [b, latent]
@@ -329,7 +329,7 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
         let mut var_sum = Tensor::zeros([], (Kind::Float, device));
         for start in (0..n).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(n - start) as i64;
-            let x = split.images.narrow(0, start as i64, len); // [b, pixels]
+            let x = split.rows(start, len as usize); // [b, values]
             let (mu, logvar) = vae.encode(&x)?;
             let logits = vae.decode_logits(&reparameterize(&mu, &logvar))?;
             let terms = ElboTerms::new(&logits, &x, &mu, &logvar, vae.config().likelihood);

@@ -96,6 +96,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let load_start = Instant::now();
     let mut data = Dataset::load(&train.data, train.limit, req.device)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
+    model.channels = data.channels;
     model.image_height = data.height;
     model.image_width = data.width;
     model.validate()?;

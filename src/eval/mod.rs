@@ -183,6 +183,7 @@ mod tests {
         let config = ModelConfig {
             image_height: 4,
             image_width: 4,
+            channels: 1,
             hidden: vec![8],
             latent: 2,
             likelihood: Likelihood::Bernoulli,

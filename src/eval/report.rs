@@ -128,11 +128,11 @@ impl EvalReport {
             .limit
             .unwrap_or(data.test.len())
             .min(data.test.len());
-        let x = data.test.images.narrow(0, 0, n as i64); // [n, pixels]
-                                                         // The training set's aggregate posterior: dynamic binarisation draws it once here.
+        let x = data.test.head(n); // [n, values]
+                                   // The training set's aggregate posterior: dynamic binarisation draws it once here.
         let train_x = match run.config.train.binarize {
-            Binarize::Dynamic => data.train.images.bernoulli(),
-            _ => data.train.images.shallow_clone(),
+            Binarize::Dynamic => data.train.all().bernoulli(),
+            _ => data.train.all(),
         };
         let seed = settings.seed.unwrap_or(run.config.train.seed);
         tch::manual_seed(seed as i64);

@@ -13,6 +13,7 @@ fn run_config(likelihood: Likelihood, arch: Arch) -> RunConfig {
         model: ModelConfig {
             image_height: 28,
             image_width: 28,
+            channels: 1,
             hidden: vec![48, 24],
             latent: 3,
             likelihood,

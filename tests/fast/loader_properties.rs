@@ -14,6 +14,7 @@ fn model() -> ModelConfig {
     ModelConfig {
         image_height: 4,
         image_width: 4,
+        channels: 1,
         hidden: vec![3],
         latent: 2,
         likelihood: Likelihood::Bernoulli,

@@ -118,6 +118,7 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
         model: ModelConfig {
             image_height: 0,
             image_width: 0,
+            channels: 1,
             hidden: vec![64],
             latent: 4,
             likelihood: Likelihood::Bernoulli,

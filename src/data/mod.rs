@@ -1,0 +1,186 @@
+//! Datasets on the training device. A source (`idx.rs`: MNIST-format folders) reads the
+//! files into [`RawData`]; [`Dataset`] keeps the pixels as `uint8` on the device (one byte
+//! per value) and turns the rows a batch needs into floats in [0, 1].
+mod idx_folder;
+
+use crate::config::{Binarize, BINARIZE_SEED};
+use anyhow::{ensure, Result};
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+/// One split: images and labels with the same number of rows.
+pub struct Split {
+    /// `[n, channels * height * width]` uint8, each image channel by channel.
+    pub images: Tensor,
+    /// `[n]` int64
+    pub labels: Tensor,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.images.size()[0] as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows `index` (`[b]` int64) as the model's input: `[b, values]` float32 in [0, 1].
+    pub fn batch(&self, index: &Tensor) -> Tensor {
+        to_unit(self.images.index_select(0, index))
+    }
+
+    /// `len` rows from `start` as the model's input, `[len, values]` float32 in [0, 1].
+    pub fn rows(&self, start: usize, len: usize) -> Tensor {
+        to_unit(self.images.narrow(0, start as i64, len as i64))
+    }
+
+    /// The first `n` rows as the model's input, `[n, values]` float32 in [0, 1].
+    pub fn head(&self, n: usize) -> Tensor {
+        to_unit(self.images.narrow(0, 0, n.min(self.len()) as i64))
+    }
+
+    /// Every row as the model's input, `[n, values]` float32 in [0, 1].
+    pub fn all(&self) -> Tensor {
+        to_unit(self.images.shallow_clone())
+    }
+}
+
+/// uint8 values -> float32 in [0, 1] (value / 255), as the model reads them.
+fn to_unit(bytes: Tensor) -> Tensor {
+    bytes.to_kind(Kind::Float) / 255.0
+}
+
+/// A dataset as a source reads it, in host memory, before it moves to the device.
+pub struct RawData {
+    /// `[n, channels * height * width]` bytes of each split, row after row.
+    pub train: Vec<u8>,
+    pub test: Vec<u8>,
+    pub train_labels: Vec<i64>,
+    pub test_labels: Vec<i64>,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The names of the classes, by label, where the source has them.
+    pub class_names: Vec<String>,
+}
+
+pub struct Dataset {
+    pub train: Split,
+    pub test: Split,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The names of the classes, by label (empty when the source has none).
+    pub class_names: Vec<String>,
+}
+
+impl Dataset {
+    /// Values per image: the model's input dimension.
+    pub fn input_dim(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Loads the dataset at `path` onto `device`; `limit` keeps the first N training
+    /// images (the test split is always whole, so test numbers stay comparable).
+    pub fn load(path: &Path, limit: Option<usize>, device: Device) -> Result<Self> {
+        ensure!(limit != Some(0), "--limit must be at least 1");
+        let raw = idx_folder::read(path)?;
+        Ok(Self::from_raw(raw, limit, device))
+    }
+
+    /// Moves `raw` to `device` (the bytes travel; nothing is converted to floats there).
+    pub fn from_raw(raw: RawData, limit: Option<usize>, device: Device) -> Self {
+        let dim = raw.channels * raw.height * raw.width;
+        let keep = limit.map_or(raw.train_labels.len(), |n| n.min(raw.train_labels.len()));
+        let split = |bytes: &[u8], labels: &[i64]| Split {
+            images: Tensor::from_slice(bytes)
+                .view([labels.len() as i64, dim as i64])
+                .to_device(device),
+            labels: Tensor::from_slice(labels).to_device(device),
+        };
+        Dataset {
+            train: split(&raw.train[..keep * dim], &raw.train_labels[..keep]),
+            test: split(&raw.test, &raw.test_labels),
+            channels: raw.channels,
+            height: raw.height,
+            width: raw.width,
+            class_names: raw.class_names,
+        }
+    }
+
+    /// Applies `--binarize` to the loaded data: static binarises both splits once, dynamic
+    /// only the test split (training batches are redrawn by [`binarize_batch`]). It reseeds
+    /// libtorch's generator with [`BINARIZE_SEED`]; training seeds it again afterwards.
+    /// Binary pixels are kept as the bytes 0 and 255.
+    pub fn binarize_fixed(&mut self, mode: Binarize) {
+        if mode == Binarize::None {
+            return;
+        }
+        tch::manual_seed(BINARIZE_SEED);
+        let draw = |split: &Split| (split.all().bernoulli() * 255.0).to_kind(Kind::Uint8);
+        self.test.images = draw(&self.test);
+        if mode == Binarize::Static {
+            self.train.images = draw(&self.train);
+        }
+    }
+}
+
+/// A training batch as the model sees it: redrawn binary pixels under dynamic
+/// binarisation, the batch itself otherwise. [b, values] -> [b, values].
+pub fn binarize_batch(x: Tensor, mode: Binarize) -> Tensor {
+    match mode {
+        Binarize::Dynamic => x.bernoulli(),
+        Binarize::None | Binarize::Static => x,
+    }
+}
+
+/// Yields the row indices of each batch of an epoch: `order` (`[n]` int64) cut into
+/// consecutive chunks of `batch_size`; the last batch is smaller when n is not a multiple,
+/// so no image is dropped.
+pub fn batches(order: &Tensor, batch_size: usize) -> impl Iterator<Item = Tensor> + '_ {
+    let n = order.size()[0];
+    (0..n)
+        .step_by(batch_size)
+        .map(move |start| order.narrow(0, start, (batch_size as i64).min(n - start)))
+}
+
+/// A fresh random order of `n` rows (`[n]` int64 on `device`), drawn from tch's global
+/// generator on the CPU so that the order for a given seed is the same on every device.
+pub fn shuffled_order(n: usize, device: Device) -> Tensor {
+    Tensor::randperm(n as i64, (Kind::Int64, Device::Cpu)).to_device(device)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_every_row_once_with_a_smaller_last_batch() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(0);
+        let order = shuffled_order(10, Device::Cpu);
+        let sizes: Vec<i64> = batches(&order, 4).map(|b| b.size()[0]).collect();
+        assert_eq!(sizes, vec![4, 4, 2]);
+        let all = Tensor::cat(&batches(&order, 4).collect::<Vec<_>>(), 0)
+            .sort(0, false)
+            .0;
+        assert_eq!(
+            Vec::<i64>::try_from(&all).unwrap(),
+            (0..10).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn order_changes_between_epochs_and_repeats_with_the_seed() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(7);
+        let (a, b) = (
+            shuffled_order(50, Device::Cpu),
+            shuffled_order(50, Device::Cpu),
+        );
+        tch::manual_seed(7);
+        let a2 = shuffled_order(50, Device::Cpu);
+        assert!(!a.equal(&b));
+        assert!(a.equal(&a2));
+    }
+}
