@@ -20,6 +20,8 @@ pub mod defaults {
     pub const SEED: u64 = 42;
     pub const KL_WARMUP: f64 = 0.0;
     pub const FREE_BITS: f64 = 0.0;
+    /// The share of a source's images held out for testing when it has no test split.
+    pub const TEST_FRACTION: f64 = 0.1;
 }
 
 /// The decoder's observation model p(x|z), which sets the reconstruction loss.
@@ -187,6 +189,14 @@ pub struct TrainConfig {
     /// cuDNN's deterministic convolution algorithms (`--deterministic`; CUDA only).
     #[serde(default)]
     pub deterministic: bool,
+    /// For a source without a test split: the share held out for testing, drawn with
+    /// `seed` (`--test-fraction`).
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+}
+
+fn default_test_fraction() -> f64 {
+    defaults::TEST_FRACTION
 }
 
 impl TrainConfig {
@@ -207,6 +217,7 @@ impl TrainConfig {
             clip_grad: None,
             checkpoint_every: None,
             deterministic: false,
+            test_fraction: defaults::TEST_FRACTION,
         }
     }
 
@@ -242,6 +253,11 @@ impl TrainConfig {
             self.clip_grad.unwrap_or_default()
         );
         ensure!(
+            self.test_fraction > 0.0 && self.test_fraction < 1.0,
+            "--test-fraction must be between 0 and 1 (got {})",
+            self.test_fraction
+        );
+        ensure!(
             self.checkpoint_every != Some(0),
             "--checkpoint-every must be at least 1 batch (got 0)"
         );
@@ -254,6 +270,17 @@ impl TrainConfig {
     }
 }
 
+/// What the training data were: recorded in `config.json` for figures and readers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct DataInfo {
+    /// "idx", "cifar" or "numpy" ("" in configs written before it was recorded).
+    pub source: String,
+    /// Whether the test split was drawn with `--test-fraction` and the seed.
+    pub drawn_test_split: bool,
+    /// The names of the classes by label, where the source has them.
+    pub class_names: Vec<String>,
+}
+
 /// The content of a run folder's `config.json`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RunConfig {
@@ -261,6 +288,8 @@ pub struct RunConfig {
     pub version: String,
     pub model: ModelConfig,
     pub train: TrainConfig,
+    #[serde(default)]
+    pub data: DataInfo,
 }
 
 impl RunConfig {

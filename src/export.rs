@@ -103,6 +103,7 @@ def sample(self, n: int) -> Tensor:
     return self.decode(z)
 
 def elbo_terms(self, x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    x = torch.flatten(x, 1)
     mu, logvar = self.encode(x)
     logits = self.decode_logits(self.reparameterize(mu, logvar, eps))
     recon = {recon}

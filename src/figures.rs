@@ -21,6 +21,11 @@ const INTERPOLATION_STEPS: usize = 8;
 /// The latent scatter shows this many test images.
 const LATENT_POINTS: usize = 3000;
 
+/// The image shape of the model's input (channels, height, width).
+fn shape(c: &crate::config::ModelConfig) -> images::Shape {
+    (c.channels, c.image_height, c.image_width)
+}
+
 /// Draws every figure into `dir` with libtorch's generator seeded by `seed`, so `plot`
 /// redraws exactly what `train` drew. Returns the files written.
 pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec<PathBuf>> {
@@ -49,7 +54,7 @@ pub fn write_samples(vae: &Vae, path: &Path, device: Device) -> Result<()> {
     let c = vae.config();
     let z = Tensor::randn([GRID_IMAGES as i64, c.latent as i64], (Kind::Float, device)); // [64, latent]
     let x = tch::no_grad(|| vae.decode(&z))?; // [64, pixels]
-    images::write_grid(path, &x, c.image_height, c.image_width, GRID_COLS)
+    images::write_grid(path, &x, shape(c), GRID_COLS)
 }
 
 /// The first 16 test images, each row of 8 above its reconstructions decode(mu(x)).
@@ -62,7 +67,7 @@ pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<(
     let (r, c) = (rows as i64, cols as i64);
     // [rows, 2, cols, pixels]: each row of originals followed by its reconstructions.
     let grid = Tensor::stack(&[x.view([r, c, d]), recon.view([r, c, d])], 1).reshape([-1, d]);
-    images::write_grid(path, &grid, data.height, data.width, cols)
+    images::write_grid(path, &grid, shape(vae.config()), cols)
 }
 
 /// Test-set posterior means coloured by label: the latent itself when it is 2-D, else
@@ -74,7 +79,7 @@ pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
         .to_device(Device::Cpu);
     let (points, axis) = project_2d(&mu)?;
     let labels = Vec::<i64>::try_from(data.test.labels.narrow(0, 0, n).to_device(Device::Cpu))?;
-    plot::write_latent_svg(path, &points, &labels, &axis)
+    plot::write_latent_svg(path, &points, &labels, &data.class_names, &axis)
 }
 
 /// [n, d] -> ([n] of (x, y), axis name): identity for d = 2, else the first two principal
@@ -130,13 +135,7 @@ pub fn write_interpolation(vae: &Vae, data: &Dataset, path: &Path) -> Result<()>
         Ok(Tensor::cat(&[ends.narrow(1, 0, 1), decoded, ends.narrow(1, 1, 1)], 1).view([-1, d]))
     })?;
     let c = vae.config();
-    images::write_grid(
-        path,
-        &grid,
-        c.image_height,
-        c.image_width,
-        INTERPOLATION_STEPS + 2,
-    )
+    images::write_grid(path, &grid, shape(c), INTERPOLATION_STEPS + 2)
 }
 
 /// For a 2-D latent: decoded images over a 20 x 20 grid of N(0, 1) quantiles, z1 growing
@@ -152,5 +151,5 @@ pub fn write_manifold(vae: &Vae, path: &Path) -> Result<()> {
     let z = Tensor::stack(&[z1, z2], 2).view([side * side, 2]);
     let x = tch::no_grad(|| vae.decode(&z))?;
     let c = vae.config();
-    images::write_grid(path, &x, c.image_height, c.image_width, MANIFOLD_SIDE)
+    images::write_grid(path, &x, shape(c), MANIFOLD_SIDE)
 }

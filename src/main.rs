@@ -50,9 +50,10 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
         "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
-        "deterministic"])]
+        "deterministic", "test_fraction"])]
     resume: Option<PathBuf>,
-    /// Folder with the four MNIST-format IDX files (gzip or raw).
+    /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
+    /// binary files, or a NumPy .npy/.npz file.
     #[arg(long, default_value = defaults::DATA_DIR)]
     data: PathBuf,
     /// Run folder to create [default: models/<dataset>-<UTC time>].
@@ -101,6 +102,10 @@ struct TrainArgs {
     /// Also write a checkpoint every N batches (one always follows each epoch).
     #[arg(long)]
     checkpoint_every: Option<usize>,
+    /// For a dataset without its own test split (a .npy, an .npz without x_test): the
+    /// share of images held out for testing, drawn with --seed.
+    #[arg(long, default_value_t = defaults::TEST_FRACTION)]
+    test_fraction: f64,
     /// Seed for weight initialisation, shuffling and sampling.
     #[arg(long, default_value_t = defaults::SEED)]
     seed: u64,
@@ -296,6 +301,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     clip_grad: a.clip_grad,
                     checkpoint_every: a.checkpoint_every,
                     deterministic: a.deterministic,
+                    test_fraction: a.test_fraction,
                 },
                 device,
                 out: a.out,

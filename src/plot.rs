@@ -177,8 +177,14 @@ pub const LATENT_COLORS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// A scatter of 2-D latent points coloured by label (`latent.svg`).
-pub fn latent_svg(points: &[(f64, f64)], labels: &[i64], axis: &str) -> Result<String> {
+/// A scatter of 2-D latent points coloured by label (`latent.svg`); the legend names each
+/// label by `class_names` where it has a name.
+pub fn latent_svg(
+    points: &[(f64, f64)],
+    labels: &[i64],
+    class_names: &[String],
+    axis: &str,
+) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 680)).into_drawing_area();
@@ -211,7 +217,13 @@ pub fn latent_svg(points: &[(f64, f64)], labels: &[i64], axis: &str) -> Result<S
             chart
                 .draw_series(pts.map(|p| Circle::new(p, 2, color.mix(0.6).filled())))
                 .map_err(plot_error)?
-                .label(format!("label {label}"))
+                .label(
+                    usize::try_from(label)
+                        .ok()
+                        .and_then(|l| class_names.get(l))
+                        .cloned()
+                        .unwrap_or_else(|| format!("label {label}")),
+                )
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
         }
         draw_legend(&mut chart)?;
@@ -224,9 +236,11 @@ pub fn write_latent_svg(
     path: &Path,
     points: &[(f64, f64)],
     labels: &[i64],
+    class_names: &[String],
     axis: &str,
 ) -> Result<()> {
-    crate::atomic::write_bytes(path, latent_svg(points, labels, axis)?.as_bytes())
+    let svg = latent_svg(points, labels, class_names, axis)?;
+    crate::atomic::write_bytes(path, svg.as_bytes())
 }
 
 /// The data's range with 5% head-room, never empty.
@@ -292,5 +306,17 @@ mod tests {
         }
         // A single epoch still draws (degenerate x range).
         assert!(loss_svg(&rows[..1]).is_ok());
+    }
+
+    #[test]
+    fn the_latent_legend_names_classes_where_it_can() {
+        let points = [(0.0, 0.0), (1.0, 1.0), (2.0, 0.5)];
+        let names = vec!["T-shirt/top".to_string(), "Trouser".to_string()];
+        let svg = latent_svg(&points, &[0, 1, 7], &names, "z").unwrap();
+        assert!(
+            svg.contains("T-shirt/top") && svg.contains("Trouser"),
+            "{svg}"
+        );
+        assert!(svg.contains("label 7") && !svg.contains("label 0"));
     }
 }

@@ -2,7 +2,7 @@
 //! `config.json`, and loading a trained run with its data. Other modules take paths; this
 //! one knows what the paths are.
 use crate::config::{ModelConfig, RunConfig};
-use crate::data::Dataset;
+use crate::data::{Dataset, LoadOptions};
 use crate::model::Vae;
 use crate::weights;
 use anyhow::{ensure, Context, Result};
@@ -248,7 +248,12 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedRun> {
 /// same `--limit` and binarisation, checked against the model's image size.
 pub fn load_data(run: &RunConfig, data: Option<&Path>, device: Device) -> Result<Dataset> {
     let dir = data.unwrap_or(&run.train.data);
-    let mut dataset = Dataset::load(dir, run.train.limit, device)
+    let options = LoadOptions {
+        limit: run.train.limit,
+        test_fraction: run.train.test_fraction,
+        seed: run.train.seed,
+    };
+    let mut dataset = Dataset::load(dir, &options, device)
         .context("cannot read the run's data; pass --data DIR if it moved")?;
     check_fits(&run.model, &dataset, dir)?;
     dataset.binarize_fixed(run.train.binarize);

@@ -27,7 +27,7 @@ class VAE(nn.Module):
     """
 
     def __init__(self, input_dim: int = 784, hidden: list[int] | None = None, latent: int = 20,
-                 arch: str = "mlp", image_shape: tuple[int, int] = (28, 28)):
+                 arch: str = "mlp", image_shape: tuple[int, int] = (28, 28), channels: int = 1):
         super().__init__()
         hidden = [400] if hidden is None else list(hidden)
         if arch == "mlp":
@@ -37,11 +37,11 @@ class VAE(nn.Module):
         elif arch == "conv":
             h, w = image_shape
             flat = 64 * (h // 4) * (w // 4)
-            enc = [nn.Unflatten(1, (1, h, w)), nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(),
+            enc = [nn.Unflatten(1, (channels, h, w)), nn.Conv2d(channels, 32, 4, 2, 1), nn.ReLU(),
                    nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten()] + _mlp([flat] + hidden)
             dec = _mlp([latent] + hidden[::-1] + [flat]) + [
                 nn.Unflatten(1, (64, h // 4, w // 4)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
-                nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Flatten()]
+                nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Flatten()]
             trunk = hidden[-1] if hidden else flat
         else:
             raise ValueError(f"unknown arch {arch!r}")
@@ -51,11 +51,11 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(*dec)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(x)  # [n, trunk]
+        h = self.encoder(torch.flatten(x, 1))  # [n, C, H, W] or [n, C*H*W] -> [n, trunk]
         return self.fc_mu(h), self.fc_logvar(h)  # [n, latent] each
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)  # [n, pixels]
+        return self.decoder(z)  # [n, C*H*W]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode_logits(z))
@@ -64,6 +64,7 @@ class VAE(nn.Module):
 def elbo_terms(model: VAE, x: torch.Tensor, likelihood: str = "bernoulli", eps: torch.Tensor | None = None):
     """Per-sample (recon, kl_mu, kl_var, logvar), each [n] but logvar [n, latent], as tch-vae's
     loss.rs computes them; `eps` ([n, latent], default fresh N(0, I) draws) sets z."""
+    x = torch.flatten(x, 1)  # images [n, C, H, W] or [n, C*H*W]
     mu, logvar = model.encode(x)
     eps = torch.randn_like(mu) if eps is None else eps
     z = mu + torch.exp(0.5 * logvar) * eps

@@ -51,7 +51,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[VAE, dict]:
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     m = config["model"]
-    model = VAE(m["image_height"] * m["image_width"], m["hidden"], m["latent"], m.get("arch", "mlp"),
-                (m["image_height"], m["image_width"]))
+    channels = m.get("channels", 1)  # runs written before colour images are grey
+    model = VAE(channels * m["image_height"] * m["image_width"], m["hidden"], m["latent"],
+                m.get("arch", "mlp"), (m["image_height"], m["image_width"]), channels)
     model.load_state_dict(load_file(str(run_dir / WEIGHTS)), strict=True)
     return model.eval(), config

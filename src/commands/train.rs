@@ -1,8 +1,8 @@
 //! `tch-vae train` and `train --resume`: the run folder around the trainer. Each epoch
 //! gives a summary, a `metrics.csv` row, `loss.svg` and a checkpoint; the end gives the
 //! weights, `vae.pt` and the figures.
-use crate::config::{ModelConfig, RunConfig, TrainConfig};
-use crate::data::Dataset;
+use crate::config::{DataInfo, ModelConfig, RunConfig, TrainConfig};
+use crate::data::{Dataset, LoadOptions};
 use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
 use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, TORCHSCRIPT, WEIGHTS};
@@ -94,7 +94,12 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     train.data = std::path::absolute(&train.data).unwrap_or(train.data);
 
     let load_start = Instant::now();
-    let mut data = Dataset::load(&train.data, train.limit, req.device)?;
+    let options = LoadOptions {
+        limit: train.limit,
+        test_fraction: train.test_fraction,
+        seed: train.seed,
+    };
+    let mut data = Dataset::load(&train.data, &options, req.device)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
     model.channels = data.channels;
     model.image_height = data.height;
@@ -114,6 +119,11 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         model,
         train,
+        data: DataInfo {
+            source: data.origin.source.to_string(),
+            drawn_test_split: data.origin.drawn_test_split,
+            class_names: data.class_names.clone(),
+        },
     };
     rundir::write_config(&out, &run)?;
     report.note(&format!(

@@ -27,12 +27,6 @@ struct IdxSplit {
 /// Reads the training and test files of `dir` (on two threads: gzip inflation is serial).
 pub fn read(dir: &Path) -> Result<RawData> {
     ensure!(
-        !dir.is_file(),
-        "--data {}: that is a file; --data takes the folder that holds the four \
-         MNIST-format IDX files",
-        dir.display()
-    );
-    ensure!(
         dir.is_dir(),
         "data folder {} does not exist. The default dataset comes from Debian: \
          `apt-get install dataset-fashion-mnist` (or run scripts/setup.sh); \
@@ -60,6 +54,7 @@ pub fn read(dir: &Path) -> Result<RawData> {
         test: test.images,
         train_labels: train.labels,
         test_labels: test.labels,
+        has_test: true,
         channels: 1,
         height: h,
         width: w,

@@ -1,10 +1,15 @@
-//! Datasets on the training device. A source (`idx.rs`: MNIST-format folders) reads the
-//! files into [`RawData`]; [`Dataset`] keeps the pixels as `uint8` on the device (one byte
-//! per value) and turns the rows a batch needs into floats in [0, 1].
+//! Datasets on the training device. A source reads its files into [`RawData`]:
+//! `idx_folder.rs` (MNIST-format folders), `cifar.rs` (CIFAR-10/100 binary) and `numpy.rs`
+//! (`.npy`/`.npz`), detected from what `--data` names. A source without a test split is
+//! split with the run's seed (`split.rs`). [`Dataset`] keeps the pixels as `uint8` on the
+//! device (one byte per value) and turns the rows a batch needs into floats in [0, 1].
+mod cifar;
 mod idx_folder;
+mod numpy;
+mod split;
 
 use crate::config::{Binarize, BINARIZE_SEED};
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -61,8 +66,30 @@ pub struct RawData {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
+    /// Whether the source gave a test split (else it is drawn with `--test-fraction`).
+    pub has_test: bool,
     /// The names of the classes, by label, where the source has them.
     pub class_names: Vec<String>,
+}
+
+/// How to load a dataset, beyond its path.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    /// Keep the first N training images (the test split stays whole).
+    pub limit: Option<usize>,
+    /// For sources without a test split: the share of images held out for testing.
+    pub test_fraction: f64,
+    /// The seed of that split (the run's seed).
+    pub seed: u64,
+}
+
+/// What kind of source a dataset came from, and how its test split was made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// "idx", "cifar" or "numpy".
+    pub source: &'static str,
+    /// Whether the test split was drawn with `--test-fraction` (else the source's own).
+    pub drawn_test_split: bool,
 }
 
 pub struct Dataset {
@@ -73,6 +100,7 @@ pub struct Dataset {
     pub width: usize,
     /// The names of the classes, by label (empty when the source has none).
     pub class_names: Vec<String>,
+    pub origin: Origin,
 }
 
 impl Dataset {
@@ -81,12 +109,34 @@ impl Dataset {
         self.channels * self.height * self.width
     }
 
-    /// Loads the dataset at `path` onto `device`; `limit` keeps the first N training
-    /// images (the test split is always whole, so test numbers stay comparable).
-    pub fn load(path: &Path, limit: Option<usize>, device: Device) -> Result<Self> {
-        ensure!(limit != Some(0), "--limit must be at least 1");
-        let raw = idx_folder::read(path)?;
-        Ok(Self::from_raw(raw, limit, device))
+    /// Loads the dataset at `path` onto `device`: a folder of IDX or CIFAR files, or a
+    /// `.npy`/`.npz` file.
+    pub fn load(path: &Path, options: &LoadOptions, device: Device) -> Result<Self> {
+        ensure!(options.limit != Some(0), "--limit must be at least 1");
+        let (mut raw, source) = if path.is_file() {
+            ensure!(
+                path.extension().is_some_and(|e| e == "npy" || e == "npz"),
+                "--data {}: that is a file; --data takes a folder (MNIST-format IDX files, or \
+                 CIFAR binary files) or a NumPy .npy/.npz file",
+                path.display()
+            );
+            (numpy::read(path)?, "numpy")
+        } else if cifar::is_cifar(path) {
+            (cifar::read(path)?, "cifar")
+        } else {
+            (idx_folder::read(path)?, "idx")
+        };
+        let drawn = !raw.has_test;
+        if drawn {
+            split::hold_out_test(&mut raw, options.test_fraction, options.seed)
+                .with_context(|| format!("--data {}", path.display()))?;
+        }
+        let mut dataset = Self::from_raw(raw, options.limit, device);
+        dataset.origin = Origin {
+            source,
+            drawn_test_split: drawn,
+        };
+        Ok(dataset)
     }
 
     /// Moves `raw` to `device` (the bytes travel; nothing is converted to floats there).
@@ -106,6 +156,10 @@ impl Dataset {
             height: raw.height,
             width: raw.width,
             class_names: raw.class_names,
+            origin: Origin {
+                source: "idx",
+                drawn_test_split: false,
+            },
         }
     }
 

@@ -7,13 +7,13 @@ use tch_vae::export::write_torchscript;
 use tch_vae::loss::{reparameterize_with, ElboTerms};
 use tch_vae::model::Vae;
 
-fn run_config(likelihood: Likelihood, arch: Arch) -> RunConfig {
+fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig {
     RunConfig {
         version: "test".into(),
         model: ModelConfig {
             image_height: 28,
             image_width: 28,
-            channels: 1,
+            channels,
             hidden: vec![48, 24],
             latent: 3,
             likelihood,
@@ -26,6 +26,7 @@ fn run_config(likelihood: Likelihood, arch: Arch) -> RunConfig {
             seed: 1,
             ..TrainConfig::defaults()
         },
+        data: Default::default(),
     }
 }
 
@@ -55,12 +56,15 @@ fn assert_close(a: &Tensor, b: &Tensor, what: &str) {
 
 #[test]
 fn torchscript_module_agrees_with_the_rust_model() {
-    for (likelihood, arch) in [
-        (Likelihood::Bernoulli, Arch::Mlp),
-        (Likelihood::Gaussian, Arch::Conv),
+    for (likelihood, arch, channels) in [
+        (Likelihood::Bernoulli, Arch::Mlp, 1),
+        (Likelihood::Gaussian, Arch::Conv, 1),
+        (Likelihood::Bernoulli, Arch::Conv, 3),
+        (Likelihood::Gaussian, Arch::Mlp, 3),
     ] {
         tch::manual_seed(5);
-        let run = run_config(likelihood, arch);
+        let run = run_config(likelihood, arch, channels);
+        let values = (channels * 784) as i64;
         let vs = VarStore::new(Device::Cpu);
         let vae = Vae::new(&vs.root(), &run.model);
         let tmp = tempfile::tempdir().unwrap();
@@ -83,7 +87,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
             assert!(t.equal(&vars[name]), "{name} differs");
         }
 
-        let x = Tensor::rand([16, 784], (Kind::Float, Device::Cpu));
+        let x = Tensor::rand([16, values], (Kind::Float, Device::Cpu));
         let eps = Tensor::randn([16, 3], (Kind::Float, Device::Cpu));
         let (mu, logvar) = vae.encode(&x).unwrap();
         let ts = tuple(
@@ -117,9 +121,9 @@ fn torchscript_module_agrees_with_the_rust_model() {
         assert_close(&ts[2], &rust.kl_var, "elbo kl_var");
 
         let samples = tensor(module.method_is("sample", &[IValue::Int(10)]).unwrap());
-        assert_eq!(samples.size(), vec![10, 784]);
+        assert_eq!(samples.size(), vec![10, values]);
         let fwd = tuple(module.method_is("forward", &[IValue::Tensor(x)]).unwrap());
-        assert_eq!(fwd[0].size(), vec![16, 784]);
+        assert_eq!(fwd[0].size(), vec![16, values]);
         assert_close(&fwd[1], &mu, "forward mu");
 
         // The configuration travels inside the file.
@@ -133,7 +137,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
 
 #[test]
 fn a_failed_export_leaves_no_file() {
-    let run = run_config(Likelihood::Bernoulli, Arch::Mlp);
+    let run = run_config(Likelihood::Bernoulli, Arch::Mlp, 1);
     let vs = VarStore::new(Device::Cpu);
     let _vae = Vae::new(&vs.root(), &run.model);
     let tmp = tempfile::tempdir().unwrap();

@@ -27,6 +27,7 @@ fn config_json() -> String {
         version: "0.1.0".into(),
         model: model(),
         train: TrainConfig::defaults(),
+        data: Default::default(),
     };
     run.to_json().unwrap()
 }

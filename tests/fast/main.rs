@@ -11,3 +11,4 @@ mod export;
 mod hostile;
 mod idx_properties;
 mod loader_properties;
+mod sources;

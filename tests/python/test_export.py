@@ -38,15 +38,18 @@ def test_methods_parameters_and_configuration(tiny_run):
     assert json.loads(m.config()) == json.loads((tiny_run / "config.json").read_text())
 
 
-@pytest.mark.parametrize("fixture", ["tiny_run", "tiny_conv_run"])
+@pytest.mark.parametrize("fixture", ["tiny_run", "tiny_conv_run", "tiny_colour_conv_run"])
 def test_parity_with_the_pytorch_reference_module(fixture, request):
     run = request.getfixturevalue(fixture)
     m = jit(run)
     ref, config = load_run(run)
-    latent, likelihood = config["model"]["latent"], config["model"]["likelihood"]
+    model = config["model"]
+    latent, likelihood = model["latent"], model["likelihood"]
     assert list(dict(m.named_parameters())) == list(ref.state_dict())
     torch.manual_seed(0)
-    x, eps = torch.rand(64, 784), torch.randn(64, latent)
+    # Images as [n, C, H, W] (both accept the flattened form too).
+    shape = (64, model.get("channels", 1), model["image_height"], model["image_width"])
+    x, eps = torch.rand(shape), torch.randn(64, latent)
     with torch.no_grad():
         for a, b in zip(m.encode(x), ref.encode(x)):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

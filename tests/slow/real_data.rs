@@ -1,11 +1,20 @@
 //! The dataset loader on the real default dataset, Debian's Fashion-MNIST.
 use crate::common::*;
 use tch::{Device, Kind};
-use tch_vae::data::Dataset;
+use tch_vae::data::{Dataset, LoadOptions};
 
 #[test]
 fn fashion_mnist_loads_whole_in_unit_range() {
-    let d = Dataset::load(&fashion_mnist(), None, Device::Cpu).unwrap();
+    let d = Dataset::load(
+        &fashion_mnist(),
+        &LoadOptions {
+            limit: None,
+            test_fraction: 0.1,
+            seed: 42,
+        },
+        Device::Cpu,
+    )
+    .unwrap();
     assert_eq!(
         (d.train.len(), d.test.len(), d.height, d.width),
         (60_000, 10_000, 28, 28)

@@ -1,0 +1,90 @@
+//! CIFAR-10 and CIFAR-100 in their binary form (Krizhevsky 2009): `data_batch_1.bin` ..
+//! `data_batch_5.bin` and `test_batch.bin` (CIFAR-10: a label byte, then 3,072 pixel bytes
+//! per image), or `train.bin` and `test.bin` (CIFAR-100: a coarse and a fine label byte,
+//! then the pixels). Pixels are 32x32, the red plane, then green, then blue.
+use super::RawData;
+use anyhow::{ensure, Context, Result};
+use std::path::{Path, PathBuf};
+
+const SIDE: usize = 32;
+const PIXELS: usize = 3 * SIDE * SIDE;
+
+/// Whether `dir` holds CIFAR binary files.
+pub fn is_cifar(dir: &Path) -> bool {
+    dir.join("data_batch_1.bin").is_file() || dir.join("train.bin").is_file()
+}
+
+pub fn read(dir: &Path) -> Result<RawData> {
+    // CIFAR-10 names its batches; CIFAR-100 has one training file and two labels per image.
+    let ten = dir.join("data_batch_1.bin").is_file();
+    let (train_files, test_file, label_bytes, names_file) = if ten {
+        let batches: Vec<PathBuf> = (1..=5)
+            .map(|i| dir.join(format!("data_batch_{i}.bin")))
+            .collect();
+        (batches, dir.join("test_batch.bin"), 1, "batches.meta.txt")
+    } else {
+        (
+            vec![dir.join("train.bin")],
+            dir.join("test.bin"),
+            2,
+            "fine_label_names.txt",
+        )
+    };
+    let mut train = (Vec::new(), Vec::new());
+    for file in &train_files {
+        ensure!(
+            file.is_file(),
+            "{} is missing: CIFAR-10 has data_batch_1.bin to data_batch_5.bin and test_batch.bin",
+            file.display()
+        );
+        read_file(file, label_bytes, &mut train)?;
+    }
+    ensure!(
+        test_file.is_file(),
+        "{} is missing: the CIFAR test split",
+        test_file.display()
+    );
+    let mut test = (Vec::new(), Vec::new());
+    read_file(&test_file, label_bytes, &mut test)?;
+    Ok(RawData {
+        train: train.0,
+        train_labels: train.1,
+        test: test.0,
+        test_labels: test.1,
+        has_test: true,
+        channels: 3,
+        height: SIDE,
+        width: SIDE,
+        class_names: class_names(&dir.join(names_file)),
+    })
+}
+
+/// Appends the images and labels of one file (the fine label for CIFAR-100).
+fn read_file(path: &Path, label_bytes: usize, into: &mut (Vec<u8>, Vec<i64>)) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let record = label_bytes + PIXELS;
+    ensure!(
+        !bytes.is_empty() && bytes.len() % record == 0,
+        "{}: {} bytes, not a whole number of {record}-byte CIFAR records (truncated?)",
+        path.display(),
+        bytes.len()
+    );
+    for r in bytes.chunks_exact(record) {
+        into.1.push(i64::from(r[label_bytes - 1]));
+        into.0.extend_from_slice(&r[label_bytes..]);
+    }
+    Ok(())
+}
+
+/// One class name per line, where the file exists (CIFAR ships them beside the data).
+fn class_names(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}

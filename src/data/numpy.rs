@@ -1,0 +1,222 @@
+//! NumPy arrays (`--data faces.npz`): an `.npz` holding `x_train` (and `x_test`, `y_train`,
+//! `y_test` when there are a test split and labels), or a single `.npy` of images. Values
+//! are `uint8` (0..255) or floats in [0, 1] (kept as the nearest of 256 levels); layouts
+//! `[N, H, W]`, `[N, H, W, C]` or `[N, C, H, W]` with 1 or 3 channels.
+use super::RawData;
+use anyhow::{bail, ensure, Context, Result};
+use npyz::{NpyFile, Order, TypeChar};
+use std::io::Read;
+use std::path::Path;
+
+/// Values accepted in one array (16 GiB of bytes): a header may declare any shape.
+const MAX_VALUES: u64 = 1 << 34;
+
+/// The images of one array, channel by channel within each image.
+struct Images {
+    bytes: Vec<u8>,
+    n: usize,
+    shape: (usize, usize, usize),
+}
+
+pub fn read(path: &Path) -> Result<RawData> {
+    let name = path.display();
+    let is_npz = path.extension().is_some_and(|e| e == "npz");
+    if !is_npz {
+        let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+        let npy = NpyFile::new(std::io::BufReader::new(file))
+            .with_context(|| format!("{name}: not a NumPy .npy file"))?;
+        let images = read_images(npy, &format!("{name}"))?;
+        return Ok(raw(images, Vec::new(), None));
+    }
+    let mut npz = npyz::npz::NpzArchive::open(path)
+        .with_context(|| format!("{name}: not a NumPy .npz file"))?;
+    let keys: Vec<String> = npz.array_names().map(String::from).collect();
+    ensure!(
+        keys.iter().any(|k| k == "x_train"),
+        "{name} holds the arrays {keys:?}, not x_train: an .npz needs x_train (images), and \
+         may hold x_test, y_train and y_test (labels). Save it with \
+         np.savez(path, x_train=..., x_test=..., y_train=..., y_test=...)"
+    );
+    let train = images_of(&mut npz, "x_train", &name)?.expect("listed above");
+    let train_labels = labels_of(&mut npz, "y_train", &name, train.n)?.unwrap_or_default();
+    let test = match images_of(&mut npz, "x_test", &name)? {
+        Some(x) => {
+            ensure!(
+                x.shape == train.shape,
+                "{name}: x_train holds {:?} images (channels, height, width) but x_test {:?}",
+                train.shape,
+                x.shape
+            );
+            let labels = labels_of(&mut npz, "y_test", &name, x.n)?.unwrap_or_default();
+            Some((x, labels))
+        }
+        None => None,
+    };
+    ensure!(
+        test.as_ref()
+            .is_none_or(|(_, l)| l.is_empty() == train_labels.is_empty()),
+        "{name}: labels for one split only (y_train and y_test go together)"
+    );
+    Ok(raw(train, train_labels, test))
+}
+
+type Npz = npyz::npz::NpzArchive<std::io::BufReader<std::fs::File>>;
+
+/// The images in array `key` of the archive, if it holds one.
+fn images_of(npz: &mut Npz, key: &str, name: &impl std::fmt::Display) -> Result<Option<Images>> {
+    let what = format!("{name}: {key}");
+    match npz
+        .by_name(key)
+        .with_context(|| format!("{what}: cannot read"))?
+    {
+        Some(array) => Ok(Some(read_images(array, &what)?)),
+        None => Ok(None),
+    }
+}
+
+/// The labels in array `key` of the archive (`n` of them), if it holds one.
+fn labels_of(
+    npz: &mut Npz,
+    key: &str,
+    name: &impl std::fmt::Display,
+    n: usize,
+) -> Result<Option<Vec<i64>>> {
+    let what = format!("{name}: {key}");
+    match npz
+        .by_name(key)
+        .with_context(|| format!("{what}: cannot read"))?
+    {
+        Some(array) => Ok(Some(read_labels(array, &what, n)?)),
+        None => Ok(None),
+    }
+}
+
+/// A `RawData` from the arrays read; missing labels are all 0.
+fn raw(train: Images, train_labels: Vec<i64>, test: Option<(Images, Vec<i64>)>) -> RawData {
+    let labels = |l: Vec<i64>, n: usize| if l.is_empty() { vec![0; n] } else { l };
+    let (c, h, w) = train.shape;
+    let has_test = test.is_some();
+    let (test_bytes, test_labels) = match test {
+        Some((x, l)) => {
+            let n = x.n;
+            (x.bytes, labels(l, n))
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    RawData {
+        train_labels: labels(train_labels, train.n),
+        train: train.bytes,
+        test: test_bytes,
+        test_labels,
+        has_test,
+        channels: c,
+        height: h,
+        width: w,
+        class_names: Vec::new(),
+    }
+}
+
+fn read_images<R: Read>(npy: NpyFile<R>, what: &str) -> Result<Images> {
+    ensure!(
+        npy.order() == Order::C,
+        "{what}: the array is in Fortran order; save a C-ordered one (np.ascontiguousarray)"
+    );
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let (n, layout) = match shape[..] {
+        [n, h, w] => (n, (1, h, w, false)),
+        [n, h, w, c] if matches!(c, 1 | 3) && !matches!(h, 1 | 3) => (n, (c, h, w, true)),
+        [n, c, h, w] if matches!(c, 1 | 3) => (n, (c, h, w, false)),
+        [n, h, w, c] if matches!(c, 1 | 3) => (n, (c, h, w, true)),
+        _ => bail!(
+            "{what}: an array of shape {shape:?}; images are [N, H, W], [N, H, W, C] or \
+             [N, C, H, W] with C = 1 or 3"
+        ),
+    };
+    let (c, h, w, channels_last) = layout;
+    ensure!(
+        n > 0 && h > 0 && w > 0,
+        "{what}: no images (shape {shape:?})"
+    );
+    ensure!(
+        npy.len() <= MAX_VALUES,
+        "{what}: {} values, more than the {MAX_VALUES} accepted",
+        npy.len()
+    );
+    let dtype = npy.dtype();
+    let npyz::DType::Plain(ty) = &dtype else {
+        bail!("{what}: a structured array ({dtype:?}); images are uint8 or float")
+    };
+    let bytes: Vec<u8> = match (ty.type_char(), ty.size_field()) {
+        (TypeChar::Uint, 1) => npy.into_vec::<u8>()?,
+        (TypeChar::Float, 4) => {
+            unit_to_bytes(npy.into_vec::<f32>()?.into_iter().map(f64::from), what)?
+        }
+        (TypeChar::Float, 8) => unit_to_bytes(npy.into_vec::<f64>()?.into_iter(), what)?,
+        _ => bail!(
+            "{what}: values of type {ty}; images are uint8 (0..255) or float32/float64 in [0, 1]"
+        ),
+    };
+    let bytes = if channels_last {
+        to_channels_first(&bytes, n, c, h * w)
+    } else {
+        bytes
+    };
+    Ok(Images {
+        bytes,
+        n,
+        shape: (c, h, w),
+    })
+}
+
+/// Floats in [0, 1] to the nearest of the 256 levels of a byte.
+fn unit_to_bytes(values: impl Iterator<Item = f64>, what: &str) -> Result<Vec<u8>> {
+    values
+        .map(|v| {
+            ensure!(
+                (0.0..=1.0).contains(&v),
+                "{what}: a value {v} outside [0, 1]; float images are in [0, 1] (or give uint8)"
+            );
+            Ok((v * 255.0).round() as u8)
+        })
+        .collect()
+}
+
+/// `[n, h*w, c]` -> `[n, c, h*w]`.
+fn to_channels_first(bytes: &[u8], n: usize, c: usize, plane: usize) -> Vec<u8> {
+    let mut out = vec![0u8; bytes.len()];
+    for i in 0..n {
+        for p in 0..plane {
+            for k in 0..c {
+                out[i * c * plane + k * plane + p] = bytes[i * c * plane + p * c + k];
+            }
+        }
+    }
+    out
+}
+
+fn read_labels<R: Read>(npy: NpyFile<R>, what: &str, n: usize) -> Result<Vec<i64>> {
+    ensure!(
+        npy.shape().len() == 1 && npy.shape()[0] as usize == n,
+        "{what}: labels of shape {:?} for {n} images; they must be [{n}]",
+        npy.shape()
+    );
+    let dtype = npy.dtype();
+    let npyz::DType::Plain(ty) = &dtype else {
+        bail!("{what}: a structured array ({dtype:?}); labels are integers")
+    };
+    let labels: Vec<i64> = match (ty.type_char(), ty.size_field()) {
+        (TypeChar::Uint, 1) => npy.into_vec::<u8>()?.into_iter().map(i64::from).collect(),
+        (TypeChar::Uint, 2) => npy.into_vec::<u16>()?.into_iter().map(i64::from).collect(),
+        (TypeChar::Uint, 4) => npy.into_vec::<u32>()?.into_iter().map(i64::from).collect(),
+        (TypeChar::Int, 1) => npy.into_vec::<i8>()?.into_iter().map(i64::from).collect(),
+        (TypeChar::Int, 2) => npy.into_vec::<i16>()?.into_iter().map(i64::from).collect(),
+        (TypeChar::Int, 4) => npy.into_vec::<i32>()?.into_iter().map(i64::from).collect(),
+        (TypeChar::Int, 8) => npy.into_vec::<i64>()?,
+        _ => bail!("{what}: labels of type {ty}; labels are integers"),
+    };
+    ensure!(
+        labels.iter().all(|&l| (0..=u16::MAX as i64).contains(&l)),
+        "{what}: labels must be integers from 0 to 65535"
+    );
+    Ok(labels)
+}

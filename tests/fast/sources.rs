@@ -1,0 +1,313 @@
+//! The dataset sources on files the tests write: NumPy `.npz` and `.npy` (layouts, dtypes,
+//! labels, a drawn test split), CIFAR-10 and CIFAR-100 binary files, their bad forms, and a
+//! colour run end to end.
+use crate::common::*;
+use npyz::WriterBuilder;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind};
+use tch_vae::data::{Dataset, LoadOptions};
+use tch_vae::rundir;
+
+const OPTIONS: LoadOptions = LoadOptions {
+    limit: None,
+    test_fraction: 0.25,
+    seed: 42,
+};
+
+/// Writes array `name` of `shape` into an open .npz.
+fn npz_array<T: npyz::AutoSerialize + npyz::Serialize + Copy>(
+    npz: &mut npyz::npz::NpzWriter<std::io::BufWriter<std::fs::File>>,
+    name: &str,
+    shape: &[u64],
+    values: &[T],
+) {
+    let mut w = npz
+        .array::<T>(name, Default::default())
+        .unwrap()
+        .default_dtype()
+        .shape(shape)
+        .begin_nd()
+        .unwrap();
+    w.extend(values.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+/// Pixel values that say where they are: image i, row y, column x, channel c.
+fn pixel(i: usize, y: usize, x: usize, c: usize) -> u8 {
+    (i * 31 + y * 7 + x * 3 + c * 50) as u8
+}
+
+/// An .npz of `n_train` + `n_test` RGB images of 4x5 pixels, channels last, with labels.
+fn colour_npz(dir: &Path, n_train: usize, n_test: usize) -> PathBuf {
+    let path = dir.join("faces.npz");
+    let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+    for (x_key, y_key, n, offset) in [
+        ("x_train", "y_train", n_train, 0),
+        ("x_test", "y_test", n_test, 1000),
+    ] {
+        let mut values = Vec::new();
+        for i in 0..n {
+            for y in 0..4 {
+                for x in 0..5 {
+                    for c in 0..3 {
+                        values.push(pixel(i + offset, y, x, c));
+                    }
+                }
+            }
+        }
+        npz_array(&mut npz, x_key, &[n as u64, 4, 5, 3], &values);
+        let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+        npz_array(&mut npz, y_key, &[n as u64], &labels);
+    }
+    drop(npz); // the zip is completed when the writer drops
+    path
+}
+
+#[test]
+fn an_npz_of_colour_images_channels_last_loads_channel_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = colour_npz(tmp.path(), 6, 2);
+    let d = Dataset::load(&path, &OPTIONS, Device::Cpu).unwrap();
+    assert_eq!((d.channels, d.height, d.width), (3, 4, 5));
+    assert_eq!((d.train.len(), d.test.len()), (6, 2));
+    assert!(!d.origin.drawn_test_split);
+    assert_eq!(d.train.images.kind(), Kind::Uint8);
+    let bytes = Vec::<u8>::try_from(d.train.images.view([-1])).unwrap();
+    // Image 2, channel 1 (green), row 3, column 4.
+    let (i, c, y, x) = (2, 1, 3, 4);
+    assert_eq!(bytes[i * 60 + c * 20 + y * 5 + x], pixel(i, y, x, c));
+    let labels = Vec::<i64>::try_from(&d.test.labels).unwrap();
+    assert_eq!(labels, vec![0, 1]);
+}
+
+#[test]
+fn a_float_npy_without_labels_is_split_with_the_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("x.npy");
+    let values: Vec<f32> = (0..20 * 9).map(|v| (v % 256) as f32 / 255.0).collect();
+    npyz::to_file_1d(&path, values.iter().copied()).unwrap(); // 1-D: refused below
+    let e = format!(
+        "{:#}",
+        Dataset::load(&path, &OPTIONS, Device::Cpu).err().unwrap()
+    );
+    assert!(
+        e.contains("an array of shape [180]") && e.contains("x.npy"),
+        "{e}"
+    );
+    // [N, C, H, W] = [20, 1, 3, 3] floats in [0, 1].
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut w = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&[20, 1, 3, 3])
+        .writer(&mut file)
+        .begin_nd()
+        .unwrap();
+    w.extend(values.iter().copied()).unwrap();
+    w.finish().unwrap();
+    drop(file);
+    let d = Dataset::load(&path, &OPTIONS, Device::Cpu).unwrap();
+    assert_eq!((d.channels, d.train.len(), d.test.len()), (1, 15, 5));
+    assert!(d.origin.drawn_test_split);
+    let again = Dataset::load(&path, &OPTIONS, Device::Cpu).unwrap();
+    assert!(again.test.images.equal(&d.test.images));
+    // Every value came back to the byte it was made from.
+    let all =
+        Vec::<u8>::try_from(tch::Tensor::cat(&[&d.train.images, &d.test.images], 0).view([-1]))
+            .unwrap();
+    let mut sorted = all.clone();
+    sorted.sort();
+    let mut expected: Vec<u8> = (0..180).map(|v| (v % 256) as u8).collect();
+    expected.sort();
+    assert_eq!(sorted, expected);
+}
+
+/// Writes CIFAR-10 files (5 training batches of 2 images, 2 test images) or CIFAR-100 ones.
+fn cifar(dir: &Path, hundred: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let record = |label: u8| -> Vec<u8> {
+        let mut r = if hundred {
+            vec![label / 2, label]
+        } else {
+            vec![label]
+        };
+        r.extend((0..3072).map(|p| (p % 251) as u8 ^ label));
+        r
+    };
+    let write = |name: &str, labels: &[u8]| {
+        let bytes: Vec<u8> = labels.iter().flat_map(|&l| record(l)).collect();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    if hundred {
+        write("train.bin", &[1, 2, 3, 4]);
+        write("test.bin", &[5, 6]);
+        std::fs::write(dir.join("fine_label_names.txt"), "apple\naquarium_fish\n").unwrap();
+    } else {
+        for b in 1..=5 {
+            write(&format!("data_batch_{b}.bin"), &[b, b + 1]);
+        }
+        write("test_batch.bin", &[7, 8]);
+        std::fs::write(
+            dir.join("batches.meta.txt"),
+            "airplane\nautomobile\nbird\n\n",
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn cifar_10_and_100_binary_files_load_with_their_class_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    for hundred in [false, true] {
+        let dir = tmp.path().join(if hundred { "c100" } else { "c10" });
+        cifar(&dir, hundred);
+        let d = Dataset::load(&dir, &OPTIONS, Device::Cpu).unwrap();
+        assert_eq!((d.channels, d.height, d.width), (3, 32, 32));
+        let labels = Vec::<i64>::try_from(&d.train.labels).unwrap();
+        if hundred {
+            assert_eq!(labels, vec![1, 2, 3, 4]); // the fine label
+            assert_eq!(d.class_names, vec!["apple", "aquarium_fish"]);
+        } else {
+            assert_eq!(labels, vec![1, 2, 2, 3, 3, 4, 4, 5, 5, 6]);
+            assert_eq!(d.class_names, vec!["airplane", "automobile", "bird"]);
+        }
+        let first = Vec::<u8>::try_from(d.train.images.get(0)).unwrap();
+        assert_eq!(first[100], (100 % 251) as u8 ^ 1);
+    }
+    // A truncated batch is named.
+    let dir = tmp.path().join("c10");
+    let file = dir.join("data_batch_3.bin");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 10]).unwrap();
+    let e = format!(
+        "{:#}",
+        Dataset::load(&dir, &OPTIONS, Device::Cpu).err().unwrap()
+    );
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("truncated"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_arrays_are_named_with_what_was_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, arrays: &[(&str, &[u64], Vec<i32>)]| -> PathBuf {
+        let path = tmp.path().join(name);
+        let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+        for (key, shape, values) in arrays {
+            npz_array(&mut npz, key, shape, values);
+        }
+        drop(npz); // the zip is completed when the writer drops
+        path
+    };
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (
+            write("keys.npz", &[("images", &[2, 2, 2], vec![0; 8])]),
+            "holds the arrays [\"images\"], not x_train",
+        ),
+        (
+            write("dtype.npz", &[("x_train", &[2, 2, 2], vec![0; 8])]),
+            "values of type <i4",
+        ),
+        (
+            write("rank.npz", &[("x_train", &[2, 4], vec![0; 8])]),
+            "an array of shape [2, 4]",
+        ),
+    ];
+    for (path, needle) in cases {
+        let e = format!(
+            "{:#}",
+            Dataset::load(&path, &OPTIONS, Device::Cpu).err().unwrap()
+        );
+        assert!(
+            e.contains(needle) && e.contains(path.file_name().unwrap().to_str().unwrap()),
+            "{e}"
+        );
+    }
+    // Labels whose count differs from the images', and float values outside [0, 1].
+    let path = tmp.path().join("labels.npz");
+    let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+    npz_array(&mut npz, "x_train", &[3, 2, 2], &[0u8; 12]);
+    npz_array(&mut npz, "y_train", &[2], &[0i64, 1]);
+    drop(npz); // the zip is completed when the writer drops
+    let e = format!(
+        "{:#}",
+        Dataset::load(&path, &OPTIONS, Device::Cpu).err().unwrap()
+    );
+    assert!(
+        e.contains("y_train: labels of shape [2] for 3 images"),
+        "{e}"
+    );
+    let path = tmp.path().join("range.npz");
+    let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+    npz_array(&mut npz, "x_train", &[2, 1, 2], &[0.0f64, 0.5, 1.0, 2.0]);
+    drop(npz); // the zip is completed when the writer drops
+    let e = format!(
+        "{:#}",
+        Dataset::load(&path, &OPTIONS, Device::Cpu).err().unwrap()
+    );
+    assert!(e.contains("a value 2 outside [0, 1]"), "{e}");
+    // A test fraction that leaves no training image.
+    let path = tmp.path().join("tiny.npz");
+    let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+    npz_array(&mut npz, "x_train", &[1, 2, 2], &[0u8; 4]);
+    drop(npz); // the zip is completed when the writer drops
+    let e = format!(
+        "{:#}",
+        Dataset::load(&path, &OPTIONS, Device::Cpu).err().unwrap()
+    );
+    assert!(e.contains("leaves no training image"), "{e}");
+}
+
+#[test]
+fn a_colour_npz_trains_end_to_end_with_rgb_figures_and_a_channel_aware_vae_pt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = colour_npz(tmp.path(), 40, 8);
+    let run = tmp.path().join("run");
+    let args = train_args_on(
+        &data,
+        &run,
+        &["--epochs", "2", "--hidden", "16", "--latent", "3"],
+    );
+    train_ok(&args);
+    let config = rundir::read_config(&run).unwrap();
+    assert_eq!(
+        (
+            config.model.channels,
+            config.model.image_height,
+            config.model.image_width
+        ),
+        (3, 4, 5)
+    );
+    assert_eq!(config.data.source, "numpy");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(run.join(rundir::SAMPLES)).unwrap(),
+    ));
+    assert_eq!(
+        decoder.read_info().unwrap().info().color_type,
+        png::ColorType::Rgb
+    );
+    let m = tch::CModule::load(run.join(rundir::TORCHSCRIPT)).unwrap();
+    // vae.pt takes [n, C, H, W] as well as the flattened [n, C*H*W].
+    let x = tch::Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu));
+    let flat = m
+        .method_is("encode", &[tch::IValue::Tensor(x.view([2, 60]))])
+        .unwrap();
+    let image = m.method_is("encode", &[tch::IValue::Tensor(x)]).unwrap();
+    let (tch::IValue::Tuple(a), tch::IValue::Tuple(b)) = (flat, image) else {
+        panic!("encode returns a tuple")
+    };
+    let (tch::IValue::Tensor(a), tch::IValue::Tensor(b)) = (&a[0], &b[0]) else {
+        panic!("tensors")
+    };
+    assert!(a.equal(b));
+    let r = run.to_str().unwrap();
+    for cmd in [
+        vec!["eval", "--run", r, "--iw-samples", "4"],
+        vec!["plot", "--run", r],
+        vec!["train", "--resume", r, "--epochs", "3"],
+    ] {
+        let o = tch_vae(&cmd);
+        assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
+    }
+}
