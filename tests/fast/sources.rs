@@ -171,7 +171,7 @@ fn cifar_10_and_100_binary_files_load_with_their_class_names() {
             assert_eq!(d.class_names, vec!["airplane", "automobile", "bird"]);
         }
         let first = Vec::<u8>::try_from(d.train.images.get(0)).unwrap();
-        assert_eq!(first[100], (100 % 251) as u8 ^ 1);
+        assert_eq!(first[300], (300 % 251) as u8 ^ 1); // the record of label 1, pixel 300
     }
     // A truncated batch is named.
     let dir = tmp.path().join("c10");
