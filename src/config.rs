@@ -152,6 +152,8 @@ impl Binarize {
 /// The largest `--beta`: a KL weight beyond it makes any loss overflow float32, which would
 /// stop training with a fault that points at the learning rate instead.
 pub const MAX_BETA: f64 = 1e6;
+/// The largest side `--image-size` accepts.
+pub const MAX_IMAGE_SIDE: usize = 4096;
 /// The largest `--free-bits`: far above any KL a latent dimension carries.
 pub const MAX_FREE_BITS: f64 = 1e6;
 
@@ -193,6 +195,12 @@ pub struct TrainConfig {
     /// `seed` (`--test-fraction`).
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
+    /// `--channels`: every image converted to 1 (grey) or 3 (RGB) channels.
+    #[serde(default)]
+    pub channels: Option<usize>,
+    /// `--image-size`: every image resized to fill [height, width], then centre-cropped.
+    #[serde(default)]
+    pub image_size: Option<[usize; 2]>,
 }
 
 fn default_test_fraction() -> f64 {
@@ -218,6 +226,8 @@ impl TrainConfig {
             checkpoint_every: None,
             deterministic: false,
             test_fraction: defaults::TEST_FRACTION,
+            channels: None,
+            image_size: None,
         }
     }
 
@@ -256,6 +266,17 @@ impl TrainConfig {
             self.test_fraction > 0.0 && self.test_fraction < 1.0,
             "--test-fraction must be between 0 and 1 (got {})",
             self.test_fraction
+        );
+        ensure!(
+            self.channels.is_none_or(|c| c == 1 || c == 3),
+            "--channels must be 1 (grey) or 3 (RGB) (got {})",
+            self.channels.unwrap_or_default()
+        );
+        ensure!(
+            self.image_size
+                .is_none_or(|s| s.iter().all(|&v| (1..=MAX_IMAGE_SIDE).contains(&v))),
+            "--image-size sides must be from 1 to {MAX_IMAGE_SIDE} (got {:?})",
+            self.image_size.unwrap_or_default()
         );
         ensure!(
             self.checkpoint_every != Some(0),

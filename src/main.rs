@@ -50,7 +50,7 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
         "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
-        "deterministic", "test_fraction"])]
+        "deterministic", "test_fraction", "channels", "image_size"])]
     resume: Option<PathBuf>,
     /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
     /// binary files, or a NumPy .npy/.npz file.
@@ -102,6 +102,14 @@ struct TrainArgs {
     /// Also write a checkpoint every N batches (one always follows each epoch).
     #[arg(long)]
     checkpoint_every: Option<usize>,
+    /// Convert every image to 1 (grey) or 3 (RGB) channels [default: as the data are; a
+    /// folder of grey and colour images needs it].
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Resize every image to fill H x W, then centre-crop ("64" or "64x48") [default: as
+    /// the data are; a folder of images of several sizes needs it].
+    #[arg(long, value_name = "H[xW]", value_parser = parse_image_size)]
+    image_size: Option<[usize; 2]>,
     /// For a dataset without its own test split (a .npy, an .npz without x_test): the
     /// share of images held out for testing, drawn with --seed.
     #[arg(long, default_value_t = defaults::TEST_FRACTION)]
@@ -225,6 +233,19 @@ struct PlotArgs {
     device: String,
 }
 
+/// `--image-size 64` (square) or `64x48` (height x width).
+fn parse_image_size(text: &str) -> Result<[usize; 2], String> {
+    let side = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("expected H or HxW in pixels, as 64 or 64x48 (got {text:?})"))
+    };
+    match text.split_once(['x', 'X']) {
+        Some((h, w)) => Ok([side(h)?, side(w)?]),
+        None => side(text).map(|s| [s, s]),
+    }
+}
+
 fn main() -> ExitCode {
     let command = Cli::parse().command;
     // A safety net: tch's infallible calls panic on libtorch errors (say, an allocation
@@ -302,6 +323,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     checkpoint_every: a.checkpoint_every,
                     deterministic: a.deterministic,
                     test_fraction: a.test_fraction,
+                    channels: a.channels,
+                    image_size: a.image_size,
                 },
                 device,
                 out: a.out,

@@ -248,11 +248,8 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedRun> {
 /// same `--limit` and binarisation, checked against the model's image size.
 pub fn load_data(run: &RunConfig, data: Option<&Path>, device: Device) -> Result<Dataset> {
     let dir = data.unwrap_or(&run.train.data);
-    let options = LoadOptions {
-        limit: run.train.limit,
-        test_fraction: run.train.test_fraction,
-        seed: run.train.seed,
-    };
+    let cache = crate::data::cache_dir();
+    let options = LoadOptions::of_run(&run.train, cache.as_deref());
     let mut dataset = Dataset::load(dir, &options, device)
         .context("cannot read the run's data; pass --data DIR if it moved")?;
     check_fits(&run.model, &dataset, dir)?;

@@ -2,7 +2,7 @@
 //! gives a summary, a `metrics.csv` row, `loss.svg` and a checkpoint; the end gives the
 //! weights, `vae.pt` and the figures.
 use crate::config::{DataInfo, ModelConfig, RunConfig, TrainConfig};
-use crate::data::{Dataset, LoadOptions};
+use crate::data::{self, Dataset, LoadOptions};
 use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
 use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, TORCHSCRIPT, WEIGHTS};
@@ -94,11 +94,8 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     train.data = std::path::absolute(&train.data).unwrap_or(train.data);
 
     let load_start = Instant::now();
-    let options = LoadOptions {
-        limit: train.limit,
-        test_fraction: train.test_fraction,
-        seed: train.seed,
-    };
+    let cache = data::cache_dir();
+    let options = LoadOptions::of_run(&train, cache.as_deref());
     let mut data = Dataset::load(&train.data, &options, req.device)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
     model.channels = data.channels;

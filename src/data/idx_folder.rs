@@ -24,6 +24,17 @@ struct IdxSplit {
     labels: Vec<i64>,
 }
 
+/// Whether `dir` looks like an MNIST-format folder: it holds a file named like an IDX file
+/// (`...-ubyte`, `...idx3...`), complete or not.
+pub fn is_idx(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().to_lowercase();
+            name.contains("-ubyte") || name.contains(".idx")
+        })
+    })
+}
+
 /// Reads the training and test files of `dir` (on two threads: gzip inflation is serial).
 pub fn read(dir: &Path) -> Result<RawData> {
     ensure!(

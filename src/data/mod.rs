@@ -1,12 +1,15 @@
 //! Datasets on the training device. A source reads its files into [`RawData`]:
-//! `idx_folder.rs` (MNIST-format folders), `cifar.rs` (CIFAR-10/100 binary) and `numpy.rs`
-//! (`.npy`/`.npz`), detected from what `--data` names. A source without a test split is
+//! `idx_folder.rs` (MNIST-format folders), `cifar.rs` (CIFAR-10/100 binary), `numpy.rs`
+//! (`.npy`/`.npz`) and `folder.rs` (folders of images), detected from what `--data` names;
+//! `transform.rs` applies `--channels` and `--image-size`. A source without a test split is
 //! split with the run's seed (`split.rs`). [`Dataset`] keeps the pixels as `uint8` on the
 //! device (one byte per value) and turns the rows a batch needs into floats in [0, 1].
 mod cifar;
+mod folder;
 mod idx_folder;
 mod numpy;
 mod split;
+mod transform;
 
 use crate::config::{Binarize, BINARIZE_SEED};
 use anyhow::{ensure, Context, Result};
@@ -74,19 +77,54 @@ pub struct RawData {
 
 /// How to load a dataset, beyond its path.
 #[derive(Clone, Copy, Debug)]
-pub struct LoadOptions {
+pub struct LoadOptions<'a> {
     /// Keep the first N training images (the test split stays whole).
     pub limit: Option<usize>,
+    /// `--channels`: convert every image to 1 (grey) or 3 (RGB) channels.
+    pub channels: Option<usize>,
+    /// `--image-size`: resize every image to fill (height, width), then centre-crop.
+    pub image_size: Option<(usize, usize)>,
+    /// Where decoded image folders are cached (none: decode every time).
+    pub cache: Option<&'a Path>,
     /// For sources without a test split: the share of images held out for testing.
     pub test_fraction: f64,
     /// The seed of that split (the run's seed).
     pub seed: u64,
 }
 
+impl<'a> LoadOptions<'a> {
+    /// The options a run recorded in its `config.json` (`cache`: see [`cache_dir`]).
+    pub fn of_run(train: &crate::config::TrainConfig, cache: Option<&'a Path>) -> Self {
+        LoadOptions {
+            limit: train.limit,
+            channels: train.channels,
+            image_size: train.image_size.map(|[h, w]| (h, w)),
+            cache,
+            test_fraction: train.test_fraction,
+            seed: train.seed,
+        }
+    }
+}
+
+/// Where decoded image folders are cached: `$TCH_VAE_CACHE/datasets`, else
+/// `$XDG_CACHE_HOME/tch-vae/datasets` or `~/.cache/tch-vae/datasets` (beside the Python
+/// environment of `scripts/setup.sh`).
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    let root = env("TCH_VAE_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("tch-vae")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache/tch-vae")))?;
+    Some(root.join("datasets"))
+}
+
 /// What kind of source a dataset came from, and how its test split was made.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Origin {
-    /// "idx", "cifar" or "numpy".
+    /// "idx", "cifar", "numpy" or "folder".
     pub source: &'static str,
     /// Whether the test split was drawn with `--test-fraction` (else the source's own).
     pub drawn_test_split: bool,
@@ -111,7 +149,7 @@ impl Dataset {
 
     /// Loads the dataset at `path` onto `device`: a folder of IDX or CIFAR files, or a
     /// `.npy`/`.npz` file.
-    pub fn load(path: &Path, options: &LoadOptions, device: Device) -> Result<Self> {
+    pub fn load(path: &Path, options: &LoadOptions<'_>, device: Device) -> Result<Self> {
         ensure!(options.limit != Some(0), "--limit must be at least 1");
         let (mut raw, source) = if path.is_file() {
             ensure!(
@@ -123,9 +161,17 @@ impl Dataset {
             (numpy::read(path)?, "numpy")
         } else if cifar::is_cifar(path) {
             (cifar::read(path)?, "cifar")
+        } else if path.is_dir() && !idx_folder::is_idx(path) {
+            // Not IDX files: a folder of images, or (with none) an error saying what is there.
+            let wanted = folder::Wanted {
+                channels: options.channels,
+                size: options.image_size,
+            };
+            (folder::read(path, wanted, options.cache)?, "folder")
         } else {
             (idx_folder::read(path)?, "idx")
         };
+        refit(&mut raw, options.channels, options.image_size);
         let drawn = !raw.has_test;
         if drawn {
             split::hold_out_test(&mut raw, options.test_fraction, options.seed)
@@ -178,6 +224,32 @@ impl Dataset {
             self.train.images = draw(&self.train);
         }
     }
+}
+
+/// Applies `--channels` and `--image-size` to a source's images where they differ (a folder
+/// source has applied them while decoding).
+fn refit(raw: &mut RawData, channels: Option<usize>, size: Option<(usize, usize)>) {
+    let fit = transform::Fit {
+        channels: channels.unwrap_or(raw.channels),
+        size: size.or(Some((raw.height, raw.width))),
+    };
+    if (fit.channels, fit.size) == (raw.channels, Some((raw.height, raw.width))) {
+        return;
+    }
+    let dim = raw.channels * raw.height * raw.width;
+    let convert = |bytes: &[u8]| -> Vec<u8> {
+        bytes
+            .chunks_exact(dim)
+            .flat_map(|b| {
+                let img = transform::from_planes(b, raw.channels, raw.height, raw.width);
+                transform::fit(img, fit)
+            })
+            .collect()
+    };
+    raw.train = convert(&raw.train);
+    raw.test = convert(&raw.test);
+    raw.channels = fit.channels;
+    (raw.height, raw.width) = fit.size.expect("set above");
 }
 
 /// A training batch as the model sees it: redrawn binary pixels under dynamic

@@ -3,9 +3,12 @@ use crate::common::*;
 use tch::Device;
 use tch_vae::data::{Dataset, LoadOptions};
 
-fn limit(n: Option<usize>) -> LoadOptions {
+fn limit(n: Option<usize>) -> LoadOptions<'static> {
     LoadOptions {
         limit: n,
+        channels: None,
+        image_size: None,
+        cache: None,
         test_fraction: 0.1,
         seed: 42,
     }

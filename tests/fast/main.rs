@@ -8,6 +8,7 @@ mod bad_files;
 mod cli_errors;
 mod data;
 mod export;
+mod folders;
 mod hostile;
 mod idx_properties;
 mod loader_properties;

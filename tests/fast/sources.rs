@@ -8,8 +8,11 @@ use tch::{Device, Kind};
 use tch_vae::data::{Dataset, LoadOptions};
 use tch_vae::rundir;
 
-const OPTIONS: LoadOptions = LoadOptions {
+const OPTIONS: LoadOptions<'static> = LoadOptions {
     limit: None,
+    channels: None,
+    image_size: None,
+    cache: None,
     test_fraction: 0.25,
     seed: 42,
 };

@@ -9,6 +9,9 @@ fn fashion_mnist_loads_whole_in_unit_range() {
         &fashion_mnist(),
         &LoadOptions {
             limit: None,
+            channels: None,
+            image_size: None,
+            cache: None,
             test_fraction: 0.1,
             seed: 42,
         },

@@ -1,0 +1,246 @@
+//! Folders of images on files the tests write: class subfolders and train/test splits,
+//! PNG (8- and 16-bit), JPEG, mixed sizes and channels, the decoded cache, bad folders, and
+//! a run end to end.
+use crate::common::*;
+use image::{ImageBuffer, Luma, Rgb};
+use std::path::Path;
+use tch::Device;
+use tch_vae::data::{Dataset, LoadOptions};
+
+fn options(cache: Option<&Path>) -> LoadOptions<'_> {
+    LoadOptions {
+        limit: None,
+        channels: None,
+        image_size: None,
+        cache,
+        test_fraction: 0.25,
+        seed: 3,
+    }
+}
+
+/// An RGB image of `h` x `w` whose pixels encode (seed, y, x).
+fn rgb(path: &Path, h: u32, w: u32, seed: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    ImageBuffer::from_fn(w, h, |x, y| Rgb([seed, (y * 10) as u8, (x * 20) as u8]))
+        .save(path)
+        .unwrap();
+}
+
+fn grey(path: &Path, h: u32, w: u32, seed: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    ImageBuffer::from_fn(w, h, |x, y| Luma([seed.wrapping_add((x + y) as u8)]))
+        .save(path)
+        .unwrap();
+}
+
+fn load(dir: &Path, options: &LoadOptions) -> anyhow::Result<Dataset> {
+    Dataset::load(dir, options, Device::Cpu)
+}
+
+fn err(dir: &Path, options: &LoadOptions) -> String {
+    format!("{:#}", load(dir, options).err().expect("an error"))
+}
+
+#[test]
+fn class_subfolders_under_train_and_test_give_labels_and_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (split, n) in [("train", 3), ("test", 1)] {
+        for (class, seed) in [("cats", 10), ("dogs", 20)] {
+            for i in 0..n {
+                rgb(
+                    &tmp.path().join(format!("{split}/{class}/{i}.png")),
+                    4,
+                    6,
+                    seed + i,
+                );
+            }
+        }
+    }
+    let d = load(tmp.path(), &options(None)).unwrap();
+    assert_eq!((d.channels, d.height, d.width), (3, 4, 6));
+    assert_eq!((d.train.len(), d.test.len()), (6, 2));
+    assert_eq!(d.class_names, vec!["cats", "dogs"]);
+    assert_eq!(
+        Vec::<i64>::try_from(&d.train.labels).unwrap(),
+        vec![0, 0, 0, 1, 1, 1]
+    );
+    assert!(!d.origin.drawn_test_split);
+    // Channel by channel: the red plane of the first image is its seed everywhere.
+    let first = Vec::<u8>::try_from(d.train.images.get(0)).unwrap();
+    assert!(first[..24].iter().all(|&v| v == 10));
+    assert_eq!(first[24 + 6 + 2], 10); // green at row 1 = 10 * y
+                                       // A test class that training never saw is named.
+    rgb(&tmp.path().join("test/birds/0.png"), 4, 6, 1);
+    assert!(err(tmp.path(), &options(None))
+        .contains("class folder birds is not among the training classes"));
+}
+
+#[test]
+fn jpeg_and_16_bit_png_decode_and_a_folder_without_a_split_is_split_with_the_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..6u8 {
+        grey(&tmp.path().join(format!("{i}.png")), 5, 5, i);
+    }
+    ImageBuffer::from_fn(5, 5, |x, _| Luma([(x * 10000) as u16]))
+        .save(tmp.path().join("deep.png"))
+        .unwrap();
+    image::DynamicImage::ImageLuma8(ImageBuffer::from_fn(5, 5, |_, _| Luma([128u8])))
+        .save(tmp.path().join("photo.jpg"))
+        .unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "not an image").unwrap();
+    let d = load(tmp.path(), &options(None)).unwrap();
+    assert_eq!((d.channels, d.train.len() + d.test.len()), (1, 8));
+    assert_eq!(d.test.len(), 2); // 25% of 8
+    assert!(d.origin.drawn_test_split && d.class_names.is_empty());
+    let again = load(tmp.path(), &options(None)).unwrap();
+    assert!(again.test.images.equal(&d.test.images));
+}
+
+#[test]
+fn mixed_sizes_and_channels_need_a_flag_and_work_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    rgb(&tmp.path().join("a.png"), 8, 8, 1);
+    rgb(&tmp.path().join("b.png"), 6, 10, 2);
+    rgb(&tmp.path().join("c.png"), 8, 8, 3);
+    let e = err(tmp.path(), &options(None));
+    assert!(
+        e.contains("a.png is 8x8 but") && e.contains("b.png is 6x10") && e.contains("--image-size"),
+        "{e}"
+    );
+    let sized = LoadOptions {
+        image_size: Some((4, 4)),
+        ..options(None)
+    };
+    let d = load(tmp.path(), &sized).unwrap();
+    assert_eq!((d.channels, d.height, d.width), (3, 4, 4));
+    grey(&tmp.path().join("d.png"), 8, 8, 4);
+    let e = err(tmp.path(), &sized);
+    assert!(
+        e.contains("--channels 1 or --channels 3") && e.contains("d.png"),
+        "{e}"
+    );
+    let d = load(
+        tmp.path(),
+        &LoadOptions {
+            channels: Some(1),
+            ..sized
+        },
+    )
+    .unwrap();
+    assert_eq!((d.channels, d.train.len() + d.test.len()), (1, 4));
+}
+
+#[test]
+fn empty_foreign_and_corrupt_folders_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    // An empty folder, and one of other files: what --data takes, and what was found.
+    let e = err(&empty, &options(None));
+    assert!(
+        e.contains("holds no images") && e.contains("it is empty"),
+        "{e}"
+    );
+    std::fs::write(empty.join("a.csv"), "x").unwrap();
+    assert!(err(&empty, &options(None)).contains("found a.csv"));
+    let corrupt = tmp.path().join("corrupt");
+    grey(&corrupt.join("good.png"), 4, 4, 1);
+    std::fs::write(corrupt.join("bad.png"), b"\x89PNG but not really").unwrap();
+    let e = err(&corrupt, &options(None));
+    assert!(e.contains("bad.png: cannot decode the image"), "{e}");
+    let split = tmp.path().join("split");
+    grey(&split.join("train/0.png"), 4, 4, 1);
+    std::fs::create_dir_all(split.join("test")).unwrap();
+    std::fs::write(split.join("test/readme.txt"), "x").unwrap();
+    let e = err(&split, &options(None));
+    assert!(e.contains("test") && e.contains("holds no images"), "{e}");
+}
+
+#[test]
+fn the_decoded_folder_is_cached_and_a_changed_file_is_decoded_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cache) = (tmp.path().join("data"), tmp.path().join("cache"));
+    for i in 0..8u8 {
+        rgb(&data.join(format!("{i}.png")), 4, 4, i);
+    }
+    let first = load(&data, &options(Some(&cache))).unwrap();
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(cached.len(), 1, "one cache file");
+    let second = load(&data, &options(Some(&cache))).unwrap();
+    assert!(
+        second.train.images.equal(&first.train.images)
+            && second.test.images.equal(&first.test.images)
+    );
+    // A rewritten file (another size on disk) makes another key.
+    rgb(&data.join("0.png"), 4, 4, 200);
+    let third = load(&data, &options(Some(&cache))).unwrap();
+    assert!(
+        !third.train.images.equal(&first.train.images)
+            || !third.test.images.equal(&first.test.images)
+    );
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+}
+
+#[test]
+fn a_folder_of_colour_images_trains_with_the_conv_model_and_grey_conversion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("photos");
+    for i in 0..24u8 {
+        let class = if i % 2 == 0 { "even" } else { "odd" };
+        rgb(
+            &data.join(format!("{class}/{i}.png")),
+            10 + (i % 3) as u32,
+            9,
+            i * 10,
+        );
+    }
+    for (run, extra) in [
+        (
+            "conv",
+            vec![
+                "--image-size",
+                "8",
+                "--arch",
+                "conv",
+                "--hidden",
+                "8",
+                "--latent",
+                "2",
+            ],
+        ),
+        (
+            "grey",
+            vec![
+                "--image-size",
+                "6x4",
+                "--channels",
+                "1",
+                "--hidden",
+                "8",
+                "--latent",
+                "2",
+            ],
+        ),
+    ] {
+        let out = tmp.path().join(run);
+        let mut flags = vec!["--epochs", "1"];
+        flags.extend(extra);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+            .args(train_args_on(&data, &out, &flags))
+            .env("TCH_VAE_CACHE", tmp.path().join("cache"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{run}: {}", stderr(&o));
+        let config = tch_vae::rundir::read_config(&out).unwrap();
+        assert_eq!(config.data.source, "folder");
+        assert_eq!(config.data.class_names, vec!["even", "odd"]);
+        let shape = (
+            config.model.channels,
+            config.model.image_height,
+            config.model.image_width,
+        );
+        assert_eq!(shape, if run == "conv" { (3, 8, 8) } else { (1, 6, 4) });
+        let latent = std::fs::read_to_string(out.join("latent.svg")).unwrap();
+        assert!(latent.contains("even") && latent.contains("odd"));
+    }
+}
