@@ -7,8 +7,6 @@
 //! `nn.Sequential` numbers its children (activations and reshapes take positions too).
 use crate::config::{Arch, ModelConfig};
 
-/// Channels of the two strided convolutions of `--arch conv`.
-pub const CONV_CHANNELS: [usize; 2] = [32, 64];
 /// Kernel 4, stride 2, padding 1: each convolution halves the height and width exactly.
 pub const CONV_KERNEL: usize = 4;
 pub const CONV_STRIDE: usize = 2;
@@ -103,9 +101,10 @@ fn mlp(widths: &[usize]) -> Vec<Op> {
 
 /// Channels, height and width after the convolutions of `--arch conv`.
 pub fn conv_output(config: &ModelConfig) -> (usize, usize, usize) {
-    let scale = CONV_STRIDE.pow(CONV_CHANNELS.len() as u32);
+    let stages = &config.conv_channels;
+    let scale = CONV_STRIDE.pow(stages.len() as u32);
     (
-        CONV_CHANNELS[CONV_CHANNELS.len() - 1],
+        stages[stages.len() - 1],
         config.image_height / scale,
         config.image_width / scale,
     )
@@ -123,7 +122,7 @@ pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
                 width: config.image_width,
             }];
             let mut inputs = config.channels;
-            for &outputs in &CONV_CHANNELS {
+            for &outputs in &config.conv_channels {
                 ops.extend([Op::Conv2d { inputs, outputs }, Op::Relu]);
                 inputs = outputs;
             }
@@ -179,7 +178,8 @@ pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
                 width: w,
             });
             let mut inputs = c;
-            for &outputs in CONV_CHANNELS.iter().rev().skip(1).chain(&[config.channels]) {
+            let back = config.conv_channels.iter().rev().skip(1);
+            for &outputs in back.chain(&[config.channels]) {
                 ops.extend([Op::ConvTranspose2d { inputs, outputs }, Op::Relu]);
                 inputs = outputs;
             }
@@ -214,6 +214,7 @@ mod tests {
             image_height: 28,
             image_width: 28,
             channels: 1,
+            conv_channels: vec![32, 64],
             hidden,
             latent: 20,
             likelihood: Likelihood::Bernoulli,

@@ -65,6 +65,10 @@ pub struct ModelConfig {
     /// Colour channels of an image (1: grey, 3: RGB); configs written before colour read as 1.
     #[serde(default = "one")]
     pub channels: usize,
+    /// `--arch conv`: the channels of each stride-2 convolution, input side first (one
+    /// stage per entry; configs written before the flag had two stages of 32 and 64).
+    #[serde(default = "two_conv_stages")]
+    pub conv_channels: Vec<usize>,
     /// Widths of the encoder's hidden layers, input side first; the decoder mirrors them.
     pub hidden: Vec<usize>,
     pub latent: usize,
@@ -75,6 +79,26 @@ pub struct ModelConfig {
 
 fn one() -> usize {
     1
+}
+
+fn two_conv_stages() -> Vec<usize> {
+    vec![32, 64]
+}
+
+/// The default `--conv-channels` for images of `height` x `width`: one stride-2 stage per
+/// halving that keeps both sides even and larger than 8 (28x28 and 32x32: two stages,
+/// 64x64: three), at least one; 32 channels, doubling per stage up to 256.
+pub fn default_conv_channels(height: usize, width: usize) -> Vec<usize> {
+    let halvings = |mut side: usize| {
+        let mut n = 0;
+        while side > 8 && side.is_multiple_of(2) {
+            side /= 2;
+            n += 1;
+        }
+        n
+    };
+    let stages = halvings(height).min(halvings(width)).max(1);
+    (0..stages).map(|i| (32 << i).min(256)).collect()
 }
 
 impl ModelConfig {
@@ -105,12 +129,30 @@ impl ModelConfig {
             "--hidden widths must be at least 1 (got {:?})",
             self.hidden
         );
+        let conv = self.arch == Arch::Conv;
+        // Before the data are read the stages may be empty: they are then chosen for the size.
         let unknown = self.image_height == 0 || self.image_width == 0;
-        let sides_fit = self.image_height.is_multiple_of(4) && self.image_width.is_multiple_of(4);
         ensure!(
-            unknown || self.arch != Arch::Conv || sides_fit,
-            "--arch conv needs image sides divisible by 4 (two stride-2 convolutions); these \
-             images are {}x{}. Use --arch mlp",
+            !conv
+                || (unknown || !self.conv_channels.is_empty())
+                    && self.conv_channels.iter().all(|&c| c >= 1),
+            "--conv-channels needs at least one stage, each of at least 1 channel (got {:?})",
+            self.conv_channels
+        );
+        let scale = 1usize
+            .checked_shl(self.conv_channels.len() as u32)
+            .unwrap_or(usize::MAX);
+        let sides_fit = self.image_height.is_multiple_of(scale)
+            && self.image_width.is_multiple_of(scale)
+            && self.image_height >= scale
+            && self.image_width >= scale;
+        ensure!(
+            unknown || !conv || sides_fit,
+            "--arch conv needs image sides divisible by {scale} ({} stride-2 convolutions, \
+             --conv-channels {:?}); these images are {}x{}. Use fewer --conv-channels, \
+             --image-size, or --arch mlp",
+            self.conv_channels.len(),
+            self.conv_channels,
             self.image_height,
             self.image_width
         );
@@ -352,12 +394,18 @@ mod tests {
             image_height: 30,
             image_width: 28,
             channels: 1,
+            conv_channels: vec![32, 64],
             hidden: vec![400],
             latent: 2,
             likelihood: Likelihood::Bernoulli,
             arch: Arch::Conv,
         };
         assert!(format!("{:#}", m.validate().unwrap_err()).contains("divisible by 4"));
+        assert_eq!(default_conv_channels(28, 28), vec![32, 64]);
+        assert_eq!(default_conv_channels(32, 32), vec![32, 64]);
+        assert_eq!(default_conv_channels(64, 64), vec![32, 64, 128]);
+        assert_eq!(default_conv_channels(256, 256), vec![32, 64, 128, 256, 256]);
+        assert_eq!(default_conv_channels(7, 7), vec![32]);
         m.image_height = 28;
         m.validate().unwrap();
         assert_eq!(m.describe(), "conv 784-400-2");

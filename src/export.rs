@@ -272,6 +272,7 @@ mod tests {
             image_height: 28,
             image_width: 28,
             channels: 1,
+            conv_channels: vec![32, 64],
             hidden: vec![512, 256],
             latent: 2,
             likelihood: Likelihood::Gaussian,

@@ -50,7 +50,7 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
         "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
-        "deterministic", "test_fraction", "channels", "image_size"])]
+        "deterministic", "test_fraction", "channels", "image_size", "conv_channels"])]
     resume: Option<PathBuf>,
     /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
     /// binary files, or a NumPy .npy/.npz file.
@@ -80,7 +80,13 @@ struct TrainArgs {
     /// Observation model p(x|z): bernoulli (cross-entropy) or gaussian (squared error).
     #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
     likelihood: LikelihoodArg,
-    /// Network family: mlp, or conv (two strided convolutions before the hidden layers).
+    /// With --arch conv: the channels of each stride-2 convolution, comma-separated (one
+    /// stage each; image sides must divide by 2^stages) [default: 32, doubling per stage,
+    /// one stage per halving of the sides down to 8 pixels: 32,64 for 28x28 or 32x32,
+    /// 32,64,128 for 64x64].
+    #[arg(long, value_delimiter = ',')]
+    conv_channels: Option<Vec<usize>>,
+    /// Network family: mlp, or conv (strided convolutions before the hidden layers).
     #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
     arch: ArchArg,
     /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
@@ -296,6 +302,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     image_height: 0,
                     image_width: 0,
                     channels: 1,
+                    // Chosen for the image size once the data are read, unless given.
+                    conv_channels: a.conv_channels.unwrap_or_default(),
                     hidden: a.hidden,
                     latent: a.latent,
                     likelihood: match a.likelihood {

@@ -110,6 +110,7 @@ mod tests {
             image_height: 28,
             image_width: 28,
             channels: 1,
+            conv_channels: vec![32, 64],
             hidden,
             latent,
             likelihood: Likelihood::Bernoulli,

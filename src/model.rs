@@ -169,6 +169,7 @@ mod tests {
             image_height: 28,
             image_width: 28,
             channels: 1,
+            conv_channels: vec![32, 64],
             hidden: vec![400],
             latent: 20,
             likelihood: Likelihood::Bernoulli,

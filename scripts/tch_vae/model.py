@@ -27,7 +27,8 @@ class VAE(nn.Module):
     """
 
     def __init__(self, input_dim: int = 784, hidden: list[int] | None = None, latent: int = 20,
-                 arch: str = "mlp", image_shape: tuple[int, int] = (28, 28), channels: int = 1):
+                 arch: str = "mlp", image_shape: tuple[int, int] = (28, 28), channels: int = 1,
+                 conv_channels: list[int] | None = None):
         super().__init__()
         hidden = [400] if hidden is None else list(hidden)
         if arch == "mlp":
@@ -35,13 +36,21 @@ class VAE(nn.Module):
             dec = _mlp([latent] + hidden[::-1] + [input_dim])[:-1]
             trunk = hidden[-1] if hidden else input_dim
         elif arch == "conv":
+            # One stride-2 4x4 convolution per entry of conv_channels, mirrored in the decoder.
+            stages = [32, 64] if conv_channels is None else list(conv_channels)
             h, w = image_shape
-            flat = 64 * (h // 4) * (w // 4)
-            enc = [nn.Unflatten(1, (channels, h, w)), nn.Conv2d(channels, 32, 4, 2, 1), nn.ReLU(),
-                   nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten()] + _mlp([flat] + hidden)
-            dec = _mlp([latent] + hidden[::-1] + [flat]) + [
-                nn.Unflatten(1, (64, h // 4, w // 4)), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
-                nn.ConvTranspose2d(32, channels, 4, 2, 1), nn.Flatten()]
+            scale = 2 ** len(stages)
+            last, fh, fw = stages[-1], h // scale, w // scale
+            flat = last * fh * fw
+            enc: list[nn.Module] = [nn.Unflatten(1, (channels, h, w))]
+            for a, b in zip([channels] + stages[:-1], stages):
+                enc += [nn.Conv2d(a, b, 4, 2, 1), nn.ReLU()]
+            enc += [nn.Flatten()] + _mlp([flat] + hidden)
+            dec = _mlp([latent] + hidden[::-1] + [flat]) + [nn.Unflatten(1, (last, fh, fw))]
+            back = stages[::-1] + [channels]
+            for a, b in zip(back[:-1], back[1:]):
+                dec += [nn.ConvTranspose2d(a, b, 4, 2, 1), nn.ReLU()]
+            dec = dec[:-1] + [nn.Flatten()]  # logits: no ReLU after the last layer
             trunk = hidden[-1] if hidden else flat
         else:
             raise ValueError(f"unknown arch {arch!r}")

@@ -1,7 +1,7 @@
 //! `tch-vae train` and `train --resume`: the run folder around the trainer. Each epoch
 //! gives a summary, a `metrics.csv` row, `loss.svg` and a checkpoint; the end gives the
 //! weights, `vae.pt` and the figures.
-use crate::config::{DataInfo, ModelConfig, RunConfig, TrainConfig};
+use crate::config::{default_conv_channels, Arch, DataInfo, ModelConfig, RunConfig, TrainConfig};
 use crate::data::{self, Dataset, LoadOptions};
 use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
@@ -101,6 +101,9 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     model.channels = data.channels;
     model.image_height = data.height;
     model.image_width = data.width;
+    if model.arch == Arch::Conv && model.conv_channels.is_empty() {
+        model.conv_channels = default_conv_channels(data.height, data.width);
+    }
     model.validate()?;
     let batch = train.batch_size.min(data.train.len());
     memory::check_fits(&model, batch, req.device, "--latent and --hidden")?;

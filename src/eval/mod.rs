@@ -184,6 +184,7 @@ mod tests {
             image_height: 4,
             image_width: 4,
             channels: 1,
+            conv_channels: vec![32, 64],
             hidden: vec![8],
             latent: 2,
             likelihood: Likelihood::Bernoulli,

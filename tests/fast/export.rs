@@ -14,6 +14,7 @@ fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig 
             image_height: 28,
             image_width: 28,
             channels,
+            conv_channels: vec![32, 64],
             hidden: vec![48, 24],
             latent: 3,
             likelihood,

@@ -15,6 +15,7 @@ fn model() -> ModelConfig {
         image_height: 4,
         image_width: 4,
         channels: 1,
+        conv_channels: vec![32, 64],
         hidden: vec![3],
         latent: 2,
         likelihood: Likelihood::Bernoulli,

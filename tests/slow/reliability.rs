@@ -119,6 +119,7 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
             image_height: 0,
             image_width: 0,
             channels: 1,
+            conv_channels: vec![32, 64],
             hidden: vec![64],
             latent: 4,
             likelihood: Likelihood::Bernoulli,
