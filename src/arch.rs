@@ -192,17 +192,26 @@ pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
     numbered("decoder", ops)
 }
 
-/// Every parameter name in module order (encoder, heads, decoder; weight then bias): the
-/// order of the PyTorch reference's `state_dict`.
+/// Every parameter name in module order (the logistic likelihood's `log_scale`, then
+/// encoder, heads, decoder; weight then bias): the order of the PyTorch module's
+/// `state_dict`.
 pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
-    encoder(config)
+    let mut names: Vec<String> = encoder(config)
         .into_iter()
         .chain(heads(config))
         .chain(decoder(config))
         .filter(|l| l.op.weight_shape().is_some())
         .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
-        .collect()
+        .collect();
+    // A parameter of the module itself: PyTorch lists those before its submodules'.
+    if config.likelihood == crate::config::Likelihood::Logistic {
+        names.insert(0, LOG_SCALE.to_string());
+    }
+    names
 }
+
+/// The logistic likelihood's learned log-scale, one per value of an image (`[C*H*W]`).
+pub const LOG_SCALE: &str = "log_scale";
 
 #[cfg(test)]
 mod tests {

@@ -57,6 +57,26 @@ fn layer_line(layer: &Layer) -> String {
     format!("    h = {expr}\n")
 }
 
+/// `loss::discretized_logistic_nll` in TorchScript: the same operations in the same order.
+const LOGISTIC_SOURCE: &str = r#"def log_sigmoid(self, v: Tensor) -> Tensor:
+    return -torch.softplus(-v, 1, 20)
+
+def log_bin_mass(self, hi: Tensor, lo: Tensor) -> Tensor:
+    log_hi = self.log_sigmoid(hi)
+    return log_hi + torch.log(-torch.expm1(self.log_sigmoid(lo) - log_hi))
+
+def discretized_logistic_nll(self, mean: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
+    half = 0.5 / 255.0
+    inv_scale = torch.exp(-log_scale)
+    centred = x - mean
+    plus = (centred + half) * inv_scale
+    minus = (centred - half) * inv_scale
+    middle = torch.where(centred > 0.0, self.log_bin_mass(-minus, -plus), self.log_bin_mass(plus, minus))
+    inner = torch.where(x > 1.0 - half, self.log_sigmoid(-minus), middle)
+    return -torch.sum(torch.where(x < half, self.log_sigmoid(plus), inner), 1)
+
+"#;
+
 /// The TorchScript source of the module's methods for `config`.
 pub fn torchscript_source(config: &ModelConfig) -> String {
     let mut s = String::new();
@@ -84,6 +104,10 @@ pub fn torchscript_source(config: &ModelConfig) -> String {
             "torch.sum((x - torch.sigmoid(logits)) ** 2, 1) + {:?}",
             0.5 * config.input_dim() as f64 * std::f64::consts::PI.ln()
         ),
+        Likelihood::Logistic => {
+            s += LOGISTIC_SOURCE;
+            "self.discretized_logistic_nll(torch.sigmoid(logits), self.log_scale, x)".to_string()
+        }
     };
     s += &format!(
         r#"def decode(self, z: Tensor) -> Tensor:

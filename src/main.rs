@@ -77,7 +77,9 @@ struct TrainArgs {
     /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
     #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
     hidden: Vec<usize>,
-    /// Observation model p(x|z): bernoulli (cross-entropy) or gaussian (squared error).
+    /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error), or
+    /// logistic (8-bit pixels, discretized logistic with a learned scale per pixel: exact
+    /// bits/dim).
     #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
     likelihood: LikelihoodArg,
     /// With --arch conv: the channels of each stride-2 convolution, comma-separated (one
@@ -147,6 +149,7 @@ struct TrainArgs {
 enum LikelihoodArg {
     Bernoulli,
     Gaussian,
+    Logistic,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -309,6 +312,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     likelihood: match a.likelihood {
                         LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
                         LikelihoodArg::Gaussian => Likelihood::Gaussian,
+                        LikelihoodArg::Logistic => Likelihood::Logistic,
                     },
                     arch: match a.arch {
                         ArchArg::Mlp => Arch::Mlp,

@@ -27,6 +27,9 @@ pub struct Vae {
     fc_logvar: nn::Linear,
     /// z -> logits over pixels (`arch::decoder`); no activation at the end.
     decoder: nn::Sequential,
+    /// The logistic likelihood's log-scale per value, `[C*H*W]` (zero at the start:
+    /// scale 1); None for the other likelihoods.
+    log_scale: Option<Tensor>,
 }
 
 impl Vae {
@@ -40,7 +43,19 @@ impl Vae {
             fc_mu: linear(root, &mu),
             fc_logvar: linear(root, &logvar),
             decoder: sequential(root, &arch::decoder(config)),
+            log_scale: (config.likelihood == crate::config::Likelihood::Logistic).then(|| {
+                root.var(
+                    arch::LOG_SCALE,
+                    &[config.input_dim() as i64],
+                    nn::Init::Const(0.0),
+                )
+            }),
         }
+    }
+
+    /// The logistic likelihood's log-scale (`[C*H*W]`), for `loss::reconstruction_nll`.
+    pub fn log_scale(&self) -> Option<&Tensor> {
+        self.log_scale.as_ref()
     }
 
     pub fn config(&self) -> &ModelConfig {

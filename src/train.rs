@@ -234,7 +234,8 @@ impl Trainer {
         let (mu, logvar) = self.vae.encode(&x)?; // [b, latent] each
         let z = reparameterize(&mu, &logvar); // [b, latent]
         let logits = self.vae.decode_logits(&z)?; // [b, pixels]
-        let terms = ElboTerms::new(&logits, &x, &mu, &logvar, self.vae.config().likelihood);
+        let likelihood = self.vae.config().likelihood;
+        let terms = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood, self.vae.log_scale());
         // A batch mean: Adam is scale-invariant, and this keeps the learning rate
         // meaningful across batch sizes (PyTorch's reference does the same).
         let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
@@ -332,7 +333,8 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
             let x = split.rows(start, len as usize); // [b, values]
             let (mu, logvar) = vae.encode(&x)?;
             let logits = vae.decode_logits(&reparameterize(&mu, &logvar))?;
-            let terms = ElboTerms::new(&logits, &x, &mu, &logvar, vae.config().likelihood);
+            let likelihood = vae.config().likelihood;
+            let terms = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood, vae.log_scale());
             sums.add(&terms, beta);
             var_sum += logvar.exp().sum(Kind::Float);
         }

@@ -28,7 +28,7 @@ class VAE(nn.Module):
 
     def __init__(self, input_dim: int = 784, hidden: list[int] | None = None, latent: int = 20,
                  arch: str = "mlp", image_shape: tuple[int, int] = (28, 28), channels: int = 1,
-                 conv_channels: list[int] | None = None):
+                 conv_channels: list[int] | None = None, likelihood: str = "bernoulli"):
         super().__init__()
         hidden = [400] if hidden is None else list(hidden)
         if arch == "mlp":
@@ -58,6 +58,8 @@ class VAE(nn.Module):
         self.fc_mu = nn.Linear(trunk, latent)
         self.fc_logvar = nn.Linear(trunk, latent)
         self.decoder = nn.Sequential(*dec)
+        if likelihood == "logistic":  # a learned log-scale per value, registered last
+            self.log_scale = nn.Parameter(torch.zeros(input_dim))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(torch.flatten(x, 1))  # [n, C, H, W] or [n, C*H*W] -> [n, trunk]
@@ -70,6 +72,26 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
 
+def discretized_logistic_nll(mean: torch.Tensor, log_scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log P(x) of 8-bit values in [0, 1] under a logistic discretized into 256 bins (the
+    outer two reach to +-inf), summed over values: tch-vae's src/loss.rs, the same steps."""
+    half = 0.5 / 255.0
+    inv_scale = torch.exp(-log_scale)
+    centred = x - mean
+    plus, minus = (centred + half) * inv_scale, (centred - half) * inv_scale
+
+    def log_sigmoid(v):
+        return -F.softplus(-v)
+
+    def log_bin_mass(hi, lo):
+        log_hi = log_sigmoid(hi)
+        return log_hi + torch.log(-torch.expm1(log_sigmoid(lo) - log_hi))
+
+    middle = torch.where(centred > 0, log_bin_mass(-minus, -plus), log_bin_mass(plus, minus))
+    inner = torch.where(x > 1.0 - half, log_sigmoid(-minus), middle)
+    return -torch.where(x < half, log_sigmoid(plus), inner).sum(1)
+
+
 def elbo_terms(model: VAE, x: torch.Tensor, likelihood: str = "bernoulli", eps: torch.Tensor | None = None):
     """Per-sample (recon, kl_mu, kl_var, logvar), each [n] but logvar [n, latent], as tch-vae's
     loss.rs computes them; `eps` ([n, latent], default fresh N(0, I) draws) sets z."""
@@ -80,6 +102,8 @@ def elbo_terms(model: VAE, x: torch.Tensor, likelihood: str = "bernoulli", eps: 
     logits = model.decode_logits(z)
     if likelihood == "bernoulli":
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+    elif likelihood == "logistic":
+        recon = discretized_logistic_nll(torch.sigmoid(logits), model.log_scale, x)
     else:  # N(sigmoid(logits), 1/2): squared error plus the density constant
         recon = (x - torch.sigmoid(logits)).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(math.pi)
     kl_mu = 0.5 * mu.pow(2).sum(1)

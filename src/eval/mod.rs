@@ -65,7 +65,8 @@ pub fn likelihoods(
                     .unsqueeze(1)
                     .expand([b, s, -1], false)
                     .reshape([b * s, -1]);
-                let recon = reconstruction_nll(&logits, &targets, likelihood).view([b, s]); // [b, s]
+                let recon =
+                    reconstruction_nll(&logits, &targets, likelihood, vae.log_scale()).view([b, s]); // [b, s]
                 let dims: &[i64] = &[2];
                 // log p(z) - log q(z|x); the 2*pi terms cancel, and z - mu = sigma * eps.
                 let log_pz = (z.square() * -0.5).sum_dim_intlist(dims, false, None::<Kind>);

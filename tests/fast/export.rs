@@ -62,6 +62,8 @@ fn torchscript_module_agrees_with_the_rust_model() {
         (Likelihood::Gaussian, Arch::Conv, 1),
         (Likelihood::Bernoulli, Arch::Conv, 3),
         (Likelihood::Gaussian, Arch::Mlp, 3),
+        (Likelihood::Logistic, Arch::Conv, 3),
+        (Likelihood::Logistic, Arch::Mlp, 1),
     ] {
         tch::manual_seed(5);
         let run = run_config(likelihood, arch, channels);
@@ -88,7 +90,8 @@ fn torchscript_module_agrees_with_the_rust_model() {
             assert!(t.equal(&vars[name]), "{name} differs");
         }
 
-        let x = Tensor::rand([16, values], (Kind::Float, Device::Cpu));
+        // 8-bit values (multiples of 1/255), as the logistic likelihood reads them.
+        let x = (Tensor::rand([16, values], (Kind::Float, Device::Cpu)) * 255.0).round() / 255.0;
         let eps = Tensor::randn([16, 3], (Kind::Float, Device::Cpu));
         let (mu, logvar) = vae.encode(&x).unwrap();
         let ts = tuple(
@@ -108,7 +111,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
         assert_close(&decoded, &vae.decode(&z).unwrap(), "decode");
 
         let logits = vae.decode_logits(&z).unwrap();
-        let rust = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood);
+        let rust = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood, vae.log_scale());
         let ts = tuple(
             module
                 .method_is(

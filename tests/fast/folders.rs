@@ -206,6 +206,8 @@ fn a_folder_of_colour_images_trains_with_the_conv_model_and_grey_conversion() {
                 "8",
                 "--latent",
                 "2",
+                "--likelihood",
+                "logistic",
             ],
         ),
         (

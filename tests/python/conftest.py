@@ -37,7 +37,7 @@ def tiny_run_2d(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_colour_conv_run(tmp_path_factory) -> Path:
-    """An --arch conv run with the Gaussian likelihood on 8x8 RGB images from an .npz."""
+    """An --arch conv run with the logistic likelihood on 8x8 RGB images from an .npz."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -46,7 +46,7 @@ def tiny_colour_conv_run(tmp_path_factory) -> Path:
              y_train=rng.integers(0, 4, 200), x_test=rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8),
              y_test=rng.integers(0, 4, 40))
     return _train(tmp_path_factory, "colourconv", "--data", str(data), "--arch", "conv", "--hidden", "16",
-                  "--latent", "3", "--likelihood", "gaussian")
+                  "--latent", "3", "--likelihood", "logistic")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,33 @@
+//! The defaults of `tch-vae train`, in one place: clap shows and applies them, the
+//! Python reference (`scripts/reference_vae.py`) is tested against them, and
+//! [`crate::config::TrainConfig::defaults`] is built from them.
+/// Debian's `dataset-fashion-mnist` package installs the default dataset here.
+pub const DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+pub const EPOCHS: usize = 10;
+pub const BATCH_SIZE: usize = 128;
+pub const LR: f64 = 1e-3;
+pub const LATENT: usize = 20;
+/// Encoder hidden widths, comma-separated (clap's form of a list default).
+pub const HIDDEN: &str = "400";
+pub const BETA: f64 = 1.0;
+pub const SEED: u64 = 42;
+pub const KL_WARMUP: f64 = 0.0;
+pub const FREE_BITS: f64 = 0.0;
+/// The share of a source's images held out for testing when it has no test split.
+pub const TEST_FRACTION: f64 = 0.1;
+
+/// The default `--conv-channels` for images of `height` x `width`: one stride-2 stage per
+/// halving that keeps both sides even and larger than 8 (28x28 and 32x32: two stages,
+/// 64x64: three), at least one; 32 channels, doubling per stage up to 256.
+pub fn default_conv_channels(height: usize, width: usize) -> Vec<usize> {
+    let halvings = |mut side: usize| {
+        let mut n = 0;
+        while side > 8 && side.is_multiple_of(2) {
+            side /= 2;
+            n += 1;
+        }
+        n
+    };
+    let stages = halvings(height).min(halvings(width)).max(1);
+    (0..stages).map(|i| (32 << i).min(256)).collect()
+}
