@@ -212,6 +212,10 @@ pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
 
 /// The logistic likelihood's learned log-scale, one per value of an image (`[C*H*W]`).
 pub const LOG_SCALE: &str = "log_scale";
+/// Its starting value: a scale of e^-3 = 0.05 of the [0, 1] range, about 13 of the 256
+/// levels. At scale 1 (log-scale 0) every pixel would start near the uniform's 5.5 nats,
+/// and Adam (at most about `--lr` per step) would take thousands of steps to narrow it.
+pub const LOG_SCALE_INIT: f64 = -3.0;
 
 #[cfg(test)]
 mod tests {

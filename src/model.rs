@@ -27,8 +27,8 @@ pub struct Vae {
     fc_logvar: nn::Linear,
     /// z -> logits over pixels (`arch::decoder`); no activation at the end.
     decoder: nn::Sequential,
-    /// The logistic likelihood's log-scale per value, `[C*H*W]` (zero at the start:
-    /// scale 1); None for the other likelihoods.
+    /// The logistic likelihood's log-scale per value, `[C*H*W]` (at the start
+    /// [`arch::LOG_SCALE_INIT`]); None for the other likelihoods.
     log_scale: Option<Tensor>,
 }
 
@@ -47,7 +47,7 @@ impl Vae {
                 root.var(
                     arch::LOG_SCALE,
                     &[config.input_dim() as i64],
-                    nn::Init::Const(0.0),
+                    nn::Init::Const(arch::LOG_SCALE_INIT),
                 )
             }),
         }

@@ -59,7 +59,7 @@ class VAE(nn.Module):
         self.fc_logvar = nn.Linear(trunk, latent)
         self.decoder = nn.Sequential(*dec)
         if likelihood == "logistic":  # a learned log-scale per value, registered last
-            self.log_scale = nn.Parameter(torch.zeros(input_dim))
+            self.log_scale = nn.Parameter(torch.full((input_dim,), -3.0))  # src/arch.rs's LOG_SCALE_INIT
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(torch.flatten(x, 1))  # [n, C, H, W] or [n, C*H*W] -> [n, trunk]
