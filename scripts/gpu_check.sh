@@ -32,6 +32,9 @@ if [ "${1:-}" = prepare ]; then
     mkdir -p "$GPU_DIR/data"
     strip -o "$GPU_DIR/tch-vae" target/release/tch-vae   # 75 MB with line tables, 3 MB stripped
     cp /usr/share/datasets/fashion-mnist/*.gz "$GPU_DIR/data/"
+    # A small colour folder (2,000 32x32 RGB sprites, about 3 MB) for the colour steps.
+    rm -rf "$GPU_DIR/sprites"
+    "${PYTHON:-python3}" scripts/make_sprites.py "$GPU_DIR/sprites" --count 2000 --size 32
     # The Python side of the checks: the package and the comparison scripts travel as
     # tracked files (scripts/), and run from the repository root there.
     du -sh "$GPU_DIR"
@@ -138,6 +141,15 @@ for mode in eager-a eager-b graph; do
         "${flag[@]}" --out "$WORK/conv-det-$mode" "${LIMIT_ARGS[@]}"
 done
 step conv_det_eager_twice identical conv-det-eager-a conv-det-eager-b
+# Colour images from a folder, the logistic likelihood, uint8 batches: graph replay against
+# eager steps, both with cuDNN's deterministic algorithms, must agree in every digit.
+for mode in eager graph; do
+    flag=(--deterministic); [ $mode = eager ] && flag+=(--no-cuda-graphs)
+    step "train_colour_$mode" env TCH_VAE_CACHE="$WORK/cache" "$BIN" train --device "$DEVICE" \
+        --data "$GPU_DIR/sprites" --epochs 2 --arch conv --likelihood logistic --hidden 64 \
+        --latent 8 "${flag[@]}" --out "$WORK/colour-$mode"
+done
+step colour_graph_vs_eager identical colour-graph colour-eager
 step conv_det_graph_vs_eager identical conv-det-graph conv-det-eager-a
 step export "$BIN" export --run "$WORK/run"
 step load_in_python load_in_python

@@ -147,7 +147,23 @@ fn out_of_range_flags_are_rejected_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(tmp.path());
     let out = tmp.path().join("run");
-    let cases: [(&[&str], &str); 18] = [
+    let cases: [(&[&str], &str); 22] = [
+        (
+            &["--test-fraction", "0"],
+            "--test-fraction must be between 0 and 1",
+        ),
+        (
+            &["--test-fraction", "1.5"],
+            "--test-fraction must be between 0 and 1",
+        ),
+        (
+            &["--channels", "2"],
+            "--channels must be 1 (grey) or 3 (RGB)",
+        ),
+        (
+            &["--image-size", "0x8"],
+            "--image-size sides must be from 1 to",
+        ),
         (
             &["--kl-warmup=-1"],
             "--kl-warmup must be a number of epochs >= 0",
