@@ -34,7 +34,8 @@ if [ "${1:-}" = prepare ]; then
     cp /usr/share/datasets/fashion-mnist/*.gz "$GPU_DIR/data/"
     # A small colour folder (2,000 32x32 RGB sprites, about 3 MB) for the colour steps.
     rm -rf "$GPU_DIR/sprites"
-    "${PYTHON:-python3}" scripts/make_sprites.py "$GPU_DIR/sprites" --count 2000 --size 32
+    . scripts/env.sh  # the project's Python (numpy, Pillow) from scripts/setup.sh
+    "${PYTHON:-$TCH_VAE_PYTHON}" scripts/make_sprites.py "$GPU_DIR/sprites" --count 2000 --size 32
     # The Python side of the checks: the package and the comparison scripts travel as
     # tracked files (scripts/), and run from the repository root there.
     du -sh "$GPU_DIR"
