@@ -38,6 +38,7 @@ pub mod loss;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod objective;
 pub mod optim;
 pub mod plot;
 pub mod report;

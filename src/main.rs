@@ -2,16 +2,18 @@
 //! `tch_vae::config::defaults`), resolves `--device`, converts the rest into the library's
 //! plain request types, runs the command with a console reporter, and prints the error
 //! chain on failure.
+mod args;
 mod console;
 mod signals;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use args::{parse_image_size, ArchArg, BinarizeArg, LikelihoodArg, ObjectiveArg};
+use clap::{Args, Parser, Subcommand};
 use console::Console;
 use signals::StopRequest;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tch_vae::commands::{self, EvalRequest, Interrupted, ResumeRequest, TrainRequest};
-use tch_vae::config::{defaults, Arch, Binarize, Likelihood, ModelConfig, TrainConfig};
+use tch_vae::config::{defaults, Arch, Likelihood, ModelConfig, Objective, TrainConfig};
 use tch_vae::device;
 use tch_vae::error::without_backtrace;
 use tch_vae::eval::report::EvalSettings;
@@ -50,7 +52,7 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
         "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
-        "deterministic", "test_fraction", "channels", "image_size", "conv_channels"])]
+        "deterministic", "test_fraction", "channels", "image_size", "conv_channels", "objective", "k"])]
     resume: Option<PathBuf>,
     /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
     /// binary files, or a NumPy .npy/.npz file.
@@ -91,6 +93,13 @@ struct TrainArgs {
     /// Network family: mlp, or conv (strided convolutions before the hidden layers).
     #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
     arch: ArchArg,
+    /// What training minimises: elbo (recon + beta * KL), or iwae, the negative k-sample
+    /// importance-weighted bound of Burda et al. (2015), with --k samples per image.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Elbo)]
+    objective: ObjectiveArg,
+    /// Importance samples per image for --objective iwae.
+    #[arg(long, default_value_t = 1)]
+    k: usize,
     /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
     #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
     beta: f64,
@@ -143,36 +152,6 @@ struct TrainArgs {
     /// --arch conv model then give the same numbers. The CPU is deterministic already.
     #[arg(long)]
     deterministic: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LikelihoodArg {
-    Bernoulli,
-    Gaussian,
-    Logistic,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ArchArg {
-    Mlp,
-    Conv,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum BinarizeArg {
-    None,
-    Static,
-    Dynamic,
-}
-
-impl From<BinarizeArg> for Binarize {
-    fn from(b: BinarizeArg) -> Self {
-        match b {
-            BinarizeArg::None => Binarize::None,
-            BinarizeArg::Static => Binarize::Static,
-            BinarizeArg::Dynamic => Binarize::Dynamic,
-        }
-    }
 }
 
 #[derive(Args)]
@@ -240,19 +219,6 @@ struct PlotArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
-}
-
-/// `--image-size 64` (square) or `64x48` (height x width).
-fn parse_image_size(text: &str) -> Result<[usize; 2], String> {
-    let side = |s: &str| {
-        s.trim()
-            .parse::<usize>()
-            .map_err(|_| format!("expected H or HxW in pixels, as 64 or 64x48 (got {text:?})"))
-    };
-    match text.split_once(['x', 'X']) {
-        Some((h, w)) => Ok([side(h)?, side(w)?]),
-        None => side(text).map(|s| [s, s]),
-    }
 }
 
 fn main() -> ExitCode {
@@ -337,6 +303,11 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     test_fraction: a.test_fraction,
                     channels: a.channels,
                     image_size: a.image_size,
+                    objective: match a.objective {
+                        ObjectiveArg::Elbo => Objective::Elbo,
+                        ObjectiveArg::Iwae => Objective::Iwae,
+                    },
+                    k: a.k,
                 },
                 device,
                 out: a.out,

@@ -37,10 +37,15 @@ impl PassSums {
 
     /// Adds a batch's per-sample terms, with `loss` = recon + beta * KL.
     pub fn add(&mut self, terms: &ElboTerms, beta: f64) {
+        self.add_with_loss(&(&terms.recon + terms.kl() * beta), terms);
+    }
+
+    /// Adds a batch's per-sample `loss` (`[b]`) and terms.
+    pub fn add_with_loss(&mut self, loss: &Tensor, terms: &ElboTerms) {
         let kl = terms.kl();
         let batch = Tensor::stack(
             &[
-                (&terms.recon + &kl * beta).sum(Kind::Float),
+                loss.sum(Kind::Float),
                 terms.recon.sum(Kind::Float),
                 kl.sum(Kind::Float),
                 terms.kl_mu.sum(Kind::Float),

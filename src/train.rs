@@ -10,9 +10,10 @@ use crate::arch;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::data::{self, Dataset, Split};
 use crate::fault::FaultRecord;
-use crate::loss::{batch_objective, reparameterize, warmup_beta, ElboTerms};
+use crate::loss::{reparameterize, warmup_beta, ElboTerms};
 use crate::metrics::{EpochMetrics, PassMetrics, PassSums};
 use crate::model::Vae;
+use crate::objective;
 use crate::optim::Adam;
 use crate::report::BatchProgress;
 use crate::step::{PassSteps, Steps};
@@ -231,14 +232,8 @@ impl Trainer {
     ) -> Result<()> {
         let x = split.batch(index); // [b, values]
         let x = data::binarize_batch(x, self.config.binarize);
-        let (mu, logvar) = self.vae.encode(&x)?; // [b, latent] each
-        let z = reparameterize(&mu, &logvar); // [b, latent]
-        let logits = self.vae.decode_logits(&z)?; // [b, pixels]
-        let likelihood = self.vae.config().likelihood;
-        let terms = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood, self.vae.log_scale());
-        // A batch mean: Adam is scale-invariant, and this keeps the learning rate
-        // meaningful across batch sizes (PyTorch's reference does the same).
-        let objective = batch_objective(&terms, &mu, &logvar, beta, self.config.free_bits);
+        let step = objective::step_terms(&self.vae, &x, &self.config, beta)?;
+        let objective = step.objective;
         self.opt.zero_grad()?;
         objective.backward();
         let norm = self.opt.grad_norm()?;
@@ -248,7 +243,7 @@ impl Trainer {
             self.opt.clip_grad(&norm, max);
         }
         self.opt.step(&skip)?;
-        tch::no_grad(|| self.pos.sums.add(&terms, beta));
+        tch::no_grad(|| self.pos.sums.add_with_loss(&step.loss, &step.terms));
         fault.note(&ok, &objective, &norm);
         Ok(())
     }

@@ -105,7 +105,8 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         model.conv_channels = default_conv_channels(data.height, data.width);
     }
     model.validate()?;
-    let batch = train.batch_size.min(data.train.len());
+    // Each image of a batch is decoded k times under the IWAE objective.
+    let batch = train.batch_size.min(data.train.len()) * train.k;
     memory::check_fits(&model, batch, req.device, "--latent and --hidden")?;
     let _lock = rundir::prepare(&out)?;
     if reused {

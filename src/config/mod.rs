@@ -8,131 +8,9 @@ use std::path::PathBuf;
 pub mod defaults;
 
 pub use defaults::default_conv_channels;
+pub use model::{Arch, Likelihood, ModelConfig, Objective};
 
-/// The decoder's observation model p(x|z), which sets the reconstruction loss.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Likelihood {
-    /// Pixels are Bernoulli with probability sigmoid(logits): binary cross-entropy from
-    /// logits (the AEVB paper's choice for MNIST, and pytorch/examples').
-    Bernoulli,
-    /// Pixels are N(sigmoid(logits), 1/2): the squared error ||x - x_hat||^2, plus
-    /// the constant (D/2) log(pi) that makes it a negative log-density in nats.
-    Gaussian,
-    /// 8-bit pixels under a discretized logistic (Kingma et al. 2016; Salimans et al.
-    /// 2017) with mean sigmoid(logits) and a learned log-scale per pixel: the 256 bins'
-    /// probabilities sum to 1, so -log p(x) and bits/dim are exact.
-    Logistic,
-}
-
-impl Likelihood {
-    pub fn name(self) -> &'static str {
-        match self {
-            Likelihood::Bernoulli => "bernoulli",
-            Likelihood::Gaussian => "gaussian",
-            Likelihood::Logistic => "logistic",
-        }
-    }
-}
-
-/// The network family (`--arch`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    /// Linear layers with ReLU (the AEVB paper's and pytorch/examples' model).
-    #[default]
-    Mlp,
-    /// Two strided convolutions (32, 64 channels) before the hidden layers, and two
-    /// transposed convolutions after them in the decoder. See `arch.rs`.
-    Conv,
-}
-
-/// Everything needed to rebuild the network; `arch.rs` turns it into layers.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct ModelConfig {
-    pub image_height: usize,
-    pub image_width: usize,
-    /// Colour channels of an image (1: grey, 3: RGB); configs written before colour read as 1.
-    #[serde(default = "one")]
-    pub channels: usize,
-    /// `--arch conv`: the channels of each stride-2 convolution, input side first (one
-    /// stage per entry; configs written before the flag had two stages of 32 and 64).
-    #[serde(default = "two_conv_stages")]
-    pub conv_channels: Vec<usize>,
-    /// Widths of the encoder's hidden layers, input side first; the decoder mirrors them.
-    pub hidden: Vec<usize>,
-    pub latent: usize,
-    pub likelihood: Likelihood,
-    #[serde(default)]
-    pub arch: Arch,
-}
-
-fn one() -> usize {
-    1
-}
-
-fn two_conv_stages() -> Vec<usize> {
-    vec![32, 64]
-}
-
-impl ModelConfig {
-    /// Values per image: channels x height x width, the MLP's input width.
-    pub fn input_dim(&self) -> usize {
-        self.channels * self.image_height * self.image_width
-    }
-
-    /// "mlp 784-400-20": the usual way papers name a VAE.
-    pub fn describe(&self) -> String {
-        let mut parts = vec![self.input_dim()];
-        parts.extend(&self.hidden);
-        parts.push(self.latent);
-        let sizes: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
-        let arch = match self.arch {
-            Arch::Mlp => "",
-            Arch::Conv => "conv ",
-        };
-        format!("{arch}{}", sizes.join("-"))
-    }
-
-    /// Checks the flags; image sizes are checked once known (non-zero).
-    pub fn validate(&self) -> Result<()> {
-        ensure!(self.latent >= 1, "--latent must be at least 1 (got 0)");
-        ensure!(self.channels >= 1, "channels must be at least 1 (got 0)");
-        ensure!(
-            self.hidden.iter().all(|&h| h >= 1),
-            "--hidden widths must be at least 1 (got {:?})",
-            self.hidden
-        );
-        let conv = self.arch == Arch::Conv;
-        // Before the data are read the stages may be empty: they are then chosen for the size.
-        let unknown = self.image_height == 0 || self.image_width == 0;
-        ensure!(
-            !conv
-                || (unknown || !self.conv_channels.is_empty())
-                    && self.conv_channels.iter().all(|&c| c >= 1),
-            "--conv-channels needs at least one stage, each of at least 1 channel (got {:?})",
-            self.conv_channels
-        );
-        let scale = 1usize
-            .checked_shl(self.conv_channels.len() as u32)
-            .unwrap_or(usize::MAX);
-        let sides_fit = self.image_height.is_multiple_of(scale)
-            && self.image_width.is_multiple_of(scale)
-            && self.image_height >= scale
-            && self.image_width >= scale;
-        ensure!(
-            unknown || !conv || sides_fit,
-            "--arch conv needs image sides divisible by {scale} ({} stride-2 convolutions, \
-             --conv-channels {:?}); these images are {}x{}. Use fewer --conv-channels, \
-             --image-size, or --arch mlp",
-            self.conv_channels.len(),
-            self.conv_channels,
-            self.image_height,
-            self.image_width
-        );
-        Ok(())
-    }
-}
+mod model;
 
 /// The seed of fixed binarisations (static training sets, and every binarised test set),
 /// the same for all runs so that their numbers compare (on one kind of device: the CPU's
@@ -168,6 +46,8 @@ impl Binarize {
 /// The largest `--beta`: a KL weight beyond it makes any loss overflow float32, which would
 /// stop training with a fault that points at the learning rate instead.
 pub const MAX_BETA: f64 = 1e6;
+/// The largest `--k`: importance samples per image in training.
+pub const MAX_K: usize = 10_000;
 /// The largest side `--image-size` accepts.
 pub const MAX_IMAGE_SIDE: usize = 4096;
 /// The largest `--free-bits`: far above any KL a latent dimension carries.
@@ -211,6 +91,12 @@ pub struct TrainConfig {
     /// `seed` (`--test-fraction`).
     #[serde(default = "default_test_fraction")]
     pub test_fraction: f64,
+    /// `--objective`: the ELBO or the importance-weighted bound.
+    #[serde(default)]
+    pub objective: Objective,
+    /// `--k`: importance samples per image of the IWAE objective.
+    #[serde(default = "model::one")]
+    pub k: usize,
     /// `--channels`: every image converted to 1 (grey) or 3 (RGB) channels.
     #[serde(default)]
     pub channels: Option<usize>,
@@ -244,6 +130,8 @@ impl TrainConfig {
             test_fraction: defaults::TEST_FRACTION,
             channels: None,
             image_size: None,
+            objective: Objective::Elbo,
+            k: 1,
         }
     }
 
@@ -282,6 +170,22 @@ impl TrainConfig {
             self.test_fraction > 0.0 && self.test_fraction < 1.0,
             "--test-fraction must be between 0 and 1 (got {})",
             self.test_fraction
+        );
+        ensure!(
+            (1..=MAX_K).contains(&self.k),
+            "--k must be from 1 to {MAX_K} (got {})",
+            self.k
+        );
+        ensure!(
+            self.objective == Objective::Iwae || self.k == 1,
+            "--k {} counts importance samples of --objective iwae; give --objective iwae",
+            self.k
+        );
+        ensure!(
+            self.objective == Objective::Elbo
+                || (self.beta == 1.0 && self.kl_warmup == 0.0 && self.free_bits == 0.0),
+            "--objective iwae is a bound on log p(x) and takes no --beta, --kl-warmup or \
+             --free-bits (they reshape the ELBO's KL term)"
         );
         ensure!(
             self.channels.is_none_or(|c| c == 1 || c == 3),

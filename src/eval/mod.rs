@@ -9,7 +9,7 @@
 //! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I).
 pub mod report;
 
-use crate::loss::{kl_per_dim, reconstruction_nll};
+use crate::loss::kl_per_dim;
 use crate::model::Vae;
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,6 @@ pub fn likelihoods(
 ) -> Result<Likelihoods> {
     ensure!(k >= 1, "--iw-samples must be at least 1 (got 0)");
     ensure!(rows >= 1, "--batch-rows must be at least 1 (got 0)");
-    let likelihood = vae.config().likelihood;
     let n = x.size()[0];
     // Images per chunk, and samples per image per chunk (k may exceed the rows budget).
     let images = (rows / k).max(1) as i64;
@@ -51,31 +50,14 @@ pub fn likelihoods(
             let b = images.min(n - start);
             let xb = x.narrow(0, start, b); // [b, D]
             let (mu, logvar) = vae.encode(&xb)?; // [b, d] each
-            let d = mu.size()[1];
             let mut lse = Tensor::full([b], f64::NEG_INFINITY, (Kind::Float, x.device()));
             let mut sum_log_w = Tensor::zeros([b], (Kind::Float, x.device()));
             let mut sum_recon = Tensor::zeros([b], (Kind::Float, x.device()));
             let mut done = 0i64;
             while done < k as i64 {
                 let s = samples.min(k as i64 - done);
-                let eps = Tensor::randn([b, s, d], (Kind::Float, x.device())); // [b, s, d]
-                let z = mu.unsqueeze(1) + (&logvar * 0.5).exp().unsqueeze(1) * &eps; // [b, s, d]
-                let logits = vae.decode_logits(&z.view([b * s, d]))?; // [b*s, D]
-                let targets = xb
-                    .unsqueeze(1)
-                    .expand([b, s, -1], false)
-                    .reshape([b * s, -1]);
-                let recon =
-                    reconstruction_nll(&logits, &targets, likelihood, vae.log_scale()).view([b, s]); // [b, s]
-                let dims: &[i64] = &[2];
-                // log p(z) - log q(z|x); the 2*pi terms cancel, and z - mu = sigma * eps.
-                let log_pz = (z.square() * -0.5).sum_dim_intlist(dims, false, None::<Kind>);
-                let log_qz = ((eps.square() + logvar.unsqueeze(1)) * -0.5).sum_dim_intlist(
-                    dims,
-                    false,
-                    None::<Kind>,
-                );
-                let log_w = -&recon + log_pz - log_qz; // [b, s]
+                let samples = crate::objective::importance_samples(vae, &xb, &mu, &logvar, s)?;
+                let (recon, log_w) = (samples.recon, samples.log_w); // [b, s] each
                 lse = lse.logaddexp(&log_w.logsumexp(&[1i64][..], false));
                 sum_log_w += log_w.sum_dim_intlist(&[1i64][..], false, None::<Kind>);
                 sum_recon += recon.sum_dim_intlist(&[1i64][..], false, None::<Kind>);

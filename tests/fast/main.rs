@@ -13,3 +13,4 @@ mod hostile;
 mod idx_properties;
 mod loader_properties;
 mod sources;
+mod variants;

@@ -1,0 +1,53 @@
+//! The value types of the command line that clap parses before the library sees them:
+//! the choices of `--likelihood`, `--objective`, `--arch`, `--binarize`, and `--image-size`.
+use clap::ValueEnum;
+use tch_vae::config::Binarize;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LikelihoodArg {
+    Bernoulli,
+    Gaussian,
+    Logistic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ObjectiveArg {
+    Elbo,
+    Iwae,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ArchArg {
+    Mlp,
+    Conv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BinarizeArg {
+    None,
+    Static,
+    Dynamic,
+}
+
+impl From<BinarizeArg> for Binarize {
+    fn from(b: BinarizeArg) -> Self {
+        match b {
+            BinarizeArg::None => Binarize::None,
+            BinarizeArg::Static => Binarize::Static,
+            BinarizeArg::Dynamic => Binarize::Dynamic,
+        }
+    }
+}
+
+/// `--image-size 64` (square) or `64x48` (height x width).
+pub fn parse_image_size(text: &str) -> Result<[usize; 2], String> {
+    let side = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("expected H or HxW in pixels, as 64 or 64x48 (got {text:?})"))
+    };
+    match text.split_once(['x', 'X']) {
+        Some((h, w)) => Ok([side(h)?, side(w)?]),
+        None => side(text).map(|s| [s, s]),
+    }
+}

@@ -1,0 +1,140 @@
+//! The model's configuration: the observation model, the objective, the network family
+//! and every size that rebuilds the network (`arch.rs` turns it into layers).
+use anyhow::{ensure, Result};
+use serde::{Deserialize, Serialize};
+
+/// The decoder's observation model p(x|z), which sets the reconstruction loss.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Likelihood {
+    /// Pixels are Bernoulli with probability sigmoid(logits): binary cross-entropy from
+    /// logits (the AEVB paper's choice for MNIST, and pytorch/examples').
+    Bernoulli,
+    /// Pixels are N(sigmoid(logits), 1/2): the squared error ||x - x_hat||^2, plus
+    /// the constant (D/2) log(pi) that makes it a negative log-density in nats.
+    Gaussian,
+    /// 8-bit pixels under a discretized logistic (Kingma et al. 2016; Salimans et al.
+    /// 2017) with mean sigmoid(logits) and a learned log-scale per pixel: the 256 bins'
+    /// probabilities sum to 1, so -log p(x) and bits/dim are exact.
+    Logistic,
+}
+
+impl Likelihood {
+    pub fn name(self) -> &'static str {
+        match self {
+            Likelihood::Bernoulli => "bernoulli",
+            Likelihood::Gaussian => "gaussian",
+            Likelihood::Logistic => "logistic",
+        }
+    }
+}
+
+/// What training minimises (`--objective`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// The negative ELBO: recon + beta * KL.
+    #[default]
+    Elbo,
+    /// The negative k-sample importance-weighted bound (Burda et al. 2015), `--k` samples.
+    Iwae,
+}
+
+/// The network family (`--arch`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Linear layers with ReLU (the AEVB paper's and pytorch/examples' model).
+    #[default]
+    Mlp,
+    /// Two strided convolutions (32, 64 channels) before the hidden layers, and two
+    /// transposed convolutions after them in the decoder. See `arch.rs`.
+    Conv,
+}
+
+/// Everything needed to rebuild the network; `arch.rs` turns it into layers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub image_height: usize,
+    pub image_width: usize,
+    /// Colour channels of an image (1: grey, 3: RGB); configs written before colour read as 1.
+    #[serde(default = "one")]
+    pub channels: usize,
+    /// `--arch conv`: the channels of each stride-2 convolution, input side first (one
+    /// stage per entry; configs written before the flag had two stages of 32 and 64).
+    #[serde(default = "two_conv_stages")]
+    pub conv_channels: Vec<usize>,
+    /// Widths of the encoder's hidden layers, input side first; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    pub latent: usize,
+    pub likelihood: Likelihood,
+    #[serde(default)]
+    pub arch: Arch,
+}
+
+pub(super) fn one() -> usize {
+    1
+}
+
+fn two_conv_stages() -> Vec<usize> {
+    vec![32, 64]
+}
+
+impl ModelConfig {
+    /// Values per image: channels x height x width, the MLP's input width.
+    pub fn input_dim(&self) -> usize {
+        self.channels * self.image_height * self.image_width
+    }
+
+    /// "mlp 784-400-20": the usual way papers name a VAE.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![self.input_dim()];
+        parts.extend(&self.hidden);
+        parts.push(self.latent);
+        let sizes: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+        let arch = match self.arch {
+            Arch::Mlp => "",
+            Arch::Conv => "conv ",
+        };
+        format!("{arch}{}", sizes.join("-"))
+    }
+
+    /// Checks the flags; image sizes are checked once known (non-zero).
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.latent >= 1, "--latent must be at least 1 (got 0)");
+        ensure!(self.channels >= 1, "channels must be at least 1 (got 0)");
+        ensure!(
+            self.hidden.iter().all(|&h| h >= 1),
+            "--hidden widths must be at least 1 (got {:?})",
+            self.hidden
+        );
+        let conv = self.arch == Arch::Conv;
+        // Before the data are read the stages may be empty: they are then chosen for the size.
+        let unknown = self.image_height == 0 || self.image_width == 0;
+        ensure!(
+            !conv
+                || (unknown || !self.conv_channels.is_empty())
+                    && self.conv_channels.iter().all(|&c| c >= 1),
+            "--conv-channels needs at least one stage, each of at least 1 channel (got {:?})",
+            self.conv_channels
+        );
+        let scale = 1usize
+            .checked_shl(self.conv_channels.len() as u32)
+            .unwrap_or(usize::MAX);
+        let sides_fit = self.image_height.is_multiple_of(scale)
+            && self.image_width.is_multiple_of(scale)
+            && self.image_height >= scale
+            && self.image_width >= scale;
+        ensure!(
+            unknown || !conv || sides_fit,
+            "--arch conv needs image sides divisible by {scale} ({} stride-2 convolutions, \
+             --conv-channels {:?}); these images are {}x{}. Use fewer --conv-channels, \
+             --image-size, or --arch mlp",
+            self.conv_channels.len(),
+            self.conv_channels,
+            self.image_height,
+            self.image_width
+        );
+        Ok(())
+    }
+}
