@@ -151,6 +151,14 @@ for mode in eager graph; do
         --latent 8 "${flag[@]}" --out "$WORK/colour-$mode"
 done
 step colour_graph_vs_eager identical colour-graph colour-eager
+# The IWAE objective (k = 5 decodes per image) inside the recorded step: replayed against eager.
+for mode in eager graph; do
+    flag=(); [ $mode = eager ] && flag+=(--no-cuda-graphs)
+    step "train_iwae_$mode" "$BIN" train --device "$DEVICE" --data "$DATA" --epochs 2 \
+        --objective iwae --k 5 --hidden 200,200 --latent 50 "${flag[@]}" --out "$WORK/iwae-$mode" \
+        "${LIMIT_ARGS[@]}"
+done
+step iwae_graph_vs_eager identical iwae-graph iwae-eager
 step conv_det_graph_vs_eager identical conv-det-graph conv-det-eager-a
 step export "$BIN" export --run "$WORK/run"
 step load_in_python load_in_python

@@ -194,6 +194,7 @@ mod tests {
 
     #[test]
     fn variables_have_documented_names_and_shapes() {
+        let _rng = crate::rng_lock(); // the initialisation draws from the global generator
         let vs = VarStore::new(Device::Cpu);
         let _vae = Vae::new(&vs.root(), &config());
         let mut vars: Vec<(String, Vec<i64>)> = vs
