@@ -64,10 +64,9 @@ summary="$WORK/summary.txt"
 failed=0
 
 pack() {
+    # Weights, modules and checkpoints stay behind: at most 16 MiB come back per file.
     tar -czf "$OUT/results.tar.gz.part" -C "$WORK" --exclude=checkpoint.safetensors \
-        --exclude=cpu-run/weights.safetensors --exclude=cpu-run/vae.pt \
-        --exclude=eager-run/weights.safetensors --exclude=eager-run/vae.pt \
-        --exclude='conv-*/weights.safetensors' --exclude='conv-*/vae.pt' . \
+        --exclude='weights.safetensors' --exclude='vae.pt' --exclude=cache . \
         && mv "$OUT/results.tar.gz.part" "$OUT/results.tar.gz"
     cp "$summary" "$OUT/summary.txt"
 }
