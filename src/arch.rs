@@ -220,18 +220,12 @@ pub const LOG_SCALE_INIT: f64 = -3.0;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Likelihood;
 
     fn config(arch: Arch, hidden: Vec<usize>) -> ModelConfig {
         ModelConfig {
-            image_height: 28,
-            image_width: 28,
-            channels: 1,
-            conv_channels: vec![32, 64],
-            hidden,
-            latent: 20,
-            likelihood: Likelihood::Bernoulli,
             arch,
+            conv_channels: vec![32, 64],
+            ..ModelConfig::mlp(28, 28, hidden, 20)
         }
     }
 

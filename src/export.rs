@@ -293,14 +293,10 @@ mod tests {
     #[test]
     fn source_follows_the_architecture() {
         let config = ModelConfig {
-            image_height: 28,
-            image_width: 28,
-            channels: 1,
             conv_channels: vec![32, 64],
-            hidden: vec![512, 256],
-            latent: 2,
             likelihood: Likelihood::Gaussian,
             arch: crate::config::Arch::Conv,
+            ..ModelConfig::mlp(28, 28, vec![512, 256], 2)
         };
         let src = torchscript_source(&config);
         for layer in arch::encoder(&config).iter().chain(&arch::decoder(&config)) {

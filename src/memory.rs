@@ -103,19 +103,9 @@ pub fn check_fits(model: &ModelConfig, batch: usize, device: Device, source: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Likelihood;
 
     fn model(hidden: Vec<usize>, latent: usize) -> ModelConfig {
-        ModelConfig {
-            image_height: 28,
-            image_width: 28,
-            channels: 1,
-            conv_channels: vec![32, 64],
-            hidden,
-            latent,
-            likelihood: Likelihood::Bernoulli,
-            arch: Arch::Mlp,
-        }
+        ModelConfig::mlp(28, 28, hidden, latent)
     }
 
     #[test]

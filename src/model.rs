@@ -176,20 +176,11 @@ fn check_shape(t: &Tensor, columns: usize, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Arch, Likelihood};
+
     use tch::{nn::VarStore, Device, Kind};
 
     fn config() -> ModelConfig {
-        ModelConfig {
-            image_height: 28,
-            image_width: 28,
-            channels: 1,
-            conv_channels: vec![32, 64],
-            hidden: vec![400],
-            latent: 20,
-            likelihood: Likelihood::Bernoulli,
-            arch: Arch::Mlp,
-        }
+        ModelConfig::mlp(28, 28, vec![400], 20)
     }
 
     #[test]

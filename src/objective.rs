@@ -96,20 +96,11 @@ pub fn step_terms(vae: &Vae, x: &Tensor, config: &TrainConfig, beta: f64) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Arch, Likelihood, ModelConfig};
+    use crate::config::{Likelihood, ModelConfig};
     use tch::{nn::VarStore, Device};
 
     fn tiny(vs: &VarStore) -> Vae {
-        let config = ModelConfig {
-            image_height: 2,
-            image_width: 3,
-            channels: 1,
-            conv_channels: vec![],
-            hidden: vec![4],
-            latent: 2,
-            likelihood: Likelihood::Bernoulli,
-            arch: Arch::Mlp,
-        };
+        let config = ModelConfig::mlp(2, 3, vec![4], 2);
         Vae::new(&vs.root(), &config)
     }
 

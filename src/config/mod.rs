@@ -269,14 +269,9 @@ mod tests {
     #[test]
     fn conv_needs_sides_divisible_by_four() {
         let mut m = ModelConfig {
-            image_height: 30,
-            image_width: 28,
-            channels: 1,
             conv_channels: vec![32, 64],
-            hidden: vec![400],
-            latent: 2,
-            likelihood: Likelihood::Bernoulli,
             arch: Arch::Conv,
+            ..ModelConfig::mlp(30, 28, vec![400], 2)
         };
         assert!(format!("{:#}", m.validate().unwrap_err()).contains("divisible by 4"));
         assert_eq!(default_conv_channels(28, 28), vec![32, 64]);

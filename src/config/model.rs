@@ -81,6 +81,21 @@ fn two_conv_stages() -> Vec<usize> {
 }
 
 impl ModelConfig {
+    /// A grey-image MLP with the Bernoulli likelihood: the default family, and the base
+    /// from which other configurations are written with `..ModelConfig::mlp(..)`.
+    pub fn mlp(image_height: usize, image_width: usize, hidden: Vec<usize>, latent: usize) -> Self {
+        ModelConfig {
+            image_height,
+            image_width,
+            channels: 1,
+            conv_channels: Vec::new(),
+            hidden,
+            latent,
+            likelihood: Likelihood::Bernoulli,
+            arch: Arch::Mlp,
+        }
+    }
+
     /// Values per image: channels x height x width, the MLP's input width.
     pub fn input_dim(&self) -> usize {
         self.channels * self.image_height * self.image_width

@@ -159,20 +159,11 @@ impl Encoded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Arch, Likelihood, ModelConfig};
+    use crate::config::ModelConfig;
     use tch::{nn::VarStore, Device};
 
     fn model(vs: &VarStore) -> Vae {
-        let config = ModelConfig {
-            image_height: 4,
-            image_width: 4,
-            channels: 1,
-            conv_channels: vec![32, 64],
-            hidden: vec![8],
-            latent: 2,
-            likelihood: Likelihood::Bernoulli,
-            arch: Arch::Mlp,
-        };
+        let config = ModelConfig::mlp(4, 4, vec![8], 2);
         Vae::new(&vs.root(), &config)
     }
 

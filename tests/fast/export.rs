@@ -11,14 +11,11 @@ fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig 
     RunConfig {
         version: "test".into(),
         model: ModelConfig {
-            image_height: 28,
-            image_width: 28,
             channels,
             conv_channels: vec![32, 64],
-            hidden: vec![48, 24],
-            latent: 3,
             likelihood,
             arch,
+            ..ModelConfig::mlp(28, 28, vec![48, 24], 3)
         },
         train: TrainConfig {
             data: "/nowhere".into(),

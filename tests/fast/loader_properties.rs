@@ -6,21 +6,12 @@ use proptest::prelude::*;
 use std::path::Path;
 use tch::{nn::VarStore, Device};
 use tch_vae::checkpoint::{self, Checkpoint};
-use tch_vae::config::{Arch, Likelihood, ModelConfig, RunConfig, TrainConfig};
+use tch_vae::config::{ModelConfig, RunConfig, TrainConfig};
 use tch_vae::train::Trainer;
 use tch_vae::{model::Vae, weights};
 
 fn model() -> ModelConfig {
-    ModelConfig {
-        image_height: 4,
-        image_width: 4,
-        channels: 1,
-        conv_channels: vec![32, 64],
-        hidden: vec![3],
-        latent: 2,
-        likelihood: Likelihood::Bernoulli,
-        arch: Arch::Mlp,
-    }
+    ModelConfig::mlp(4, 4, vec![3], 2)
 }
 
 fn config_json() -> String {

@@ -1,7 +1,6 @@
 //! The variants as a user runs them: `--objective iwae --k K` trains, resumes exactly and
 //! refuses the flags that would make it something else.
 use crate::common::*;
-use tch_vae::metrics;
 
 #[test]
 fn iwae_trains_resumes_exactly_and_refuses_elbo_only_flags() {
@@ -36,20 +35,11 @@ fn iwae_trains_resumes_exactly_and_refuses_elbo_only_flags() {
         "2",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows = |run: &std::path::Path| -> Vec<[f64; 13]> {
-        metrics::read(&run.join("metrics.csv"))
-            .unwrap()
-            .iter()
-            .map(|m| {
-                let r = m.to_row();
-                let mut out = [0.0; 13];
-                out[..12].copy_from_slice(&r[..12]);
-                out[12] = r[13];
-                out
-            })
-            .collect()
-    };
-    assert_eq!(rows(&whole), rows(&split), "resumed IWAE run differs");
+    assert_eq!(
+        metrics_without_time(&whole),
+        metrics_without_time(&split),
+        "resumed IWAE run differs"
+    );
     let config = tch_vae::rundir::read_config(&whole).unwrap();
     assert_eq!(
         (config.train.objective, config.train.k),

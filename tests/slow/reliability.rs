@@ -9,8 +9,8 @@ use std::time::Duration;
 use tch::Tensor;
 use tch_vae::checkpoint::Checkpoint;
 use tch_vae::commands::{self, Interrupted, TrainRequest};
-use tch_vae::config::{Arch, Binarize, Likelihood, ModelConfig, TrainConfig};
-use tch_vae::metrics::{self, EpochMetrics};
+use tch_vae::config::{Binarize, ModelConfig, TrainConfig};
+use tch_vae::metrics;
 use tch_vae::report::{BatchProgress, Reporter, Stop};
 use tch_vae::{rundir, weights};
 
@@ -18,21 +18,6 @@ const SMALL: [&str; 6] = ["--limit", "1500", "--hidden", "64", "--latent", "4"];
 
 fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     [&SMALL[..], extra].concat()
-}
-
-/// metrics.csv without the wall-clock column, which no two runs share.
-fn metrics_without_time(run: &Path) -> Vec<[f64; 13]> {
-    metrics::read(&run.join("metrics.csv"))
-        .unwrap()
-        .iter()
-        .map(|m: &EpochMetrics| {
-            let r = m.to_row();
-            let mut out = [0.0; 13];
-            out[..12].copy_from_slice(&r[..12]);
-            out[12] = r[13];
-            out
-        })
-        .collect()
 }
 
 fn weights(run: &Path) -> HashMap<String, Tensor> {
@@ -115,16 +100,7 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
     };
     train.device = "cpu".into();
     let request = TrainRequest {
-        model: ModelConfig {
-            image_height: 0,
-            image_width: 0,
-            channels: 1,
-            conv_channels: vec![32, 64],
-            hidden: vec![64],
-            latent: 4,
-            likelihood: Likelihood::Bernoulli,
-            arch: Arch::Mlp,
-        },
+        model: ModelConfig::mlp(0, 0, vec![64], 4),
         train,
         device: tch::Device::Cpu,
         out: Some(split.clone()),
