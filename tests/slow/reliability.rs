@@ -352,12 +352,33 @@ fn a_non_finite_loss_stops_at_once_and_keeps_the_last_good_checkpoint() {
     }
 }
 
+/// Removes a folder the running program may be writing into: a checkpoint's temporary
+/// file created between the listing and the final `rmdir` makes one attempt fail with
+/// "directory not empty", so it tries again until the folder is gone.
+fn remove_while_written(dir: &Path) {
+    for _ in 0..100 {
+        use std::io::ErrorKind::{DirectoryNotEmpty, NotFound};
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            // NotFound: a temporary file renamed into place while the listing ran.
+            Err(e) if matches!(e.kind(), DirectoryNotEmpty | NotFound) => {
+                if !dir.exists() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+        }
+    }
+    panic!("{} stayed non-empty through 100 removals", dir.display());
+}
+
 #[test]
 fn a_vanished_output_folder_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let child = spawn_long_run(&run);
-    std::fs::remove_dir_all(&run).unwrap();
+    remove_while_written(&run);
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
