@@ -5,7 +5,7 @@
 //!
 //! A layer's name is `<part>.<position>`, its position in the sequence, as PyTorch's
 //! `nn.Sequential` numbers its children (activations and reshapes take positions too).
-use crate::config::{Arch, ModelConfig};
+use crate::config::{Activation, Arch, ModelConfig};
 
 /// Kernel 4, stride 2, padding 1: each convolution halves the height and width exactly.
 pub const CONV_KERNEL: usize = 4;
@@ -30,6 +30,7 @@ pub enum Op {
         outputs: usize,
     },
     Relu,
+    Tanh,
     /// [n, c, h, w] -> [n, c*h*w]
     Flatten,
     /// [n, c*h*w] -> [n, c, h, w]
@@ -52,7 +53,7 @@ impl Op {
             Op::ConvTranspose2d { inputs, outputs } => {
                 Some((vec![inputs, outputs, k, k], outputs * k * k))
             }
-            Op::Relu | Op::Flatten | Op::Unflatten { .. } => None,
+            Op::Relu | Op::Tanh | Op::Flatten | Op::Unflatten { .. } => None,
         }
     }
 
@@ -83,8 +84,16 @@ fn numbered(part: &str, ops: Vec<Op>) -> Vec<Layer> {
         .collect()
 }
 
-/// Linear layers through `widths` with a ReLU after each.
-fn mlp(widths: &[usize]) -> Vec<Op> {
+/// The hidden layers' nonlinearity (`--activation`).
+fn activation(config: &ModelConfig) -> Op {
+    match config.activation {
+        Activation::Relu => Op::Relu,
+        Activation::Tanh => Op::Tanh,
+    }
+}
+
+/// Linear layers through `widths` with the activation `act` after each.
+fn mlp(widths: &[usize], act: Op) -> Vec<Op> {
     widths
         .windows(2)
         .flat_map(|w| {
@@ -93,7 +102,7 @@ fn mlp(widths: &[usize]) -> Vec<Op> {
                     inputs: w[0],
                     outputs: w[1],
                 },
-                Op::Relu,
+                act,
             ]
         })
         .collect()
@@ -112,8 +121,9 @@ pub fn conv_output(config: &ModelConfig) -> (usize, usize, usize) {
 
 /// The encoder trunk: images [n, C*H*W] -> features [n, trunk_width].
 pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
+    let act = activation(config);
     let ops = match config.arch {
-        Arch::Mlp => mlp(&[&[config.input_dim()], &config.hidden[..]].concat()),
+        Arch::Mlp => mlp(&[&[config.input_dim()], &config.hidden[..]].concat(), act),
         Arch::Conv => {
             let (c, h, w) = conv_output(config);
             let mut ops = vec![Op::Unflatten {
@@ -123,11 +133,11 @@ pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
             }];
             let mut inputs = config.channels;
             for &outputs in &config.conv_channels {
-                ops.extend([Op::Conv2d { inputs, outputs }, Op::Relu]);
+                ops.extend([Op::Conv2d { inputs, outputs }, act]);
                 inputs = outputs;
             }
             ops.push(Op::Flatten);
-            ops.extend(mlp(&[&[c * h * w], &config.hidden[..]].concat()));
+            ops.extend(mlp(&[&[c * h * w], &config.hidden[..]].concat(), act));
             ops
         }
     };
@@ -167,11 +177,15 @@ pub fn heads(config: &ModelConfig) -> [Layer; 2] {
 /// The decoder: z [n, latent] -> logits [n, C*H*W]; no activation at the end.
 pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
     let hidden: Vec<usize> = config.hidden.iter().rev().copied().collect();
+    let act = activation(config);
     let mut ops = match config.arch {
-        Arch::Mlp => mlp(&[&[config.latent], &hidden[..], &[config.input_dim()]].concat()),
+        Arch::Mlp => mlp(
+            &[&[config.latent], &hidden[..], &[config.input_dim()]].concat(),
+            act,
+        ),
         Arch::Conv => {
             let (c, h, w) = conv_output(config);
-            let mut ops = mlp(&[&[config.latent], &hidden[..], &[c * h * w]].concat());
+            let mut ops = mlp(&[&[config.latent], &hidden[..], &[c * h * w]].concat(), act);
             ops.push(Op::Unflatten {
                 channels: c,
                 height: h,
@@ -180,15 +194,15 @@ pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
             let mut inputs = c;
             let back = config.conv_channels.iter().rev().skip(1);
             for &outputs in back.chain(&[config.channels]) {
-                ops.extend([Op::ConvTranspose2d { inputs, outputs }, Op::Relu]);
+                ops.extend([Op::ConvTranspose2d { inputs, outputs }, act]);
                 inputs = outputs;
             }
-            ops.pop(); // logits: no ReLU after the last layer
+            ops.pop(); // logits: no activation after the last layer
             ops.push(Op::Flatten);
             return numbered("decoder", ops);
         }
     };
-    ops.pop(); // logits: no ReLU after the last layer
+    ops.pop(); // logits: no activation after the last layer
     numbered("decoder", ops)
 }
 

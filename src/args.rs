@@ -1,5 +1,6 @@
 //! The value types of the command line that clap parses before the library sees them:
-//! the choices of `--likelihood`, `--objective`, `--arch`, `--binarize`, and `--image-size`.
+//! the choices of `--likelihood`, `--objective`, `--prior`, `--activation`, `--lr-schedule`,
+//! `--arch`, `--binarize`, and `--image-size`.
 use clap::ValueEnum;
 use tch_vae::config::Binarize;
 
@@ -14,6 +15,24 @@ pub enum LikelihoodArg {
 pub enum ObjectiveArg {
     Elbo,
     Iwae,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PriorArg {
+    Normal,
+    Vamp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ActivationArg {
+    Relu,
+    Tanh,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LrScheduleArg {
+    Constant,
+    Burda,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -1,5 +1,5 @@
 //! `--device auto|cpu|cuda|cuda:N`, resolved against what libtorch finds.
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use tch::{Cuda, Device};
 
 /// Parses a device flag and checks that the device exists.
@@ -62,6 +62,25 @@ pub fn name(device: Device) -> String {
         Device::Cuda(i) => format!("cuda:{i}"),
         _ => "cpu".to_string(),
     }
+}
+
+/// `--threads`: at most this many per logical CPU (more only makes threads wait on each
+/// other; 100,000 of them stalled the machine).
+const THREADS_PER_CPU: usize = 4;
+
+/// Sets libtorch's intra-op threads (`--threads`), checked against the machine.
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let max = THREADS_PER_CPU * cpus;
+        ensure!(
+            (1..=max).contains(&n),
+            "--threads must be from 1 to {max} ({THREADS_PER_CPU} per logical CPU; this \
+             machine has {cpus}) (got {n})"
+        );
+        tch::set_num_threads(n as i32);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

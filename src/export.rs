@@ -47,6 +47,7 @@ fn layer_line(layer: &Layer) -> String {
             format!("torch.conv_transpose2d(h, {m}.weight, {m}.bias, [{s}, {s}], [{p}, {p}])")
         }
         Op::Relu => "torch.relu(h)".to_string(),
+        Op::Tanh => "torch.tanh(h)".to_string(),
         Op::Flatten => "torch.flatten(h, 1)".to_string(),
         Op::Unflatten {
             channels,

@@ -50,7 +50,7 @@ extern "C" {
         exp_avg_sqs: *const *const C_tensor,
         steps: *const *const C_tensor,
         n: usize,
-        lr: f64,
+        lr: *const C_tensor,
         beta1: f64,
         beta2: f64,
         eps: f64,

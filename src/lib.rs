@@ -12,7 +12,7 @@
 //! - the model: [`config`] (and its [`config::defaults`]), [`arch`] (one layer list for
 //!   tch, TorchScript and Python), [`model`], [`loss`];
 //! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
-//!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`],
+//!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`], [`schedule`] (the learning rate),
 //!   [`checkpoint`] (the state's file);
 //! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
 //!   [`weights`]; [`memory`] estimates what a model needs before it is built;
@@ -43,6 +43,7 @@ pub mod optim;
 pub mod plot;
 pub mod report;
 pub mod rundir;
+pub mod schedule;
 pub mod step;
 pub mod train;
 pub mod weights;

@@ -5,18 +5,18 @@
 mod args;
 mod console;
 mod signals;
+mod train_args;
 
-use args::{parse_image_size, ArchArg, BinarizeArg, LikelihoodArg, ObjectiveArg};
 use clap::{Args, Parser, Subcommand};
 use console::Console;
 use signals::StopRequest;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tch_vae::commands::{self, EvalRequest, Interrupted, ResumeRequest, TrainRequest};
-use tch_vae::config::{defaults, Arch, Likelihood, ModelConfig, Objective, TrainConfig};
+use tch_vae::commands::{self, EvalRequest, Interrupted, ResumeRequest};
 use tch_vae::device;
 use tch_vae::error::without_backtrace;
 use tch_vae::eval::report::EvalSettings;
+use train_args::TrainArgs;
 
 #[derive(Parser)]
 #[command(
@@ -43,115 +43,6 @@ enum Command {
     /// Redraw a run's figures: loss.svg from metrics.csv; samples and reconstructions
     /// from the saved weights.
     Plot(PlotArgs),
-}
-
-#[derive(Args)]
-struct TrainArgs {
-    /// Continue the run in DIR from its checkpoint, with its own config, until --epochs
-    /// epochs in total (only --epochs, --device and --threads may be given with it).
-    #[arg(long, value_name = "DIR", conflicts_with_all = [
-        "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
-        "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
-        "deterministic", "test_fraction", "channels", "image_size", "conv_channels", "objective", "k"])]
-    resume: Option<PathBuf>,
-    /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
-    /// binary files, or a NumPy .npy/.npz file.
-    #[arg(long, default_value = defaults::DATA_DIR)]
-    data: PathBuf,
-    /// Run folder to create [default: models/<dataset>-<UTC time>].
-    #[arg(long)]
-    out: Option<PathBuf>,
-    // No clap default: with --resume, the run's own count is the default.
-    #[arg(long, help = format!(
-        "Number of passes over the training set (in total, with --resume) [default: {}]",
-        defaults::EPOCHS
-    ))]
-    epochs: Option<usize>,
-    /// Images per training batch (the last batch of an epoch may be smaller).
-    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
-    batch_size: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = defaults::LR, allow_negative_numbers = true)]
-    lr: f64,
-    /// Latent dimensions (size of z).
-    #[arg(long, default_value_t = defaults::LATENT)]
-    latent: usize,
-    /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
-    #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
-    hidden: Vec<usize>,
-    /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error), or
-    /// logistic (8-bit pixels, discretized logistic with a learned scale per pixel: exact
-    /// bits/dim).
-    #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
-    likelihood: LikelihoodArg,
-    /// With --arch conv: the channels of each stride-2 convolution, comma-separated (one
-    /// stage each; image sides must divide by 2^stages) [default: 32, doubling per stage,
-    /// one stage per halving of the sides down to 8 pixels: 32,64 for 28x28 or 32x32,
-    /// 32,64,128 for 64x64].
-    #[arg(long, value_delimiter = ',')]
-    conv_channels: Option<Vec<usize>>,
-    /// Network family: mlp, or conv (strided convolutions before the hidden layers).
-    #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
-    arch: ArchArg,
-    /// What training minimises: elbo (recon + beta * KL), or iwae, the negative k-sample
-    /// importance-weighted bound of Burda et al. (2015), with --k samples per image.
-    #[arg(long, value_enum, default_value_t = ObjectiveArg::Elbo)]
-    objective: ObjectiveArg,
-    /// Importance samples per image for --objective iwae.
-    #[arg(long, default_value_t = 1)]
-    k: usize,
-    /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
-    #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
-    beta: f64,
-    /// Binary pixels: none (grey levels), static (drawn once, fixed seed) or dynamic
-    /// (redrawn every pass). A Bernoulli likelihood is a log-likelihood only on binary data.
-    #[arg(long, value_enum, default_value_t = BinarizeArg::None)]
-    binarize: BinarizeArg,
-    /// KL warm-up: beta ramps linearly from 0 over this many epochs (0 = off).
-    #[arg(long, default_value_t = defaults::KL_WARMUP, allow_negative_numbers = true)]
-    kl_warmup: f64,
-    /// Free bits: each latent dimension's KL counts as at least this many nats (0 = off).
-    #[arg(long, default_value_t = defaults::FREE_BITS, allow_negative_numbers = true)]
-    free_bits: f64,
-    /// Rescale gradients whose joint L2 norm exceeds this (off by default).
-    #[arg(long, allow_negative_numbers = true)]
-    clip_grad: Option<f64>,
-    /// Also write a checkpoint every N batches (one always follows each epoch).
-    #[arg(long)]
-    checkpoint_every: Option<usize>,
-    /// Convert every image to 1 (grey) or 3 (RGB) channels [default: as the data are; a
-    /// folder of grey and colour images needs it].
-    #[arg(long)]
-    channels: Option<usize>,
-    /// Resize every image to fill H x W, then centre-crop ("64" or "64x48") [default: as
-    /// the data are; a folder of images of several sizes needs it].
-    #[arg(long, value_name = "H[xW]", value_parser = parse_image_size)]
-    image_size: Option<[usize; 2]>,
-    /// For a dataset without its own test split (a .npy, an .npz without x_test): the
-    /// share of images held out for testing, drawn with --seed.
-    #[arg(long, default_value_t = defaults::TEST_FRACTION)]
-    test_fraction: f64,
-    /// Seed for weight initialisation, shuffling and sampling.
-    #[arg(long, default_value_t = defaults::SEED)]
-    seed: u64,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Train on the first N training images only (quick runs, tests).
-    #[arg(long)]
-    limit: Option<usize>,
-    /// libtorch intra-op threads [default: libtorch's choice, the physical cores].
-    #[arg(long)]
-    threads: Option<usize>,
-    /// On CUDA, launch every training step's kernels one by one instead of replaying the
-    /// step from a recorded CUDA graph (the default, except with --kl-warmup): slower,
-    /// and the same numbers (measured identical for the MLP).
-    #[arg(long)]
-    no_cuda_graphs: bool,
-    /// On CUDA, use cuDNN's deterministic convolution algorithms (slower): two runs of an
-    /// --arch conv model then give the same numbers. The CPU is deterministic already.
-    #[arg(long)]
-    deterministic: bool,
 }
 
 #[derive(Args)]
@@ -190,6 +81,9 @@ struct EvalArgs {
     /// File to write [default: RUN/eval.json].
     #[arg(long)]
     output: Option<PathBuf>,
+    /// libtorch intra-op threads [default: libtorch's choice, the physical cores].
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -266,54 +160,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 commands::resume(&request, &mut console)?;
                 return Ok(());
             }
-            let request = TrainRequest {
-                model: ModelConfig {
-                    image_height: 0,
-                    image_width: 0,
-                    channels: 1,
-                    // Chosen for the image size once the data are read, unless given.
-                    conv_channels: a.conv_channels.unwrap_or_default(),
-                    hidden: a.hidden,
-                    latent: a.latent,
-                    likelihood: match a.likelihood {
-                        LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
-                        LikelihoodArg::Gaussian => Likelihood::Gaussian,
-                        LikelihoodArg::Logistic => Likelihood::Logistic,
-                    },
-                    arch: match a.arch {
-                        ArchArg::Mlp => Arch::Mlp,
-                        ArchArg::Conv => Arch::Conv,
-                    },
-                },
-                train: TrainConfig {
-                    data: a.data,
-                    epochs: a.epochs.unwrap_or(defaults::EPOCHS),
-                    batch_size: a.batch_size,
-                    lr: a.lr,
-                    beta: a.beta,
-                    seed: a.seed,
-                    limit: a.limit,
-                    device: device::name(device),
-                    binarize: a.binarize.into(),
-                    kl_warmup: a.kl_warmup,
-                    free_bits: a.free_bits,
-                    clip_grad: a.clip_grad,
-                    checkpoint_every: a.checkpoint_every,
-                    deterministic: a.deterministic,
-                    test_fraction: a.test_fraction,
-                    channels: a.channels,
-                    image_size: a.image_size,
-                    objective: match a.objective {
-                        ObjectiveArg::Elbo => Objective::Elbo,
-                        ObjectiveArg::Iwae => Objective::Iwae,
-                    },
-                    k: a.k,
-                },
-                device,
-                out: a.out,
-                threads: a.threads,
-                cuda_graphs: !a.no_cuda_graphs,
-            };
+            let request = a.into_request(device);
             commands::train(&request, &mut console)?;
         }
         Command::Export(a) => {
@@ -332,6 +179,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                 device: device::resolve(&a.device)?,
                 data: a.data,
                 output: a.output,
+                threads: a.threads,
             };
             let (path, report) = commands::evaluate(&request, &mut Console::new(None))?;
             println!("{report}\nwrote {}", path.display());

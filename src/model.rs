@@ -151,6 +151,7 @@ fn sequential(root: &nn::Path, layers: &[Layer]) -> nn::Sequential {
                 seq.add(nn::conv_transpose2d(p, inputs as i64, outputs as i64, k, c))
             }
             Op::Relu => seq.add_fn(|x| x.relu()),
+            Op::Tanh => seq.add_fn(|x| x.tanh()),
             Op::Flatten => seq.add_fn(|x| x.flatten(1, -1)),
             Op::Unflatten {
                 channels,

@@ -12,7 +12,9 @@ pub const BETA2: f64 = 0.999;
 pub const EPS: f64 = 1e-8;
 
 pub struct Adam {
-    lr: f64,
+    /// The learning rate, a 1-element float tensor on the device: a CUDA graph reads it
+    /// at every replay, so a schedule can change it between replays.
+    lr: Tensor,
     names: Vec<String>,
     /// The VarStore's variables (shallow clones: the same storage).
     params: Vec<Tensor>,
@@ -36,7 +38,7 @@ impl Adam {
             .collect::<Result<Vec<_>>>()?;
         let zeros = |p: &Tensor| p.zeros_like();
         Ok(Adam {
-            lr,
+            lr: Tensor::from_slice(&[lr as f32]).to_device(vs.device()),
             names: names.to_vec(),
             exp_avg: params.iter().map(zeros).collect(),
             exp_avg_sq: params.iter().map(zeros).collect(),
@@ -121,7 +123,7 @@ impl Adam {
                 v.as_ptr(),
                 steps.as_ptr(),
                 p.len(),
-                self.lr,
+                self.lr.as_ptr(),
                 BETA1,
                 BETA2,
                 EPS,
@@ -131,6 +133,13 @@ impl Adam {
         };
         // SAFETY: `err` is the C++ function's result, checked once.
         unsafe { ffi::check(err, "Adam update failed") }
+    }
+
+    /// Sets the learning rate of the steps that follow (in place: graphs see it).
+    pub fn set_lr(&mut self, lr: f64) {
+        tch::no_grad(|| {
+            let _ = self.lr.fill_(lr);
+        });
     }
 
     /// Steps taken so far (a host sync).

@@ -16,6 +16,7 @@ use crate::model::Vae;
 use crate::objective;
 use crate::optim::Adam;
 use crate::report::BatchProgress;
+use crate::schedule;
 use crate::step::{PassSteps, Steps};
 use crate::weights;
 use anyhow::{ensure, Result};
@@ -191,6 +192,8 @@ impl Trainer {
         checkpoint: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<EpochEnd> {
         let epoch = self.pos.epoch;
+        let lr = schedule::lr_at(self.config.lr_schedule, self.config.lr, epoch);
+        self.opt.set_lr(lr);
         let start = Instant::now();
         let mut pass = self
             .steps
@@ -261,6 +264,7 @@ impl Trainer {
         let batches = n.div_ceil(bs);
         let device = self.vs.device();
         let epoch = self.pos.epoch;
+        let lr = schedule::lr_at(self.config.lr_schedule, self.config.lr, epoch);
         if self.pos.order.is_none() {
             tch::manual_seed(keyed_seed(self.config.seed, epoch, ORDER_KEY));
             self.pos.order = Some(data::shuffled_order(n, device));
@@ -288,7 +292,7 @@ impl Trainer {
             self.pos.batch = i + 1;
             let batch = i + 1;
             if batch % sync_every == 0 || batch == batches {
-                fault.check(epoch, batches, self.config.lr)?;
+                fault.check(epoch, batches, lr)?;
             }
             let running_loss = (batch % REPORT_EVERY == 0 || batch == batches)
                 .then(|| self.pos.sums.mean_loss(self.pos.images));

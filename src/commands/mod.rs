@@ -80,11 +80,14 @@ pub struct EvalRequest {
     pub data: Option<PathBuf>,
     /// The file to write [default: `RUN/eval.json`].
     pub output: Option<PathBuf>,
+    /// libtorch's intra-op threads [default: libtorch's choice].
+    pub threads: Option<usize>,
 }
 
 /// `tch-vae eval`: writes `eval.json` (default `RUN/eval.json`) and returns the report.
 pub fn evaluate(req: &EvalRequest, report: &mut dyn Reporter) -> Result<(PathBuf, EvalReport)> {
     req.settings.validate()?;
+    crate::device::set_threads(req.threads)?;
     let path = req.output.clone().unwrap_or_else(|| req.run.join(EVAL));
     let _lock = lock_for(&req.run, &path, EVAL)?;
     let run = rundir::load(&req.run, req.device)?;

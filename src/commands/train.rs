@@ -59,24 +59,6 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// `--threads`: at most this many per logical CPU (more only makes threads wait on each
-/// other; 100,000 of them stalled the machine).
-const THREADS_PER_CPU: usize = 4;
-
-fn set_threads(threads: Option<usize>) -> Result<()> {
-    if let Some(n) = threads {
-        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let max = THREADS_PER_CPU * cpus;
-        ensure!(
-            (1..=max).contains(&n),
-            "--threads must be from 1 to {max} ({THREADS_PER_CPU} per logical CPU; this \
-             machine has {cpus}) (got {n})"
-        );
-        tch::set_num_threads(n as i32);
-    }
-    Ok(())
-}
-
 /// Trains a VAE and writes its run folder; returns the folder.
 pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
@@ -84,7 +66,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let (mut model, mut train) = (req.model.clone(), req.train.clone());
     train.validate()?;
     model.validate()?;
-    set_threads(req.threads)?;
+    crate::device::set_threads(req.threads)?;
     let out = req
         .out
         .clone()
@@ -173,7 +155,7 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     run.train
         .validate()
         .with_context(|| format!("{} holds a value out of range", config_path.display()))?;
-    set_threads(req.threads)?;
+    crate::device::set_threads(req.threads)?;
     run.train.device = device::name(req.device);
     let data = rundir::load_data(&run, None, req.device)?;
     let batch = run.train.batch_size.min(data.train.len());

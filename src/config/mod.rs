@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub mod defaults;
 
 pub use defaults::default_conv_channels;
-pub use model::{Arch, Likelihood, ModelConfig, Objective};
+pub use model::{Activation, Arch, Likelihood, ModelConfig, Objective, Prior};
 
 mod model;
 
@@ -41,6 +41,17 @@ impl Binarize {
             Binarize::Dynamic => "dynamic",
         }
     }
+}
+
+/// `--lr-schedule`: the learning rate of each epoch (`schedule.rs`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `--lr` throughout.
+    #[default]
+    Constant,
+    /// Burda et al. (2015): passes i = 0..7 of 3^i epochs at `--lr` * 10^(-i/7).
+    Burda,
 }
 
 /// The largest `--beta`: a KL weight beyond it makes any loss overflow float32, which would
@@ -103,6 +114,9 @@ pub struct TrainConfig {
     /// `--image-size`: every image resized to fill [height, width], then centre-cropped.
     #[serde(default)]
     pub image_size: Option<[usize; 2]>,
+    /// `--lr-schedule` (configs written before it: constant).
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
 }
 
 fn default_test_fraction() -> f64 {
@@ -132,6 +146,7 @@ impl TrainConfig {
             image_size: None,
             objective: Objective::Elbo,
             k: 1,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 

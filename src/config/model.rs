@@ -52,6 +52,28 @@ pub enum Arch {
     Conv,
 }
 
+/// The prior p(z) (`--prior`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Prior {
+    /// N(0, I): the KL has a closed form, split into L_mu and L_sigma^2.
+    #[default]
+    Normal,
+    /// The VampPrior (Tomczak & Welling 2018): (1/K) sum_k q(z | u_k), the encoder's
+    /// posterior at K learned pseudo-inputs u_k.
+    Vamp,
+}
+
+/// The hidden layers' nonlinearity (`--activation`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    #[default]
+    Relu,
+    /// Burda et al. (2015) and the AEVB paper's MLPs.
+    Tanh,
+}
+
 /// Everything needed to rebuild the network; `arch.rs` turns it into layers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ModelConfig {
@@ -70,6 +92,18 @@ pub struct ModelConfig {
     pub likelihood: Likelihood,
     #[serde(default)]
     pub arch: Arch,
+    /// Configs written before `--activation` used ReLU.
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub prior: Prior,
+    /// K, the pseudo-inputs of the VampPrior (0 with the normal prior).
+    #[serde(default)]
+    pub pseudo_inputs: usize,
+    /// A conditional VAE on this many classes (one-hot labels); 0 until the data are
+    /// read. None: unconditional.
+    #[serde(default)]
+    pub classes: Option<usize>,
 }
 
 pub(super) fn one() -> usize {
@@ -93,6 +127,10 @@ impl ModelConfig {
             latent,
             likelihood: Likelihood::Bernoulli,
             arch: Arch::Mlp,
+            activation: Activation::Relu,
+            prior: Prior::Normal,
+            pseudo_inputs: 0,
+            classes: None,
         }
     }
 
@@ -111,7 +149,11 @@ impl ModelConfig {
             Arch::Mlp => "",
             Arch::Conv => "conv ",
         };
-        format!("{arch}{}", sizes.join("-"))
+        let act = match self.activation {
+            Activation::Relu => "",
+            Activation::Tanh => " tanh",
+        };
+        format!("{arch}{}{act}", sizes.join("-"))
     }
 
     /// Checks the flags; image sizes are checked once known (non-zero).

@@ -22,11 +22,12 @@ extern "C" {
 // One Adam step over every parameter with libtorch's fused kernel (the one behind
 // torch.optim.Adam(fused=True)): a single pass over each tensor instead of a dozen
 // element-wise operations. `steps` are 1-element float tensors, already incremented, as
-// PyTorch passes them. When `found_inf` (a 1-element float tensor, may be null) holds 1,
+// PyTorch passes them; `lr` is a 1-element float tensor on the parameters' device (read by
+// the kernel, so a recorded CUDA graph follows changes to it). When `found_inf` (a 1-element float tensor, may be null) holds 1,
 // the kernel leaves every tensor unchanged. Returns null, or an error message.
 char* tchvae_fused_adam(const at::Tensor* const* params, const at::Tensor* const* grads,
                         const at::Tensor* const* exp_avgs, const at::Tensor* const* exp_avg_sqs,
-                        const at::Tensor* const* steps, size_t n, double lr, double beta1,
+                        const at::Tensor* const* steps, size_t n, const at::Tensor* lr, double beta1,
                         double beta2, double eps, double weight_decay,
                         const at::Tensor* found_inf) {
   return tchvae::guarded([&] {
@@ -34,7 +35,7 @@ char* tchvae_fused_adam(const at::Tensor* const* params, const at::Tensor* const
     std::optional<at::Tensor> inf;
     if (found_inf != nullptr) inf = *found_inf;
     at::_fused_adam_(list(params, n), list(grads, n), list(exp_avgs, n), list(exp_avg_sqs, n),
-                     /*max_exp_avg_sqs=*/{}, list(steps, n), lr, beta1, beta2, weight_decay, eps,
+                     /*max_exp_avg_sqs=*/{}, list(steps, n), *lr, beta1, beta2, weight_decay, eps,
                      /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/std::nullopt, inf);
   });
 }

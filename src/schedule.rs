@@ -1,0 +1,61 @@
+//! The learning rate of each epoch (`--lr-schedule`): constant, or the schedule of Burda
+//! et al. (2015, section 5): passes i = 0..7 of 3^i epochs each at lr * 10^(-i/7), 3,280
+//! epochs in all; training past them stays at the last rate. The rate is a function of the
+//! epoch alone, so a resumed run continues on it with nothing saved.
+use crate::config::LrSchedule;
+
+/// Passes of Burda et al.'s schedule.
+pub const BURDA_PASSES: u32 = 8;
+
+/// The learning rate of `epoch` (1-based) for base rate `lr`.
+pub fn lr_at(schedule: LrSchedule, lr: f64, epoch: usize) -> f64 {
+    match schedule {
+        LrSchedule::Constant => lr,
+        LrSchedule::Burda => lr * 10f64.powf(-f64::from(burda_pass(epoch)) / 7.0),
+    }
+}
+
+/// The pass i of Burda et al.'s schedule that `epoch` (1-based) belongs to: pass i covers
+/// the 3^i epochs after the 1 + 3 + ... + 3^(i-1) of the passes before it.
+pub fn burda_pass(epoch: usize) -> u32 {
+    let mut end = 0usize;
+    for i in 0..BURDA_PASSES {
+        end += 3usize.pow(i);
+        if epoch <= end {
+            return i;
+        }
+    }
+    BURDA_PASSES - 1
+}
+
+/// The epochs of Burda et al.'s full schedule (3,280).
+pub fn burda_epochs() -> usize {
+    (0..BURDA_PASSES).map(|i| 3usize.pow(i)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burda_passes_last_one_three_nine_epochs_and_so_on() {
+        // Written out from the paper: 1 epoch at pass 0, 3 at pass 1, 9 at pass 2, ...
+        let mut expected = Vec::new();
+        for (i, len) in [1, 3, 9, 27, 81, 243, 729, 2187].into_iter().enumerate() {
+            expected.extend(std::iter::repeat_n(i as u32, len));
+        }
+        let got: Vec<u32> = (1..=expected.len()).map(burda_pass).collect();
+        assert_eq!(got, expected);
+        assert_eq!(burda_epochs(), 3280);
+        assert_eq!(burda_pass(5000), 7, "past the schedule: the last pass");
+    }
+
+    #[test]
+    fn burda_rates_fall_tenfold_over_seven_passes() {
+        let lr = |e| lr_at(LrSchedule::Burda, 1e-3, e);
+        assert_eq!(lr(1), 1e-3);
+        assert!((lr(2) - 1e-3 * 0.1f64.powf(1.0 / 7.0)).abs() < 1e-15);
+        assert!((lr(3280) - 1e-4).abs() < 1e-15, "pass 7: 1e-3 * 10^-1");
+        assert_eq!(lr_at(LrSchedule::Constant, 3e-4, 999), 3e-4);
+    }
+}

@@ -1,0 +1,208 @@
+//! `tch-vae train`'s flags, and their conversion into the library's plain request.
+use crate::args::{
+    parse_image_size, ActivationArg, ArchArg, BinarizeArg, LikelihoodArg, LrScheduleArg,
+    ObjectiveArg, PriorArg,
+};
+use clap::Args;
+use std::path::PathBuf;
+use tch_vae::commands::TrainRequest;
+use tch_vae::config::{
+    defaults, Activation, Arch, Likelihood, LrSchedule, ModelConfig, Objective, Prior, TrainConfig,
+};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Continue the run in DIR from its checkpoint, with its own config, until --epochs
+    /// epochs in total (only --epochs, --device and --threads may be given with it).
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
+        "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
+        "deterministic", "test_fraction", "channels", "image_size", "conv_channels", "objective", "k",
+        "activation", "lr_schedule", "prior", "pseudo_inputs", "conditional"])]
+    pub resume: Option<PathBuf>,
+    /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
+    /// binary files, or a NumPy .npy/.npz file.
+    #[arg(long, default_value = defaults::DATA_DIR)]
+    pub data: PathBuf,
+    /// Run folder to create [default: models/<dataset>-<UTC time>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    // No clap default: with --resume, the run's own count is the default.
+    #[arg(long, help = format!(
+        "Number of passes over the training set (in total, with --resume) [default: {}]",
+        defaults::EPOCHS
+    ))]
+    pub epochs: Option<usize>,
+    /// Images per training batch (the last batch of an epoch may be smaller).
+    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
+    pub batch_size: usize,
+    /// Adam learning rate (with --lr-schedule burda: that of the first epoch).
+    #[arg(long, default_value_t = defaults::LR, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// Learning rate per epoch: constant, or burda (Burda et al. 2015: passes i = 0..7 of
+    /// 3^i epochs at --lr * 10^(-i/7), 3,280 epochs in all; the last rate after them).
+    #[arg(long, value_enum, default_value_t = LrScheduleArg::Constant)]
+    pub lr_schedule: LrScheduleArg,
+    /// Latent dimensions (size of z).
+    #[arg(long, default_value_t = defaults::LATENT)]
+    pub latent: usize,
+    /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
+    #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
+    pub hidden: Vec<usize>,
+    /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error), or
+    /// logistic (8-bit pixels, discretized logistic with a learned scale per pixel: exact
+    /// bits/dim).
+    #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
+    pub likelihood: LikelihoodArg,
+    /// With --arch conv: the channels of each stride-2 convolution, comma-separated (one
+    /// stage each; image sides must divide by 2^stages) [default: 32, doubling per stage,
+    /// one stage per halving of the sides down to 8 pixels: 32,64 for 28x28 or 32x32,
+    /// 32,64,128 for 64x64].
+    #[arg(long, value_delimiter = ',')]
+    pub conv_channels: Option<Vec<usize>>,
+    /// Network family: mlp, or conv (strided convolutions before the hidden layers).
+    #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
+    pub arch: ArchArg,
+    /// What training minimises: elbo (recon + beta * KL), or iwae, the negative k-sample
+    /// importance-weighted bound of Burda et al. (2015), with --k samples per image.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Elbo)]
+    pub objective: ObjectiveArg,
+    /// Importance samples per image for --objective iwae.
+    #[arg(long, default_value_t = 1)]
+    pub k: usize,
+    /// The prior p(z): normal (N(0, I)), or vamp, the VampPrior of Tomczak & Welling
+    /// (2018): a mixture of the encoder's posteriors at --pseudo-inputs learned inputs.
+    #[arg(long, value_enum, default_value_t = PriorArg::Normal)]
+    pub prior: PriorArg,
+    /// Learned pseudo-inputs (mixture components) of --prior vamp.
+    #[arg(long, default_value_t = defaults::PSEUDO_INPUTS)]
+    pub pseudo_inputs: usize,
+    /// A conditional VAE (Sohn et al. 2015): the one-hot class label joins the input of
+    /// the encoder's and the decoder's first linear layer. The data need labels.
+    #[arg(long)]
+    pub conditional: bool,
+    /// Nonlinearity of the hidden layers: relu, or tanh (Burda et al. 2015).
+    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
+    pub activation: ActivationArg,
+    /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
+    #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
+    pub beta: f64,
+    /// Binary pixels: none (grey levels), static (drawn once, fixed seed) or dynamic
+    /// (redrawn every pass). A Bernoulli likelihood is a log-likelihood only on binary data.
+    #[arg(long, value_enum, default_value_t = BinarizeArg::None)]
+    pub binarize: BinarizeArg,
+    /// KL warm-up: beta ramps linearly from 0 over this many epochs (0 = off).
+    #[arg(long, default_value_t = defaults::KL_WARMUP, allow_negative_numbers = true)]
+    pub kl_warmup: f64,
+    /// Free bits: each latent dimension's KL counts as at least this many nats (0 = off).
+    #[arg(long, default_value_t = defaults::FREE_BITS, allow_negative_numbers = true)]
+    pub free_bits: f64,
+    /// Rescale gradients whose joint L2 norm exceeds this (off by default).
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_grad: Option<f64>,
+    /// Also write a checkpoint every N batches (one always follows each epoch).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Convert every image to 1 (grey) or 3 (RGB) channels [default: as the data are; a
+    /// folder of grey and colour images needs it].
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Resize every image to fill H x W, then centre-crop ("64" or "64x48") [default: as
+    /// the data are; a folder of images of several sizes needs it].
+    #[arg(long, value_name = "H[xW]", value_parser = parse_image_size)]
+    pub image_size: Option<[usize; 2]>,
+    /// For a dataset without its own test split (a .npy, an .npz without x_test): the
+    /// share of images held out for testing, drawn with --seed.
+    #[arg(long, default_value_t = defaults::TEST_FRACTION)]
+    pub test_fraction: f64,
+    /// Seed for weight initialisation, shuffling and sampling.
+    #[arg(long, default_value_t = defaults::SEED)]
+    pub seed: u64,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Train on the first N training images only (quick runs, tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// libtorch intra-op threads [default: libtorch's choice, the physical cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// On CUDA, launch every training step's kernels one by one instead of replaying the
+    /// step from a recorded CUDA graph (the default, except with --kl-warmup): slower,
+    /// and the same numbers (measured identical for the MLP).
+    #[arg(long)]
+    pub no_cuda_graphs: bool,
+    /// On CUDA, use cuDNN's deterministic convolution algorithms (slower): two runs of an
+    /// --arch conv model then give the same numbers. The CPU is deterministic already.
+    #[arg(long)]
+    pub deterministic: bool,
+}
+
+impl TrainArgs {
+    /// The request for a new run on `device` (for `--resume`, see `main.rs`).
+    pub fn into_request(self, device: tch::Device) -> TrainRequest {
+        TrainRequest {
+            model: ModelConfig {
+                image_height: 0,
+                image_width: 0,
+                channels: 1,
+                // Chosen for the image size once the data are read, unless given.
+                conv_channels: self.conv_channels.unwrap_or_default(),
+                hidden: self.hidden,
+                latent: self.latent,
+                likelihood: match self.likelihood {
+                    LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
+                    LikelihoodArg::Gaussian => Likelihood::Gaussian,
+                    LikelihoodArg::Logistic => Likelihood::Logistic,
+                },
+                arch: match self.arch {
+                    ArchArg::Mlp => Arch::Mlp,
+                    ArchArg::Conv => Arch::Conv,
+                },
+                activation: match self.activation {
+                    ActivationArg::Relu => Activation::Relu,
+                    ActivationArg::Tanh => Activation::Tanh,
+                },
+                prior: match self.prior {
+                    PriorArg::Normal => Prior::Normal,
+                    PriorArg::Vamp => Prior::Vamp,
+                },
+                pseudo_inputs: self.pseudo_inputs,
+                // The number of classes is read from the data.
+                classes: self.conditional.then_some(0),
+            },
+            train: TrainConfig {
+                data: self.data,
+                epochs: self.epochs.unwrap_or(defaults::EPOCHS),
+                batch_size: self.batch_size,
+                lr: self.lr,
+                beta: self.beta,
+                seed: self.seed,
+                limit: self.limit,
+                device: tch_vae::device::name(device),
+                binarize: self.binarize.into(),
+                kl_warmup: self.kl_warmup,
+                free_bits: self.free_bits,
+                clip_grad: self.clip_grad,
+                checkpoint_every: self.checkpoint_every,
+                deterministic: self.deterministic,
+                test_fraction: self.test_fraction,
+                channels: self.channels,
+                image_size: self.image_size,
+                objective: match self.objective {
+                    ObjectiveArg::Elbo => Objective::Elbo,
+                    ObjectiveArg::Iwae => Objective::Iwae,
+                },
+                k: self.k,
+                lr_schedule: match self.lr_schedule {
+                    LrScheduleArg::Constant => LrSchedule::Constant,
+                    LrScheduleArg::Burda => LrSchedule::Burda,
+                },
+            },
+            device,
+            out: self.out,
+            threads: self.threads,
+            cuda_graphs: !self.no_cuda_graphs,
+        }
+    }
+}
