@@ -119,10 +119,36 @@ pub fn conv_output(config: &ModelConfig) -> (usize, usize, usize) {
     )
 }
 
-/// The encoder trunk: images [n, C*H*W] -> features [n, trunk_width].
+/// The classes of a conditional model (0: unconditional): its one-hot label joins the
+/// input of the encoder's first linear layer (the heads' when the trunk has none) and of
+/// the decoder's first layer, widening them by this many inputs.
+pub fn label_width(config: &ModelConfig) -> usize {
+    config.classes.unwrap_or(0)
+}
+
+/// Where the one-hot label joins a layer list: the position of its first linear layer
+/// (the list's length when it has none: the label then joins its output).
+pub fn label_joins(layers: &[Layer]) -> usize {
+    layers
+        .iter()
+        .position(|l| matches!(l.op, Op::Linear { .. }))
+        .unwrap_or(layers.len())
+}
+
+/// Widens the first linear layer of `ops` by the label's width.
+fn widen_first_linear(ops: &mut [Op], by: usize) {
+    if let Some(Op::Linear { inputs, .. }) =
+        ops.iter_mut().find(|op| matches!(op, Op::Linear { .. }))
+    {
+        *inputs += by;
+    }
+}
+
+/// The encoder trunk: images [n, C*H*W] -> features [n, trunk_width] (the label joins
+/// at [`label_joins`]).
 pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
     let act = activation(config);
-    let ops = match config.arch {
+    let mut ops = match config.arch {
         Arch::Mlp => mlp(&[&[config.input_dim()], &config.hidden[..]].concat(), act),
         Arch::Conv => {
             let (c, h, w) = conv_output(config);
@@ -141,10 +167,11 @@ pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
             ops
         }
     };
+    widen_first_linear(&mut ops, label_width(config));
     numbered("encoder", ops)
 }
 
-/// Width of the trunk's output, which the heads read.
+/// Width of the trunk's output, which the heads read (the label not counted).
 pub fn trunk_width(config: &ModelConfig) -> usize {
     match (config.hidden.last(), config.arch) {
         (Some(&h), _) => h,
@@ -158,8 +185,15 @@ pub fn trunk_width(config: &ModelConfig) -> usize {
 
 /// The two heads: `fc_mu` (f1 of the crate docs) and `fc_logvar` (f2, no activation).
 pub fn heads(config: &ModelConfig) -> [Layer; 2] {
+    // Without a linear layer in the trunk, the label joins the heads' input.
+    let trunk = encoder(config);
+    let label = if label_joins(&trunk) == trunk.len() {
+        label_width(config)
+    } else {
+        0
+    };
     let op = Op::Linear {
-        inputs: trunk_width(config),
+        inputs: trunk_width(config) + label,
         outputs: config.latent,
     };
     [
@@ -199,16 +233,19 @@ pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
             }
             ops.pop(); // logits: no activation after the last layer
             ops.push(Op::Flatten);
-            return numbered("decoder", ops);
+            ops
         }
     };
-    ops.pop(); // logits: no activation after the last layer
+    if config.arch == Arch::Mlp {
+        ops.pop(); // logits: no activation after the last layer
+    }
+    widen_first_linear(&mut ops, label_width(config));
     numbered("decoder", ops)
 }
 
-/// Every parameter name in module order (the logistic likelihood's `log_scale`, then
-/// encoder, heads, decoder; weight then bias): the order of the PyTorch module's
-/// `state_dict`.
+/// Every parameter name in module order (the logistic likelihood's `log_scale`, the
+/// VampPrior's `pseudo_inputs`, then encoder, heads, decoder; weight then bias): the
+/// order of the PyTorch module's `state_dict`.
 pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
     let mut names: Vec<String> = encoder(config)
         .into_iter()
@@ -218,11 +255,20 @@ pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
         .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
         .collect();
     // A parameter of the module itself: PyTorch lists those before its submodules'.
+    if config.prior == crate::config::Prior::Vamp {
+        names.insert(0, PSEUDO_INPUTS.to_string());
+    }
     if config.likelihood == crate::config::Likelihood::Logistic {
         names.insert(0, LOG_SCALE.to_string());
     }
     names
 }
+
+/// The VampPrior's pseudo-inputs before clamping to [0, 1], `[K, C*H*W]`.
+pub const PSEUDO_INPUTS: &str = "pseudo_inputs";
+/// Their initial values: N(0.05, 0.01^2), as Tomczak & Welling (2018) initialised theirs
+/// for MNIST (grey images a little above black, where most pixels are).
+pub const PSEUDO_INPUTS_INIT: (f64, f64) = (0.05, 0.01);
 
 /// The logistic likelihood's learned log-scale, one per value of an image (`[C*H*W]`).
 pub const LOG_SCALE: &str = "log_scale";

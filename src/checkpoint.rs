@@ -155,7 +155,17 @@ impl Checkpoint {
             )));
         }
         for (i, row) in self.history.iter().enumerate() {
-            if row.epoch != i + 1 || !row.to_row().iter().all(|v| v.is_finite()) {
+            // NaN only where a column does not apply: the VampPrior's L_mu and L_sigma^2.
+            let split = [
+                row.train_kl_mu,
+                row.train_kl_var,
+                row.test_kl_mu,
+                row.test_kl_var,
+            ];
+            let fits = |v: &f64| v.is_finite() || (v.is_nan() && split.iter().all(|s| s.is_nan()));
+            let finite =
+                row.to_row().iter().all(|v| v.is_finite()) || row.to_row().iter().all(fits);
+            if row.epoch != i + 1 || !finite {
                 return Err(bad(format!("history row {} is {:?}", i + 1, row.to_row())));
             }
         }

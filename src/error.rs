@@ -1,12 +1,16 @@
 //! libtorch's error texts: the reason comes first, then "Exception raised from ..." and a
 //! C++ stack that users do not need. One place cuts them, for every caller.
 
-/// The reason of a libtorch message: its first line, without the C++ backtrace.
+/// The reason of a libtorch message: its first paragraph (a TorchScript compiler error
+/// starts with a blank line, then the reason and the source line at fault), without the
+/// C++ backtrace.
 pub fn libtorch_reason(message: &str) -> &str {
     let cut = message
         .find("Exception raised from")
         .unwrap_or(message.len());
-    message[..cut].lines().next().unwrap_or_default().trim_end()
+    let text = message[..cut].trim_start();
+    let end = text.find("\n\n").unwrap_or(text.len());
+    text[..end].trim_end()
 }
 
 /// A whole error chain as printed (`{:#}`), with any libtorch backtrace in it removed.
@@ -33,5 +37,9 @@ mod tests {
             "cannot write w.safetensors: open failed"
         );
         assert_eq!(libtorch_reason("plain"), "plain");
+        assert_eq!(
+            libtorch_reason("\nundefined value m:\n  line 3\n\nmore"),
+            "undefined value m:\n  line 3"
+        );
     }
 }

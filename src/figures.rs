@@ -5,7 +5,7 @@ use crate::data::Dataset;
 use crate::eval::encode_all;
 use crate::model::Vae;
 use crate::rundir::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
-use crate::{images, plot};
+use crate::{images, plot, prior};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -20,6 +20,8 @@ const INTERPOLATION_PAIRS: usize = 4;
 const INTERPOLATION_STEPS: usize = 8;
 /// The latent scatter shows this many test images.
 const LATENT_POINTS: usize = 3000;
+/// A conditional model's samples figure has a row per class, for at most this many.
+const MAX_CLASS_ROWS: usize = 32;
 
 /// The image shape of the model's input (channels, height, width).
 fn shape(c: &crate::config::ModelConfig) -> images::Shape {
@@ -35,26 +37,55 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
         written.push(dir.join(name));
         dir.join(name)
     };
-    write_samples(vae, &add(SAMPLES), data.test.images.device())?;
+    write_samples(vae, &add(SAMPLES), None)?;
     write_reconstructions(vae, data, &add(RECONSTRUCTIONS))?;
     write_latent(vae, data, &add(LATENT))?;
     // An interpolation needs a pair of test images.
     if data.test.len() >= 2 {
         write_interpolation(vae, data, &add(INTERPOLATION))?;
     }
-    if vae.config().latent == 2 {
+    // A conditional model has a manifold per class; none is drawn.
+    if vae.config().latent == 2 && vae.config().classes.is_none() {
         write_manifold(vae, &add(MANIFOLD))?;
     }
     Ok(written)
 }
 
-/// 64 images decoded from z ~ N(0, I) (generation as in Kingma & Welling 2013, figure 4),
-/// in an 8 x 8 grid.
-pub fn write_samples(vae: &Vae, path: &Path, device: Device) -> Result<()> {
+/// Images decoded from z ~ p(z) (generation as in Kingma & Welling 2013, figure 4), 8 to a
+/// row: 64 of them; for a conditional model, 64 of class `label`, or without one a row of
+/// 8 per class (the first [`MAX_CLASS_ROWS`] classes).
+pub fn write_samples(vae: &Vae, path: &Path, label: Option<i64>) -> Result<()> {
     let c = vae.config();
-    let z = Tensor::randn([GRID_IMAGES as i64, c.latent as i64], (Kind::Float, device)); // [64, latent]
-    let x = tch::no_grad(|| vae.decode(&z))?; // [64, pixels]
+    let device = vae.device();
+    let labels = match (c.classes, label) {
+        (None, None) => None,
+        (None, Some(_)) => anyhow::bail!(
+            "--label: this model is not conditional (it was trained without --conditional)"
+        ),
+        (Some(classes), Some(l)) => {
+            anyhow::ensure!(
+                (0..classes as i64).contains(&l),
+                "--label {l}: this model's classes are 0 to {}",
+                classes - 1
+            );
+            Some(Tensor::full([GRID_IMAGES as i64], l, (Kind::Int64, device)))
+        }
+        (Some(classes), None) => {
+            let rows = classes.min(MAX_CLASS_ROWS) as i64;
+            let per_row = Tensor::arange(rows, (Kind::Int64, device)).unsqueeze(1);
+            Some(per_row.repeat([1, GRID_COLS as i64]).view([-1])) // [rows * 8]
+        }
+    };
+    let n = labels.as_ref().map_or(GRID_IMAGES as i64, |l| l.size()[0]);
+    let x = tch::no_grad(|| vae.decode(&prior::sample(vae, n)?, labels.as_ref()))?; // [n, pixels]
     images::write_grid(path, &x, shape(c), GRID_COLS)
+}
+
+/// The first `n` test labels for a conditional model, `[n]`; None otherwise.
+fn test_labels(vae: &Vae, data: &Dataset, n: usize) -> Option<Tensor> {
+    vae.config()
+        .classes
+        .map(|_| data.test.labels.narrow(0, 0, n as i64))
 }
 
 /// The first 16 test images, each row of 8 above its reconstructions decode(mu(x)).
@@ -62,7 +93,8 @@ pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<(
     let cols = GRID_COLS.min(data.test.len());
     let rows = (16 / cols).min(data.test.len() / cols);
     let x = data.test.head(rows * cols); // [rows*cols, values]
-    let recon = tch::no_grad(|| vae.decode(&vae.encode(&x)?.0))?;
+    let y = test_labels(vae, data, rows * cols);
+    let recon = tch::no_grad(|| vae.decode(&vae.encode(&x, y.as_ref())?.0, y.as_ref()))?;
     let d = x.size()[1];
     let (r, c) = (rows as i64, cols as i64);
     // [rows, 2, cols, pixels]: each row of originals followed by its reconstructions.
@@ -74,7 +106,8 @@ pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<(
 /// its projection on the first two principal components.
 pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let n = data.test.len().min(LATENT_POINTS) as i64;
-    let mu = encode_all(vae, &data.test.head(n as usize), 2048)?
+    let y = test_labels(vae, data, n as usize);
+    let mu = encode_all(vae, &data.test.head(n as usize), y.as_ref(), 2048)?
         .mu
         .to_device(Device::Cpu);
     let (points, axis) = project_2d(&mu)?;
@@ -111,13 +144,22 @@ fn project_2d(mu: &Tensor) -> Result<(Vec<(f64, f64)>, String)> {
     Ok((flat.chunks_exact(2).map(|p| (p[0], p[1])).collect(), axis))
 }
 
-/// Rows of [test image a, 8 decoded points on mu(a) -> mu(b), test image b].
+/// Rows of [test image a, 8 decoded points on mu(a) -> mu(b), test image b] (for a
+/// conditional model, each encoded with its own label and decoded with a's).
 pub fn write_interpolation(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let pairs = INTERPOLATION_PAIRS.min(data.test.len() / 2) as i64;
     let x = data.test.head(2 * pairs as usize); // [2p, values]
     let d = x.size()[1];
     let grid = tch::no_grad(|| -> Result<Tensor> {
-        let mu = vae.encode(&x)?.0.view([pairs, 2, -1]); // [p, 2, latent]
+        let y = test_labels(vae, data, 2 * pairs as usize);
+        let mu = vae.encode(&x, y.as_ref())?.0.view([pairs, 2, -1]); // [p, 2, latent]
+                                                                     // a's label for each decoded point: [p * steps].
+        let steps = INTERPOLATION_STEPS as i64;
+        let y_a = y.map(|y| {
+            y.view([pairs, 2])
+                .select(1, 0)
+                .repeat_interleave_self_int(steps, 0, None)
+        });
         let (a, b) = (mu.select(1, 0).unsqueeze(1), mu.select(1, 1).unsqueeze(1)); // [p, 1, latent]
         let t = Tensor::linspace(
             0.0,
@@ -129,7 +171,7 @@ pub fn write_interpolation(vae: &Vae, data: &Dataset, path: &Path) -> Result<()>
         let one_minus_t: Tensor = 1.0 - &t;
         let z = &a * one_minus_t + &b * &t; // [p, steps, latent]
         let decoded = vae
-            .decode(&z.view([pairs * INTERPOLATION_STEPS as i64, -1]))?
+            .decode(&z.view([pairs * steps, -1]), y_a.as_ref())?
             .view([pairs, -1, d]);
         let ends = x.view([pairs, 2, d]);
         Ok(Tensor::cat(&[ends.narrow(1, 0, 1), decoded, ends.narrow(1, 1, 1)], 1).view([-1, d]))
@@ -149,7 +191,7 @@ pub fn write_manifold(vae: &Vae, path: &Path) -> Result<()> {
     let z1 = q.view([1, side]).expand([side, side], false);
     let z2 = q.flip([0]).view([side, 1]).expand([side, side], false);
     let z = Tensor::stack(&[z1, z2], 2).view([side * side, 2]);
-    let x = tch::no_grad(|| vae.decode(&z))?;
+    let x = tch::no_grad(|| vae.decode(&z, None))?;
     let c = vae.config();
     images::write_grid(path, &x, shape(c), MANIFOLD_SIDE)
 }

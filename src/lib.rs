@@ -10,7 +10,7 @@
 //! One module per concept:
 //! - data: [`idx`] reads IDX files, [`data`] holds a dataset on the device;
 //! - the model: [`config`] (and its [`config::defaults`]), [`arch`] (one layer list for
-//!   tch, TorchScript and Python), [`model`], [`loss`];
+//!   tch, TorchScript and Python), [`model`], [`loss`], [`prior`];
 //! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
 //!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`], [`schedule`] (the learning rate),
 //!   [`checkpoint`] (the state's file);
@@ -41,6 +41,7 @@ pub mod model;
 pub mod objective;
 pub mod optim;
 pub mod plot;
+pub mod prior;
 pub mod report;
 pub mod rundir;
 pub mod schedule;

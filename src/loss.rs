@@ -135,11 +135,17 @@ pub fn reconstruction_nll(
 /// The parts of the negative ELBO for a batch, each `[n]` (per sample).
 pub struct ElboTerms {
     pub recon: Tensor,
+    /// KL(q(z|x) || p(z)): closed form against N(0, I), or, under the VampPrior, the
+    /// one-sample estimate log q(z|x) - log p(z) at the z that `recon` decoded.
+    pub kl: Tensor,
+    /// The closed form's split into L_mu and L_sigma^2; zeros under the VampPrior, where
+    /// no such split exists (`metrics.csv` then reports NaN).
     pub kl_mu: Tensor,
     pub kl_var: Tensor,
 }
 
 impl ElboTerms {
+    /// The terms with the closed-form KL to N(0, I).
     pub fn new(
         logits: &Tensor,
         x: &Tensor,
@@ -151,19 +157,30 @@ impl ElboTerms {
         let (kl_mu, kl_var) = kl_parts(mu, logvar);
         ElboTerms {
             recon: reconstruction_nll(logits, x, l, log_scale),
+            kl: &kl_mu + &kl_var,
             kl_mu,
             kl_var,
         }
     }
 
-    /// KL = L_mu + L_sigma^2, `[n]`.
+    /// The terms with a KL estimate that has no split (the VampPrior's).
+    pub fn with_kl_estimate(recon: Tensor, kl: Tensor) -> Self {
+        ElboTerms {
+            kl_mu: kl.zeros_like(),
+            kl_var: kl.zeros_like(),
+            recon,
+            kl,
+        }
+    }
+
+    /// KL, `[n]`.
     pub fn kl(&self) -> Tensor {
-        &self.kl_mu + &self.kl_var
+        self.kl.shallow_clone()
     }
 
     /// recon + beta * KL, `[n]`: the negative ELBO when beta = 1.
     pub fn loss(&self, beta: f64) -> Tensor {
-        &self.recon + self.kl() * beta
+        &self.recon + &self.kl * beta
     }
 }
 

@@ -38,7 +38,8 @@ enum Command {
     /// Evaluate a run on its test set: negative ELBO, importance-weighted -log p(x),
     /// bits/dim, active units, KL per dimension, aggregate posterior; writes eval.json.
     Eval(EvalArgs),
-    /// Draw a new 8x8 grid of images decoded from z ~ N(0, I) with a run's saved weights.
+    /// Draw a new grid of images decoded from z ~ p(z) with a run's saved weights (8x8; for
+    /// a conditional model, a row per class or 64 of --label).
     Sample(SampleArgs),
     /// Redraw a run's figures: loss.svg from metrics.csv; samples and reconstructions
     /// from the saved weights.
@@ -94,9 +95,13 @@ struct SampleArgs {
     /// PNG file to write [default: RUN/samples.png].
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Seed for z ~ N(0, I) [default: a new one each time, printed].
+    /// Seed for z ~ p(z) [default: a new one each time, printed].
     #[arg(long)]
     seed: Option<u64>,
+    /// For a conditional model: 64 images of this class (0-based) [default: a row of 8 per
+    /// class].
+    #[arg(long, allow_negative_numbers = true)]
+    label: Option<i64>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -191,7 +196,8 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     .map_or(0, |d| d.subsec_nanos());
                 u64::from(nanos)
             });
-            let path = commands::sample(&a.run, a.output, seed, device::resolve(&a.device)?)?;
+            let device = device::resolve(&a.device)?;
+            let path = commands::sample(&a.run, a.output, seed, a.label, device)?;
             println!("wrote {} (seed {seed})", path.display());
         }
         Command::Plot(a) => {

@@ -75,6 +75,18 @@ impl PassSums {
     }
 }
 
+impl PassMetrics {
+    /// The same averages with L_mu and L_sigma^2 as NaN: the VampPrior's KL is an estimate
+    /// with no such split (its sums of them are zeros).
+    pub fn without_kl_split(self) -> Self {
+        PassMetrics {
+            kl_mu: f64::NAN,
+            kl_var: f64::NAN,
+            ..self
+        }
+    }
+}
+
 /// Averages over one pass of a split. `loss` = recon + beta * kl (the negative ELBO when
 /// beta = 1); `kl` = `kl_mu` + `kl_var` (L_mu and L_sigma^2 of the crate docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -165,9 +177,17 @@ impl EpochMetrics {
     /// line printed after each epoch.
     pub fn summary(&self, epochs: usize, train_images: usize) -> String {
         let width = epochs.to_string().len();
+        let split = if self.test_kl_mu.is_nan() {
+            String::new() // the VampPrior's KL has no split
+        } else {
+            format!(
+                ": L_mu {:.2}, L_var {:.2}",
+                self.test_kl_mu, self.test_kl_var
+            )
+        };
         format!(
             "epoch {:>width$}/{epochs} | train {:.2} (recon {:.2} + KL {:.2}) | test {:.2} \
-             (recon {:.2} + KL {:.2}: L_mu {:.2}, L_var {:.2}) | mean var {:.4} | {:.2} s, {:.0} img/s",
+             (recon {:.2} + KL {:.2}{split}) | mean var {:.4} | {:.2} s, {:.0} img/s",
             self.epoch,
             self.train_loss,
             self.train_recon,
@@ -175,8 +195,6 @@ impl EpochMetrics {
             self.test_loss,
             self.test_recon,
             self.test_kl,
-            self.test_kl_mu,
-            self.test_kl_var,
             self.mean_var,
             self.epoch_seconds,
             train_images as f64 / self.epoch_seconds.max(1e-9),
@@ -262,8 +280,10 @@ mod tests {
         let mut sums = PassSums::zeros(Device::Cpu);
         let mut oracle = [0.0f64; 5];
         for (recon, kl_mu, kl_var) in batches {
+            let kl: Vec<f32> = kl_mu.iter().zip(&kl_var).map(|(m, v)| m + v).collect();
             let terms = ElboTerms {
                 recon: Tensor::from_slice(&recon),
+                kl: Tensor::from_slice(&kl),
                 kl_mu: Tensor::from_slice(&kl_mu),
                 kl_var: Tensor::from_slice(&kl_var),
             };

@@ -10,26 +10,59 @@
 //! | `fc_mu.weight/bias`            | [latent, trunk]             |
 //! | `fc_logvar.weight/bias`        | [latent, trunk]             |
 //! | `decoder.{0,2,..}.weight/bias` | latent -> hidden.. -> pixels|
+//! | `log_scale` (logistic only)    | [pixels]                    |
+//! | `pseudo_inputs` (VampPrior)    | [K, pixels]                 |
+//!
+//! A conditional model (`classes`) takes labels `y` (`[n]` int64) beside its inputs: their
+//! one-hot codes join the input of the first linear layer of the encoder and of the
+//! decoder (`arch::label_joins`).
 use crate::arch::{self, Layer, Op, CONV_KERNEL, CONV_PADDING, CONV_STRIDE};
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, Prior};
 use anyhow::{ensure, Result};
 use tch::nn::{self, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
+
+/// A layer list cut where the one-hot label joins: `before`, then [h, y] into `after`.
+struct Trunk {
+    before: nn::Sequential,
+    after: nn::Sequential,
+}
+
+impl Trunk {
+    fn new(root: &nn::Path, layers: &[Layer]) -> Self {
+        let (before, after) = layers.split_at(arch::label_joins(layers));
+        Trunk {
+            before: sequential(root, before),
+            after: sequential(root, after),
+        }
+    }
+
+    /// [n, in] (and the one-hot labels [n, classes]) -> [n, out].
+    fn forward(&self, x: &Tensor, one_hot: Option<&Tensor>) -> Tensor {
+        let h = self.before.forward(x);
+        match one_hot {
+            Some(y) => self.after.forward(&Tensor::cat(&[&h, y], 1)),
+            None => self.after.forward(&h),
+        }
+    }
+}
 
 pub struct Vae {
     config: ModelConfig,
     device: tch::Device,
     /// x -> h: the trunk of `arch::encoder` (empty for an MLP without hidden layers).
-    encoder: nn::Sequential,
+    encoder: Trunk,
     /// f1: h -> mu.
     fc_mu: nn::Linear,
     /// f2: h -> log sigma^2. No activation: a log-variance may be any real number.
     fc_logvar: nn::Linear,
     /// z -> logits over pixels (`arch::decoder`); no activation at the end.
-    decoder: nn::Sequential,
+    decoder: Trunk,
     /// The logistic likelihood's log-scale per value, `[C*H*W]` (at the start
     /// [`arch::LOG_SCALE_INIT`]); None for the other likelihoods.
     log_scale: Option<Tensor>,
+    /// The VampPrior's pseudo-inputs before clamping, `[K, C*H*W]`; None for N(0, I).
+    pseudo_inputs: Option<Tensor>,
 }
 
 impl Vae {
@@ -39,10 +72,10 @@ impl Vae {
         Vae {
             config: config.clone(),
             device: root.device(),
-            encoder: sequential(root, &arch::encoder(config)),
+            encoder: Trunk::new(root, &arch::encoder(config)),
             fc_mu: linear(root, &mu),
             fc_logvar: linear(root, &logvar),
-            decoder: sequential(root, &arch::decoder(config)),
+            decoder: Trunk::new(root, &arch::decoder(config)),
             log_scale: (config.likelihood == crate::config::Likelihood::Logistic).then(|| {
                 root.var(
                     arch::LOG_SCALE,
@@ -50,6 +83,51 @@ impl Vae {
                     nn::Init::Const(arch::LOG_SCALE_INIT),
                 )
             }),
+            pseudo_inputs: (config.prior == Prior::Vamp).then(|| {
+                let (mean, stdev) = arch::PSEUDO_INPUTS_INIT;
+                root.var(
+                    arch::PSEUDO_INPUTS,
+                    &[config.pseudo_inputs as i64, config.input_dim() as i64],
+                    nn::Init::Randn { mean, stdev },
+                )
+            }),
+        }
+    }
+
+    /// The VampPrior's pseudo-inputs u_k, clamped to the data's range [0, 1] (Tomczak &
+    /// Welling's hardtanh), `[K, C*H*W]`; None for N(0, I).
+    pub fn pseudo_inputs(&self) -> Option<Tensor> {
+        self.pseudo_inputs.as_ref().map(|u| u.clamp(0.0, 1.0))
+    }
+
+    /// The labels of the pseudo-inputs of a conditional model, `[K]` int64: k mod classes,
+    /// so the mixture covers every class evenly.
+    pub fn pseudo_labels(&self) -> Option<Tensor> {
+        let classes = self.config.classes? as i64;
+        let k = self.config.pseudo_inputs as i64;
+        Some(Tensor::arange(k, (Kind::Int64, self.device)).remainder(classes))
+    }
+
+    /// One-hot codes of labels `y` (`[n]` int64) for a conditional model, `[n, classes]`
+    /// float; None for an unconditional one. Labels are given exactly when the model is
+    /// conditional. (A scatter, not `one_hot`: that reads the labels back to check them,
+    /// which a CUDA graph cannot do; the data's labels are checked when loaded.)
+    pub fn one_hot(&self, y: Option<&Tensor>) -> Result<Option<Tensor>> {
+        match (self.config.classes, y) {
+            (None, None) => Ok(None),
+            (Some(classes), Some(y)) => {
+                let n = y.size()[0];
+                ensure!(
+                    y.size().len() == 1 && y.kind() == Kind::Int64,
+                    "labels: expected shape [n] of int64, found {:?} of {:?}",
+                    y.size(),
+                    y.kind()
+                );
+                let zeros = Tensor::zeros([n, classes as i64], (Kind::Float, y.device()));
+                Ok(Some(zeros.scatter_value(1, &y.unsqueeze(1), 1.0)))
+            }
+            (None, Some(_)) => anyhow::bail!("labels given to a model that is not conditional"),
+            (Some(_), None) => anyhow::bail!("a conditional model needs labels"),
         }
     }
 
@@ -67,23 +145,23 @@ impl Vae {
         self.device
     }
 
-    /// [n, pixels] in [0, 1] -> (mu [n, latent], logvar [n, latent]).
-    pub fn encode(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// [n, pixels] in [0, 1] (and labels [n]) -> (mu [n, latent], logvar [n, latent]).
+    pub fn encode(&self, x: &Tensor, y: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         check_shape(x, self.config.input_dim(), "encoder input")?;
-        let h = self.encoder.forward(x);
+        let h = self.encoder.forward(x, self.one_hot(y)?.as_ref());
         Ok((self.fc_mu.forward(&h), self.fc_logvar.forward(&h)))
     }
 
-    /// [n, latent] -> logits [n, pixels] (the decoder's pre-sigmoid output).
-    pub fn decode_logits(&self, z: &Tensor) -> Result<Tensor> {
+    /// [n, latent] (and labels [n]) -> logits [n, pixels] (the decoder's pre-sigmoid output).
+    pub fn decode_logits(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
         check_shape(z, self.config.latent, "decoder input")?;
-        Ok(self.decoder.forward(z))
+        Ok(self.decoder.forward(z, self.one_hot(y)?.as_ref()))
     }
 
-    /// [n, latent] -> [n, pixels] in [0, 1]: the Bernoulli probabilities, or the Gaussian
-    /// means, of each pixel (both are sigmoid(logits)).
-    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.decode_logits(z)?.sigmoid())
+    /// [n, latent] (and labels [n]) -> [n, pixels] in [0, 1]: the Bernoulli
+    /// probabilities, or the Gaussian or logistic means, of each pixel (sigmoid(logits)).
+    pub fn decode(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
+        Ok(self.decode_logits(z, y)?.sigmoid())
     }
 }
 
@@ -178,7 +256,7 @@ fn check_shape(t: &Tensor, columns: usize, what: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    use tch::{nn::VarStore, Device, Kind};
+    use tch::{nn::VarStore, Device};
 
     fn config() -> ModelConfig {
         ModelConfig::mlp(28, 28, vec![400], 20)
@@ -219,12 +297,12 @@ mod tests {
         let vs = VarStore::new(Device::Cpu);
         let vae = Vae::new(&vs.root(), &config());
         let x = Tensor::rand([5, 784], (Kind::Float, Device::Cpu));
-        let (mu, logvar) = vae.encode(&x).unwrap();
+        let (mu, logvar) = vae.encode(&x, None).unwrap();
         assert_eq!((mu.size(), logvar.size()), (vec![5, 20], vec![5, 20]));
-        let p = vae.decode(&mu).unwrap();
+        let p = vae.decode(&mu, None).unwrap();
         assert_eq!(p.size(), vec![5, 784]);
         assert!(p.min().double_value(&[]) >= 0.0 && p.max().double_value(&[]) <= 1.0);
-        let e = vae.encode(&Tensor::zeros([5, 100], (Kind::Float, Device::Cpu)));
+        let e = vae.encode(&Tensor::zeros([5, 100], (Kind::Float, Device::Cpu)), None);
         assert!(format!("{:#}", e.unwrap_err()).contains("expected shape [n, 784], found [5, 100]"));
     }
 }

@@ -3,43 +3,90 @@
 //! (2015, eq. 8), -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x). Also the importance
 //! samples themselves, which `eval` uses for its -log p(x) estimate.
 use crate::config::{Objective, TrainConfig};
-use crate::loss::{batch_objective, reconstruction_nll, reparameterize, ElboTerms};
+use crate::loss::{batch_objective, reconstruction_nll, reparameterize_with, ElboTerms};
 use crate::model::Vae;
+use crate::prior::{self, Components};
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
-/// `s` samples z ~ q(z|x) for each row of `x` (`[b, D]`), with their reconstruction
-/// -log p(x|z) (`[b, s]`) and log importance weights log p(x|z) + log p(z) - log q(z|x)
-/// (`[b, s]`). Random draws: one `[b, s, latent]` block of normals.
+/// `s` samples z ~ q(z|x) for each row of `x` (`[b, D]`, labels `y` `[b]` for a
+/// conditional model), with their reconstruction -log p(x|z) (`[b, s]`) and log
+/// importance weights log p(x|z) + log p(z) - log q(z|x) (`[b, s]`). Random draws: one
+/// `[b, s, latent]` block of normals.
 pub struct ImportanceSamples {
     pub recon: Tensor,
     pub log_w: Tensor,
 }
 
+/// The encoder's output for a batch and the prior it is measured against.
+pub struct Posterior<'a> {
+    pub mu: &'a Tensor,
+    pub logvar: &'a Tensor,
+    /// The VampPrior's components (None: N(0, I)).
+    pub prior: Option<&'a Components>,
+}
+
 pub fn importance_samples(
     vae: &Vae,
     x: &Tensor,
-    mu: &Tensor,
-    logvar: &Tensor,
+    y: Option<&Tensor>,
+    q: &Posterior,
     s: i64,
 ) -> Result<ImportanceSamples> {
-    let (b, d) = (mu.size()[0], mu.size()[1]);
-    let eps = Tensor::randn([b, s, d], (mu.kind(), mu.device())); // [b, s, d]
-    let z = mu.unsqueeze(1) + (logvar * 0.5).exp().unsqueeze(1) * &eps; // [b, s, d]
-    let logits = vae.decode_logits(&z.view([b * s, d]))?; // [b*s, D]
+    let (b, d) = (q.mu.size()[0], q.mu.size()[1]);
+    let eps = Tensor::randn([b, s, d], (q.mu.kind(), q.mu.device())); // [b, s, d]
+    let z = q.mu.unsqueeze(1) + (q.logvar * 0.5).exp().unsqueeze(1) * &eps; // [b, s, d]
+    let ys = y.map(|y| y.unsqueeze(1).expand([b, s], false).reshape([b * s]));
+    let logits = vae.decode_logits(&z.view([b * s, d]), ys.as_ref())?; // [b*s, D]
     let targets = x
         .unsqueeze(1)
         .expand([b, s, -1], false)
         .reshape([b * s, -1]);
     let likelihood = vae.config().likelihood;
     let recon = reconstruction_nll(&logits, &targets, likelihood, vae.log_scale()).view([b, s]);
-    let dims: &[i64] = &[2];
-    // log p(z) - log q(z|x): the 2*pi terms cancel, and z - mu = sigma * eps.
-    let log_pz = (z.square() * -0.5).sum_dim_intlist(dims, false, None::<Kind>);
-    let log_qz =
-        ((eps.square() + logvar.unsqueeze(1)) * -0.5).sum_dim_intlist(dims, false, None::<Kind>);
-    let log_w = -&recon + log_pz - log_qz; // [b, s]
+    let log_ratio = log_prior_over_posterior(&z, &eps, &q.logvar.unsqueeze(1), q.prior); // [b, s]
+    let log_w = -&recon + log_ratio; // [b, s]
     Ok(ImportanceSamples { recon, log_w })
+}
+
+/// log p(z) - log q(z|x) at samples z = mu + sigma * eps (`[..., d]` -> `[...]`; `logvar`
+/// broadcasts against `eps`). Against N(0, I) the 2 pi terms cancel and z - mu = sigma *
+/// eps, so both densities are written without them; the mixture's log-density has them,
+/// and they are added back to q's.
+fn log_prior_over_posterior(
+    z: &Tensor,
+    eps: &Tensor,
+    logvar: &Tensor,
+    prior: Option<&Components>,
+) -> Tensor {
+    let dims: &[i64] = &[-1];
+    let log_qz = ((eps.square() + logvar) * -0.5).sum_dim_intlist(dims, false, None::<Kind>);
+    match prior {
+        None => (z.square() * -0.5).sum_dim_intlist(dims, false, None::<Kind>) - log_qz,
+        Some(c) => {
+            let size = z.size();
+            let d = size[size.len() - 1];
+            let log_pz =
+                prior::log_prior(&z.reshape([-1, d]), Some(c)).reshape(&size[..size.len() - 1]);
+            log_pz - (log_qz - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln())
+        }
+    }
+}
+
+/// The negative ELBO's terms for a batch `x` (`[b, D]`) with one z per image: the
+/// closed-form KL against N(0, I), or the one-sample estimate against the VampPrior.
+pub fn elbo_terms(vae: &Vae, x: &Tensor, y: Option<&Tensor>, q: &Posterior) -> Result<ElboTerms> {
+    let eps = q.mu.randn_like();
+    let z = reparameterize_with(q.mu, q.logvar, &eps); // [b, latent]
+    let logits = vae.decode_logits(&z, y)?; // [b, D]
+    let (likelihood, log_scale) = (vae.config().likelihood, vae.log_scale());
+    Ok(match q.prior {
+        None => ElboTerms::new(&logits, x, q.mu, q.logvar, likelihood, log_scale),
+        Some(_) => ElboTerms::with_kl_estimate(
+            reconstruction_nll(&logits, x, likelihood, log_scale),
+            -log_prior_over_posterior(&z, &eps, q.logvar, q.prior),
+        ),
+    })
 }
 
 /// One step's quantities for a batch `x` (`[b, D]`).
@@ -50,18 +97,28 @@ pub struct StepTerms {
     /// negative importance-weighted bound.
     pub loss: Tensor,
     /// Per image: the reconstruction (under IWAE, averaged over the k samples) and the
-    /// closed-form KL's two parts.
+    /// KL (under IWAE: the closed form against N(0, I), or the mean over the k samples of
+    /// log q(z|x) - log p(z) against the VampPrior).
     pub terms: ElboTerms,
 }
 
-pub fn step_terms(vae: &Vae, x: &Tensor, config: &TrainConfig, beta: f64) -> Result<StepTerms> {
-    let (mu, logvar) = vae.encode(x)?; // [b, latent] each
+pub fn step_terms(
+    vae: &Vae,
+    x: &Tensor,
+    y: Option<&Tensor>,
+    config: &TrainConfig,
+    beta: f64,
+) -> Result<StepTerms> {
+    let (mu, logvar) = vae.encode(x, y)?; // [b, latent] each
+    let components = Components::of(vae)?;
+    let q = Posterior {
+        mu: &mu,
+        logvar: &logvar,
+        prior: components.as_ref(),
+    };
     match config.objective {
         Objective::Elbo => {
-            let z = reparameterize(&mu, &logvar); // [b, latent]
-            let logits = vae.decode_logits(&z)?; // [b, D]
-            let likelihood = vae.config().likelihood;
-            let terms = ElboTerms::new(&logits, x, &mu, &logvar, likelihood, vae.log_scale());
+            let terms = elbo_terms(vae, x, y, &q)?;
             // A batch mean: Adam is scale-invariant, and this keeps the learning rate
             // meaningful across batch sizes (PyTorch's reference does the same).
             let objective = batch_objective(&terms, &mu, &logvar, beta, config.free_bits);
@@ -74,20 +131,30 @@ pub fn step_terms(vae: &Vae, x: &Tensor, config: &TrainConfig, beta: f64) -> Res
         }
         Objective::Iwae => {
             let k = config.k as i64;
-            let samples = importance_samples(vae, x, &mu, &logvar, k)?;
+            let samples = importance_samples(vae, x, y, &q, k)?;
             // log (1/k) sum_i w_i, a lower bound on log p(x) that tightens with k.
             let bound = samples.log_w.logsumexp(&[1i64][..], false) - (k as f64).ln(); // [b]
-            let (kl_mu, kl_var) = crate::loss::kl_parts(&mu, &logvar);
             let recon = samples.recon.mean_dim(&[1i64][..], false, None::<Kind>);
+            // The KL column: recon's mean minus the mean log weight's, i.e. the k-sample
+            // estimate of E_q[log q(z|x) - log p(z)]; its split where the prior has one.
+            let kl = -samples.log_w.mean_dim(&[1i64][..], false, None::<Kind>) - &recon;
+            let terms = match q.prior {
+                None => {
+                    let (kl_mu, kl_var) = crate::loss::kl_parts(&mu, &logvar);
+                    ElboTerms {
+                        recon,
+                        kl: &kl_mu + &kl_var,
+                        kl_mu,
+                        kl_var,
+                    }
+                }
+                Some(_) => ElboTerms::with_kl_estimate(recon, kl),
+            };
             let loss = -bound;
             Ok(StepTerms {
                 objective: loss.mean(loss.kind()),
                 loss,
-                terms: ElboTerms {
-                    recon,
-                    kl_mu,
-                    kl_var,
-                },
+                terms,
             })
         }
     }
@@ -127,14 +194,14 @@ mod tests {
         ])
         .view([2, 6]);
         tch::manual_seed(17);
-        let step = step_terms(&vae, &x, &iwae(1), 1.0).unwrap();
+        let step = step_terms(&vae, &x, None, &iwae(1), 1.0).unwrap();
         // The same draw by hand: the one-sample ELBO, recon + log q(z|x) - log p(z), with
         // the Gaussian densities written out in f64.
         tch::manual_seed(17);
         let eps = Tensor::randn([2, 1, 2], (Kind::Float, Device::Cpu)).view([2, 2]);
-        let (mu, logvar) = vae.encode(&x).unwrap();
+        let (mu, logvar) = vae.encode(&x, None).unwrap();
         let z = &mu + (&logvar * 0.5).exp() * &eps;
-        let logits = vae.decode_logits(&z).unwrap();
+        let logits = vae.decode_logits(&z, None).unwrap();
         let recon = reconstruction_nll(&logits, &x, Likelihood::Bernoulli, None);
         let [m, lv, zz, r] = [&mu, &logvar, &z, &recon]
             .map(|t| Vec::<f64>::try_from(t.to_kind(Kind::Double).view([-1])).unwrap());
@@ -164,7 +231,7 @@ mod tests {
         let x = Tensor::from_slice(&[0.0f64, 1.0, 0.5, 1.0, 0.0, 0.25]).view([1, 6]);
         let objective = || {
             tch::manual_seed(99); // the same importance samples every time
-            step_terms(&vae, &x, &iwae(5), 1.0).unwrap().objective
+            step_terms(&vae, &x, None, &iwae(5), 1.0).unwrap().objective
         };
         // Biases of the heads and of the output layer: their gradients are never zero.
         for name in ["fc_mu.bias", "fc_logvar.bias", "decoder.2.bias"] {

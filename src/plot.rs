@@ -94,7 +94,14 @@ pub fn loss_svg(history: &[EpochMetrics]) -> Result<String> {
         root.fill(&WHITE).map_err(plot_error)?;
         let (left, right) = root.split_horizontally(600);
         panel(&left, "Loss and reconstruction", history, &LOSS_SERIES)?;
-        panel(&right, "KL = L_mu + L_sigma^2", history, &KL_SERIES)?;
+        // The VampPrior's KL has no split: its L_mu and L_sigma^2 columns are NaN.
+        let split = history.iter().any(|m| m.test_kl_mu.is_finite());
+        let title = if split {
+            "KL = L_mu + L_sigma^2"
+        } else {
+            "KL (a Monte Carlo estimate: no split)"
+        };
+        panel(&right, title, history, &KL_SERIES)?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
@@ -110,9 +117,15 @@ fn panel(
     history: &[EpochMetrics],
     series: &[Series],
 ) -> Result<()> {
+    // A series without a finite value (a column that does not apply) is left out.
+    let series: Vec<&Series> = series
+        .iter()
+        .filter(|s| history.iter().any(|m| (s.value)(m).is_finite()))
+        .collect();
     let values = history
         .iter()
-        .flat_map(|m| series.iter().map(move |s| (s.value)(m)));
+        .flat_map(|m| series.iter().map(move |s| (s.value)(m)))
+        .filter(|v| v.is_finite());
     let (lo, hi) = padded_range(values);
     let last = history.last().map_or(1, |m| m.epoch) as f64;
     let first = history.first().map_or(1, |m| m.epoch) as f64;

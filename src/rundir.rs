@@ -269,5 +269,15 @@ fn check_fits(model: &ModelConfig, dataset: &Dataset, dir: &Path) -> Result<()> 
         model.image_height,
         model.image_width
     );
+    if let Some(classes) = model.classes {
+        let found = dataset.classes(dir)?;
+        ensure!(
+            found <= classes,
+            "{} has labels up to {}, but the model is conditional on {classes} classes (0 to {})",
+            dir.display(),
+            found - 1,
+            classes - 1
+        );
+    }
     Ok(())
 }

@@ -7,14 +7,15 @@
 //! resumed from any batch therefore draws exactly the numbers an uninterrupted run would,
 //! with no generator state to save.
 use crate::arch;
-use crate::config::{ModelConfig, TrainConfig};
+use crate::config::{ModelConfig, Prior, TrainConfig};
 use crate::data::{self, Dataset, Split};
 use crate::fault::FaultRecord;
-use crate::loss::{reparameterize, warmup_beta, ElboTerms};
+use crate::loss::warmup_beta;
 use crate::metrics::{EpochMetrics, PassMetrics, PassSums};
 use crate::model::Vae;
 use crate::objective;
 use crate::optim::Adam;
+use crate::prior;
 use crate::report::BatchProgress;
 use crate::schedule;
 use crate::step::{PassSteps, Steps};
@@ -205,10 +206,13 @@ impl Trainer {
             return Ok(EpochEnd::Stopped);
         }
         let n = data.train.len();
-        let train = self.pos.sums.to_metrics(n)?;
+        let mut train = self.pos.sums.to_metrics(n)?;
         let beta = self.beta_at(epoch * n.div_ceil(self.config.batch_size), n);
         tch::manual_seed(keyed_seed(self.config.seed, epoch, TEST_KEY));
-        let (test, mean_var) = evaluate(&self.vae, &data.test, beta)?;
+        let (mut test, mean_var) = evaluate(&self.vae, &data.test, beta)?;
+        if self.vae.config().prior == Prior::Vamp {
+            (train, test) = (train.without_kl_split(), test.without_kl_split());
+        }
         let row = EpochMetrics::new(epoch, train, test, mean_var, self.pos.seconds, beta);
         self.pos = Position::start_of(epoch + 1, self.vs.device());
         Ok(EpochEnd::Finished(row))
@@ -235,7 +239,12 @@ impl Trainer {
     ) -> Result<()> {
         let x = split.batch(index); // [b, values]
         let x = data::binarize_batch(x, self.config.binarize);
-        let step = objective::step_terms(&self.vae, &x, &self.config, beta)?;
+        let y = self
+            .vae
+            .config()
+            .classes
+            .map(|_| split.labels.index_select(0, index)); // [b]
+        let step = objective::step_terms(&self.vae, &x, y.as_ref(), &self.config, beta)?;
         let objective = step.objective;
         self.opt.zero_grad()?;
         objective.backward();
@@ -327,13 +336,21 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
         let device = split.images.device();
         let mut sums = PassSums::zeros(device);
         let mut var_sum = Tensor::zeros([], (Kind::Float, device));
+        let components = prior::Components::of(vae)?;
         for start in (0..n).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(n - start) as i64;
             let x = split.rows(start, len as usize); // [b, values]
-            let (mu, logvar) = vae.encode(&x)?;
-            let logits = vae.decode_logits(&reparameterize(&mu, &logvar))?;
-            let likelihood = vae.config().likelihood;
-            let terms = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood, vae.log_scale());
+            let y = vae
+                .config()
+                .classes
+                .map(|_| split.labels.narrow(0, start as i64, len)); // [b]
+            let (mu, logvar) = vae.encode(&x, y.as_ref())?;
+            let q = objective::Posterior {
+                mu: &mu,
+                logvar: &logvar,
+                prior: components.as_ref(),
+            };
+            let terms = objective::elbo_terms(vae, &x, y.as_ref(), &q)?;
             sums.add(&terms, beta);
             var_sum += logvar.exp().sum(Kind::Float);
         }

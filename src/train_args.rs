@@ -74,9 +74,11 @@ pub struct TrainArgs {
     /// (2018): a mixture of the encoder's posteriors at --pseudo-inputs learned inputs.
     #[arg(long, value_enum, default_value_t = PriorArg::Normal)]
     pub prior: PriorArg,
-    /// Learned pseudo-inputs (mixture components) of --prior vamp.
-    #[arg(long, default_value_t = defaults::PSEUDO_INPUTS)]
-    pub pseudo_inputs: usize,
+    #[arg(long, help = format!(
+        "Learned pseudo-inputs (mixture components) of --prior vamp [default: {}]",
+        defaults::PSEUDO_INPUTS
+    ))]
+    pub pseudo_inputs: Option<usize>,
     /// A conditional VAE (Sohn et al. 2015): the one-hot class label joins the input of
     /// the encoder's and the decoder's first linear layer. The data need labels.
     #[arg(long)]
@@ -167,7 +169,11 @@ impl TrainArgs {
                     PriorArg::Normal => Prior::Normal,
                     PriorArg::Vamp => Prior::Vamp,
                 },
-                pseudo_inputs: self.pseudo_inputs,
+                pseudo_inputs: match self.prior {
+                    PriorArg::Vamp => self.pseudo_inputs.unwrap_or(defaults::PSEUDO_INPUTS),
+                    // Given without --prior vamp: refused by the model's validation.
+                    PriorArg::Normal => self.pseudo_inputs.unwrap_or(0),
+                },
                 // The number of classes is read from the data.
                 classes: self.conditional.then_some(0),
             },

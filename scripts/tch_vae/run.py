@@ -54,6 +54,8 @@ def load_run(run_dir: str | os.PathLike) -> tuple[VAE, dict]:
     channels = m.get("channels", 1)  # runs written before colour images are grey
     model = VAE(channels * m["image_height"] * m["image_width"], m["hidden"], m["latent"],
                 m.get("arch", "mlp"), (m["image_height"], m["image_width"]), channels,
-                m.get("conv_channels", [32, 64]), m["likelihood"])
+                m.get("conv_channels", [32, 64]), m["likelihood"],
+                activation=m.get("activation", "relu"), prior=m.get("prior", "normal"),
+                pseudo_inputs=m.get("pseudo_inputs", 0), classes=m.get("classes"))
     model.load_state_dict(load_file(str(run_dir / WEIGHTS)), strict=True)
     return model.eval(), config

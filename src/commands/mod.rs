@@ -33,18 +33,20 @@ fn lock_for(run_dir: &Path, output: &Path, own: &str) -> Result<Option<rundir::R
     }
 }
 
-/// `tch-vae sample`: a new grid from the saved weights. Returns the file written.
+/// `tch-vae sample`: a new grid from the saved weights (for a conditional model, of class
+/// `label`, or a row per class without one). Returns the file written.
 pub fn sample(
     run_dir: &Path,
     output: Option<PathBuf>,
     seed: u64,
+    label: Option<i64>,
     device: Device,
 ) -> Result<PathBuf> {
     let path = output.unwrap_or_else(|| run_dir.join(SAMPLES));
     let _lock = lock_for(run_dir, &path, SAMPLES)?;
     let run = rundir::load(run_dir, device)?;
     tch::manual_seed(seed as i64);
-    figures::write_samples(&run.vae, &path, device)?;
+    figures::write_samples(&run.vae, &path, label)?;
     Ok(path)
 }
 

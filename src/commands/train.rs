@@ -66,6 +66,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let (mut model, mut train) = (req.model.clone(), req.train.clone());
     train.validate()?;
     model.validate()?;
+    crate::config::check_combination(&model, &train)?;
     crate::device::set_threads(req.threads)?;
     let out = req
         .out
@@ -85,6 +86,9 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     model.image_width = data.width;
     if model.arch == Arch::Conv && model.conv_channels.is_empty() {
         model.conv_channels = default_conv_channels(data.height, data.width);
+    }
+    if model.classes.is_some() {
+        model.classes = Some(data.classes(&train.data)?);
     }
     model.validate()?;
     // Each image of a batch is decoded k times under the IWAE objective.
@@ -154,6 +158,8 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     run.train.epochs = epochs;
     run.train
         .validate()
+        .and_then(|()| run.model.validate())
+        .and_then(|()| crate::config::check_combination(&run.model, &run.train))
         .with_context(|| format!("{} holds a value out of range", config_path.display()))?;
     crate::device::set_threads(req.threads)?;
     run.train.device = device::name(req.device);

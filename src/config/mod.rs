@@ -226,6 +226,16 @@ impl TrainConfig {
     }
 }
 
+/// Checks the flags that go together or not, across the model and its training.
+pub fn check_combination(model: &ModelConfig, train: &TrainConfig) -> Result<()> {
+    ensure!(
+        model.prior == Prior::Normal || train.free_bits == 0.0,
+        "--free-bits acts on the closed-form KL of each latent dimension against N(0, I); \
+         --prior vamp has no such split. Leave out one of them"
+    );
+    Ok(())
+}
+
 /// What the training data were: recorded in `config.json` for figures and readers.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct DataInfo {

@@ -52,6 +52,9 @@ pub enum Arch {
     Conv,
 }
 
+/// The largest `--pseudo-inputs`: each is an image the prior encodes at every step.
+pub const MAX_PSEUDO_INPUTS: usize = 100_000;
+
 /// The prior p(z) (`--prior`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +162,18 @@ impl ModelConfig {
     /// Checks the flags; image sizes are checked once known (non-zero).
     pub fn validate(&self) -> Result<()> {
         ensure!(self.latent >= 1, "--latent must be at least 1 (got 0)");
+        match self.prior {
+            Prior::Vamp => ensure!(
+                (1..=MAX_PSEUDO_INPUTS).contains(&self.pseudo_inputs),
+                "--pseudo-inputs must be from 1 to {MAX_PSEUDO_INPUTS} (got {})",
+                self.pseudo_inputs
+            ),
+            Prior::Normal => ensure!(
+                self.pseudo_inputs == 0,
+                "--pseudo-inputs {} is for --prior vamp; give --prior vamp, or leave it out",
+                self.pseudo_inputs
+            ),
+        }
         ensure!(self.channels >= 1, "channels must be at least 1 (got 0)");
         ensure!(
             self.hidden.iter().all(|&h| h >= 1),

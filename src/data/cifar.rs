@@ -52,6 +52,7 @@ pub fn read(dir: &Path) -> Result<RawData> {
         test: test.0,
         test_labels: test.1,
         has_test: true,
+        has_labels: true,
         channels: 3,
         height: SIDE,
         width: SIDE,

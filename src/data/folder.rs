@@ -119,6 +119,7 @@ pub fn read(dir: &Path, wanted: Wanted, cache: Option<&Path>) -> Result<RawData>
     if let Some(raw) = cache_file.as_deref().and_then(read_cache) {
         return Ok(RawData {
             has_test: split,
+            has_labels: !classes.is_empty(),
             class_names: classes,
             ..raw
         });
@@ -132,6 +133,7 @@ pub fn read(dir: &Path, wanted: Wanted, cache: Option<&Path>) -> Result<RawData>
         train_labels: train.iter().map(|(_, l)| *l).collect(),
         test_labels: test.iter().map(|(_, l)| *l).collect(),
         has_test: split,
+        has_labels: !classes.is_empty(),
         channels: fit.channels,
         height: h,
         width: w,
@@ -281,6 +283,7 @@ fn read_cache(path: &Path) -> Option<RawData> {
         train_labels,
         test_labels,
         has_test: false,
+        has_labels: false,
         channels: c,
         height: h,
         width: w,

@@ -73,6 +73,8 @@ pub struct RawData {
     pub has_test: bool,
     /// The names of the classes, by label, where the source has them.
     pub class_names: Vec<String>,
+    /// Whether the source gave labels (else they are all 0).
+    pub has_labels: bool,
 }
 
 /// How to load a dataset, beyond its path.
@@ -138,6 +140,8 @@ pub struct Dataset {
     pub width: usize,
     /// The names of the classes, by label (empty when the source has none).
     pub class_names: Vec<String>,
+    /// Whether the source gave labels (else they are all 0).
+    pub has_labels: bool,
     pub origin: Origin,
 }
 
@@ -202,11 +206,32 @@ impl Dataset {
             height: raw.height,
             width: raw.width,
             class_names: raw.class_names,
+            has_labels: raw.has_labels,
             origin: Origin {
                 source: "idx",
                 drawn_test_split: false,
             },
         }
+    }
+
+    /// The classes a conditional model of these data needs: one more than the largest
+    /// label, or the source's named classes if more. An error, naming `path`, when the
+    /// source has no labels.
+    pub fn classes(&self, path: &Path) -> Result<usize> {
+        ensure!(
+            self.has_labels,
+            "--conditional needs labels, and {} has none: give an IDX folder with its label \
+             files, CIFAR files, an .npz with y_train and y_test, or a folder of images in \
+             one subfolder per class",
+            path.display()
+        );
+        let largest = |s: &Split| s.labels.max().int64_value(&[]);
+        let top = largest(&self.train).max(if self.test.is_empty() {
+            0
+        } else {
+            largest(&self.test)
+        });
+        Ok((top as usize + 1).max(self.class_names.len()))
     }
 
     /// Applies `--binarize` to the loaded data: static binarises both splits once, dynamic

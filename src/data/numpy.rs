@@ -96,6 +96,7 @@ fn raw(train: Images, train_labels: Vec<i64>, test: Option<(Images, Vec<i64>)>) 
     let labels = |l: Vec<i64>, n: usize| if l.is_empty() { vec![0; n] } else { l };
     let (c, h, w) = train.shape;
     let has_test = test.is_some();
+    let has_labels = !train_labels.is_empty();
     let (test_bytes, test_labels) = match test {
         Some((x, l)) => {
             let n = x.n;
@@ -109,6 +110,7 @@ fn raw(train: Images, train_labels: Vec<i64>, test: Option<(Images, Vec<i64>)>) 
         test: test_bytes,
         test_labels,
         has_test,
+        has_labels,
         channels: c,
         height: h,
         width: w,

@@ -63,6 +63,7 @@ mod tests {
             train_labels: (0..n as i64).collect(),
             test_labels: Vec::new(),
             has_test: false,
+            has_labels: false,
             channels: 1,
             height: 1,
             width: 1,

@@ -4,13 +4,17 @@
 //!   eq. 8): log p(x) ~ log (1/k) sum_i w_i with w_i = p(x|z_i) p(z_i) / q(z_i|x),
 //!   z_i ~ q(z|x), computed with a running log-sum-exp so k = 5000 never overflows;
 //! - the negative ELBO with the closed-form KL, its reconstruction averaged over the same
-//!   k samples;
+//!   k samples (under the VampPrior, which has no closed form: the k-sample mean of
+//!   -log w);
+//! - for a conditional model, all of these given the labels: -log p(x|y);
 //! - active units (Burda et al. 2015, section 5.2): `Cov_x(E_q[z_u])` > 0.01;
 //! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I).
 pub mod report;
 
 use crate::loss::kl_per_dim;
 use crate::model::Vae;
+use crate::objective::{importance_samples, Posterior};
+use crate::prior::Components;
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -22,18 +26,22 @@ pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
 pub struct Likelihoods {
     /// -log p(x), importance-weighted with k samples.
     pub nll: Tensor,
-    /// recon (mean over the k samples) + closed-form KL.
+    /// recon (mean over the k samples) + closed-form KL (VampPrior: `neg_mean_log_w`).
     pub neg_elbo: Tensor,
+    /// -log p(x|z), the mean over the k samples.
+    pub recon: Tensor,
     /// -(1/k) sum_i log w_i: the k-sample Monte Carlo negative ELBO, which Jensen's
     /// inequality puts above `nll` image by image.
     pub neg_mean_log_w: Tensor,
 }
 
-/// Importance-weighted estimates for every row of `x` ([n, pixels]) with `k` samples per
-/// image, in chunks of about `rows` decoded samples; `on_progress(images done)`.
+/// Importance-weighted estimates for every row of `x` ([n, pixels]; labels `y` [n] for a
+/// conditional model) with `k` samples per image, in chunks of about `rows` decoded
+/// samples; `on_progress(images done)`.
 pub fn likelihoods(
     vae: &Vae,
     x: &Tensor,
+    y: Option<&Tensor>,
     k: usize,
     rows: usize,
     on_progress: &mut dyn FnMut(usize),
@@ -44,29 +52,45 @@ pub fn likelihoods(
     // Images per chunk, and samples per image per chunk (k may exceed the rows budget).
     let images = (rows / k).max(1) as i64;
     let samples = k.min(rows) as i64;
-    let (mut nll, mut neg_elbo, mut neg_mean) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut nll, mut neg_elbo, mut neg_mean, mut recons) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     tch::no_grad(|| -> Result<()> {
+        let components = Components::of(vae)?;
         for start in (0..n).step_by(images as usize) {
             let b = images.min(n - start);
             let xb = x.narrow(0, start, b); // [b, D]
-            let (mu, logvar) = vae.encode(&xb)?; // [b, d] each
+            let yb = y.map(|y| y.narrow(0, start, b)); // [b]
+            let (mu, logvar) = vae.encode(&xb, yb.as_ref())?; // [b, d] each
+            let q = Posterior {
+                mu: &mu,
+                logvar: &logvar,
+                prior: components.as_ref(),
+            };
             let mut lse = Tensor::full([b], f64::NEG_INFINITY, (Kind::Float, x.device()));
             let mut sum_log_w = Tensor::zeros([b], (Kind::Float, x.device()));
             let mut sum_recon = Tensor::zeros([b], (Kind::Float, x.device()));
             let mut done = 0i64;
             while done < k as i64 {
                 let s = samples.min(k as i64 - done);
-                let samples = crate::objective::importance_samples(vae, &xb, &mu, &logvar, s)?;
+                let samples = importance_samples(vae, &xb, yb.as_ref(), &q, s)?;
                 let (recon, log_w) = (samples.recon, samples.log_w); // [b, s] each
                 lse = lse.logaddexp(&log_w.logsumexp(&[1i64][..], false));
                 sum_log_w += log_w.sum_dim_intlist(&[1i64][..], false, None::<Kind>);
                 sum_recon += recon.sum_dim_intlist(&[1i64][..], false, None::<Kind>);
                 done += s;
             }
-            let kl = kl_per_dim(&mu, &logvar).sum_dim_intlist(&[1i64][..], false, None::<Kind>);
+            let recon = sum_recon / k as f64;
+            let neg_mean_log_w = -sum_log_w / k as f64;
             nll.push(-(lse - (k as f64).ln()));
-            neg_elbo.push(sum_recon / k as f64 + kl);
-            neg_mean.push(-sum_log_w / k as f64);
+            neg_elbo.push(match q.prior {
+                None => {
+                    let kl = kl_per_dim(&mu, &logvar);
+                    &recon + kl.sum_dim_intlist(&[1i64][..], false, None::<Kind>)
+                }
+                Some(_) => neg_mean_log_w.shallow_clone(),
+            });
+            neg_mean.push(neg_mean_log_w);
+            recons.push(recon);
             on_progress((start + b) as usize);
         }
         Ok(())
@@ -75,6 +99,7 @@ pub fn likelihoods(
         nll: Tensor::cat(&nll, 0),
         neg_elbo: Tensor::cat(&neg_elbo, 0),
         neg_mean_log_w: Tensor::cat(&neg_mean, 0),
+        recon: Tensor::cat(&recons, 0),
     })
 }
 
@@ -96,12 +121,16 @@ pub struct Encoded {
     pub logvar: Tensor,
 }
 
-pub fn encode_all(vae: &Vae, x: &Tensor, batch: usize) -> Result<Encoded> {
+/// The posteriors of every row of `x` ([n, pixels]; labels `y` [n] for a conditional
+/// model), `batch` rows at a time.
+pub fn encode_all(vae: &Vae, x: &Tensor, y: Option<&Tensor>, batch: usize) -> Result<Encoded> {
     tch::no_grad(|| {
         let n = x.size()[0];
         let (mut mus, mut logvars) = (Vec::new(), Vec::new());
         for start in (0..n).step_by(batch) {
-            let (mu, logvar) = vae.encode(&x.narrow(0, start, (batch as i64).min(n - start)))?;
+            let len = (batch as i64).min(n - start);
+            let y = y.map(|y| y.narrow(0, start, len));
+            let (mu, logvar) = vae.encode(&x.narrow(0, start, len), y.as_ref())?;
             mus.push(mu);
             logvars.push(logvar);
         }
@@ -178,7 +207,8 @@ mod tests {
         let vs = VarStore::new(Device::Cpu);
         let vae = model(&vs);
         let x = Tensor::rand([40, 16], (Kind::Float, Device::Cpu)).bernoulli();
-        let run = |k: usize, rows: usize| likelihoods(&vae, &x, k, rows, &mut |_| {}).unwrap();
+        let run =
+            |k: usize, rows: usize| likelihoods(&vae, &x, None, k, rows, &mut |_| {}).unwrap();
         let mut previous = f64::INFINITY;
         for k in [1, 10, 100] {
             let l = run(k, 64);
@@ -225,7 +255,7 @@ mod tests {
         // the same order and the estimates must agree exactly.
         let estimate = |rows: usize| {
             tch::manual_seed(3);
-            likelihoods(&vae, &x, 32, rows, &mut |_| {}).unwrap()
+            likelihoods(&vae, &x, None, 32, rows, &mut |_| {}).unwrap()
         };
         let whole = estimate(224);
         for rows in [32, 16] {

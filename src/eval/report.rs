@@ -2,6 +2,7 @@
 //! `eval/mod.rs`, and how it reads on a console.
 use super::{encode_all, likelihoods, AggregatePosterior, ACTIVE_UNIT_THRESHOLD};
 use crate::config::Binarize;
+use crate::config::Prior;
 use crate::data::Dataset;
 use crate::device;
 use crate::report::Reporter;
@@ -82,7 +83,12 @@ pub struct EvalReport {
     pub seed: u64,
     pub test_images: usize,
     pub iw_samples: usize,
-    /// Test negative ELBO: reconstruction (mean over the k samples) + closed-form KL.
+    /// "x", or "x|y" for a conditional model: every likelihood here is given the labels.
+    pub likelihood_of: String,
+    /// The prior p(z): "normal" or "vamp".
+    pub prior: crate::config::Prior,
+    /// Test negative ELBO: reconstruction (mean over the k samples) + closed-form KL
+    /// (VampPrior: + the k-sample mean of log q(z|x) - log p(z)).
     pub neg_elbo: f64,
     /// Importance-weighted estimate of -log p(x) with k samples (Burda et al. 2015).
     pub nll: f64,
@@ -98,7 +104,8 @@ pub struct EvalReport {
     pub active_units: usize,
     /// `Cov_x(E_q[z_u])` of each unit, in dimension order.
     pub unit_activity: Vec<f64>,
-    /// The mean KL of each latent dimension, largest first.
+    /// The mean KL of each latent dimension to N(0, I), largest first (empty under the
+    /// VampPrior, whose KL does not split by dimension).
     pub kl_per_dim: Vec<f64>,
     pub aggregate_posterior_test: AggregatePosterior,
     pub aggregate_posterior_train: AggregatePosterior,
@@ -129,7 +136,10 @@ impl EvalReport {
             .unwrap_or(data.test.len())
             .min(data.test.len());
         let x = data.test.head(n); // [n, values]
-                                   // The training set's aggregate posterior: dynamic binarisation draws it once here.
+        let conditional = run.config.model.classes.is_some();
+        let y = conditional.then(|| data.test.labels.narrow(0, 0, n as i64)); // [n]
+        let train_y = conditional.then(|| data.train.labels.shallow_clone());
+        // The training set's aggregate posterior: dynamic binarisation draws it once here.
         let train_x = match run.config.train.binarize {
             Binarize::Dynamic => data.train.all().bernoulli(),
             _ => data.train.all(),
@@ -143,7 +153,7 @@ impl EvalReport {
         ));
         report.work_started(n, "images");
         let start = Instant::now();
-        let l = likelihoods(&run.vae, &x, k, rows, &mut |done| {
+        let l = likelihoods(&run.vae, &x, y.as_ref(), k, rows, &mut |done| {
             report.work_advanced(done)
         })?;
         let iw_seconds = start.elapsed().as_secs_f64();
@@ -152,11 +162,14 @@ impl EvalReport {
         let nll = mean(&l.nll);
         let nll_stderr = (n >= 2)
             .then(|| l.nll.to_kind(Kind::Double).std(true).double_value(&[]) / (n as f64).sqrt());
-        let test = encode_all(&run.vae, &x, ENCODE_BATCH)?;
-        let kl_dims = test.kl_per_dim()?;
-        let kl: f64 = kl_dims.iter().sum();
-        let mut kl_sorted = kl_dims;
+        let test = encode_all(&run.vae, &x, y.as_ref(), ENCODE_BATCH)?;
+        let prior = run.config.model.prior;
+        let mut kl_sorted = match prior {
+            Prior::Normal => test.kl_per_dim()?,
+            Prior::Vamp => Vec::new(),
+        };
         kl_sorted.sort_by(|a, b| b.total_cmp(a));
+        let (neg_elbo, recon) = (mean(&l.neg_elbo), mean(&l.recon));
         let activity = test.unit_activity()?;
         let config = &run.config;
         Ok(EvalReport {
@@ -167,12 +180,14 @@ impl EvalReport {
             seed,
             test_images: n,
             iw_samples: k,
-            neg_elbo: mean(&l.neg_elbo),
+            likelihood_of: if conditional { "x|y" } else { "x" }.to_string(),
+            prior,
+            neg_elbo,
             nll,
             nll_stderr,
             bits_per_dim: nll / (config.model.input_dim() as f64 * std::f64::consts::LN_2),
-            recon: mean(&l.neg_elbo) - kl,
-            kl,
+            recon,
+            kl: neg_elbo - recon,
             latent: config.model.latent,
             active_units: activity
                 .iter()
@@ -181,8 +196,13 @@ impl EvalReport {
             unit_activity: activity,
             kl_per_dim: kl_sorted,
             aggregate_posterior_test: test.aggregate_posterior()?,
-            aggregate_posterior_train: encode_all(&run.vae, &train_x, ENCODE_BATCH)?
-                .aggregate_posterior()?,
+            aggregate_posterior_train: encode_all(
+                &run.vae,
+                &train_x,
+                train_y.as_ref(),
+                ENCODE_BATCH,
+            )?
+            .aggregate_posterior()?,
             iw_seconds,
         })
     }
@@ -215,17 +235,24 @@ impl std::fmt::Display for EvalReport {
             || "(one image: no standard error)".to_string(),
             |s| format!("+- {s:.2}"),
         );
+        let given = if self.likelihood_of == "x|y" {
+            " (given the labels)"
+        } else {
+            ""
+        };
         writeln!(
             f,
-            "  -log p(x) {:.2} {stderr} nats (k = {}, {:.1} s), {:.4} bits/dim",
-            self.nll, self.iw_samples, self.iw_seconds, self.bits_per_dim
+            "  -log p({}) {:.2} {stderr} nats (k = {}, {:.1} s), {:.4} bits/dim{given}",
+            self.likelihood_of, self.nll, self.iw_samples, self.iw_seconds, self.bits_per_dim
         )?;
+        let largest = match self.kl_per_dim.first() {
+            Some(kl) => format!("largest KL per dimension {kl:.2} nats"),
+            None => "the VampPrior's KL does not split by dimension".to_string(),
+        };
         writeln!(
             f,
-            "  active units {}/{}; largest KL per dimension {:.2} nats",
-            self.active_units,
-            self.latent,
-            self.kl_per_dim.first().copied().unwrap_or(0.0)
+            "  active units {}/{}; {largest}",
+            self.active_units, self.latent
         )?;
         write!(
             f,

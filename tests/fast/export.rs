@@ -2,7 +2,7 @@
 //! Rust model (parameters exactly; encode, decode and the ELBO's terms to 1e-5).
 use crate::common::*;
 use tch::{nn::VarStore, CModule, Device, IValue, Kind, Tensor};
-use tch_vae::config::{Arch, Likelihood, ModelConfig, RunConfig, TrainConfig};
+use tch_vae::config::{Activation, Arch, Likelihood, ModelConfig, Prior, RunConfig, TrainConfig};
 use tch_vae::export::write_torchscript;
 use tch_vae::loss::{reparameterize_with, ElboTerms};
 use tch_vae::model::Vae;
@@ -90,7 +90,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
         // 8-bit values (multiples of 1/255), as the logistic likelihood reads them.
         let x = (Tensor::rand([16, values], (Kind::Float, Device::Cpu)) * 255.0).round() / 255.0;
         let eps = Tensor::randn([16, 3], (Kind::Float, Device::Cpu));
-        let (mu, logvar) = vae.encode(&x).unwrap();
+        let (mu, logvar) = vae.encode(&x, None).unwrap();
         let ts = tuple(
             module
                 .method_is("encode", &[IValue::Tensor(x.shallow_clone())])
@@ -105,9 +105,9 @@ fn torchscript_module_agrees_with_the_rust_model() {
                 .method_is("decode", &[IValue::Tensor(z.shallow_clone())])
                 .unwrap(),
         );
-        assert_close(&decoded, &vae.decode(&z).unwrap(), "decode");
+        assert_close(&decoded, &vae.decode(&z, None).unwrap(), "decode");
 
-        let logits = vae.decode_logits(&z).unwrap();
+        let logits = vae.decode_logits(&z, None).unwrap();
         let rust = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood, vae.log_scale());
         let ts = tuple(
             module
@@ -136,6 +136,91 @@ fn torchscript_module_agrees_with_the_rust_model() {
     }
 }
 
+/// Conditional and VampPrior models: vae.pt's methods take the labels and agree with the
+/// Rust model, and its log p(z) and KL estimate agree with `prior.rs` computed another way
+/// (the full Gaussian log-densities, not vae.pt's eps form).
+#[test]
+fn variant_modules_agree_with_the_rust_model() {
+    for (classes, prior, arch, activation) in [
+        (Some(4), Prior::Normal, Arch::Mlp, Activation::Tanh),
+        (None, Prior::Vamp, Arch::Mlp, Activation::Relu),
+        (Some(3), Prior::Vamp, Arch::Conv, Activation::Relu),
+    ] {
+        let what = format!("{classes:?} {prior:?} {arch:?}");
+        tch::manual_seed(9);
+        let mut run = run_config(Likelihood::Bernoulli, arch, 1);
+        run.model.classes = classes;
+        run.model.activation = activation;
+        run.model.prior = prior;
+        run.model.pseudo_inputs = if prior == Prior::Vamp { 7 } else { 0 };
+        let vs = VarStore::new(Device::Cpu);
+        let vae = Vae::new(&vs.root(), &run.model);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("vae.pt");
+        write_torchscript(&path, &vs, &run).unwrap();
+        let module = CModule::load(&path).unwrap();
+        let names: Vec<String> = module
+            .named_parameters()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, tch_vae::arch::parameter_names(&run.model), "{what}");
+
+        let x = Tensor::rand([6, 784], (Kind::Float, Device::Cpu)).bernoulli();
+        let y = classes.map(|c| Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2]).remainder(c as i64));
+        let with_y = |first: Tensor| {
+            let mut args = vec![IValue::Tensor(first)];
+            args.extend(y.iter().map(|y| IValue::Tensor(y.shallow_clone())));
+            args
+        };
+        let (mu, logvar) = vae.encode(&x, y.as_ref()).unwrap();
+        let ts = tuple(
+            module
+                .method_is("encode", &with_y(x.shallow_clone()))
+                .unwrap(),
+        );
+        assert_close(&ts[0], &mu, &format!("{what}: encode mu"));
+        assert_close(&ts[1], &logvar, &format!("{what}: encode logvar"));
+        let eps = Tensor::randn([6, 3], (Kind::Float, Device::Cpu));
+        let z = reparameterize_with(&mu, &logvar, &eps);
+        let decoded = tensor(
+            module
+                .method_is("decode", &with_y(z.shallow_clone()))
+                .unwrap(),
+        );
+        assert_close(&decoded, &vae.decode(&z, y.as_ref()).unwrap(), &what);
+
+        let components = tch_vae::prior::Components::of(&vae).unwrap();
+        let log_p = tch_vae::prior::log_prior(&z, components.as_ref());
+        let ts_log_p = tensor(
+            module
+                .method_is("log_prior", &[IValue::Tensor(z.shallow_clone())])
+                .unwrap(),
+        );
+        assert_close(&ts_log_p, &log_p, &format!("{what}: log p(z)"));
+
+        let mut args = with_y(x.shallow_clone());
+        args.push(IValue::Tensor(eps.shallow_clone()));
+        let terms = tuple(module.method_is("elbo_terms", &args).unwrap());
+        let logits = vae.decode_logits(&z, y.as_ref()).unwrap();
+        let rust = ElboTerms::new(&logits, &x, &mu, &logvar, Likelihood::Bernoulli, None);
+        assert_close(&terms[0], &rust.recon, &format!("{what}: recon"));
+        if prior == Prior::Vamp {
+            // log q(z|x) - log p(z), q's density written out in full.
+            let log_q = tch_vae::prior::log_normal_diag(&z, &mu, &logvar);
+            assert_eq!(terms.len(), 2, "{what}: (recon, kl)");
+            assert_close(&terms[1], &(log_q - log_p), &format!("{what}: kl"));
+        } else {
+            assert_close(&terms[1], &rust.kl_mu, &format!("{what}: kl_mu"));
+        }
+        let mut args = vec![IValue::Int(6)];
+        args.extend(y.iter().map(|y| IValue::Tensor(y.shallow_clone())));
+        let samples = tensor(module.method_is("sample", &args).unwrap());
+        assert_eq!(samples.size(), vec![6, 784], "{what}");
+    }
+}
+
 #[test]
 fn a_failed_export_leaves_no_file() {
     let run = run_config(Likelihood::Bernoulli, Arch::Mlp, 1);
@@ -160,7 +245,7 @@ fn export_command_rewrites_vae_pt_from_the_saved_weights() {
     let exported = CModule::load(run.join("vae.pt")).unwrap();
     let loaded = tch_vae::rundir::load(&run, Device::Cpu).unwrap();
     let x = Tensor::rand([4, 784], (Kind::Float, Device::Cpu));
-    let expected = loaded.vae.encode(&x).unwrap().0;
+    let expected = loaded.vae.encode(&x, None).unwrap().0;
     for m in [&trained, &exported] {
         let mu = tuple(
             m.method_is("encode", &[IValue::Tensor(x.shallow_clone())])
