@@ -59,6 +59,13 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// The rows a training step runs through the network, for the memory check: each image
+/// of a batch is decoded k times under the IWAE objective, and the VampPrior encodes its
+/// pseudo-inputs at every step.
+fn step_rows(model: &ModelConfig, train: &TrainConfig, train_images: usize) -> usize {
+    train.batch_size.min(train_images) * train.k + model.pseudo_inputs
+}
+
 /// Trains a VAE and writes its run folder; returns the folder.
 pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
@@ -91,8 +98,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         model.classes = Some(data.classes(&train.data)?);
     }
     model.validate()?;
-    // Each image of a batch is decoded k times under the IWAE objective.
-    let batch = train.batch_size.min(data.train.len()) * train.k;
+    let batch = step_rows(&model, &train, data.train.len());
     memory::check_fits(&model, batch, req.device, "--latent and --hidden")?;
     let _lock = rundir::prepare(&out)?;
     if reused {
@@ -164,7 +170,7 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     crate::device::set_threads(req.threads)?;
     run.train.device = device::name(req.device);
     let data = rundir::load_data(&run, None, req.device)?;
-    let batch = run.train.batch_size.min(data.train.len());
+    let batch = step_rows(&run.model, &run.train, data.train.len());
     let source = config_path.display().to_string();
     memory::check_fits(&run.model, batch, req.device, &source)?;
     saved.check_fits(&path, data.train.len(), run.train.batch_size)?;

@@ -149,17 +149,19 @@ pub fn train_ok(args: &[String]) -> Output {
     o
 }
 
-/// metrics.csv without the wall-clock column, which no two runs share.
-pub fn metrics_without_time(run: &Path) -> Vec<[f64; 13]> {
+/// metrics.csv without the wall-clock column, which no two runs share, each number as its
+/// exact decimal form (so that equal rows compare equal, NaN columns included).
+pub fn metrics_without_time(run: &Path) -> Vec<Vec<String>> {
     tch_vae::metrics::read(&run.join("metrics.csv"))
         .unwrap()
         .iter()
         .map(|m: &tch_vae::metrics::EpochMetrics| {
             let r = m.to_row();
-            let mut out = [0.0; 13];
-            out[..12].copy_from_slice(&r[..12]);
-            out[12] = r[13];
-            out
+            r[..12]
+                .iter()
+                .chain(&r[13..])
+                .map(|v| format!("{v:?}"))
+                .collect()
         })
         .collect()
 }

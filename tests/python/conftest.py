@@ -54,3 +54,19 @@ def tiny_conv_run(tmp_path_factory) -> Path:
     """An --arch conv run with the Gaussian likelihood."""
     return _train(tmp_path_factory, "tinyconv", "--limit", "500", "--arch", "conv", "--hidden", "32",
                   "--latent", "3", "--likelihood", "gaussian")
+
+
+@pytest.fixture(scope="session")
+def variant_runs(tmp_path_factory) -> dict[str, Path]:
+    """One small run of each variant family, by name: conditional with tanh, the VampPrior
+    under IWAE, and a conditional conv model with the VampPrior."""
+    small = ["--limit", "500", "--latent", "4"]
+    return {
+        "conditional-tanh": _train(tmp_path_factory, "cond", *small, "--hidden", "32",
+                                   "--conditional", "--activation", "tanh"),
+        "vamp-iwae": _train(tmp_path_factory, "vamp", *small, "--hidden", "32", "--prior", "vamp",
+                            "--pseudo-inputs", "20", "--objective", "iwae", "--k", "3"),
+        "conditional-vamp-conv": _train(tmp_path_factory, "condvampconv", *small, "--hidden", "16",
+                                        "--arch", "conv", "--conditional", "--prior", "vamp",
+                                        "--pseudo-inputs", "10"),
+    }
