@@ -17,7 +17,10 @@
 # the fault check's CUDA path (a learning rate that makes the loss non-finite must stop
 # with exit code 1); the benchmark against the PyTorch eager reference at batch 128 and
 # 1024 (PyTorch eager, eager with fused Adam, and torch.compile(mode="reduce-overhead"),
-# PyTorch's own CUDA graphs). Everything comes back as $OUT/summary.txt and $OUT/results.tar.gz; STEPS="name ..."
+# PyTorch's own CUDA graphs); this round's variants (conditional, VampPrior, IWAE, tanh, the
+# Burda learning-rate schedule) replayed against eager, loaded in Python on both devices,
+# resumed and evaluated; the MNIST protocol of Burda et al. shortened to BURDA_EPOCHS
+# (default 13). Everything comes back as $OUT/summary.txt and $OUT/results.tar.gz; STEPS="name ..."
 # runs only the steps named. A dry run here:
 #   DEVICE=cpu LIMIT=3000 EPOCHS=1 OUT=/tmp/gpu-dry bash scripts/gpu_check.sh run
 set -uo pipefail
@@ -32,6 +35,9 @@ if [ "${1:-}" = prepare ]; then
     mkdir -p "$GPU_DIR/data"
     strip -o "$GPU_DIR/tch-vae" target/release/tch-vae   # 75 MB with line tables, 3 MB stripped
     cp /usr/share/datasets/fashion-mnist/*.gz "$GPU_DIR/data/"
+    # Full MNIST for the protocol of Burda et al. (scripts/burda_mnist.py).
+    mkdir -p "$GPU_DIR/mnist"
+    cp ../shared/data/mnist/*-ubyte* "$GPU_DIR/mnist/"
     # A small colour folder (2,000 32x32 RGB sprites, about 3 MB) for the colour steps.
     rm -rf "$GPU_DIR/sprites"
     . scripts/env.sh  # the project's Python (numpy, Pillow) from scripts/setup.sh
@@ -158,6 +164,23 @@ for mode in eager graph; do
         "${LIMIT_ARGS[@]}"
 done
 step iwae_graph_vs_eager identical iwae-graph iwae-eager
+# The variants of this round in one run (conditional, VampPrior, IWAE, tanh) with the Burda
+# learning-rate schedule, whose rate (a device tensor the graph reads) changes at epoch 2:
+# replayed against eager, identical; then vae.pt on CUDA and CPU, resume, eval.
+VARIANT=(--conditional --prior vamp --pseudo-inputs 100 --objective iwae --k 5
+         --activation tanh --lr-schedule burda --hidden 200,200 --latent 50)
+for mode in eager graph; do
+    flag=(); [ $mode = eager ] && flag+=(--no-cuda-graphs)
+    step "train_variant_$mode" "$BIN" train --device "$DEVICE" --data "$DATA" --epochs 2 \
+        "${VARIANT[@]}" "${flag[@]}" --out "$WORK/variant-$mode" "${LIMIT_ARGS[@]}"
+done
+step variant_graph_vs_eager identical variant-graph variant-eager
+step variant_load_in_python "$PY" scripts/gpu_checks.py load-in-python "$WORK/variant-graph" "$DEVICE"
+step variant_resume "$BIN" train --resume "$WORK/variant-graph" --epochs 3 --device "$DEVICE"
+step variant_eval "$BIN" eval --run "$WORK/variant-graph" --device "$DEVICE" --data "$DATA"
+# The MNIST protocol of Burda et al. (scripts/burda_mnist.py), shortened to BURDA_EPOCHS.
+step burda "$PY" scripts/burda_mnist.py --binary "$BIN" --data "$GPU_DIR/mnist" --device "$DEVICE" \
+    --epochs "${BURDA_EPOCHS:-13}" --rows "${BURDA_ROWS:-vae,iwae5}" --out "$WORK/burda"
 step conv_det_graph_vs_eager identical conv-det-graph conv-det-eager-a
 step export "$BIN" export --run "$WORK/run"
 step load_in_python load_in_python
