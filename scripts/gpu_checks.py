@@ -57,7 +57,8 @@ def load_in_python(run: str, device: str) -> None:
     equal to the package's nn.Module's (with labels for a conditional model, and log p(z)
     and prior samples for every prior)."""
     w = load_file(f"{run}/{WEIGHTS}")
-    reference, config = load_run(run)
+    reference = load_run(run)
+    config = reference.config
     model = config["model"]
     pixels = model.get("channels", 1) * model["image_height"] * model["image_width"]
     classes = model.get("classes")

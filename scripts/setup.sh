@@ -3,7 +3,8 @@
 #   1. Debian's Fashion-MNIST (the default dataset) in /usr/share/datasets/fashion-mnist;
 #   2. a Python virtual environment with torch==2.11.0 (it carries libtorch for the Rust
 #      crate) and the analysis/test packages, kept OUTSIDE the clone so that fresh clones
-#      (CI) reuse it: $TCH_VAE_CACHE/venv, default ~/.cache/tch-vae/venv;
+#      (CI) reuse it: $TCH_VAE_CACHE/venv, default ~/.cache/tch-vae/venv; and a second one
+#      with the newest torch on PyPI ($TCH_VAE_CACHE/venv-next) for the package's tests;
 #   3. .cargo/config.toml (git-ignored), which points tch's build at that libtorch, so that
 #      plain `cargo run --release -- train` works with no variable to export;
 #   4. a release build of the binary.
@@ -31,18 +32,25 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
-# The stamp records the requirements file the venv was built from; a change reinstalls.
-stamp="$venv/.tch-vae-requirements"
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
-  say "building the Python environment in $venv (torch is ~4.7 GB; about a minute)"
-  mkdir -p "$cache"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -r "$req"
-  cp "$req" "$stamp"
-else
-  say "Python environment up to date: $venv"
-fi
+# A virtual environment `$1` with the requirements file `$2`. The stamp records the file
+# the environment was built from; a change reinstalls.
+python_env() {
+  local env=$1 file=$2
+  local stamp="$env/.tch-vae-requirements"
+  if [ ! -x "$env/bin/python" ] || ! cmp -s "$file" "$stamp"; then
+    say "building the Python environment in $env from $(basename "$file") (torch is ~4.7 GB; about a minute)"
+    mkdir -p "$cache"
+    [ -x "$env/bin/python" ] || python3 -m venv "$env"
+    "$env/bin/python" -m pip install -q --upgrade pip
+    "$env/bin/python" -m pip install -q -r "$file"
+    cp "$file" "$stamp"
+  else
+    say "Python environment up to date: $env"
+  fi
+}
+python_env "$venv" "$req"
+# The newest torch on PyPI, for the package's tests ahead of PyTorch's releases.
+python_env "$TCH_VAE_VENV_NEXT" "$repo/scripts/requirements-next.txt"
 
 # Ask torch where its headers and libraries are and which C++ ABI it was built with.
 read -r torch_dir cxx11 < <("$venv/bin/python" -c '

@@ -2,7 +2,8 @@
 # The whole test suite: set-up (idempotent, quick when nothing is missing), then the Rust
 # tests and the Python tests, all seeded, on the CPU.
 #
-#   bash scripts/test.sh          # everything: the fast tier, the slow tier, pytest
+#   bash scripts/test.sh          # everything: the fast tier, the slow tier, pytest (and
+#                                 # the package's tests on the newest torch too)
 #   bash scripts/test.sh --fast   # the fast tier only (unit tests and tests/fast), under
 #                                 # a minute once built: for every change
 set -euo pipefail
@@ -17,3 +18,5 @@ if [ "${1:-}" = --fast ]; then
 fi
 cargo test --release
 "$TCH_VAE_PYTHON" -m pytest -q tests/python
+# The package (load_run, export_pt2, vae.pt) on the newest torch on PyPI as well.
+"$TCH_VAE_PYTHON_NEXT" -m pytest -q tests/python/test_package.py

@@ -55,7 +55,7 @@ class VAE(nn.Module):
         super().__init__()
         hidden = [400] if hidden is None else list(hidden)
         act = ACTIVATIONS[activation]
-        self.latent, self.classes, self.prior = latent, classes, prior
+        self.latent, self.classes, self.prior, self.likelihood = latent, classes, prior, likelihood
         if arch == "mlp":
             enc = _mlp([input_dim] + hidden, act)
             dec = _mlp([latent] + hidden[::-1] + [input_dim], act)[:-1]
@@ -101,7 +101,10 @@ class VAE(nn.Module):
             return seq(h)
         if y is None:
             raise ValueError("a conditional model needs labels y ([n] int64)")
-        one_hot = F.one_hot(y, self.classes).to(h.dtype)
+        # A scatter, as the Rust model's: F.one_hot checks the labels' range on the host,
+        # which torch.export cannot trace.
+        one_hot = torch.zeros(y.shape[0], self.classes, dtype=h.dtype, device=h.device)
+        one_hot = one_hot.scatter(1, y.unsqueeze(1), 1.0)
         layers = list(seq)
         for layer in layers[:join]:
             h = layer(h)
@@ -156,9 +159,11 @@ class VAE(nn.Module):
         return self.decode(z, y), mu, logvar
 
     def elbo_terms(self, x: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None,
-                   likelihood: str = "bernoulli"):
+                   likelihood: str | None = None):
         """vae.pt's elbo_terms: (recon, kl_mu, kl_var) against N(0, I); against the
-        VampPrior (recon, kl), the one-sample estimate log q(z|x) - log p(z) at z."""
+        VampPrior (recon, kl), the one-sample estimate log q(z|x) - log p(z) at z.
+        `likelihood`: the model's own unless given."""
+        likelihood = likelihood or self.likelihood
         if self.prior != "vamp":
             recon, kl_mu, kl_var, _ = elbo_terms(self, x, likelihood, eps, y)
             return recon, kl_mu, kl_var

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import torch
+
 from .model import VAE
 
 CONFIG = "config.json"
@@ -28,7 +30,8 @@ def read_config(run_dir: str | os.PathLike) -> dict:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
-    """The rows of a metrics.csv (a run folder, or the file itself), as floats by column."""
+    """The rows of a metrics.csv (a run folder, or the file itself), as floats by column
+    (NaN where a column does not apply: the VampPrior's kl_mu and kl_var)."""
     path = Path(path)
     if path.is_dir():
         path = path / METRICS
@@ -44,8 +47,10 @@ def write_metrics(path: str | os.PathLike, rows: list[list[float]]) -> None:
         w.writerows(rows)
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[VAE, dict]:
-    """The VAE of a tch-vae run folder, with its trained weights (strict key match)."""
+def load_run(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> VAE:
+    """The VAE of a tch-vae run folder: a plain torch.nn.Module built from config.json, its
+    trained weights loaded from weights.safetensors with load_state_dict(strict=True), in
+    eval mode on `map_location`. `model.config` holds config.json as a dict."""
     from safetensors.torch import load_file
 
     run_dir = Path(run_dir)
@@ -58,4 +63,5 @@ def load_run(run_dir: str | os.PathLike) -> tuple[VAE, dict]:
                 activation=m.get("activation", "relu"), prior=m.get("prior", "normal"),
                 pseudo_inputs=m.get("pseudo_inputs", 0), classes=m.get("classes"))
     model.load_state_dict(load_file(str(run_dir / WEIGHTS)), strict=True)
-    return model.eval(), config
+    model.config = config
+    return model.to(map_location).eval()

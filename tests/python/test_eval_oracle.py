@@ -51,7 +51,8 @@ def test_eval_json_matches_an_independent_float64_computation(tiny_run, tmp_path
     subprocess.run([str(BINARY), "eval", "--run", str(tiny_run), "--iw-samples", str(K), "--limit",
                     str(IMAGES), "--device", "cpu", "--output", str(out)], check=True, capture_output=True)
     report = json.loads(out.read_text())
-    model, config = load_run(tiny_run)
+    model = load_run(tiny_run)
+    config = model.config
     model = model.double()
     x = load_split(FASHION_MNIST, "t10k")[0][:IMAGES].double()
     x_train = load_split(FASHION_MNIST, "train", config["train"]["limit"])[0].double()

@@ -42,7 +42,8 @@ def test_methods_parameters_and_configuration(tiny_run):
 def test_parity_with_the_pytorch_reference_module(fixture, request):
     run = request.getfixturevalue(fixture)
     m = jit(run)
-    ref, config = load_run(run)
+    ref = load_run(run)
+    config = ref.config
     model = config["model"]
     latent, likelihood = model["latent"], model["likelihood"]
     assert list(dict(m.named_parameters())) == list(ref.state_dict())

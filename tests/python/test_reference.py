@@ -11,7 +11,8 @@ from tch_vae import VAE, elbo_terms, load_run, load_split, read_metrics
 
 def test_weights_load_into_the_reference_module_by_name(tiny_run):
     weights = load_file(str(tiny_run / "weights.safetensors"))
-    model, config = load_run(tiny_run)  # load_state_dict(strict=True) inside
+    model = load_run(tiny_run)  # load_state_dict(strict=True) inside
+    config = model.config
     assert config["model"]["hidden"] == [64, 32]
     assert set(weights) == set(model.state_dict())
     assert model.fc_mu.weight.shape == (8, 32)
@@ -24,7 +25,7 @@ def test_weights_load_into_the_reference_module_by_name(tiny_run):
 def test_reference_recomputes_the_runs_test_metrics(tiny_run):
     """The KL parts need no sampling, so PyTorch must reproduce tch-vae's numbers closely;
     the reconstruction term is a one-sample estimate, so it agrees within sampling error."""
-    model, _ = load_run(tiny_run)
+    model = load_run(tiny_run)
     x, _ = load_split(FASHION_MNIST, "t10k")
     row = read_metrics(tiny_run)[-1]
     torch.manual_seed(0)

@@ -25,7 +25,8 @@ def with_y(first, y):
 @pytest.mark.parametrize("name", VARIANTS)
 def test_the_package_module_and_vae_pt_agree(name, variant_runs):
     run = variant_runs[name]
-    model, config = load_run(run)
+    model = load_run(run)
+    config = model.config
     ts = torch.jit.load(str(run / "vae.pt"), map_location="cpu")
     assert list(dict(ts.named_parameters())) == list(model.state_dict())
     torch.manual_seed(0)
@@ -51,7 +52,7 @@ def test_the_package_module_and_vae_pt_agree(name, variant_runs):
 
 @pytest.mark.parametrize("name", ["vamp-iwae", "conditional-vamp-conv"])
 def test_the_vamp_log_density_is_the_mixture_written_out(name, variant_runs):
-    model, _ = load_run(variant_runs[name])
+    model = load_run(variant_runs[name])
     model = model.double()
     z = torch.randn(5, model.latent, dtype=torch.float64)
     with torch.no_grad():
@@ -71,7 +72,8 @@ def test_the_vamp_log_density_is_the_mixture_written_out(name, variant_runs):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_an_optimiser_step_in_python_changes_every_parameter(name, variant_runs):
-    model, config = load_run(variant_runs[name])
+    model = load_run(variant_runs[name])
+    config = model.config
     model.train()
     x, y = inputs(model, config, 64)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

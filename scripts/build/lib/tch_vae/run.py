@@ -1,0 +1,67 @@
+"""A tch-vae run folder read from Python: its file names (those of src/rundir.rs),
+config.json, metrics.csv and the trained model."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .model import VAE
+
+CONFIG = "config.json"
+WEIGHTS = "weights.safetensors"
+METRICS = "metrics.csv"
+TORCHSCRIPT = "vae.pt"
+EVAL = "eval.json"
+#: The columns of metrics.csv, in order (src/metrics.rs).
+COLUMNS = [
+    "epoch", "train_loss", "train_recon", "train_kl", "train_kl_mu", "train_kl_var",
+    "test_loss", "test_recon", "test_kl", "test_kl_mu", "test_kl_var", "mean_var",
+    "epoch_seconds", "beta",
+]
+
+
+def read_config(run_dir: str | os.PathLike) -> dict:
+    """The run's config.json as a dict."""
+    return json.loads((Path(run_dir) / CONFIG).read_text())
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+    """The rows of a metrics.csv (a run folder, or the file itself), as floats by column
+    (NaN where a column does not apply: the VampPrior's kl_mu and kl_var)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_metrics(path: str | os.PathLike, rows: list[list[float]]) -> None:
+    """Writes rows of the COLUMNS as a metrics.csv."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+
+
+def load_run(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> VAE:
+    """The VAE of a tch-vae run folder: a plain torch.nn.Module built from config.json, its
+    trained weights loaded from weights.safetensors with load_state_dict(strict=True), in
+    eval mode on `map_location`. `model.config` holds config.json as a dict."""
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    m = config["model"]
+    channels = m.get("channels", 1)  # runs written before colour images are grey
+    model = VAE(channels * m["image_height"] * m["image_width"], m["hidden"], m["latent"],
+                m.get("arch", "mlp"), (m["image_height"], m["image_width"]), channels,
+                m.get("conv_channels", [32, 64]), m["likelihood"],
+                activation=m.get("activation", "relu"), prior=m.get("prior", "normal"),
+                pseudo_inputs=m.get("pseudo_inputs", 0), classes=m.get("classes"))
+    model.load_state_dict(load_file(str(run_dir / WEIGHTS)), strict=True)
+    model.config = config
+    return model.to(map_location).eval()
