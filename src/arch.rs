@@ -1,6 +1,6 @@
 //! The architecture as data: the ordered operations of the encoder trunk and of the
 //! decoder. This one description builds the tch modules (`model.rs`), generates the
-//! TorchScript source (`export.rs`) and names the parameters; `scripts/reference_vae.py`
+//! TorchScript source (`export/source.rs`) and names the parameters; `scripts/tch_vae/model.py`
 //! builds the same `nn.Sequential`s in PyTorch, and parity tests check the three agree.
 //!
 //! A layer's name is `<part>.<position>`, its position in the sequence, as PyTorch's

@@ -1,7 +1,7 @@
 //! The VAE network: an encoder trunk with two heads (f1, f2 of the crate docs) and a decoder,
 //! `nn::Sequential`s built from `arch.rs`'s layer list, all in one `VarStore`.
 //!
-//! Variable names (stable; they match `scripts/reference_vae.py`'s `VAE` class, so
+//! Variable names (stable; they match the Python package's `tch_vae.VAE` class, so
 //! `weights.safetensors` loads there with `load_state_dict`):
 //!
 //! | name                           | shape                       |

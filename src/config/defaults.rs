@@ -1,5 +1,5 @@
 //! The defaults of `tch-vae train`, in one place: clap shows and applies them, the
-//! Python reference (`scripts/reference_vae.py`) is tested against them, and
+//! Python reference (`tch_vae.reference` in `scripts/`) is tested against them, and
 //! [`crate::config::TrainConfig::defaults`] is built from them.
 /// Debian's `dataset-fashion-mnist` package installs the default dataset here.
 pub const DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";

@@ -1,10 +1,10 @@
 """The PyTorch reference trains with tch-vae's defaults: the defaults `tch-vae train --help`
-states (read from src/config.rs by clap) are those of scripts/reference_vae.py."""
+states (read from src/config.rs by clap) are those of the package's reference trainer (tch_vae.reference)."""
 import re
 import subprocess
 
 from conftest import BINARY
-from reference_vae import DEFAULTS
+from tch_vae.reference import DEFAULTS
 
 
 def test_reference_defaults_are_the_binarys():
