@@ -266,16 +266,9 @@ pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
 
 /// The VampPrior's pseudo-inputs before clamping to [0, 1], `[K, C*H*W]`.
 pub const PSEUDO_INPUTS: &str = "pseudo_inputs";
-/// Their initial values: N(0.05, 0.01^2), as Tomczak & Welling (2018) initialised theirs
-/// for MNIST (grey images a little above black, where most pixels are).
-pub const PSEUDO_INPUTS_INIT: (f64, f64) = (0.05, 0.01);
 
 /// The logistic likelihood's learned log-scale, one per value of an image (`[C*H*W]`).
 pub const LOG_SCALE: &str = "log_scale";
-/// Its starting value: a scale of e^-3 = 0.05 of the [0, 1] range, about 13 of the 256
-/// levels. At scale 1 (log-scale 0) every pixel would start near the uniform's 5.5 nats,
-/// and Adam (at most about `--lr` per step) would take thousands of steps to narrow it.
-pub const LOG_SCALE_INIT: f64 = -3.0;
 
 #[cfg(test)]
 mod tests {

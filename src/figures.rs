@@ -55,6 +55,12 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
 /// row: 64 of them; for a conditional model, 64 of class `label`, or without one a row of
 /// 8 per class (the first [`MAX_CLASS_ROWS`] classes).
 pub fn write_samples(vae: &Vae, path: &Path, label: Option<i64>) -> Result<()> {
+    let x = sample_grid(vae, label)?;
+    images::write_grid(path, &x, shape(vae.config()), GRID_COLS)
+}
+
+/// The images of [`write_samples`], `[n, pixels]`, 8 to a row.
+pub fn sample_grid(vae: &Vae, label: Option<i64>) -> Result<Tensor> {
     let c = vae.config();
     let device = vae.device();
     let labels = match (c.classes, label) {
@@ -77,8 +83,7 @@ pub fn write_samples(vae: &Vae, path: &Path, label: Option<i64>) -> Result<()> {
         }
     };
     let n = labels.as_ref().map_or(GRID_IMAGES as i64, |l| l.size()[0]);
-    let x = tch::no_grad(|| vae.decode(&prior::sample(vae, n)?, labels.as_ref()))?; // [n, pixels]
-    images::write_grid(path, &x, shape(c), GRID_COLS)
+    tch::no_grad(|| vae.decode(&prior::sample(vae, n)?, labels.as_ref())) // [n, pixels]
 }
 
 /// The first `n` test labels for a conditional model, `[n]`; None otherwise.
@@ -90,6 +95,12 @@ fn test_labels(vae: &Vae, data: &Dataset, n: usize) -> Option<Tensor> {
 
 /// The first 16 test images, each row of 8 above its reconstructions decode(mu(x)).
 pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
+    let (grid, cols) = reconstruction_grid(vae, data)?;
+    images::write_grid(path, &grid, shape(vae.config()), cols)
+}
+
+/// The images of [`write_reconstructions`], `[n, pixels]`, and the columns of its grid.
+pub fn reconstruction_grid(vae: &Vae, data: &Dataset) -> Result<(Tensor, usize)> {
     let cols = GRID_COLS.min(data.test.len());
     let rows = (16 / cols).min(data.test.len() / cols);
     let x = data.test.head(rows * cols); // [rows*cols, values]
@@ -99,7 +110,17 @@ pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<(
     let (r, c) = (rows as i64, cols as i64);
     // [rows, 2, cols, pixels]: each row of originals followed by its reconstructions.
     let grid = Tensor::stack(&[x.view([r, c, d]), recon.view([r, c, d])], 1).reshape([-1, d]);
-    images::write_grid(path, &grid, shape(vae.config()), cols)
+    Ok((grid, cols))
+}
+
+/// The sample and reconstruction grids as PNG bytes (for TensorBoard), the samples drawn
+/// with libtorch's generator seeded by `seed` (the same z at every epoch).
+pub fn epoch_pngs(vae: &Vae, data: &Dataset, seed: u64) -> Result<[images::Png; 2]> {
+    tch::manual_seed(seed as i64);
+    let s = shape(vae.config());
+    let samples = images::grid_png(&sample_grid(vae, None)?, s, GRID_COLS)?;
+    let (grid, cols) = reconstruction_grid(vae, data)?;
+    Ok([samples, images::grid_png(&grid, s, cols)?])
 }
 
 /// Test-set posterior means coloured by label: the latent itself when it is 2-D, else

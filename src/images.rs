@@ -16,6 +16,20 @@ pub type Shape = (usize, usize, usize);
 /// values in [0, 1]) row-major in a grid of `cols` columns and writes it to `path`
 /// (atomically).
 pub fn write_grid(path: &Path, images: &Tensor, shape: Shape, cols: usize) -> Result<()> {
+    let png = grid_png(images, shape, cols)?;
+    crate::atomic::write_bytes(path, &png.bytes)
+}
+
+/// A PNG file's bytes and its size in pixels.
+pub struct Png {
+    pub bytes: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+}
+
+/// The grid of [`write_grid`] as PNG bytes.
+pub fn grid_png(images: &Tensor, shape: Shape, cols: usize) -> Result<Png> {
     let (channels, height, width) = shape;
     let size = images.size();
     ensure!(
@@ -71,7 +85,12 @@ pub fn write_grid(path: &Path, images: &Tensor, shape: Shape, cols: usize) -> Re
             .write_image_data(&canvas)
             .context("cannot encode PNG")?;
     }
-    crate::atomic::write_bytes(path, &png_bytes)
+    Ok(Png {
+        bytes: png_bytes,
+        width: img_w,
+        height: img_h,
+        channels,
+    })
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod arch;
 pub mod atomic;
 pub mod checkpoint;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod cuda_graph;
 pub mod data;
@@ -46,6 +47,7 @@ pub mod report;
 pub mod rundir;
 pub mod schedule;
 pub mod step;
+pub mod tensorboard;
 pub mod train;
 pub mod weights;
 

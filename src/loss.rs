@@ -34,17 +34,6 @@ pub fn kl_per_dim(mu: &Tensor, logvar: &Tensor) -> Tensor {
     (mu.square() + logvar.exp() - logvar - 1.0) * 0.5
 }
 
-/// The KL weight at training step `step` (0-based batch count) under a linear warm-up of
-/// `warmup_epochs` epochs of `batches_per_epoch` batches: beta * min(1, step / total).
-pub fn warmup_beta(beta: f64, warmup_epochs: f64, step: usize, batches_per_epoch: usize) -> f64 {
-    let total = warmup_epochs * batches_per_epoch as f64;
-    if total <= 0.0 {
-        beta
-    } else {
-        beta * (step as f64 / total).min(1.0)
-    }
-}
-
 /// The batch objective that training minimises, a scalar: the batch mean of
 /// recon + beta * KL, or, with free bits lambda > 0 (Kingma et al. 2016, eq. 15),
 /// mean(recon) + beta * sum_j max(lambda, mean_batch KL_j): a dimension whose KL is below
@@ -292,15 +281,6 @@ mod tests {
         let logits = Tensor::zeros([1, 2], F); // mean 0.5 everywhere
         let v = reconstruction_nll(&logits, &x, Likelihood::Gaussian, None).double_value(&[0]);
         assert!((v - (0.5 + std::f64::consts::PI.ln())).abs() < 1e-6, "{v}");
-    }
-
-    #[test]
-    fn warmup_ramps_linearly_then_holds() {
-        assert_eq!(warmup_beta(2.0, 0.0, 0, 10), 2.0);
-        assert_eq!(warmup_beta(2.0, 2.0, 0, 10), 0.0);
-        assert_eq!(warmup_beta(2.0, 2.0, 5, 10), 0.5);
-        assert_eq!(warmup_beta(2.0, 2.0, 20, 10), 2.0);
-        assert_eq!(warmup_beta(2.0, 2.0, 500, 10), 2.0);
     }
 
     #[test]

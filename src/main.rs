@@ -44,6 +44,20 @@ enum Command {
     /// Redraw a run's figures: loss.svg from metrics.csv; samples and reconstructions
     /// from the saved weights.
     Plot(PlotArgs),
+    /// Compare runs: a table of their final metrics (and eval.json's numbers), and with
+    /// --output their test-loss curves overlaid (.svg) or the table (.md, .csv).
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Run folders written by `tch-vae train` (on the same data and likelihood).
+    #[arg(required = true, value_name = "RUN_DIR")]
+    runs: Vec<PathBuf>,
+    /// Also write FILE: .svg (the test-loss curves overlaid), .md or .csv (the table);
+    /// may be given more than once.
+    #[arg(long, value_name = "FILE")]
+    output: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -199,6 +213,12 @@ fn execute(command: Command) -> anyhow::Result<()> {
             let device = device::resolve(&a.device)?;
             let path = commands::sample(&a.run, a.output, seed, a.label, device)?;
             println!("wrote {} (seed {seed})", path.display());
+        }
+        Command::Compare(a) => {
+            println!("{}", commands::compare(&a.runs, &a.output)?);
+            for path in &a.output {
+                println!("wrote {}", path.display());
+            }
         }
         Command::Plot(a) => {
             for path in commands::plot(&a.run, a.data.as_deref(), device::resolve(&a.device)?)? {

@@ -47,6 +47,15 @@ impl Trunk {
     }
 }
 
+/// The starting value of the logistic likelihood's log-scale: a scale of e^-3 = 0.05 of the [0, 1] range, about 13 of the 256
+/// levels. At scale 1 (log-scale 0) every pixel would start near the uniform's 5.5 nats,
+/// and Adam (at most about `--lr` per step) would take thousands of steps to narrow it.
+pub const LOG_SCALE_INIT: f64 = -3.0;
+
+/// The initial values of the VampPrior's pseudo-inputs: N(0.05, 0.01^2), as Tomczak & Welling (2018) initialised theirs
+/// for MNIST (grey images a little above black, where most pixels are).
+pub const PSEUDO_INPUTS_INIT: (f64, f64) = (0.05, 0.01);
+
 pub struct Vae {
     config: ModelConfig,
     device: tch::Device,
@@ -59,7 +68,7 @@ pub struct Vae {
     /// z -> logits over pixels (`arch::decoder`); no activation at the end.
     decoder: Trunk,
     /// The logistic likelihood's log-scale per value, `[C*H*W]` (at the start
-    /// [`arch::LOG_SCALE_INIT`]); None for the other likelihoods.
+    /// [`LOG_SCALE_INIT`]); None for the other likelihoods.
     log_scale: Option<Tensor>,
     /// The VampPrior's pseudo-inputs before clamping, `[K, C*H*W]`; None for N(0, I).
     pseudo_inputs: Option<Tensor>,
@@ -80,11 +89,11 @@ impl Vae {
                 root.var(
                     arch::LOG_SCALE,
                     &[config.input_dim() as i64],
-                    nn::Init::Const(arch::LOG_SCALE_INIT),
+                    nn::Init::Const(LOG_SCALE_INIT),
                 )
             }),
             pseudo_inputs: (config.prior == Prior::Vamp).then(|| {
-                let (mean, stdev) = arch::PSEUDO_INPUTS_INIT;
+                let (mean, stdev) = PSEUDO_INPUTS_INIT;
                 root.var(
                     arch::PSEUDO_INPUTS,
                     &[config.pseudo_inputs as i64, config.input_dim() as i64],

@@ -256,6 +256,48 @@ pub fn write_latent_svg(
     crate::atomic::write_bytes(path, svg.as_bytes())
 }
 
+/// Test-loss curves of several runs overlaid (`tch-vae compare`): one `(label, [(epoch,
+/// test loss)])` per run, each in its own colour.
+pub fn compare_svg(runs: &[(String, Vec<(f64, f64)>)]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (900, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let points = || runs.iter().flat_map(|(_, p)| p.iter());
+        let (x0, x1) = padded_range(points().map(|p| p.0));
+        let (y0, y1) = padded_range(points().map(|p| p.1));
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Test loss by epoch", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("test loss, nats per image")
+            .draw()
+            .map_err(plot_error)?;
+        for (i, (label, pts)) in runs.iter().enumerate() {
+            let color = LATENT_COLORS[i % LATENT_COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(label.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(plot_error)?;
+        }
+        draw_legend(&mut chart)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
 /// The data's range with 5% head-room, never empty.
 fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values

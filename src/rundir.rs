@@ -32,6 +32,9 @@ pub const MANIFOLD: &str = "manifold.png";
 /// Held (an advisory lock) by the process writing the folder; holds its process id.
 pub const LOCK: &str = ".tch-vae.lock";
 /// Every file a run folder may hold: an `--output` never replaces one of another kind.
+/// TensorBoard event files start so (TensorBoard finds them by "tfevents").
+pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
+
 pub const FILES: [&str; 13] = [
     CONFIG,
     WEIGHTS,
@@ -90,6 +93,23 @@ pub fn check_new(dir: &Path) -> Result<bool> {
         "{taken}"
     );
     Ok(true)
+}
+
+/// Removes the TensorBoard event files of a run that never reached its first checkpoint,
+/// whose folder is being reused.
+pub fn remove_stale_events(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        let stale = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(EVENTS_PREFIX));
+        if stale && path.is_file() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the run folder, proves it writable and locks it (see [`lock`]).

@@ -1,11 +1,23 @@
-//! The learning rate of each epoch (`--lr-schedule`): constant, or the schedule of Burda
-//! et al. (2015, section 5): passes i = 0..7 of 3^i epochs each at lr * 10^(-i/7), 3,280
-//! epochs in all; training past them stays at the last rate. The rate is a function of the
-//! epoch alone, so a resumed run continues on it with nothing saved.
+//! What changes along training, each a function of the position alone (so a resumed run
+//! continues on it with nothing saved): the learning rate of each epoch (`--lr-schedule`:
+//! constant, or the schedule of Burda et al. (2015, section 5): passes i = 0..7 of 3^i
+//! epochs each at lr * 10^(-i/7), 3,280 epochs in all, then the last rate), and the KL
+//! weight of each step under `--kl-warmup`.
 use crate::config::LrSchedule;
 
 /// Passes of Burda et al.'s schedule.
 pub const BURDA_PASSES: u32 = 8;
+
+/// The KL weight at training step `step` (0-based batch count) under a linear warm-up of
+/// `warmup_epochs` epochs of `batches_per_epoch` batches: beta * min(1, step / total).
+pub fn warmup_beta(beta: f64, warmup_epochs: f64, step: usize, batches_per_epoch: usize) -> f64 {
+    let total = warmup_epochs * batches_per_epoch as f64;
+    if total <= 0.0 {
+        beta
+    } else {
+        beta * (step as f64 / total).min(1.0)
+    }
+}
 
 /// The learning rate of `epoch` (1-based) for base rate `lr`.
 pub fn lr_at(schedule: LrSchedule, lr: f64, epoch: usize) -> f64 {
@@ -36,6 +48,15 @@ pub fn burda_epochs() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warmup_ramps_linearly_then_holds() {
+        assert_eq!(warmup_beta(2.0, 0.0, 0, 10), 2.0);
+        assert_eq!(warmup_beta(2.0, 2.0, 0, 10), 0.0);
+        assert_eq!(warmup_beta(2.0, 2.0, 5, 10), 0.5);
+        assert_eq!(warmup_beta(2.0, 2.0, 20, 10), 2.0);
+        assert_eq!(warmup_beta(2.0, 2.0, 500, 10), 2.0);
+    }
 
     #[test]
     fn burda_passes_last_one_three_nine_epochs_and_so_on() {

@@ -10,7 +10,6 @@ use crate::arch;
 use crate::config::{ModelConfig, Prior, TrainConfig};
 use crate::data::{self, Dataset, Split};
 use crate::fault::FaultRecord;
-use crate::loss::warmup_beta;
 use crate::metrics::{EpochMetrics, PassMetrics, PassSums};
 use crate::model::Vae;
 use crate::objective;
@@ -222,7 +221,7 @@ impl Trainer {
     /// warm-up is over).
     fn beta_at(&self, step: usize, train_images: usize) -> f64 {
         let batches = train_images.div_ceil(self.config.batch_size);
-        warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
+        schedule::warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
     }
 
     /// One optimisation step on the rows `index` ([b] int64) of `split`: forward,

@@ -89,8 +89,8 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(*dec)
         # Module parameters, registered last but listed first by state_dict, in this order.
         if likelihood == "logistic":  # a learned log-scale per value
-            self.log_scale = nn.Parameter(torch.full((input_dim,), -3.0))  # src/arch.rs's LOG_SCALE_INIT
-        if prior == "vamp":  # src/arch.rs's PSEUDO_INPUTS_INIT: N(0.05, 0.01^2)
+            self.log_scale = nn.Parameter(torch.full((input_dim,), -3.0))  # src/model.rs's LOG_SCALE_INIT
+        if prior == "vamp":  # src/model.rs's PSEUDO_INPUTS_INIT: N(0.05, 0.01^2)
             self.pseudo_inputs = nn.Parameter(0.05 + 0.01 * torch.randn(pseudo_inputs, input_dim))
 
     def _trunk(self, seq: nn.Sequential, join: int, h: torch.Tensor, y: torch.Tensor | None):

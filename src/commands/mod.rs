@@ -99,3 +99,19 @@ pub fn evaluate(req: &EvalRequest, report: &mut dyn Reporter) -> Result<(PathBuf
     atomic::write_bytes(&path, text.as_bytes())?;
     Ok((path, result))
 }
+
+/// `tch-vae compare`: loads the runs (refusing runs whose numbers do not compare), writes
+/// each of `outputs` (by extension: `.svg` curves, `.md`/`.csv` table) and returns the
+/// printed table.
+pub fn compare(runs: &[PathBuf], outputs: &[PathBuf]) -> Result<String> {
+    let loaded = crate::compare::load(runs)?;
+    for output in outputs {
+        // Never a run's own file (metrics.csv, loss.svg, ...), whatever the extension.
+        for run in runs {
+            rundir::check_output(run, output, "")?;
+        }
+        crate::compare::write(output, &loaded)?;
+    }
+    let (header, rows) = crate::compare::table(&loaded);
+    Ok(crate::compare::text_table(&header, &rows))
+}

@@ -6,6 +6,7 @@ use crate::data::{self, Dataset, LoadOptions};
 use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
 use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, TORCHSCRIPT, WEIGHTS};
+use crate::tensorboard::{Board, RUNNING_LOSS};
 use crate::train::{EpochEnd, Trainer};
 use crate::{checkpoint, device, export, figures, memory, plot, weights};
 use anyhow::{ensure, Context, Result};
@@ -102,6 +103,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     memory::check_fits(&model, batch, req.device, "--latent and --hidden")?;
     let _lock = rundir::prepare(&out)?;
     if reused {
+        rundir::remove_stale_events(&out)?;
         report.note(&format!(
             "reusing {}: its run never reached a first checkpoint",
             out.display()
@@ -134,7 +136,12 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let mut trainer = Trainer::new(&run.model, &run.train, req.device)?;
     trainer.set_cuda_graphs(req.cuda_graphs);
     say_how_steps_run(&trainer, report);
-    train_loop(&run, &out, &data, trainer, Vec::new(), report)?;
+    let mut board = Board::open(&out, None)?;
+    board.text(
+        "config",
+        &format!("```\n{}\n```", serde_json::to_string_pretty(&run)?),
+    )?;
+    train_loop(&run, &out, &data, trainer, Vec::new(), &mut board, report)?;
     Ok(out)
 }
 
@@ -185,7 +192,9 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
         run.train.device
     ));
     say_how_steps_run(&trainer, report);
-    train_loop(&run, dir, &data, trainer, saved.history, report)?;
+    let batches = data.train.len().div_ceil(run.train.batch_size);
+    let mut board = Board::open(dir, Some(((epoch - 1) * batches + batch) as u64))?;
+    train_loop(&run, dir, &data, trainer, saved.history, &mut board, report)?;
     Ok(dir.clone())
 }
 
@@ -209,6 +218,7 @@ fn train_loop(
     data: &Dataset,
     mut trainer: Trainer,
     mut history: Vec<EpochMetrics>,
+    board: &mut Board,
     report: &mut dyn Reporter,
 ) -> Result<()> {
     let ckpt_path = out.join(CHECKPOINT);
@@ -221,18 +231,36 @@ fn train_loop(
         let epoch = trainer.position().epoch;
         report.epoch_started(epoch, run.train.epochs, batches);
         let mut stop = None;
+        let mut board_error = None;
+        // TensorBoard's steps count batches from the start of the run.
+        let step_of = |batch: usize| ((epoch - 1) * batches + batch) as u64;
         let end = trainer.run_epoch(
             data,
             &mut |p| {
                 report.batch_done(p);
+                if let Some(loss) = p.running_loss {
+                    let written = board.scalars(step_of(p.batch), &[(RUNNING_LOSS, loss)]);
+                    board_error = written.err();
+                }
                 stop = report.stop_requested();
-                stop.is_some()
+                stop.is_some() || board_error.is_some()
             },
             &mut |t| checkpoint::write(&ckpt_path, &t.state(), &history),
         );
+        if let Some(e) = board_error {
+            return Err(e);
+        }
         match end? {
             EpochEnd::Finished(row) => {
                 report.epoch_finished(&row, run.train.epochs, data.train.len());
+                // Before the checkpoint: a run killed in between redoes this epoch, and
+                // its resumption drops these values first (see tensorboard.rs).
+                let [samples, recon] = figures::epoch_pngs(trainer.vae(), data, run.train.seed)?;
+                board.epoch(
+                    step_of(batches),
+                    &row,
+                    &[("samples", samples), ("reconstructions", recon)],
+                )?;
                 history.push(row);
                 // Rewritten every epoch, so an interrupted run still shows its curves.
                 metrics::write(&out.join(METRICS), &history)?;

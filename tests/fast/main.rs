@@ -6,6 +6,7 @@ mod common;
 
 mod bad_files;
 mod cli_errors;
+mod compare;
 mod data;
 mod export;
 mod folders;

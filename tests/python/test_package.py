@@ -3,6 +3,7 @@ export_pt2's torch.export program, torch.compile, read_metrics. Parity: for the 
 input and eps, the package's module, the torch.export program and vae.pt agree to 1e-5; tests/fast/export.rs holds vae.pt to the
 Rust model, which closes the chain."""
 import math
+import shutil
 import subprocess
 import sys
 
@@ -84,9 +85,12 @@ def test_read_metrics_gives_every_column(tiny_run, variant_runs):
 
 def test_pip_installs_the_package(tmp_path):
     """`pip install ./scripts` (into a target folder, no network): the package imports
-    from there alone, without the source tree on the path."""
+    from there alone, without the source tree on the path. (A copy of scripts/ is built:
+    setuptools writes its build folders beside the sources.)"""
+    source = tmp_path / "scripts"
+    shutil.copytree(REPO / "scripts", source, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--target", str(tmp_path / "site"), str(REPO / "scripts")],
+                    "--no-build-isolation", "--target", str(tmp_path / "site"), str(source)],
                    check=True)
     code = "import tch_vae, sys; print(tch_vae.__file__); assert 'scripts' not in tch_vae.__file__"
     out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); {code}"],

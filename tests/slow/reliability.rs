@@ -226,6 +226,13 @@ fn assert_complete(run: &Path) {
             "checkpoint.safetensors" => drop(Checkpoint::read(&path).unwrap()),
             "weights.safetensors" => drop(rundir::load(run, tch::Device::Cpu).unwrap()),
             "vae.pt" => drop(tch::CModule::load(&path).unwrap()),
+            n if n.starts_with(rundir::EVENTS_PREFIX) => {
+                // Every record whole, its checksums right (TensorBoard's own format).
+                let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+                for event in tboard::SummaryReader::new(file) {
+                    event.unwrap_or_else(|e| panic!("{n}: {e}"));
+                }
+            }
             n if n.ends_with(".svg") => {
                 let svg = std::fs::read_to_string(&path).unwrap();
                 assert!(svg.trim_end().ends_with("</svg>"), "{n} is cut short");
