@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Analyse a tch-vae run folder with PyTorch alone: its `vae.pt`, `metrics.csv` and the
-test images of the dataset its `config.json` names.
+"""Analyse a tch-vae run folder with PyTorch and the package alone: its model
+(`tch_vae.load_run`: config.json and weights.safetensors), `metrics.csv` and the test
+images of the dataset its `config.json` names (MNIST-format folders; grey images).
 
     python scripts/analyze_run.py models/<run>                 # every figure
     python scripts/analyze_run.py models/<run> --only latent   # one of: curves latent
@@ -20,8 +21,7 @@ Figures:
   images.
 The functions are importable (the notebook in notebooks-export/ uses them).
 
-Security: this loads RUN/vae.pt with torch.jit.load. TorchScript is code; analyse only
-run folders you trust (tch-vae itself never loads a vae.pt).
+It reads no TorchScript: safetensors and JSON only, so any run folder is safe to open.
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tch_vae import load_split, read_config, read_metrics
-from tch_vae.run import TORCHSCRIPT
+import tch_vae
+from tch_vae import load_split, read_metrics
 
 FIGURES = ("curves", "latent", "aggregate", "manifold", "interpolation")
 
@@ -44,7 +44,7 @@ FIGURES = ("curves", "latent", "aggregate", "manifold", "interpolation")
 @dataclass
 class Run:
     path: Path
-    module: torch.jit.ScriptModule
+    module: torch.nn.Module
     config: dict
     metrics: list[dict[str, float]]
 
@@ -54,14 +54,15 @@ class Run:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return int(self.module.image_height), int(self.module.image_width)
+        m = self.config["model"]
+        return int(m["image_height"]), int(m["image_width"])
 
 
 def load_run(path: str | Path) -> Run:
-    """Loads vae.pt on the CPU (whatever device trained it), config.json and metrics.csv."""
+    """The run's model on the CPU (whatever device trained it), config.json and metrics.csv."""
     path = Path(path)
-    module = torch.jit.load(str(path / TORCHSCRIPT), map_location="cpu").eval()
-    return Run(path, module, read_config(path), read_metrics(path))
+    module = tch_vae.load_run(path, map_location="cpu")
+    return Run(path, module, module.config, read_metrics(path))
 
 
 def test_images(run: Run, data: str | Path | None = None, limit: int | None = None):
@@ -191,8 +192,8 @@ def show(image: np.ndarray, title: str, width: float = 8):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                epilog="Loads RUN/vae.pt with torch.jit.load (TorchScript is code): "
-                                       "use it on run folders you trust.")
+                                epilog="Reads config.json, weights.safetensors and metrics.csv "
+                                       "(no TorchScript).")
     p.add_argument("run", help="run folder written by `tch-vae train`")
     p.add_argument("--data", help="dataset folder [default: the one in config.json]")
     p.add_argument("--out", help="output folder [default: RUN/analysis]")

@@ -6,7 +6,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$repo/scripts/env.sh"
 run="${1:?usage: scripts/export_notebook.sh RUN_FOLDER}"
-[ -f "$run/vae.pt" ] || { echo "export_notebook: $run/vae.pt not found (train a run first)" >&2; exit 1; }
+[ -f "$run/weights.safetensors" ] || { echo "export_notebook: $run/weights.safetensors not found (train a run first)" >&2; exit 1; }
 run="$(cd "$run" && pwd)"
 rm -rf "$repo/notebooks-export/analysis_files"
 TCH_VAE_RUN="$run" TCH_VAE_REPO="$repo" "$TCH_VAE_PYTHON" -m nbconvert \
