@@ -53,7 +53,7 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
 
 /// Images decoded from z ~ p(z) (generation as in Kingma & Welling 2013, figure 4), 8 to a
 /// row: 64 of them; for a conditional model, 64 of class `label`, or without one a row of
-/// 8 per class (the first [`MAX_CLASS_ROWS`] classes).
+/// 8 per class (the first 32 classes).
 pub fn write_samples(vae: &Vae, path: &Path, label: Option<i64>) -> Result<()> {
     let x = sample_grid(vae, label)?;
     images::write_grid(path, &x, shape(vae.config()), GRID_COLS)

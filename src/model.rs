@@ -10,8 +10,8 @@
 //! | `fc_mu.weight/bias`            | [latent, trunk]             |
 //! | `fc_logvar.weight/bias`        | [latent, trunk]             |
 //! | `decoder.{0,2,..}.weight/bias` | latent -> hidden.. -> pixels|
-//! | `log_scale` (logistic only)    | [pixels]                    |
-//! | `pseudo_inputs` (VampPrior)    | [K, pixels]                 |
+//! | `log_scale` (logistic only)    | \[pixels\]                  |
+//! | `pseudo_inputs` (VampPrior)    | \[K, pixels\]               |
 //!
 //! A conditional model (`classes`) takes labels `y` (`[n]` int64) beside its inputs: their
 //! one-hot codes join the input of the first linear layer of the encoder and of the
@@ -154,20 +154,20 @@ impl Vae {
         self.device
     }
 
-    /// [n, pixels] in [0, 1] (and labels [n]) -> (mu [n, latent], logvar [n, latent]).
+    /// `[n, pixels]` in [0, 1] (and labels `[n]`) -> (mu `[n, latent]`, logvar `[n, latent]`).
     pub fn encode(&self, x: &Tensor, y: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         check_shape(x, self.config.input_dim(), "encoder input")?;
         let h = self.encoder.forward(x, self.one_hot(y)?.as_ref());
         Ok((self.fc_mu.forward(&h), self.fc_logvar.forward(&h)))
     }
 
-    /// [n, latent] (and labels [n]) -> logits [n, pixels] (the decoder's pre-sigmoid output).
+    /// `[n, latent]` (and labels `[n]`) -> logits `[n, pixels]` (the decoder's pre-sigmoid output).
     pub fn decode_logits(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
         check_shape(z, self.config.latent, "decoder input")?;
         Ok(self.decoder.forward(z, self.one_hot(y)?.as_ref()))
     }
 
-    /// [n, latent] (and labels [n]) -> [n, pixels] in [0, 1]: the Bernoulli
+    /// `[n, latent]` (and labels `[n]`) -> `[n, pixels]` in [0, 1]: the Bernoulli
     /// probabilities, or the Gaussian or logistic means, of each pixel (sigmoid(logits)).
     pub fn decode(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
         Ok(self.decode_logits(z, y)?.sigmoid())

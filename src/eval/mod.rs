@@ -35,7 +35,7 @@ pub struct Likelihoods {
     pub neg_mean_log_w: Tensor,
 }
 
-/// Importance-weighted estimates for every row of `x` ([n, pixels]; labels `y` [n] for a
+/// Importance-weighted estimates for every row of `x` (`[n, pixels]`; labels `y` `[n]` for a
 /// conditional model) with `k` samples per image, in chunks of about `rows` decoded
 /// samples; `on_progress(images done)`.
 pub fn likelihoods(
@@ -121,7 +121,7 @@ pub struct Encoded {
     pub logvar: Tensor,
 }
 
-/// The posteriors of every row of `x` ([n, pixels]; labels `y` [n] for a conditional
+/// The posteriors of every row of `x` (`[n, pixels]`; labels `y` `[n]` for a conditional
 /// model), `batch` rows at a time.
 pub fn encode_all(vae: &Vae, x: &Tensor, y: Option<&Tensor>, batch: usize) -> Result<Encoded> {
     tch::no_grad(|| {
