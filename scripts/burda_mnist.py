@@ -8,7 +8,8 @@ learning-rate schedule `--lr-schedule burda` (passes i = 0..7 of 3^i epochs at 1
 
 Each row trains in stages that end where the schedule's passes end (epochs 1, 4, 13, 40,
 121, ... and the last epoch), resuming the same run folder (tch-vae resumes bit for bit),
-and evaluates after each stage: with `--curve-k` samples at the inner stages, with `--k`
+and evaluates after each stage (a call interrupted midway, run again, picks up where it
+stopped): with `--curve-k` samples at the inner stages, with `--k`
 at the last. Writes, under --out: one run folder per row, `log.txt` (every command and
 its output), `curve.csv` (row, epoch, k, test -log p(x), its standard error, seconds),
 `table.md` and `curve.png` (test -log p(x) against epochs, the paper's numbers as lines).
@@ -61,6 +62,12 @@ def stage_ends(epochs: int) -> list[int]:
     return ends + [epochs]
 
 
+def epochs_done(run_dir: Path) -> int:
+    """Epochs the run folder's metrics.csv holds (0 before any)."""
+    metrics = run_dir / "metrics.csv"
+    return max(0, len(metrics.read_text().splitlines()) - 1) if metrics.exists() else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", default=str(REPO / "target/release/tch-vae"))
@@ -108,14 +115,17 @@ def main() -> int:
         run_dir = args.out / row
         trained = 0
         for end in stage_ends(args.epochs):
+            k = args.k if end == args.epochs else args.curve_k
+            report = run_dir / f"eval-epoch{end}-k{k}.json"
+            if report.exists():  # a stage of an earlier, interrupted call: done
+                continue
             if (run_dir / "checkpoint.safetensors").exists():
                 cmd = [args.binary, "train", "--resume", str(run_dir), "--epochs", str(end)]
             else:
                 cmd = [args.binary, "train", "--data", args.data, "--out", str(run_dir),
                        "--epochs", str(end), *MODEL, *ROWS[row]]
-            trained += run(cmd + ["--device", args.device, *threads])
-            k = args.k if end == args.epochs else args.curve_k
-            report = run_dir / f"eval-epoch{end}-k{k}.json"
+            if epochs_done(run_dir) < end:
+                trained += run(cmd + ["--device", args.device, *threads])
             seconds = run([args.binary, "eval", "--run", str(run_dir), "--iw-samples", str(k),
                            "--device", args.device, "--output", str(report), *threads])
             e = json.loads(report.read_text())
