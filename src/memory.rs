@@ -9,14 +9,26 @@ use tch::Device;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
-/// The number of parameters, or None when it does not fit in 128 bits.
+/// The number of parameters, or None when it does not fit in 128 bits: the layers', the
+/// logistic likelihood's log-scale (one per value) and the VampPrior's pseudo-inputs.
 pub fn parameters(model: &ModelConfig) -> Option<u128> {
     let [mu, logvar] = arch::heads(model);
     let layers = arch::encoder(model)
         .into_iter()
         .chain([mu, logvar])
         .chain(arch::decoder(model));
-    layers.map(|l| op_parameters(&l.op)).sum()
+    let values = model.input_dim() as u128;
+    let log_scale = if model.likelihood == crate::config::Likelihood::Logistic {
+        values
+    } else {
+        0
+    };
+    let pseudo_inputs = (model.pseudo_inputs as u128).checked_mul(values)?;
+    let own = log_scale.checked_add(pseudo_inputs)?;
+    layers
+        .map(|l| op_parameters(&l.op))
+        .sum::<Option<u128>>()?
+        .checked_add(own)
 }
 
 fn op_parameters(op: &Op) -> Option<u128> {
@@ -115,6 +127,39 @@ mod tests {
         assert_eq!(parameters(&model(vec![400], 20)), Some(expected));
         // Counted in 128 bits: sizes whose product overflows 64 bits are still counted.
         assert!(parameters(&model(vec![usize::MAX], 2)).unwrap() > u128::from(u64::MAX));
+    }
+
+    #[test]
+    fn every_kind_of_parameter_is_counted_as_the_var_store_holds_them() {
+        let _rng = crate::rng_lock(); // the initialisation draws from the global generator
+        for (likelihood, prior, classes) in [
+            (
+                crate::config::Likelihood::Logistic,
+                crate::config::Prior::Vamp,
+                Some(4),
+            ),
+            (
+                crate::config::Likelihood::Bernoulli,
+                crate::config::Prior::Normal,
+                Some(3),
+            ),
+        ] {
+            let config = ModelConfig {
+                likelihood,
+                prior,
+                pseudo_inputs: if prior == crate::config::Prior::Vamp {
+                    7
+                } else {
+                    0
+                },
+                classes,
+                ..model(vec![16], 3)
+            };
+            let vs = tch::nn::VarStore::new(Device::Cpu);
+            let _vae = crate::model::Vae::new(&vs.root(), &config);
+            let held: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
+            assert_eq!(parameters(&config), Some(held as u128), "{config:?}");
+        }
     }
 
     #[test]
