@@ -4,7 +4,7 @@ safetensors (`pip install ./scripts`).
     import tch_vae
     model = tch_vae.load_run("models/<run>")           # a plain nn.Module, trained weights
     model.config                                        # config.json
-    rows = tch_vae.read_metrics("models/<run>")         # metrics.csv, one dict per epoch
+    rows = tch_vae.read_metrics("models/<run>")         # metrics.csv: rows[-1]["test_loss"], rows["test_loss"]
     tch_vae.export_pt2("models/<run>", "vae.pt2")       # a torch.export program
 
 The scripts in scripts/ import it too (running a script from scripts/ puts this package
@@ -14,10 +14,10 @@ from .data import DEFAULT_DATA, load_split, read_idx
 from .export import ExportedVAE, export_pt2
 from .machine import cpu_name
 from .model import VAE, elbo_terms
-from .run import COLUMNS, load_run, read_config, read_metrics, write_metrics
+from .run import COLUMNS, Metrics, load_run, read_config, read_metrics, write_metrics
 
 __all__ = [
-    "COLUMNS", "DEFAULT_DATA", "ExportedVAE", "VAE", "cpu_name", "elbo_terms", "export_pt2",
+    "COLUMNS", "DEFAULT_DATA", "ExportedVAE", "Metrics", "VAE", "cpu_name", "elbo_terms", "export_pt2",
     "load_run", "load_split",
     "read_config", "read_idx", "read_metrics", "write_metrics",
 ]

@@ -29,14 +29,31 @@ def read_config(run_dir: str | os.PathLike) -> dict:
     return json.loads((Path(run_dir) / CONFIG).read_text())
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict[str, float]]:
+class Metrics(list):
+    """metrics.csv: a list of rows (dicts of floats by column, one per epoch) that also
+    gives a whole column by name: `m[-1]["test_loss"]` is the last epoch's test loss,
+    `m["test_loss"]` every epoch's."""
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            if key not in self.columns:
+                raise KeyError(f"{key!r}: metrics.csv's columns are {self.columns}")
+            return [row[key] for row in self]
+        return super().__getitem__(key)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(super().__getitem__(0)) if len(self) else list(COLUMNS)
+
+
+def read_metrics(path: str | os.PathLike) -> Metrics:
     """The rows of a metrics.csv (a run folder, or the file itself), as floats by column
-    (NaN where a column does not apply: the VampPrior's kl_mu and kl_var)."""
+    (NaN where a column does not apply: the VampPrior's kl_mu and kl_var); see Metrics."""
     path = Path(path)
     if path.is_dir():
         path = path / METRICS
     with open(path) as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return Metrics({k: float(v) for k, v in row.items()} for row in csv.DictReader(f))
 
 
 def write_metrics(path: str | os.PathLike, rows: list[list[float]]) -> None:

@@ -78,7 +78,11 @@ def test_torch_compile_runs_the_module(tiny_run):
 
 def test_read_metrics_gives_every_column(tiny_run, variant_runs):
     rows = read_metrics(tiny_run)
-    assert list(rows[0]) == COLUMNS and rows[0]["epoch"] == 1
+    assert list(rows[0]) == COLUMNS and rows[0]["epoch"] == 1 and rows.columns == COLUMNS
+    # By column too: the same numbers as the rows'.
+    assert rows["test_loss"] == [r["test_loss"] for r in rows] and len(rows["epoch"]) == len(rows)
+    with pytest.raises(KeyError, match="columns are"):
+        rows["no_such_column"]
     vamp = read_metrics(variant_runs["vamp-iwae"])[0]
     assert math.isnan(vamp["test_kl_mu"]) and math.isfinite(vamp["test_kl"])
 
