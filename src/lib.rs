@@ -8,14 +8,18 @@
 //! means (L_mu) and the part of the variances (L_sigma^2).
 //!
 //! One module per concept:
-//! - data: [`idx`] reads IDX files, [`data`] holds a dataset on the device;
+//! - data: [`idx`] reads IDX files, [`data`] holds a dataset on the device (one reader
+//!   per source);
 //! - the model: [`config`] (and its [`config::defaults`]), [`arch`] (one layer list for
-//!   tch, TorchScript and Python), [`model`], [`loss`], [`prior`];
+//!   tch, TorchScript and Python), [`model`], [`loss`], [`prior`] (N(0, I) or the
+//!   VampPrior), [`objective`] (the ELBO or the IWAE bound);
 //! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
-//!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`], [`schedule`] (the learning rate),
-//!   [`checkpoint`] (the state's file);
+//!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`],
+//!   [`schedule`] (learning rate and KL weight along training), [`checkpoint`] (the
+//!   state's file);
 //! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
-//!   [`weights`]; [`memory`] estimates what a model needs before it is built;
+//!   [`weights`], [`tensorboard`], [`compare`]; [`memory`] estimates what a model needs
+//!   before it is built;
 //! - the run folder: [`rundir`]; the commands: [`commands`], reporting through a
 //!   [`report::Reporter`] the caller supplies.
 pub mod arch;
