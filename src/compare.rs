@@ -49,6 +49,9 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Run>> {
     let mut runs = Vec::new();
     for dir in dirs {
         let config = rundir::read_config(dir)?;
+        // A FIFO in place of a run file would block a reader: refused first.
+        rundir::check_regular(&dir.join(METRICS))?;
+        rundir::check_regular(&dir.join(EVAL))?;
         let history = metrics::read(&dir.join(METRICS))
             .with_context(|| format!("{}: no finished epoch to compare", dir.display()))?;
         let eval = match dir.join(EVAL) {

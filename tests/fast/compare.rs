@@ -83,6 +83,19 @@ fn compare_tables_and_overlays_runs_and_refuses_what_does_not_compare() {
         &["compare", &a_s, "--output", bad.to_str().unwrap()],
         &[".svg", ".md or .csv"],
     );
+    // A FIFO in place of metrics.csv is refused, not read (it would block).
+    let fifo_run = tmp.path().join("fifo");
+    std::fs::create_dir(&fifo_run).unwrap();
+    std::fs::copy(a.join("config.json"), fifo_run.join("config.json")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(fifo_run.join("metrics.csv"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fails_with(
+        &["compare", &a_s, fifo_run.to_str().unwrap()],
+        &["metrics.csv", "not a regular file"],
+    );
     let own = a.join("loss.svg");
     let before = std::fs::read(&own).unwrap();
     fails_with(
