@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Analyse a tch-vae run folder with PyTorch and the package alone: its model
 (`tch_vae.load_run`: config.json and weights.safetensors), `metrics.csv` and the test
-images of the dataset its `config.json` names (MNIST-format folders; grey images).
+images of the dataset its `config.json` names (`tch_vae.load_run_data`: MNIST-format,
+CIFAR and NumPy sources, grey or colour; conditional models get their labels).
 
     python scripts/analyze_run.py models/<run>                 # every figure
     python scripts/analyze_run.py models/<run> --only latent   # one of: curves latent
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 
 import tch_vae
-from tch_vae import load_split, read_metrics
+from tch_vae import read_metrics
 
 FIGURES = ("curves", "latent", "aggregate", "manifold", "interpolation")
 
@@ -53,9 +54,14 @@ class Run:
         return int(self.module.latent)
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of an image."""
         m = self.config["model"]
-        return int(m["image_height"]), int(m["image_width"])
+        return int(m.get("channels", 1)), int(m["image_height"]), int(m["image_width"])
+
+    def labels_for(self, labels: torch.Tensor) -> torch.Tensor | None:
+        """The labels a conditional model takes (None for an unconditional one)."""
+        return labels if self.config["model"].get("classes") is not None else None
 
 
 def load_run(path: str | Path) -> Run:
@@ -66,15 +72,23 @@ def load_run(path: str | Path) -> Run:
 
 
 def test_images(run: Run, data: str | Path | None = None, limit: int | None = None):
-    """The test split of the run's dataset: x [n, pixels] in [0, 1] and labels [n]."""
-    x, labels = load_split(Path(data or run.config["train"]["data"]), "t10k")
+    """The test split of the run's dataset (`data`: another copy of it): x [n, C*H*W] in
+    [0, 1] and labels [n]."""
+    config = run.config
+    if data:
+        config = {**config, "train": {**config["train"], "data": str(data)}}
+    x, labels = tch_vae.load_run_data(config, "test")
     return (x[:limit], labels[:limit]) if limit else (x, labels)
 
 
 @torch.no_grad()
-def encode_all(run: Run, x: torch.Tensor, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior parameters (mu, logvar), each [n, latent]."""
-    parts = [run.module.encode(x[i:i + batch]) for i in range(0, len(x), batch)]
+def encode_all(run: Run, x: torch.Tensor, labels: torch.Tensor | None = None,
+               batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior parameters (mu, logvar), each [n, latent] (a conditional model reads the
+    labels)."""
+    y = None if labels is None else run.labels_for(labels)
+    parts = [run.module.encode(x[i:i + batch], None if y is None else y[i:i + batch])
+             for i in range(0, len(x), batch)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
@@ -97,16 +111,17 @@ def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor) -> dict:
     }
 
 
-def grid(images: torch.Tensor, shape: tuple[int, int], cols: int) -> np.ndarray:
-    """[k, pixels] in [0, 1] -> one 2-D array with the images in rows of `cols`."""
-    h, w = shape
+def grid(images: torch.Tensor, shape: tuple[int, int, int], cols: int) -> np.ndarray:
+    """[k, C*H*W] in [0, 1] -> one array ([rows*H, cols*W], or [..., 3] in colour) with the
+    images in rows of `cols`."""
+    ch, h, w = shape
     k = len(images)
     rows = -(-k // cols)
-    canvas = np.ones((rows * h, cols * w))
-    for i, img in enumerate(images.detach().cpu().reshape(k, h, w).numpy()):
+    canvas = np.ones((rows * h, cols * w, ch))
+    for i, img in enumerate(images.detach().cpu().reshape(k, ch, h, w).permute(0, 2, 3, 1).numpy()):
         r, c = divmod(i, cols)
         canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
-    return canvas
+    return canvas[..., 0] if ch == 1 else canvas
 
 
 def plot_curves(run: Run, ax=None):
@@ -166,6 +181,8 @@ def manifold(run: Run, n: int = 20) -> np.ndarray:
     """For latent = 2: decode z on an n x n grid of N(0, 1) quantiles (AEVB figure 4)."""
     if run.latent != 2:
         raise ValueError(f"the manifold needs a 2-D latent space; this run has latent = {run.latent}")
+    if run.config["model"].get("classes") is not None:
+        raise ValueError("a conditional model has a manifold per class; give it labels with decode(z, y)")
     q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
     z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")  # z2 grows upwards
     z = torch.stack([z1.reshape(-1), z2.reshape(-1)], 1)
@@ -173,16 +190,19 @@ def manifold(run: Run, n: int = 20) -> np.ndarray:
 
 
 @torch.no_grad()
-def interpolation(run: Run, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10) -> np.ndarray:
-    """Decoded images along mu(x_a) -> mu(x_b), with the two originals at the ends."""
-    mu, _ = run.module.encode(torch.stack([x_a, x_b]))
+def interpolation(run: Run, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10,
+                  labels: torch.Tensor | None = None) -> np.ndarray:
+    """Decoded images along mu(x_a) -> mu(x_b), with the two originals at the ends (a
+    conditional model encodes each with its label, `labels` [2], and decodes with a's)."""
+    y = None if labels is None else run.labels_for(labels)
+    mu, _ = run.module.encode(torch.stack([x_a, x_b]), y)
     t = torch.linspace(0, 1, steps)[:, None]
-    images = run.module.decode((1 - t) * mu[0] + t * mu[1])
+    images = run.module.decode((1 - t) * mu[0] + t * mu[1], None if y is None else y[:1].repeat(steps))
     return grid(torch.cat([x_a[None], images, x_b[None]]), run.shape, steps + 2)
 
 
 def show(image: np.ndarray, title: str, width: float = 8):
-    h, w = image.shape
+    h, w = image.shape[:2]
     fig, ax = plt.subplots(figsize=(width, width * h / w + 0.4))
     ax.imshow(image, cmap="gray", vmin=0, vmax=1)
     ax.set_title(title)
@@ -205,7 +225,8 @@ def main() -> None:
     run = load_run(a.run)
     out = Path(a.out) if a.out else run.path / "analysis"
     out.mkdir(parents=True, exist_ok=True)
-    wanted = a.only or [f for f in FIGURES if f != "manifold" or run.latent == 2]
+    conditional = run.config["model"].get("classes") is not None
+    wanted = a.only or [f for f in FIGURES if f != "manifold" or (run.latent == 2 and not conditional)]
 
     def save(fig, name):
         fig.savefig(out / name, dpi=110, bbox_inches="tight")
@@ -216,7 +237,7 @@ def main() -> None:
         save(plot_curves(run), "curves.png")
     if {"latent", "aggregate", "interpolation"} & set(wanted):
         x, labels = test_images(run, a.data)
-        mu, logvar = encode_all(run, x)
+        mu, logvar = encode_all(run, x, labels)
         if "latent" in wanted:
             save(plot_latent(mu, labels), "latent.png")
         if "aggregate" in wanted:
@@ -228,7 +249,7 @@ def main() -> None:
             save(plot_aggregate(stats), "aggregate.png")
         if "interpolation" in wanted:
             i, j = a.pair
-            save(show(interpolation(run, x[i], x[j]), f"test image {i} -> test image {j}", 10),
+            save(show(interpolation(run, x[i], x[j], labels=labels[[i, j]]), f"test image {i} -> test image {j}", 10),
                  "interpolation.png")
     if "manifold" in wanted:
         save(show(manifold(run), "decoded z over N(0, I) quantiles (latent = 2)"), "manifold.png")

@@ -11,7 +11,8 @@ process per device, each trains a DistributedDataParallel copy of the run's mode
 (the same rows, the same noise: each row's eps comes from a table drawn per epoch with the
 run's seed, and gradients are averaged over equal shares), which the tests check.
 What it continues: the ELBO (with the run's beta) of any architecture, likelihood, prior
-or conditioning, on MNIST-format (IDX) data, with Adam started afresh (the Rust
+or conditioning, on the data `tch_vae.load_run_data` reads (MNIST-format, CIFAR and NumPy
+sources; not folders of images), with Adam started afresh (the Rust
 checkpoint's moments are not carried). `--epochs` counts epochs to add. The run's
 checkpoint.safetensors is left as it was: `tch-vae train --resume` would continue from the
 last epoch tch-vae itself trained, not from these.
@@ -31,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tch_vae import load_run, load_split, read_metrics, write_metrics  # noqa: E402
+from tch_vae import load_run, load_run_data, read_metrics, write_metrics  # noqa: E402
 from tch_vae.run import METRICS, WEIGHTS  # noqa: E402
 
 #: src/config/mod.rs's BINARIZE_SEED: the fixed draw of a binarised test set (PyTorch's
@@ -75,12 +76,11 @@ def main() -> int:
     train_cfg = config["train"]
     if train_cfg.get("objective", "elbo") != "elbo":
         sys.exit(f"{a.run}: --objective {train_cfg['objective']}; this script continues ELBO runs")
-    data = Path(train_cfg["data"])
     try:
-        x_train, y_train = load_split(data, "train", a.limit or train_cfg.get("limit"))
-        x_test, y_test = load_split(data, "t10k")
-    except Exception as e:  # noqa: BLE001 - said plainly, whatever the reader raised
-        sys.exit(f"{data}: this script reads MNIST-format (IDX) folders ({e})")
+        x_train, y_train = load_run_data(config, "train", a.limit)
+        x_test, y_test = load_run_data(config, "test")
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"{train_cfg['data']}: cannot read the run's data in Python: {e}")
     binarize = train_cfg.get("binarize", "none")
     if binarize != "none":
         x_test = x_test.bernoulli(generator=torch.Generator().manual_seed(BINARIZE_SEED))

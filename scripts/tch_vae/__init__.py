@@ -10,7 +10,7 @@ safetensors (`pip install ./scripts`).
 The scripts in scripts/ import it too (running a script from scripts/ puts this package
 on the path).
 """
-from .data import DEFAULT_DATA, load_split, read_idx
+from .data import DEFAULT_DATA, load_run_data, load_split, read_idx
 from .export import ExportedVAE, export_pt2
 from .machine import cpu_name
 from .model import VAE, elbo_terms
@@ -18,6 +18,6 @@ from .run import COLUMNS, Metrics, load_run, read_config, read_metrics, write_me
 
 __all__ = [
     "COLUMNS", "DEFAULT_DATA", "ExportedVAE", "Metrics", "VAE", "cpu_name", "elbo_terms", "export_pt2",
-    "load_run", "load_split",
+    "load_run", "load_run_data", "load_split",
     "read_config", "read_idx", "read_metrics", "write_metrics",
 ]

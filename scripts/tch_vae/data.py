@@ -1,7 +1,9 @@
-"""MNIST-format IDX files, as tch-vae's src/idx.rs and src/data.rs read them."""
+"""The data of a run in Python: MNIST-format IDX files (src/idx.rs), CIFAR and NumPy
+sources with tch-vae's test split (src/data/)."""
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +35,98 @@ def load_split(data: Path, prefix: str, limit: int | None = None) -> tuple[torch
         images, labels = images[:limit], labels[:limit]
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     return x, torch.from_numpy(labels.astype(np.int64))
+
+
+# --- Every source a run may have come from, as tch-vae splits it (src/data/) ---------------
+
+def _permutation(n: int, seed: int) -> list[int]:
+    """src/data/split.rs's permutation: Fisher-Yates driven by SplitMix64."""
+    mask = (1 << 64) - 1
+    state = seed & mask
+    p = list(range(n))
+    for i in range(n - 1, 0, -1):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        j = z % (i + 1)
+        p[i], p[j] = p[j], p[i]
+    return p
+
+
+def _numpy_images(a: np.ndarray, what: str) -> np.ndarray:
+    """src/data/numpy.rs's layouts and values: [N, C*H*W] uint8, channels first."""
+    if a.ndim == 3:
+        a = a[:, None]
+    elif a.ndim == 4 and a.shape[3] in (1, 3) and a.shape[1] not in (1, 3):
+        a = a.transpose(0, 3, 1, 2)
+    elif a.ndim == 4 and a.shape[1] in (1, 3):
+        pass
+    elif a.ndim == 4 and a.shape[3] in (1, 3):
+        a = a.transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"{what}: an array of shape {list(a.shape)}; images are [N, H, W], "
+                         "[N, H, W, C] or [N, C, H, W] with C = 1 or 3")
+    if a.dtype.kind == "f":  # Rust's round(): halves away from zero, not to even
+        a = np.floor(a.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(a.astype(np.uint8)).reshape(len(a), -1)
+
+
+def _read_numpy(path: Path):
+    if path.suffix == ".npy":
+        return _numpy_images(np.load(path), str(path)), None, None, None
+    with np.load(path) as z:
+        x_train = _numpy_images(z["x_train"], f"{path}: x_train")
+        x_test = _numpy_images(z["x_test"], f"{path}: x_test") if "x_test" in z else None
+        y_train = z["y_train"].astype(np.int64) if "y_train" in z else None
+        y_test = z["y_test"].astype(np.int64) if "y_test" in z else None
+    return x_train, y_train, x_test, y_test
+
+
+def _read_cifar(data: Path):
+    ten = (data / "data_batch_1.bin").is_file()
+    files = [data / f"data_batch_{i}.bin" for i in range(1, 6)] if ten else [data / "train.bin"]
+    label_bytes = 1 if ten else 2  # CIFAR-100: coarse, then the fine label tch-vae uses
+
+    def read(paths):
+        records = np.concatenate([np.fromfile(p, dtype=np.uint8) for p in paths])
+        records = records.reshape(-1, label_bytes + 3072)
+        return records[:, label_bytes:], records[:, label_bytes - 1].astype(np.int64)
+
+    x_train, y_train = read(files)
+    x_test, y_test = read([data / ("test_batch.bin" if ten else "test.bin")])
+    return x_train, y_train, x_test, y_test
+
+
+def load_run_data(config: dict, split: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `split` ("train" or "test") of the data a run's config.json names, as tch-vae
+    made it: x [n, C*H*W] float32 in [0, 1] and labels [n] int64 (zeros without labels).
+    MNIST-format, CIFAR and NumPy sources, with the test split that --test-fraction drew
+    (the same seeded permutation); `limit` (default: the run's own) cuts the training
+    split. Folders of images and runs with --channels or --image-size are refused: their
+    decoding and resizing are tch-vae's."""
+    train = config["train"]
+    data = Path(train["data"])
+    source = config.get("data", {}).get("source", "idx") or "idx"
+    if source == "folder" or train.get("channels") or train.get("image_size"):
+        raise ValueError(f"{data}: images decoded or resized by tch-vae (a folder of images, "
+                         "--channels or --image-size); read them with tch-vae itself")
+    if source == "idx":
+        prefix = "train" if split == "train" else "t10k"
+        return load_split(data, prefix, (limit or train.get("limit")) if split == "train" else None)
+    x_train, y_train, x_test, y_test = _read_cifar(data) if source == "cifar" else _read_numpy(data)
+    y_train = np.zeros(len(x_train), np.int64) if y_train is None else y_train
+    if x_test is None:  # split.rs: a fraction held out with the run's seed, source order kept
+        n = len(x_train)
+        n_test = max(1, math.floor(n * train.get("test_fraction", 0.1) + 0.5))  # Rust's round()
+        held = np.zeros(n, bool)
+        held[_permutation(n, int(train["seed"]))[:n_test]] = True
+        x_train, x_test, y_test, y_train = x_train[~held], x_train[held], y_train[held], y_train[~held]
+    y_test = np.zeros(len(x_test), np.int64) if y_test is None else y_test
+    if split == "train":
+        keep = limit or train.get("limit") or len(x_train)
+        x, y = x_train[:keep], y_train[:keep]
+    else:
+        x, y = x_test, y_test
+    return torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y)

@@ -40,3 +40,13 @@ def test_notebook_executes_against_a_run(tiny_run_2d, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 6, f"{len(images)} figures"  # curves, latent, aggregate, samples, manifold, interpolation
+
+
+def test_colour_numpy_and_conditional_runs_are_analysed(tiny_colour_conv_run, variant_runs, tmp_path):
+    """Data read through tch_vae.load_run_data (an .npz of 8x8 RGB images), and a
+    conditional model encoding with the test labels."""
+    for run, name in ((tiny_colour_conv_run, "colour"), (variant_runs["conditional-tanh"], "conditional")):
+        out = tmp_path / name
+        analyze(run, out)
+        for figure in ("curves.png", "latent.png", "aggregate.png", "interpolation.png"):
+            assert (out / figure).stat().st_size > 3000, (name, figure)
