@@ -43,27 +43,39 @@ pub fn log_normal_diag(z: &Tensor, mu: &Tensor, logvar: &Tensor) -> Tensor {
         - 0.5 * d * (2.0 * PI).ln()
 }
 
+/// Values of the `[rows, K, d]` differences that [`log_prior`] holds at once (64 MiB).
+const CHUNK_VALUES: i64 = 1 << 24;
+
 /// log p(z) for `z` `[n, d]` -> `[n]`: the standard normal's, or the mixture's through
-/// log-sum-exp over its K components. The mixture's squared distances are expanded into
-/// matrix products (z^2 / v - 2 z mu / v + mu^2 / v), so memory stays [n, K], not [n, K, d].
+/// log-sum-exp over its K components. Each squared distance is taken from the difference
+/// z - mu_k itself: the expanded form (z^2 / v - 2 z mu / v + mu^2 / v, matrix products)
+/// cancels catastrophically in float32 once a component's variance is small, and trained
+/// pseudo-inputs' are (it once turned a VampPrior's log p(z) into garbage mid-training).
+/// Rows are taken in chunks so that the `[rows, K, d]` differences stay under 64 MiB.
 pub fn log_prior(z: &Tensor, components: Option<&Components>) -> Tensor {
     let Some(c) = components else {
         return log_normal_diag(z, &z.zeros_like(), &z.zeros_like());
     };
+    let (n, d) = (z.size()[0], z.size()[1]);
     let k = c.mu.size()[0];
-    let d = z.size()[1] as f64;
-    let inv_var = (-&c.logvar).exp(); // [K, d]
-    let dims: &[i64] = &[1];
-    let quad = z.square().matmul(&inv_var.tr()) - (z * 2.0).matmul(&(&c.mu * &inv_var).tr())
-        + (c.mu.square() * &inv_var)
-            .sum_dim_intlist(dims, false, None::<Kind>)
-            .unsqueeze(0); // [n, K]
-    let log_det = c
-        .logvar
-        .sum_dim_intlist(dims, false, None::<Kind>)
-        .unsqueeze(0); // [1, K]
-    let log_components = (quad + log_det) * -0.5 - 0.5 * d * (2.0 * PI).ln(); // [n, K]
-    log_components.logsumexp(dims, false) - (k as f64).ln()
+    let inv_var = (-&c.logvar).exp().unsqueeze(0); // [1, K, d]
+    let mu = c.mu.unsqueeze(0); // [1, K, d]
+    let log_det = c.logvar.sum_dim_intlist(&[1i64][..], false, None::<Kind>); // [K]
+    let constant = 0.5 * d as f64 * (2.0 * PI).ln() + (k as f64).ln();
+    let rows = (CHUNK_VALUES / (k * d).max(1)).max(1);
+    let parts: Vec<Tensor> = (0..n)
+        .step_by(rows as usize)
+        .map(|start| {
+            let zc = z.narrow(0, start, rows.min(n - start)).unsqueeze(1); // [r, 1, d]
+            let quad =
+                ((zc - &mu).square() * &inv_var).sum_dim_intlist(&[2i64][..], false, None::<Kind>); // [r, K]
+            ((quad + &log_det) * -0.5).logsumexp(&[1i64][..], false) - constant // [r]
+        })
+        .collect();
+    if parts.len() == 1 {
+        return parts.into_iter().next().expect("one part");
+    }
+    Tensor::cat(&parts, 0)
 }
 
 /// `n` draws z ~ p(z), `[n, d]`: N(0, I), or a component drawn uniformly, then its Gaussian.
@@ -127,6 +139,72 @@ mod tests {
                 p.ln()
             );
         }
+    }
+
+    #[test]
+    fn narrow_components_keep_their_digits_in_float32() {
+        // Components with variances of e^-16 (as trained pseudo-inputs reach) and points
+        // near their means: the expanded quadratic form cancelled here in float32 (log p
+        // came out hundreds of nats off); the difference form matches float64.
+        let _rng = crate::rng_lock();
+        tch::manual_seed(8);
+        let opts = (Kind::Float, Device::Cpu);
+        let (k, d) = (5i64, 50i64);
+        let mu = Tensor::randn([k, d], opts) * 3.0;
+        let logvar = Tensor::full([k, d], -16.0, opts);
+        let z = mu.narrow(0, 0, 3) + Tensor::randn([3, d], opts) * 1e-4;
+        let got = f64s(&log_prior(
+            &z,
+            Some(&Components {
+                mu: mu.shallow_clone(),
+                logvar: logvar.shallow_clone(),
+            }),
+        ));
+        let c64 = Components {
+            mu: mu.to_kind(Kind::Double),
+            logvar: logvar.to_kind(Kind::Double),
+        };
+        let want = f64s(&log_prior(&z.to_kind(Kind::Double), Some(&c64)));
+        // And float64 against the sum written out: (1/K) sum_k prod_j N(z_j; mu_kj, e^-16).
+        let (zz, m) = (f64s(&z), f64s(&mu));
+        for i in 0..3 {
+            let logs: Vec<f64> = (0..k as usize)
+                .map(|kk| {
+                    (0..d as usize)
+                        .map(|j| log_normal(zz[i * 50 + j], m[kk * 50 + j], -16.0))
+                        .sum()
+                })
+                .collect();
+            let top = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let direct = top + (logs.iter().map(|l| (l - top).exp()).sum::<f64>() / k as f64).ln();
+            assert!(
+                (want[i] - direct).abs() < 1e-6 * direct.abs(),
+                "{} vs {direct}",
+                want[i]
+            );
+            assert!(
+                (got[i] - direct).abs() < 1e-3 * direct.abs(),
+                "float32 {} vs {direct}",
+                got[i]
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_rows_equal_one_pass() {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(9);
+        let opts = (Kind::Float, Device::Cpu);
+        // 2^24 / (K d) rows per chunk: 400 components of 50 dimensions make 838 rows.
+        let c = Components {
+            mu: Tensor::randn([400, 50], opts),
+            logvar: Tensor::randn([400, 50], opts) * 0.3,
+        };
+        let z = Tensor::randn([2000, 50], opts);
+        let whole = log_prior(&z, Some(&c));
+        let first = log_prior(&z.narrow(0, 0, 700), Some(&c));
+        assert_eq!(whole.size(), vec![2000]);
+        assert!(whole.narrow(0, 0, 700).allclose(&first, 1e-6, 1e-6, false));
     }
 
     #[test]
