@@ -28,6 +28,17 @@ fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig 
     }
 }
 
+/// A fresh model for `run`, written as vae.pt and loaded back with tch's `CModule`.
+fn exported(run: &RunConfig) -> (VarStore, Vae, CModule) {
+    let vs = VarStore::new(Device::Cpu);
+    let vae = Vae::new(&vs.root(), &run.model);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("vae.pt");
+    write_torchscript(&path, &vs, run).unwrap();
+    let module = CModule::load(&path).unwrap();
+    (vs, vae, module)
+}
+
 fn tensor(v: IValue) -> Tensor {
     match v {
         IValue::Tensor(t) => t,
@@ -65,12 +76,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
         tch::manual_seed(5);
         let run = run_config(likelihood, arch, channels);
         let values = (channels * 784) as i64;
-        let vs = VarStore::new(Device::Cpu);
-        let vae = Vae::new(&vs.root(), &run.model);
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("vae.pt");
-        write_torchscript(&path, &vs, &run).unwrap();
-        let module = CModule::load(&path).unwrap();
+        let (vs, vae, module) = exported(&run);
 
         // Real parameters, with the VarStore's names and values.
         let params = module.named_parameters().unwrap();
@@ -153,12 +159,7 @@ fn variant_modules_agree_with_the_rust_model() {
         run.model.activation = activation;
         run.model.prior = prior;
         run.model.pseudo_inputs = if prior == Prior::Vamp { 7 } else { 0 };
-        let vs = VarStore::new(Device::Cpu);
-        let vae = Vae::new(&vs.root(), &run.model);
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("vae.pt");
-        write_torchscript(&path, &vs, &run).unwrap();
-        let module = CModule::load(&path).unwrap();
+        let (_vs, vae, module) = exported(&run);
         let names: Vec<String> = module
             .named_parameters()
             .unwrap()

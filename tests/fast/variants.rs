@@ -205,30 +205,7 @@ fn iwae_trains_resumes_exactly_and_refuses_elbo_only_flags() {
         "--k",
         "5",
     ];
-    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
-    train_ok(&train_args_on(
-        &data,
-        &whole,
-        &[&flags[..], &["--epochs", "2"]].concat(),
-    ));
-    train_ok(&train_args_on(
-        &data,
-        &split,
-        &[&flags[..], &["--epochs", "1"]].concat(),
-    ));
-    let o = tch_vae(&[
-        "train",
-        "--resume",
-        split.to_str().unwrap(),
-        "--epochs",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        metrics_without_time(&whole),
-        metrics_without_time(&split),
-        "resumed IWAE run differs"
-    );
+    let whole = resumes_exactly(tmp.path(), &data, &flags);
     let config = tch_vae::rundir::read_config(&whole).unwrap();
     assert_eq!(
         (config.train.objective, config.train.k),
