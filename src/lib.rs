@@ -52,6 +52,7 @@ pub mod rundir;
 pub mod schedule;
 pub mod step;
 pub mod tensorboard;
+pub mod threads;
 pub mod train;
 pub mod weights;
 

@@ -212,7 +212,13 @@ fn linear(root: &nn::Path, layer: &Layer) -> nn::Linear {
 
 fn sequential(root: &nn::Path, layers: &[Layer]) -> nn::Sequential {
     let (k, stride, padding) = (CONV_KERNEL as i64, CONV_STRIDE as i64, CONV_PADDING as i64);
+    let mut previous: Option<&Op> = None;
     layers.iter().fold(nn::seq(), |seq, layer| {
+        // An activation after a weighted layer overwrites that layer's fresh output (one
+        // allocation and pass fewer; their backward passes do not read it). Anywhere else
+        // its input may be the caller's tensor, which it must not touch.
+        let in_place = previous.is_some_and(|op| op.weight_shape().is_some());
+        previous = Some(&layer.op);
         let init = pytorch_init(&layer.op);
         let p = path(root, &layer.name);
         match layer.op {
@@ -237,6 +243,8 @@ fn sequential(root: &nn::Path, layers: &[Layer]) -> nn::Sequential {
                 };
                 seq.add(nn::conv_transpose2d(p, inputs as i64, outputs as i64, k, c))
             }
+            Op::Relu if in_place => seq.add_fn(|x| x.shallow_clone().relu_()),
+            Op::Tanh if in_place => seq.add_fn(|x| x.shallow_clone().tanh_()),
             Op::Relu => seq.add_fn(|x| x.relu()),
             Op::Tanh => seq.add_fn(|x| x.tanh()),
             Op::Flatten => seq.add_fn(|x| x.flatten(1, -1)),

@@ -121,8 +121,8 @@ pub fn step_terms(
             let terms = elbo_terms(vae, x, y, &q)?;
             // A batch mean: Adam is scale-invariant, and this keeps the learning rate
             // meaningful across batch sizes (PyTorch's reference does the same).
-            let objective = batch_objective(&terms, &mu, &logvar, beta, config.free_bits);
             let loss = terms.loss(beta);
+            let objective = batch_objective(&terms, &loss, &mu, &logvar, beta, config.free_bits);
             Ok(StepTerms {
                 objective,
                 loss,

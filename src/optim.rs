@@ -96,9 +96,10 @@ impl Adam {
 
     /// One update. `skip` (1-element float, 1 = skip) leaves weights, moments and the
     /// step count unchanged: a non-finite batch is dropped without a host sync.
-    pub fn step(&mut self, skip: &Tensor) -> Result<()> {
-        tch::no_grad(|| {
-            self.step += 1.0 - skip;
+    pub fn step(&mut self, skip: Option<&Tensor>) -> Result<()> {
+        tch::no_grad(|| match skip {
+            Some(skip) => self.step += 1.0 - skip,
+            None => self.step += 1.0,
         });
         let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
         ensure!(
@@ -128,7 +129,7 @@ impl Adam {
                 BETA2,
                 EPS,
                 0.0,
-                skip.as_ptr(),
+                skip.map_or(std::ptr::null(), |s| s.as_ptr()),
             )
         };
         // SAFETY: `err` is the C++ function's result, checked once.
@@ -205,7 +206,7 @@ mod tests {
         for t in 1..=3 {
             opt.zero_grad().unwrap();
             (&p * &p * &c).sum(Kind::Float).backward();
-            opt.step(&no).unwrap();
+            opt.step((t == 2).then_some(&no)).unwrap(); // no flag, or a 0 flag
             for i in 0..3 {
                 let g = 2.0 * cs[i] * x[i];
                 m[i] = BETA1 * m[i] + (1.0 - BETA1) * g;
@@ -224,7 +225,7 @@ mod tests {
         let state: Vec<Tensor> = opt.state().into_iter().map(|(_, t)| t.copy()).collect();
         opt.zero_grad().unwrap();
         (&p * &p * &c).sum(Kind::Float).backward();
-        opt.step(&Tensor::ones([1], (Kind::Float, Device::Cpu)))
+        opt.step(Some(&Tensor::ones([1], (Kind::Float, Device::Cpu))))
             .unwrap();
         assert!(p.equal(&before));
         for (a, (_, b)) in state.iter().zip(opt.state()) {

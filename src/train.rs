@@ -18,6 +18,7 @@ use crate::prior;
 use crate::report::BatchProgress;
 use crate::schedule;
 use crate::step::{PassSteps, Steps};
+use crate::threads::ThreadPolicy;
 use crate::weights;
 use anyhow::{ensure, Result};
 use std::collections::HashMap;
@@ -96,6 +97,8 @@ pub struct Trainer {
     pos: Position,
     /// Eager steps or CUDA graph replays.
     steps: Steps,
+    /// The CPU thread count that follows the machine's load, if the run has one.
+    threads: Option<ThreadPolicy>,
 }
 
 impl Trainer {
@@ -116,6 +119,7 @@ impl Trainer {
             config: config.clone(),
             pos: Position::start_of(1, device),
             steps: Steps::new(device, config.kl_warmup),
+            threads: None,
         })
     }
 
@@ -162,6 +166,18 @@ impl Trainer {
     /// Eager steps or CUDA graph replays: what this run uses, and why.
     pub fn steps(&self) -> &Steps {
         &self.steps
+    }
+
+    /// Lets `policy` set the CPU thread count before training batches (see threads.rs
+    /// for the models this is for).
+    pub fn adapt_threads(&mut self, policy: ThreadPolicy) {
+        self.threads = Some(policy);
+    }
+
+    /// How the batches since the last call were spread over thread counts, when the
+    /// machine's load made some run on fewer threads.
+    pub fn take_thread_summary(&mut self) -> Option<String> {
+        self.threads.as_mut().and_then(ThreadPolicy::take_summary)
     }
 
     /// See [`Steps::set_cuda_graphs`].
@@ -225,10 +241,10 @@ impl Trainer {
     }
 
     /// One optimisation step on the rows `index` ([b] int64) of `split`: forward,
-    /// backward, gradient norm, clipping, Adam (skipped on the device when the loss or a
-    /// gradient is not finite), the epoch's running sums, and the fault record. It
-    /// reads nothing back to the host and updates the sums and `fault` in place, so that
-    /// it can be recorded into a CUDA graph and replayed.
+    /// backward, gradient norm, clipping, Adam (skipped when the loss or a gradient is
+    /// not finite), the epoch's running sums, and the fault record. On CUDA it reads
+    /// nothing back to the host and updates the sums and `fault` in place, so that it can
+    /// be recorded into a CUDA graph and replayed.
     fn step(
         &mut self,
         split: &Split,
@@ -248,14 +264,14 @@ impl Trainer {
         self.opt.zero_grad()?;
         objective.backward();
         let norm = self.opt.grad_norm()?;
-        let ok = objective.isfinite().logical_and(&norm.isfinite());
-        let skip = ok.logical_not().to_kind(Kind::Float).view([1]);
-        if let Some(max) = self.config.clip_grad {
-            self.opt.clip_grad(&norm, max);
+        let (apply, skip) = fault.note(&objective, &norm);
+        if apply {
+            if let Some(max) = self.config.clip_grad {
+                self.opt.clip_grad(&norm, max);
+            }
+            self.opt.step(skip.as_ref())?;
         }
-        self.opt.step(&skip)?;
         tch::no_grad(|| self.pos.sums.add_with_loss(&step.loss, &step.terms));
-        fault.note(&ok, &objective, &norm);
         Ok(())
     }
 
@@ -295,6 +311,9 @@ impl Trainer {
             let step = (epoch - 1) * batches + i;
             let beta = self.beta_at(step, n);
             tch::manual_seed(keyed_seed(self.config.seed, epoch, i as u64));
+            if let Some(threads) = self.threads.as_mut() {
+                threads.before_batch();
+            }
             pass.run(i, &index, |rows| self.step(split, rows, beta, &mut fault))?;
             self.pos.images += index.size()[0] as usize;
             self.pos.batch = i + 1;

@@ -7,6 +7,7 @@ use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
 use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, TORCHSCRIPT, WEIGHTS};
 use crate::tensorboard::{Board, RUNNING_LOSS};
+use crate::threads::ThreadPolicy;
 use crate::train::{EpochEnd, Trainer};
 use crate::{checkpoint, device, export, figures, memory, plot, weights};
 use anyhow::{ensure, Context, Result};
@@ -136,6 +137,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let mut trainer = Trainer::new(&run.model, &run.train, req.device)?;
     trainer.set_cuda_graphs(req.cuda_graphs);
     say_how_steps_run(&trainer, report);
+    adapt_threads(&mut trainer, req.threads, &run.model, req.device, report);
     let mut board = Board::open(&out, None)?;
     board.text(
         "config",
@@ -192,10 +194,34 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
         run.train.device
     ));
     say_how_steps_run(&trainer, report);
+    adapt_threads(&mut trainer, req.threads, &run.model, req.device, report);
     let batches = data.train.len().div_ceil(run.train.batch_size);
     let mut board = Board::open(dir, Some(((epoch - 1) * batches + batch) as u64))?;
     train_loop(&run, dir, &data, trainer, saved.history, &mut board, report)?;
     Ok(dir.clone())
+}
+
+/// Without `--threads`, on the CPU, an MLP's thread count follows the machine's load
+/// (threads.rs says why, and why not for conv models).
+fn adapt_threads(
+    trainer: &mut Trainer,
+    threads: Option<usize>,
+    model: &ModelConfig,
+    device: Device,
+    report: &mut dyn Reporter,
+) {
+    if threads.is_some() || device.is_cuda() || model.arch != Arch::Mlp {
+        return;
+    }
+    if let Some(policy) = ThreadPolicy::new(tch::get_num_threads().max(1) as usize) {
+        if policy.max() > 1 {
+            report.note(&format!(
+                "CPU threads: {}, fewer while other programs keep cores busy (--threads N fixes the count)",
+                policy.max()
+            ));
+            trainer.adapt_threads(policy);
+        }
+    }
 }
 
 /// On CUDA, says whether training steps are replayed from CUDA graphs, and if not, why.
@@ -253,6 +279,9 @@ fn train_loop(
         match end? {
             EpochEnd::Finished(row) => {
                 report.epoch_finished(&row, run.train.epochs, data.train.len());
+                if let Some(threads) = trainer.take_thread_summary() {
+                    report.note(&format!("epoch {epoch}: {threads}"));
+                }
                 // Before the checkpoint: a run killed in between redoes this epoch, and
                 // its resumption drops these values first (see tensorboard.rs).
                 let [samples, recon] = figures::epoch_pngs(trainer.vae(), data, run.train.seed)?;

@@ -14,4 +14,5 @@ mod hostile;
 mod idx_properties;
 mod loader_properties;
 mod sources;
+mod threads;
 mod variants;
