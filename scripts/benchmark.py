@@ -1,24 +1,36 @@
 #!/usr/bin/env python3
-"""Training speed of tch-vae against the PyTorch eager reference, in one run.
+"""Training speed of tch-vae against PyTorch's programs for the same model, in one run.
 
     python scripts/benchmark.py                       # 784-400-20, batch 128, 3 timed epochs
-    python scripts/benchmark.py --scaling             # also hidden 400/1024/2048 and batch 64/128/512
+    python scripts/benchmark.py --busy                # also each program beside a busy process
+    python scripts/benchmark.py --scaling --figure scaling.svg   # widths and batch sizes
+    python scripts/benchmark.py --hidden 200,200 --latent 50 --batch-size 20 --limit 6000
     python scripts/benchmark.py --device cuda --batch-size 1024
     python scripts/benchmark.py --baseline-binary /tmp/old/tch-vae   # this build against an earlier one
+    python scripts/benchmark.py --raw runs.csv        # every epoch of every run, as CSV
 
-Both programs train the same model (same initialisation, loss, Adam 1e-3, data, seed and
+Every program trains the same model (same initialisation, loss, Adam 1e-3, data, seed and
 thread count) on the same libtorch (this virtual environment's torch 2.11.0), one after
-the other, each in its own process. The table gives the median seconds per training
-epoch (each program's own `epoch_seconds`: the training pass alone), images per second,
-achieved GFLOP/s against the sgemm peak measured here with a large matrix product on the
-same threads, the peak resident memory of each process, and the test loss after the
-timed epochs (speed must not be bought with a worse model). It also times every matrix
+the other, each in its own process, alternating `--repeats` times. The PyTorch peers
+(`--peers`) are the reference trainer in its modes: eager with the default Adam, eager
+with `Adam(fused=True)` (the kernel tch-vae uses), and `torch.compile` of the whole
+training step (default, `max-autotune-no-cudagraphs`, and `reduce-overhead`, PyTorch's own
+CUDA graphs, on a GPU); a compiled peer's first epoch holds its compilation, which the
+table shows apart. Without `--threads` every program takes its default: libtorch's (the
+physical cores), and for tch-vae also its adaptation to a busy machine.
+
+The table gives the median seconds per training epoch (each program's own
+`epoch_seconds`: the training pass alone) and per step, images per second, achieved
+GFLOP/s against the sgemm peak measured here with a large matrix product on the same
+threads, the peak resident memory of each process, and the test loss after the timed
+epochs (speed must not be bought with a worse model). It also times every matrix
 product of the training step in isolation: their sum is the floor that no training loop
 built on these kernels can beat, and the time above it is what a framework can still win.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import re
 import statistics
@@ -133,6 +145,7 @@ class GpuMemoryPeak:
         return self.mib
 
 
+
 def run(cmd: list[str], cuda: bool = False) -> tuple[float, float | None, str]:
     """Runs `cmd`, returns (peak RSS in MiB, peak GPU memory in MiB or None, stdout)."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -146,31 +159,6 @@ def run(cmd: list[str], cuda: bool = False) -> tuple[float, float | None, str]:
     return usage.ru_maxrss / 1024, gpu_mib, out
 
 
-def measure_once(a, hidden: str, batch: int, tmp: Path) -> dict:
-    common = ["--data", a.data, "--epochs", str(a.epochs), "--batch-size", str(batch),
-              "--hidden", hidden, "--seed", str(a.seed), "--threads", str(a.threads)]
-    if a.limit:
-        common += ["--limit", str(a.limit)]
-    tmp = Path(tempfile.mkdtemp(dir=tmp))  # one folder per measurement
-    cuda = a.device.startswith("cuda")
-    programs = {"tch-vae": [a.binary, "train"]}
-    if a.baseline_binary:  # an earlier build, to show that a change costs no speed
-        programs["tch-vae (baseline build)"] = [a.baseline_binary, "train"]
-    if cuda:  # the same program with its steps launched one kernel at a time
-        programs["tch-vae, no CUDA graphs"] = [a.binary, "train", "--no-cuda-graphs"]
-    reference = [sys.executable, str(REPO / "scripts/reference_vae.py")]
-    for peer in a.peers.split(","):
-        name, flags = PEERS[peer]
-        programs[name] = reference + flags
-    rows = {}
-    for i, (name, cmd) in enumerate(programs.items()):
-        out_dir = tmp / str(i)
-        rss, gpu, out = run([*cmd, "--device", a.device, "--out", str(out_dir), *common], cuda)
-        m = re.search(r"data loaded in ([0-9.]+) s", out)  # tch-vae prints it
-        rows[name] = (rss, read_metrics(out_dir / "metrics.csv"), float(m.group(1)) if m else None, gpu)
-    return rows
-
-
 #: The PyTorch programs a run can time (`--peers`): the reference in each of its modes.
 PEERS = {
     "eager": ("PyTorch eager", []),
@@ -179,110 +167,290 @@ PEERS = {
     "autotune": ("torch.compile max-autotune", ["--compile", "max-autotune-no-cudagraphs"]),
     "graphs": ("torch.compile reduce-overhead", ["--compile", "reduce-overhead"]),
 }
+DEFAULT_PEERS = {"cpu": "eager,fused,compile,autotune", "cuda": "eager,fused,graphs"}
 
 
-def median_epoch(rows: list[dict[str, float]]) -> float:
-    return statistics.median(r["epoch_seconds"] for r in rows)
+class Busy:
+    """One busy process beside the timed program (`yes > /dev/null`, one core's worth of
+    work that never sleeps), as a browser tab or a second job would be."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(["yes"], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)  # let it settle on a core
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
 
 
-def measure(a, hidden: str, batch: int, tmp: Path) -> tuple[dict, float, dict]:
-    """`a.repeats` alternating runs; per program, the run with the fastest median epoch,
-    and every run's median epoch (to show the spread). The matrix-product floor is
-    measured after each pair too, and its fastest kept."""
-    best: dict = {}
-    every: dict = {}
+class Config:
+    """One model and batch size: the flags every program gets, and its work per epoch."""
+
+    def __init__(self, a, hidden: str, batch: int, epochs: int):
+        self.hidden, self.batch, self.epochs, self.latent = hidden, batch, epochs, a.latent
+        self.widths = [int(h) for h in hidden.split(",")]
+        self.images = a.limit or 60000
+        self.flop = flops_per_image(self.widths, a.latent) * self.images
+        self.flags = ["--data", a.data, "--epochs", str(epochs), "--batch-size", str(batch),
+                      "--hidden", hidden, "--latent", str(a.latent), "--seed", str(a.seed)]
+        if a.threads:
+            self.flags += ["--threads", str(a.threads)]
+        if a.limit:
+            self.flags += ["--limit", str(a.limit)]
+
+    @property
+    def name(self) -> str:
+        return f"784-{self.hidden.replace(',', '-')}-{self.latent}, batch {self.batch}"
+
+    @property
+    def steps(self) -> int:
+        return -(-self.images // self.batch)
+
+
+def programs(a, peers: list[str]) -> dict[str, list[str]]:
+    """The command of each timed program (without the per-config flags)."""
+    out = {"tch-vae": [a.binary, "train"]}
+    if a.baseline_binary:  # an earlier build, to show that a change costs no speed
+        out["tch-vae (baseline build)"] = [a.baseline_binary, "train"]
+    if a.device.startswith("cuda"):  # the same program with its steps launched one kernel at a time
+        out["tch-vae, no CUDA graphs"] = [a.binary, "train", "--no-cuda-graphs"]
+    reference = [sys.executable, str(REPO / "scripts/reference_vae.py")]
+    for peer in peers:
+        name, flags = PEERS[peer]
+        out[name] = reference + flags
+    return out
+
+
+class Run:
+    """One program's run: its metrics rows, peak memory and dataset load time. A compiled
+    program's first epoch holds its compilation: its median is over the epochs after it
+    (the table shows the first epoch apart)."""
+
+    def __init__(self, rss, rows, load, gpu, compiled: bool):
+        self.rss, self.rows, self.load, self.gpu = rss, rows, load, gpu
+        self.timed = rows[1:] if compiled and len(rows) > 1 else rows
+
+    @property
+    def median(self) -> float:
+        return statistics.median(r["epoch_seconds"] for r in self.timed)
+
+
+def measure(a, cfg: Config, names: list[str], tmp: Path, conditions=("quiet",)):
+    """`a.repeats` rounds; in each, every program runs once per condition ("quiet", and
+    "busy" beside a `Busy` process), one after the other. Returns every run by (program,
+    condition), and the matrix-product floor (measured after each round, fastest kept)."""
+    cuda = a.device.startswith("cuda")
+    cmds = {n: c for n, c in programs(a, a.peer_list).items() if n in names}
+    runs: dict[tuple[str, str], list[Run]] = {}
     floor = float("inf")
-    images = a.limit or 60000
-    widths = [int(h) for h in hidden.split(",")]
     for _ in range(a.repeats):
-        for name, row in measure_once(a, hidden, batch, tmp).items():
-            every.setdefault(name, []).append(median_epoch(row[1]))
-            if name not in best or median_epoch(row[1]) < median_epoch(best[name][1]):
-                best[name] = row
-        floor = min(floor, matmul_floor(widths, 20, batch, images, a.device))
-    return best, floor, every
+        for name, cmd in cmds.items():
+            for condition in conditions:
+                out_dir = Path(tempfile.mkdtemp(dir=tmp))
+                full = [*cmd, "--device", a.device, "--out", str(out_dir), *cfg.flags]
+                if condition == "busy":
+                    with Busy():
+                        rss, gpu, out = run(full, cuda)
+                else:
+                    rss, gpu, out = run(full, cuda)
+                m = re.search(r"data loaded in ([0-9.]+) s", out)  # tch-vae prints it
+                rows = read_metrics(out_dir / "metrics.csv")
+                runs.setdefault((name, condition), []).append(
+                    Run(rss, rows, float(m.group(1)) if m else None, gpu, "--compile" in cmd))
+        floor = min(floor, matmul_floor(cfg.widths, cfg.latent, cfg.batch, cfg.images, a.device))
+    if a.raw:
+        with open(a.raw, "a", newline="") as f:
+            w = csv.writer(f)
+            for (name, condition), rs in runs.items():
+                for i, r in enumerate(rs):
+                    for row in r.rows:
+                        w.writerow([cfg.name, name, condition, i + 1, int(row["epoch"]),
+                                    f"{row['epoch_seconds']:.4f}", f"{row['test_loss']:.4f}", f"{r.rss:.0f}"])
+    return runs, floor
+
+
+def fastest(rs: list[Run]) -> Run:
+    return min(rs, key=lambda r: r.median)
+
+
+def table(a, cfg: Config, runs, floor: float, peak: float) -> dict[str, float]:
+    """Prints the main table of one config; returns each program's fastest median epoch."""
+    cuda = a.device.startswith("cuda")
+    names = [n for (n, c) in runs if c == "quiet"]
+    print(f"{cfg.name}, Adam 1e-3, {cfg.images} training images ({cfg.steps} steps), "
+          f"{cfg.epochs} timed epochs ({cfg.flop / 1e9:.0f} GFLOP per epoch), "
+          f"best of {a.repeats} alternating runs\n")
+    print("| program | median epoch (s) | ms per step | first epoch (s) | images/s | GFLOP/s | of sgemm peak "
+          "| peak RSS (MiB) " + ("| peak GPU memory (MiB) " if cuda else "")
+          + "| test loss | every run's median epoch (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if cuda else ""))
+    med = {}
+    for name in names:
+        rs = runs[(name, "quiet")]
+        best = fastest(rs)
+        med[name] = best.median
+        gpu_cell = (f"| {best.gpu:.0f} " if best.gpu is not None else "| n/a ") if cuda else ""
+        print(f"| {name} | {best.median:.3f} | {1000 * best.median / cfg.steps:.2f} "
+              f"| {best.rows[0]['epoch_seconds']:.3f} | {cfg.images / best.median:,.0f} "
+              f"| {cfg.flop / best.median / 1e9:.1f} | {cfg.flop / best.median / 1e9 / peak:.0%} "
+              f"| {best.rss:.0f} {gpu_cell}| {best.rows[-1]['test_loss']:.2f} "
+              f"| {', '.join(f'{r.median:.3f}' for r in rs)} |")
+    print(f"\nMatrix products alone (each timed in isolation, summed, best of {a.repeats}): "
+          f"{floor:.3f} s per epoch ({1000 * floor / cfg.steps:.2f} ms per step), "
+          f"{cfg.flop / floor / 1e9:.0f} GFLOP/s ({cfg.flop / floor / 1e9 / peak:.0%} of peak). Above that floor: "
+          + ", ".join(f"{n} +{t - floor:.3f} s" for n, t in med.items()))
+    peers = [PEERS[p][0] for p in a.peer_list]
+    print()
+    for peer in peers:
+        losses = [fastest(runs[(n, "quiet")]).rows[-1]["test_loss"] for n in ("tch-vae", peer)]
+        first = fastest(runs[(peer, "quiet")]).rows[0]["epoch_seconds"]
+        compiled = f"; its first epoch, with compilation, {first:.1f} s" if "compile" in peer else ""
+        print(f"tch-vae / {peer}: {med['tch-vae'] / med[peer]:.2f}x the epoch time; "
+              f"test loss {100 * (losses[0] / losses[1] - 1):+.2f}%{compiled}")
+    best_peer = min(peers, key=lambda n: med[n])
+    print(f"the best peer: {best_peer} (tch-vae {med['tch-vae'] / med[best_peer]:.2f}x its epoch time)")
+    if a.baseline_binary:
+        base = "tch-vae (baseline build)"
+        same = fastest(runs[("tch-vae", "quiet")]).rows[-1]["test_loss"] == fastest(runs[(base, "quiet")]).rows[-1]["test_loss"]
+        print(f"tch-vae / baseline build: {med['tch-vae'] / med[base]:.3f}x the epoch time; "
+              f"test loss {'identical' if same else 'different'}")
+    load = fastest(runs[("tch-vae", "quiet")]).load
+    if load is not None:
+        print(f"tch-vae dataset load and decode: {load:.3f} s")
+    return med
+
+
+def busy_table(runs) -> None:
+    """Each program's epoch beside one busy process against its quiet epoch, both the
+    median over the rounds (a round ran each program quiet, then busy)."""
+    print("\nBeside one busy process (`yes > /dev/null`), median over the rounds of each run's median epoch:\n")
+    print("| program | quiet (s) | busy (s) | busy / quiet | every busy run's median epoch (s) |")
+    print("|---|---|---|---|---|")
+    for (name, condition), rs in runs.items():
+        if condition != "busy":
+            continue
+        quiet = statistics.median(r.median for r in runs[(name, "quiet")])
+        busy = statistics.median(r.median for r in rs)
+        print(f"| {name} | {quiet:.3f} | {busy:.3f} | {busy / quiet:.2f}x | "
+              f"{', '.join(f'{r.median:.3f}' for r in rs)} |")
+
+
+#: The scaling sweep: hidden widths at batch 128, then batch sizes at width 400.
+SCALING = [("400", 128), ("1024", 128), ("2048", 128), ("400", 32), ("400", 512), ("400", 1024)]
+
+
+def scaling(a, best_peer: str, tmp: Path) -> list[dict]:
+    """tch-vae and the best peer of the main table over `SCALING` (2 epochs each)."""
+    a.repeats = max(1, a.repeats - 1)
+    print(f"\nScaling against the best peer ({best_peer}); 2 epochs each, best of {a.repeats} "
+          "alternating runs, median epoch seconds:\n")
+    print(f"| hidden | batch | tch-vae (s) | {best_peer} (s) | ratio | tch-vae GFLOP/s | matrix products alone (s) |")
+    print("|---|---|---|---|---|---|---|")
+    points = []
+    for hidden, batch in SCALING:
+        cfg = Config(a, hidden, batch, epochs=2)
+        runs, floor = measure(a, cfg, ["tch-vae", best_peer], tmp)
+        t = {n: fastest(runs[(n, "quiet")]).median for n in ("tch-vae", best_peer)}
+        print(f"| {hidden} | {batch} | {t['tch-vae']:.3f} | {t[best_peer]:.3f} | {t['tch-vae'] / t[best_peer]:.2f}x "
+              f"| {cfg.flop / t['tch-vae'] / 1e9:.0f} | {floor:.3f} |", flush=True)
+        points.append({"hidden": int(hidden), "batch": batch, "tch-vae": t["tch-vae"],
+                       "peer": t[best_peer], "floor": floor})
+    return points
+
+
+def scaling_figure(points: list[dict], peer: str, path: Path, title: str) -> None:
+    """Epoch seconds against hidden width (batch 128) and batch size (width 400), for
+    tch-vae, the best peer and the matrix-product floor, as an SVG."""
+    import matplotlib
+    matplotlib.use("svg")
+    import matplotlib.pyplot as plt
+    plt.rcParams["svg.hashsalt"] = "tch-vae"  # the same figure gives the same file
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, fixed, other in [(axes[0], "hidden", ("batch", 128), "hidden width (batch 128)"),
+                                  (axes[1], "batch", ("hidden", 400), "batch size (hidden 400)")]:
+        pts = sorted((p for p in points if p[fixed[0]] == fixed[1]), key=lambda p: p[key])
+        xs = [p[key] for p in pts]
+        for series, label, style in [("tch-vae", "tch-vae", "o-"), ("peer", peer, "s-"),
+                                     ("floor", "matrix products alone", "k--")]:
+            ax.plot(xs, [p[series] for p in pts], style, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel(other)
+        ax.set_ylabel("seconds per epoch")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.svg")
+    fig.savefig(tmp, metadata={"Date": None})
+    tmp.replace(path)  # never a half-written figure
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=DEFAULT_DATA, help="folder of IDX files")
-    p.add_argument("--epochs", type=int, default=3, help="timed epochs per program")
+    p.add_argument("--epochs", type=int, default=3,
+                   help="epochs per program (a compiled peer's first is not timed)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--hidden", default="400")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--latent", type=int, default=20)
+    p.add_argument("--threads", type=int,
+                   help="threads for every program [default: each program's own default]")
     p.add_argument("--device", default="cpu")
     p.add_argument("--limit", type=int)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--repeats", type=int, default=3,
-                   help="alternate the two programs this many times and keep each one's fastest "
-                        "median epoch: a shared machine's slow spells then hit neither")
-    p.add_argument("--scaling", action="store_true", help="also sweep hidden width and batch size (2 epochs each)")
+                   help="alternate the programs this many times and keep each one's fastest "
+                        "median epoch: a shared machine's slow spells then hit none of them")
+    p.add_argument("--busy", action="store_true",
+                   help="also run each program beside one busy process, in the same rounds")
+    p.add_argument("--scaling", action="store_true",
+                   help="also sweep hidden width and batch size against the best peer (2 epochs each)")
+    p.add_argument("--figure", type=Path, help="with --scaling: the sweep as an SVG figure")
+    p.add_argument("--raw", type=Path, help="append every epoch of every run to this CSV file")
     p.add_argument("--binary", default=str(REPO / "target/release/tch-vae"))
     p.add_argument("--baseline-binary", help="an earlier tch-vae build, timed in the same rotation")
     p.add_argument("--peers", help="PyTorch programs to time, from " + ", ".join(PEERS)
-                   + " [default: eager,fused,compile on the CPU; eager,fused,graphs on CUDA]")
+                   + f" [default: {DEFAULT_PEERS['cpu']} on the CPU; {DEFAULT_PEERS['cuda']} on CUDA]")
     a = p.parse_args()
-    if a.peers is None:
-        a.peers = "eager,fused,graphs" if a.device.startswith("cuda") else "eager,fused,compile"
-    unknown = set(a.peers.split(",")) - set(PEERS)
+    cuda = a.device.startswith("cuda")
+    a.peers = a.peers or DEFAULT_PEERS["cuda" if cuda else "cpu"]
+    a.peer_list = a.peers.split(",")
+    unknown = set(a.peer_list) - set(PEERS)
     if unknown:
         p.error(f"--peers: unknown {sorted(unknown)}; choose from {', '.join(PEERS)}")
+    if a.figure and not a.scaling:
+        p.error("--figure draws the --scaling sweep; give both")
+    if a.raw:
+        with open(a.raw, "w", newline="") as f:
+            csv.writer(f).writerow(["config", "program", "condition", "round", "epoch",
+                                    "epoch_seconds", "test_loss", "peak_rss_mib"])
 
-    peak = sgemm_peak(a.threads, a.device)
-    device_name = torch.cuda.get_device_name() if a.device.startswith("cuda") else cpu_name()
-    images = a.limit or 60000
-    print(f"# {device_name}, {a.threads} threads, torch {torch.__version__}; "
-          f"sgemm peak {peak:.0f} GFLOP/s (4096^3, best of 10); best of {a.repeats} alternating runs\n")
+    threads = a.threads or torch.get_num_threads()
+    peak = sgemm_peak(threads, a.device)
+    device_name = torch.cuda.get_device_name() if cuda else cpu_name()
+    print(f"# {device_name}, {threads} threads{'' if a.threads else ' (each program default)'}, "
+          f"torch {torch.__version__}; sgemm peak {peak:.0f} GFLOP/s (4096^3, best of 10); "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    print("$ python scripts/benchmark.py " + " ".join(sys.argv[1:]) + "\n", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        hidden = [int(h) for h in a.hidden.split(",")]
-        flop = flops_per_image(hidden, 20) * images
-        rows, floor, every = measure(a, a.hidden, a.batch_size, tmp)
-        print(f"784-{a.hidden.replace(',', '-')}-20, batch {a.batch_size}, Adam 1e-3, {images} training images, "
-              f"{a.epochs} timed epochs ({flop / 1e9:.0f} GFLOP per epoch)\n")
-        cuda = a.device.startswith("cuda")
-        print("| program | median epoch (s) | first epoch (s) | images/s | GFLOP/s | of sgemm peak | peak RSS (MiB) "
-              + ("| peak GPU memory (MiB) " if cuda else "") + "| test loss | every run's median epoch (s) |")
-        print("|---|---|---|---|---|---|---|---|---|" + ("---|" if cuda else ""))
-        med = {}
-        for name, (rss, ms, _, gpu) in rows.items():
-            med[name] = median_epoch(ms)
-            gpu_cell = (f"| {gpu:.0f} " if gpu is not None else "| n/a ") if cuda else ""
-            print(f"| {name} | {med[name]:.3f} | {ms[0]['epoch_seconds']:.3f} | {images / med[name]:,.0f} "
-                  f"| {flop / med[name] / 1e9:.1f} "
-                  f"| {flop / med[name] / 1e9 / peak:.0%} | {rss:.0f} {gpu_cell}| {ms[-1]['test_loss']:.2f} "
-                  f"| {', '.join(f'{t:.2f}' for t in every[name])} |")
-        print(f"\nMatrix products alone (each timed in isolation, summed, best of {a.repeats}): "
-              f"{floor:.3f} s per epoch, "
-              f"{flop / floor / 1e9:.0f} GFLOP/s ({flop / floor / 1e9 / peak:.0%} of peak). Above that floor: "
-              + ", ".join(f"{n} +{t - floor:.3f} s" for n, t in med.items()))
-        peers = [PEERS[p][0] for p in a.peers.split(",")]
-        for peer in peers:
-            losses = [rows[n][1][-1]["test_loss"] for n in ("tch-vae", peer)]
-            print(f"\ntch-vae / {peer}: {med['tch-vae'] / med[peer]:.2f}x the epoch time; "
-                  f"test loss {100 * (losses[0] / losses[1] - 1):+.2f}%", end="")
-        best = min(peers, key=lambda n: med[n])
-        print(f"\nthe best peer: {best}; the first epoch of a compiled peer holds its compilation")
-        if a.baseline_binary:
-            base = "tch-vae (baseline build)"
-            same = rows["tch-vae"][1][-1]["test_loss"] == rows[base][1][-1]["test_loss"]
-            print(f"tch-vae / baseline build: {med['tch-vae'] / med[base]:.3f}x the epoch time; "
-                  f"test loss {'identical' if same else 'different'}")
-        if rows["tch-vae"][2] is not None:
-            print(f"tch-vae dataset load and decode (60,000 + 10,000 gz images): {rows['tch-vae'][2]:.3f} s")
-
+        cfg = Config(a, a.hidden, a.batch_size, a.epochs)
+        names = list(programs(a, a.peer_list))
+        runs, floor = measure(a, cfg, names, tmp, ("quiet", "busy") if a.busy else ("quiet",))
+        med = table(a, cfg, runs, floor, peak)
+        if a.busy:
+            busy_table(runs)
         if a.scaling:
-            a.epochs, a.repeats = 2, max(1, a.repeats - 1)
-            print(f"\nScaling (2 epochs each, best of {a.repeats} alternating runs, median epoch seconds):\n")
-            print("| hidden | batch | tch-vae (s) | PyTorch eager (s) | ratio | tch-vae GFLOP/s "
-                  "| matrix products alone (s) |")
-            print("|---|---|---|---|---|---|---|")
-            for hidden_s, batch in [("400", 64), ("400", 128), ("400", 512), ("1024", 128), ("2048", 128)]:
-                r, fl, _ = measure(a, hidden_s, batch, tmp)
-                t = {n: median_epoch(r[n][1]) for n in r}
-                f = flops_per_image([int(hidden_s)], 20) * images
-                print(f"| {hidden_s} | {batch} | {t['tch-vae']:.2f} | {t['PyTorch eager']:.2f} "
-                      f"| {t['tch-vae'] / t['PyTorch eager']:.2f}x | {f / t['tch-vae'] / 1e9:.0f} | {fl:.2f} |")
+            peers = [PEERS[x][0] for x in a.peer_list]
+            best_peer = min(peers, key=lambda n: med[n])
+            points = scaling(a, best_peer, tmp)
+            if a.figure:
+                scaling_figure(points, best_peer, a.figure,
+                               f"{device_name}, {threads} threads: training epoch (60,000 images, latent {a.latent})")
+                print(f"\nwrote {a.figure}")
 
 
 if __name__ == "__main__":

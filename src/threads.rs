@@ -18,8 +18,10 @@
 //! counts, so conv runs keep theirs (and resume exactly).
 use std::time::{Duration, Instant};
 
-/// How often the load is read (two small files; a few microseconds).
+/// How often the load is read (two small files; a few microseconds), and the first
+/// time: soon, so that a short epoch on a busy machine is not run on too many threads.
 const EVERY: Duration = Duration::from_millis(500);
+const FIRST: Duration = Duration::from_millis(100);
 
 /// A core is counted free when other processes leave at least this much of it unused
 /// (with 0.75 of a core free, a second thread gains little and risks waiting a time slice).
@@ -33,6 +35,8 @@ pub struct ThreadPolicy {
     cpus: Vec<usize>,
     current: usize,
     last: Option<Sample>,
+    /// Whether the first reading of the load was taken.
+    decided: bool,
     /// Batches run at each thread count since the last [`ThreadPolicy::take_summary`]
     /// (index: threads).
     batches: Vec<usize>,
@@ -63,6 +67,7 @@ impl ThreadPolicy {
             cpus,
             current: max.max(1),
             last: None,
+            decided: false,
             batches: vec![0; max.max(1) + 1],
         };
         policy.last = Some(policy.sample()?);
@@ -79,9 +84,11 @@ impl ThreadPolicy {
     pub fn before_batch(&mut self) {
         self.batches[self.current] += 1;
         let Some(last) = self.last else { return };
-        if last.at.elapsed() < EVERY {
+        let wait = if self.decided { EVERY } else { FIRST };
+        if last.at.elapsed() < wait {
             return;
         }
+        self.decided = true;
         let Some(now) = self.sample() else {
             self.last = None; // unreadable now: keep the count from here on
             return;
@@ -281,6 +288,7 @@ mod tests {
             cpus: vec![0, 1],
             current: 2,
             last: None,
+            decided: false,
             batches: vec![0; 3],
         };
         p.before_batch();
