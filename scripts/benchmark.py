@@ -227,9 +227,11 @@ class Run:
     program's first epoch holds its compilation: its median is over the epochs after it
     (the table shows the first epoch apart)."""
 
-    def __init__(self, rss, rows, load, gpu, compiled: bool):
+    def __init__(self, rss, rows, load, gpu, compiled: bool, out: str):
         self.rss, self.rows, self.load, self.gpu = rss, rows, load, gpu
         self.timed = rows[1:] if compiled and len(rows) > 1 else rows
+        # tch-vae's notes of epochs run partly on fewer threads (a busy machine).
+        self.thread_notes = [line for line in out.splitlines() if "batches on" in line]
 
     @property
     def median(self) -> float:
@@ -257,7 +259,7 @@ def measure(a, cfg: Config, names: list[str], tmp: Path, conditions=("quiet",)):
                 m = re.search(r"data loaded in ([0-9.]+) s", out)  # tch-vae prints it
                 rows = read_metrics(out_dir / "metrics.csv")
                 runs.setdefault((name, condition), []).append(
-                    Run(rss, rows, float(m.group(1)) if m else None, gpu, "--compile" in cmd))
+                    Run(rss, rows, float(m.group(1)) if m else None, gpu, "--compile" in cmd, out))
         floor = min(floor, matmul_floor(cfg.widths, cfg.latent, cfg.batch, cfg.images, a.device))
     if a.raw:
         with open(a.raw, "a", newline="") as f:
@@ -306,7 +308,10 @@ def table(a, cfg: Config, runs, floor: float, peak: float) -> dict[str, float]:
         losses = [fastest(runs[(n, "quiet")]).rows[-1]["test_loss"] for n in ("tch-vae", peer)]
         first = fastest(runs[(peer, "quiet")]).rows[0]["epoch_seconds"]
         compiled = f"; its first epoch, with compilation, {first:.1f} s" if "compile" in peer else ""
-        print(f"tch-vae / {peer}: {med['tch-vae'] / med[peer]:.2f}x the epoch time; "
+        # Each round's own ratio: a slow spell that lasts a round cancels out of it.
+        paired = [t.median / p.median for t, p in zip(runs[("tch-vae", "quiet")], runs[(peer, "quiet")])]
+        print(f"tch-vae / {peer}: {med['tch-vae'] / med[peer]:.2f}x the epoch time (fastest runs); "
+              f"per round {', '.join(f'{r:.2f}' for r in paired)}, median {statistics.median(paired):.2f}x; "
               f"test loss {100 * (losses[0] / losses[1] - 1):+.2f}%{compiled}")
     best_peer = min(peers, key=lambda n: med[n])
     print(f"the best peer: {best_peer} (tch-vae {med['tch-vae'] / med[best_peer]:.2f}x its epoch time)")
@@ -315,6 +320,9 @@ def table(a, cfg: Config, runs, floor: float, peak: float) -> dict[str, float]:
         same = fastest(runs[("tch-vae", "quiet")]).rows[-1]["test_loss"] == fastest(runs[(base, "quiet")]).rows[-1]["test_loss"]
         print(f"tch-vae / baseline build: {med['tch-vae'] / med[base]:.3f}x the epoch time; "
               f"test loss {'identical' if same else 'different'}")
+    for i, r in enumerate(runs[("tch-vae", "quiet")]):
+        for note in r.thread_notes:
+            print(f"tch-vae, quiet run {i + 1}: {note}")
     load = fastest(runs[("tch-vae", "quiet")]).load
     if load is not None:
         print(f"tch-vae dataset load and decode: {load:.3f} s")
@@ -334,6 +342,9 @@ def busy_table(runs) -> None:
         busy = statistics.median(r.median for r in rs)
         print(f"| {name} | {quiet:.3f} | {busy:.3f} | {busy / quiet:.2f}x | "
               f"{', '.join(f'{r.median:.3f}' for r in rs)} |")
+    for i, r in enumerate(runs.get(("tch-vae", "busy"), [])):
+        print(f"\ntch-vae, busy run {i + 1}: " + "; ".join(r.thread_notes or ["every batch on the most threads"]), end="")
+    print()
 
 
 #: The scaling sweep: hidden widths at batch 128, then batch sizes at width 400.
