@@ -126,7 +126,10 @@ mod tests {
             let (ok, _) = record.note(&v(1.0), &v(f64::INFINITY));
             assert_eq!(ok, device.is_cuda());
             let e = format!("{:#}", record.check(1, 3, 1e-3).unwrap_err());
-            assert!(e.contains("batch 1 of 3: the loss was 1 and the gradient norm inf"), "{e}");
+            assert!(
+                e.contains("batch 1 of 3: the loss was 1 and the gradient norm inf"),
+                "{e}"
+            );
         }
     }
 

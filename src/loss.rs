@@ -306,8 +306,8 @@ mod tests {
         assert_eq!(mu.grad().abs().max().double_value(&[]), 0.0);
         // Without free bits the objective is the mean loss, and equals the lambda = 0 case.
         let plain = batch_objective(&terms, &loss, &mu, &logvar, 1.0, 0.0);
-        let by_parts = terms.recon.mean(Kind::Float)
-            + (&terms.kl_mu + &terms.kl_var).mean(Kind::Float);
+        let by_parts =
+            terms.recon.mean(Kind::Float) + (&terms.kl_mu + &terms.kl_var).mean(Kind::Float);
         assert!(plain.allclose(&by_parts, 1e-5, 1e-5, false));
         let per_dim_sum =
             kl_per_dim(&mu, &logvar).sum_dim_intlist(&[1i64][..], false, None::<Kind>);

@@ -10,7 +10,8 @@
 //! How: twice a second, the CPU time that other processes used on the cores this
 //! process may run on (`/proc/stat`'s counters of those cores less this process's own,
 //! `/proc/self/stat`) says how many cores they leave free, and the thread count follows,
-//! between 1 and the default. Where `/proc` cannot be read (not Linux), the count stays.
+//! between 1 and the default, once two readings in a row agree. Where `/proc` cannot be
+//! read (not Linux), the count stays.
 //!
 //! Only for models whose numbers do not depend on the thread count: the MLP's are the
 //! same at 1 and 2 threads to the last bit (tests/fast/threads.rs), so a run's results do
@@ -19,7 +20,8 @@
 use std::time::{Duration, Instant};
 
 /// How often the load is read (two small files; a few microseconds), and the first
-/// time: soon, so that a short epoch on a busy machine is not run on too many threads.
+/// time: soon, so that a short epoch on a busy machine is not run on too many threads
+/// (a change takes two readings that agree: the first after 0.1 s, the second 0.5 s later).
 const EVERY: Duration = Duration::from_millis(500);
 const FIRST: Duration = Duration::from_millis(100);
 
@@ -37,6 +39,8 @@ pub struct ThreadPolicy {
     last: Option<Sample>,
     /// Whether the first reading of the load was taken.
     decided: bool,
+    /// The count that the last reading asked for, when it differs from the current one.
+    pending: Option<usize>,
     /// Batches run at each thread count since the last [`ThreadPolicy::take_summary`]
     /// (index: threads).
     batches: Vec<usize>,
@@ -68,6 +72,7 @@ impl ThreadPolicy {
             current: max.max(1),
             last: None,
             decided: false,
+            pending: None,
             batches: vec![0; max.max(1) + 1],
         };
         policy.last = Some(policy.sample()?);
@@ -98,10 +103,26 @@ impl ThreadPolicy {
             return;
         };
         let threads = threads_for(busy, self.cpus.len(), self.max);
-        if threads != self.current {
+        if let Some(threads) = self.settle(threads) {
             tch::set_num_threads(threads as i32);
-            self.current = threads;
         }
+    }
+
+    /// The count to change to, if any, given a reading's: a change needs two readings in a
+    /// row that ask for it, so that a brief burst of other work (a compaction, a cron job)
+    /// does not cost a quiet run half its threads.
+    fn settle(&mut self, threads: usize) -> Option<usize> {
+        if threads == self.current {
+            self.pending = None;
+            return None;
+        }
+        if self.pending != Some(threads) {
+            self.pending = Some(threads);
+            return None;
+        }
+        self.pending = None;
+        self.current = threads;
+        Some(threads)
     }
 
     /// How the batches since the last call were spread over thread counts, when some ran
@@ -118,7 +139,11 @@ impl ThreadPolicy {
             .enumerate()
             .map(|(i, t)| {
                 let s = if t == 1 { "" } else { "s" };
-                let of = if i == 0 { format!(" of {all} batches") } else { String::new() };
+                let of = if i == 0 {
+                    format!(" of {all} batches")
+                } else {
+                    String::new()
+                };
                 format!("{}{of} on {t} thread{s}", counts[t])
             })
             .collect();
@@ -220,7 +245,10 @@ mod tests {
     #[test]
     fn cpu_lists_parse_as_the_kernel_writes_them() {
         assert_eq!(parse_cpu_list("0-1"), Some(vec![0, 1]));
-        assert_eq!(parse_cpu_list("0-2,8,10-11"), Some(vec![0, 1, 2, 8, 10, 11]));
+        assert_eq!(
+            parse_cpu_list("0-2,8,10-11"),
+            Some(vec![0, 1, 2, 8, 10, 11])
+        );
         assert_eq!(parse_cpu_list("5"), Some(vec![5]));
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("a-b"), None);
@@ -264,7 +292,10 @@ mod tests {
         let b = others_busy_cores(&s(0, 0, 0), &s(150, 200, 50), 2).unwrap();
         assert!((b - 1.0).abs() < 1e-12, "{b}");
         // All the busy time ours: nobody else.
-        assert_eq!(others_busy_cores(&s(0, 0, 0), &s(120, 200, 120), 2), Some(0.0));
+        assert_eq!(
+            others_busy_cores(&s(0, 0, 0), &s(120, 200, 120), 2),
+            Some(0.0)
+        );
         // No time passed.
         assert_eq!(others_busy_cores(&s(5, 10, 0), &s(5, 10, 0), 2), None);
     }
@@ -281,22 +312,42 @@ mod tests {
         assert_eq!(threads_for(9.3, 16, 16), 6); // 6.7 free: it is not
     }
 
-    #[test]
-    fn the_summary_names_the_batches_run_on_fewer_threads() {
-        let mut p = ThreadPolicy {
+    fn policy() -> ThreadPolicy {
+        ThreadPolicy {
             max: 2,
             cpus: vec![0, 1],
             current: 2,
             last: None,
             decided: false,
+            pending: None,
             batches: vec![0; 3],
-        };
+        }
+    }
+
+    #[test]
+    fn a_change_needs_two_readings_in_a_row() {
+        let mut p = policy();
+        assert_eq!(p.settle(1), None, "one busy reading: a burst, maybe");
+        assert_eq!(p.settle(2), None, "quiet again: nothing changes");
+        assert_eq!(p.settle(1), None);
+        assert_eq!(p.settle(1), Some(1), "busy twice: one thread");
+        assert_eq!(p.current, 1);
+        assert_eq!(p.settle(1), None, "already there");
+        assert_eq!(p.settle(2), None);
+        assert_eq!(p.settle(2), Some(2), "quiet twice: back to two");
+    }
+
+    #[test]
+    fn the_summary_names_the_batches_run_on_fewer_threads() {
+        let mut p = policy();
         p.before_batch();
         assert_eq!(p.take_summary(), None, "all on the most threads");
         p.batches = vec![0, 212, 257];
         assert_eq!(
             p.take_summary().as_deref(),
-            Some("257 of 469 batches on 2 threads, 212 on 1 thread (other programs kept cores busy)")
+            Some(
+                "257 of 469 batches on 2 threads, 212 on 1 thread (other programs kept cores busy)"
+            )
         );
         assert_eq!(p.take_summary(), None, "counts start again");
     }

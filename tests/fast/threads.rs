@@ -23,7 +23,10 @@ fn same_at_one_and_two_threads(tmp: &std::path::Path, data: &std::path::Path, fl
         weights(&runs[0]) == weights(&runs[1]),
         "{flags:?}: the weights differ between 1 and 2 threads"
     );
-    assert_eq!(metrics_without_time(&runs[0]), metrics_without_time(&runs[1]));
+    assert_eq!(
+        metrics_without_time(&runs[0]),
+        metrics_without_time(&runs[1])
+    );
 }
 
 #[test]
