@@ -6,8 +6,9 @@
 #
 # Trains 1 epoch to warm up, then profiles a run of --epochs 6 with the flags given, and
 # sorts every sample's symbol into a kind: matrix products (MKL's sgemm), Adam (the fused
-# kernel), element-wise and reduction kernels, libtorch's dispatch and autograd, memory
-# allocation, data loading, and the rest. Startup and the test passes are in the run too;
+# kernel), OpenMP worker threads spinning while they wait (samples, not wall time: with N
+# threads, N are sampled), element-wise and reduction kernels, libtorch's dispatch and
+# autograd, memory allocation, data loading, and the rest. Startup and the test passes are in the run too;
 # with a few epochs of training they are a small share. Writes the table to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +21,13 @@ command -v perf > /dev/null || { echo "perf is missing: apt-get install linux-pe
 perf record -q -F 2000 -o "$work/perf.data" -- "$bin" train --device cpu --epochs 6 \
     --out "$work/run" "$@" > "$work/train.log" 2>&1
 grep -E "img/s" "$work/train.log" | sed 's/^/# /'
-perf report -i "$work/perf.data" --no-children --sort symbol --stdio -g none 2> /dev/null \
+perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio -g none 2> /dev/null \
     | python3 -c '
 import re, sys
 KINDS = [  # the first pattern that matches a symbol names its kind
     ("matrix products (MKL sgemm)", r"sgemm|mkl_blas"),
-    ("Adam (the fused kernel)", r"fused_adam"),
+    ("Adam (the fused kernel)", r"fused_adam|adam_fused_step"),
+    ("OpenMP threads waiting for work (spinning)", r"libgomp"),
     ("element-wise and reduction kernels", r"Sleef|VectorizedLoop|vectorized_|reduce|_kernel|binary_kernel|norm_kernel|mkl_vml"),
     ("memory (allocation, copies, page faults)", r"malloc|free|_int_|memset|memmove|memcpy|page|unlink_chunk|operator new|operator delete"),
     ("data loading (gzip)", r"zlib|inflate|crc32|idx::"),
@@ -33,7 +35,7 @@ KINDS = [  # the first pattern that matches a symbol names its kind
 ]
 share = {}
 for line in sys.stdin:
-    m = re.match(r"\s*([0-9.]+)%\s+\[[.k]\]\s+(.*)", line)
+    m = re.match(r"\s*([0-9.]+)%\s+(\S+\s+\[[.k]\]\s+.*)", line)
     if not m:
         continue
     kind = next((k for k, pat in KINDS if re.search(pat, m.group(2))), "other")
