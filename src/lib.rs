@@ -15,8 +15,8 @@
 //!   VampPrior), [`objective`] (the ELBO or the IWAE bound);
 //! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
 //!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`],
-//!   [`schedule`] (learning rate and KL weight along training), [`checkpoint`] (the
-//!   state's file);
+//!   [`schedule`] (learning rate and KL weight along training), [`threads`] (the CPU
+//!   thread count that follows the machine's load), [`checkpoint`] (the state's file);
 //! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
 //!   [`weights`], [`tensorboard`], [`compare`]; [`memory`] estimates what a model needs
 //!   before it is built;
