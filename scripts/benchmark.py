@@ -240,14 +240,19 @@ class Run:
 
 def measure(a, cfg: Config, names: list[str], tmp: Path, conditions=("quiet",)):
     """`a.repeats` rounds; in each, every program runs once per condition ("quiet", and
-    "busy" beside a `Busy` process), one after the other. Returns every run by (program,
+    "busy" beside a `Busy` process), one after the other, round i starting with program
+    i (mod their number). Returns every run by (program,
     condition), and the matrix-product floor (measured after each round, fastest kept)."""
     cuda = a.device.startswith("cuda")
     cmds = {n: c for n, c in programs(a, a.peer_list).items() if n in names}
     runs: dict[tuple[str, str], list[Run]] = {}
     floor = float("inf")
-    for _ in range(a.repeats):
-        for name, cmd in cmds.items():
+    for i in range(a.repeats):
+        # Each round starts with another program: whatever follows the floor measurement
+        # (or a slow spell's start) does not always hit the same one.
+        order = list(cmds.items())
+        order = order[i % len(order):] + order[:i % len(order)]
+        for name, cmd in order:
             for condition in conditions:
                 out_dir = Path(tempfile.mkdtemp(dir=tmp))
                 full = [*cmd, "--device", a.device, "--out", str(out_dir), *cfg.flags]
