@@ -68,24 +68,48 @@ pub fn name(device: Device) -> String {
 /// other; 100,000 of them stalled the machine).
 const THREADS_PER_CPU: usize = 4;
 
-/// Sets libtorch's intra-op threads (`--threads`), checked against the machine.
+/// Sets libtorch's intra-op threads (`--threads`), checked against the machine. Without
+/// it, libtorch's default, capped at the CPUs this process may use.
 pub fn set_threads(threads: Option<usize>) -> Result<()> {
-    if let Some(n) = threads {
-        let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let max = THREADS_PER_CPU * cpus;
-        ensure!(
-            (1..=max).contains(&n),
-            "--threads must be from 1 to {max} ({THREADS_PER_CPU} per logical CPU; this \
-             machine has {cpus}) (got {n})"
-        );
-        tch::set_num_threads(n as i32);
+    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    match threads {
+        Some(n) => {
+            let max = THREADS_PER_CPU * cpus;
+            ensure!(
+                (1..=max).contains(&n),
+                "--threads must be from 1 to {max} ({THREADS_PER_CPU} per logical CPU; this \
+                 machine has {cpus}) (got {n})"
+            );
+            tch::set_num_threads(n as i32);
+        }
+        None => {
+            if let Some(n) = capped_default(tch::get_num_threads().max(1) as usize, cpus) {
+                tch::set_num_threads(n as i32);
+            }
+        }
     }
     Ok(())
+}
+
+/// The thread count to set instead of libtorch's `default`, if any: libtorch counts the
+/// machine's cores, while a container's CPU quota or the process's affinity may allow
+/// fewer (`allowed`, from `available_parallelism`), and threads beyond those only wait for
+/// each other (PyTorch on 2 quota CPUs of a 64-core host would start 32).
+fn capped_default(default: usize, allowed: usize) -> Option<usize> {
+    (default > allowed).then_some(allowed.max(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_thread_count_never_exceeds_the_allowed_cpus() {
+        assert_eq!(capped_default(32, 2), Some(2)); // a 2-CPU quota on a 64-core host
+        assert_eq!(capped_default(2, 2), None); // libtorch's choice stands
+        assert_eq!(capped_default(4, 16), None); // physical cores below the logical CPUs
+        assert_eq!(capped_default(8, 0), Some(1));
+    }
 
     #[test]
     fn parses_cpu_and_rejects_nonsense() {

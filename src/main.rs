@@ -96,7 +96,8 @@ struct EvalArgs {
     /// File to write [default: RUN/eval.json].
     #[arg(long)]
     output: Option<PathBuf>,
-    /// libtorch intra-op threads [default: libtorch's choice, the physical cores].
+    /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
+    /// may use].
     #[arg(long)]
     threads: Option<usize>,
 }

@@ -126,8 +126,9 @@ pub struct TrainArgs {
     /// Train on the first N training images only (quick runs, tests).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// CPU threads for libtorch [default: the physical cores, and for MLP models fewer while
-    /// other programs keep cores busy; a fixed count keeps a conv run's last bits the same].
+    /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
+    /// may use, and for MLP models fewer while other programs keep cores busy; a fixed count
+    /// keeps a conv run's last bits the same].
     #[arg(long)]
     pub threads: Option<usize>,
     /// On CUDA, launch every training step's kernels one by one instead of replaying the
