@@ -192,8 +192,9 @@ BENCH=("$PY" scripts/benchmark.py --device "$DEVICE" --binary "$BIN" --data "$DA
 # PEERS="eager,fused" times fewer PyTorch programs (benchmark.py --peers; its default on
 # CUDA: eager, fused Adam, torch.compile reduce-overhead).
 [ -n "${PEERS:-}" ] && BENCH+=(--peers "$PEERS")
-step benchmark_b128 "${BENCH[@]}" --batch-size 128
-step benchmark_b1024 "${BENCH[@]}" --batch-size 1024
+# Every epoch of every run comes back too (--raw), not only each program's fastest.
+step benchmark_b128 "${BENCH[@]}" --batch-size 128 --raw "$WORK/benchmark_b128_runs.csv"
+step benchmark_b1024 "${BENCH[@]}" --batch-size 1024 --raw "$WORK/benchmark_b1024_runs.csv"
 rm -rf "$WORK/fault"
 pack
 cat "$WORK/benchmark_b128.log" "$WORK/benchmark_b1024.log" 2>/dev/null
