@@ -94,7 +94,7 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
 /// The thread count to set instead of libtorch's `default`, if any: libtorch counts the
 /// machine's cores, while a container's CPU quota or the process's affinity may allow
 /// fewer (`allowed`, from `available_parallelism`), and threads beyond those only wait for
-/// each other (PyTorch on 2 quota CPUs of a 64-core host would start 32).
+/// each other.
 fn capped_default(default: usize, allowed: usize) -> Option<usize> {
     (default > allowed).then_some(allowed.max(1))
 }

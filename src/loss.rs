@@ -163,11 +163,6 @@ impl ElboTerms {
         }
     }
 
-    /// KL, `[n]`.
-    pub fn kl(&self) -> Tensor {
-        self.kl.shallow_clone()
-    }
-
     /// recon + beta * KL, `[n]`: the negative ELBO when beta = 1.
     pub fn loss(&self, beta: f64) -> Tensor {
         if beta == 1.0 {
@@ -311,7 +306,7 @@ mod tests {
         assert!(plain.allclose(&by_parts, 1e-5, 1e-5, false));
         let per_dim_sum =
             kl_per_dim(&mu, &logvar).sum_dim_intlist(&[1i64][..], false, None::<Kind>);
-        assert!(per_dim_sum.allclose(&terms.kl(), 1e-6, 1e-6, false));
+        assert!(per_dim_sum.allclose(&terms.kl, 1e-6, 1e-6, false));
     }
 
     #[test]

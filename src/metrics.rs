@@ -37,7 +37,7 @@ impl PassSums {
 
     /// Adds a batch's per-sample terms, with `loss` = recon + beta * KL.
     pub fn add(&mut self, terms: &ElboTerms, beta: f64) {
-        self.add_with_loss(&(&terms.recon + terms.kl() * beta), terms);
+        self.add_with_loss(&terms.loss(beta), terms);
     }
 
     /// Adds a batch's per-sample `loss` (`[b]`) and terms.

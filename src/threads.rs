@@ -47,7 +47,7 @@ pub struct ThreadPolicy {
 }
 
 /// CPU time counters at one moment, in clock ticks.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 struct Sample {
     at: Instant,
     /// Busy and total (busy + idle) ticks of the allowed CPUs together.
