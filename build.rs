@@ -7,7 +7,9 @@
 //! * the C++ glue in `src/cpp/` ([`CPP_SOURCES`]), compiled against libtorch's headers
 //!   with warnings on (libtorch's own headers are system headers, so only ours warn):
 //!   `torchscript.cpp` builds TorchScript modules with named parameters (see
-//!   `src/export.rs`), `optim.cpp` is libtorch's fused Adam (see `src/optim.rs`), and
+//!   `src/export.rs`), `optim.cpp` is libtorch's fused Adam (see `src/optim.rs`),
+//!   `numerics.cpp` reads back MKL's reproducibility mode and ATen's CPU capability (see
+//!   `src/numerics.rs`), and
 //! * `cuda_graph.cpp` (see `src/cuda_graph.rs`) also needs the CUDA runtime
 //!   headers: the PyTorch wheel's `nvidia/cu*/include` (or `CUDA_HOME`). Without them it
 //!   is compiled to functions that report "no CUDA graph support", and training on CUDA
@@ -15,10 +17,11 @@
 use std::path::{Path, PathBuf};
 
 /// The C++ files, compiled into one archive; `ffi_message.h` is their shared header.
-const CPP_SOURCES: [&str; 3] = [
+const CPP_SOURCES: [&str; 4] = [
     "src/cpp/torchscript.cpp",
     "src/cpp/optim.cpp",
     "src/cpp/cuda_graph.cpp",
+    "src/cpp/numerics.cpp",
 ];
 const CPP_HEADERS: [&str; 1] = ["src/cpp/ffi_message.h"];
 

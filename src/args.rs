@@ -36,6 +36,21 @@ pub enum LrScheduleArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum ReproducibleArg {
+    Machine,
+    Portable,
+}
+
+impl From<ReproducibleArg> for tch_vae::numerics::Reproducible {
+    fn from(a: ReproducibleArg) -> Self {
+        match a {
+            ReproducibleArg::Machine => Self::Machine,
+            ReproducibleArg::Portable => Self::Portable,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum ArchArg {
     Mlp,
     Conv,

@@ -1,6 +1,7 @@
-//! The C functions of `src/cpp/torchscript.cpp`, `src/cpp/optim.cpp` and
-//! `src/cpp/cuda_graph.cpp` (compiled by build.rs). Crate-private: the safe wrappers in
-//! `export.rs`, `optim.rs` and `cuda_graph.rs` are the API.
+//! The C functions of `src/cpp/torchscript.cpp`, `src/cpp/optim.cpp`,
+//! `src/cpp/cuda_graph.cpp` and `src/cpp/numerics.cpp` (compiled by build.rs).
+//! Crate-private: the safe wrappers in `export/`, `optim.rs`, `cuda_graph.rs` and
+//! `numerics.rs` are the API.
 //! Each returns null on success or a message allocated by the C++ side; C++ exceptions
 //! never cross into Rust.
 use anyhow::{bail, Result};
@@ -76,6 +77,15 @@ extern "C" {
     pub(crate) fn tchvae_graph_replay(graph: *mut c_void) -> *mut c_char;
     pub(crate) fn tchvae_graph_free(graph: *mut c_void);
     pub(crate) fn tchvae_cuda_total_memory(device: i32, out: *mut u64) -> *mut c_char;
+
+    // src/cpp/numerics.cpp: plain answers, no error message (see numerics.rs).
+    pub(crate) fn tchvae_mkl_cbwr_set(settings: i32) -> i32;
+    pub(crate) fn tchvae_mkl_cbwr_get() -> i32;
+    pub(crate) fn tchvae_mkl_auto_branch() -> i32;
+    pub(crate) fn tchvae_aten_cpu_capability() -> i32;
+    pub(crate) fn tchvae_libtorch_version() -> i32;
+    pub(crate) fn tchvae_set_onednn(on: bool);
+    pub(crate) fn tchvae_onednn_enabled() -> bool;
 
     fn tchvae_free_message(message: *mut c_char);
 }

@@ -16,7 +16,11 @@
 //! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
 //!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`],
 //!   [`schedule`] (learning rate and KL weight along training), [`threads`] (the CPU
-//!   thread count that follows the machine's load), [`checkpoint`] (the state's file);
+//!   thread count that follows the machine's load; [`thread_record`], its per-epoch
+//!   record), [`checkpoint`] (the state's file);
+//! - same seed, same numbers: [`numerics`] (MKL's reproducible mode and the portable
+//!   mode, set before libtorch's first operation, and their record), [`invariant`]
+//!   (element-wise functions whose bits do not depend on the thread count);
 //! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
 //!   [`weights`], [`tensorboard`], [`compare`]; [`memory`] estimates what a model needs
 //!   before it is built;
@@ -39,10 +43,12 @@ mod ffi;
 pub mod figures;
 pub mod idx;
 pub mod images;
+pub mod invariant;
 pub mod loss;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod numerics;
 pub mod objective;
 pub mod optim;
 pub mod plot;
@@ -52,6 +58,7 @@ pub mod rundir;
 pub mod schedule;
 pub mod step;
 pub mod tensorboard;
+pub mod thread_record;
 pub mod threads;
 pub mod train;
 pub mod weights;

@@ -3,7 +3,8 @@
 //! -ELBO(x) = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I)), with q(z|x) = N(mu, sigma^2 I)
 //! (Kingma & Welling 2013, "Auto-Encoding Variational Bayes", eq. 10 and Appendix B).
 use crate::config::Likelihood;
-use tch::{Kind, Reduction, Tensor};
+use crate::invariant;
+use tch::{Kind, Tensor};
 
 /// The reparameterisation trick (Kingma & Welling 2013, section 2.4):
 /// z = mu + sigma * eps with sigma = exp(logvar / 2), eps ~ N(0, I), so gradients reach
@@ -70,7 +71,7 @@ pub fn discretized_logistic_nll(mean: &Tensor, log_scale: &Tensor, x: &Tensor) -
     let centred = x - mean; // [n, D]
     let plus = (&centred + HALF_BIN) * &inv_scale;
     let minus = (&centred - HALF_BIN) * &inv_scale;
-    let log_sigmoid = |v: &Tensor| -(-v).softplus();
+    let log_sigmoid = crate::invariant::log_sigmoid;
     let log_cdf_plus = log_sigmoid(&plus);
     let log_one_minus_cdf_minus = log_sigmoid(&(-&minus));
     let log_mass = |hi: &Tensor, lo: &Tensor| {
@@ -92,8 +93,10 @@ pub fn discretized_logistic_nll(mean: &Tensor, log_scale: &Tensor, x: &Tensor) -
 /// -log p(x | z) summed over pixels. Shapes: logits [n, D], x [n, D] -> `[n]`; `log_scale`
 /// (`[D]`) is the logistic likelihood's.
 ///
-/// Bernoulli: binary cross-entropy computed from the logits, which libtorch evaluates as
+/// Bernoulli: binary cross-entropy computed from the logits as
 /// max(l, 0) - l x + log(1 + exp(-|l|)): stable where sigmoid-then-log would overflow.
+/// Sigmoids and log-sigmoids come from `invariant.rs`, whose bits do not depend on the
+/// thread count (libtorch's fused kernels' do).
 /// Gaussian with variance 1/2: ||x - sigmoid(l)||^2 + (D/2) log(pi), the squared error
 /// made a density.
 pub fn reconstruction_nll(
@@ -104,18 +107,17 @@ pub fn reconstruction_nll(
 ) -> Tensor {
     let dims: &[i64] = &[1];
     match likelihood {
-        Likelihood::Bernoulli => logits
-            .binary_cross_entropy_with_logits::<Tensor>(x, None, None, Reduction::None)
+        Likelihood::Bernoulli => invariant::binary_cross_entropy_with_logits(logits, x)
             .sum_dim_intlist(dims, false, None::<Kind>),
         Likelihood::Gaussian => {
             let d = x.size()[1] as f64;
-            (x - logits.sigmoid())
+            (x - invariant::sigmoid(logits))
                 .square()
                 .sum_dim_intlist(dims, false, None::<Kind>)
                 + 0.5 * d * std::f64::consts::PI.ln()
         }
         Likelihood::Logistic => discretized_logistic_nll(
-            &logits.sigmoid(),
+            &invariant::sigmoid(logits),
             log_scale.expect("a logistic model has a log-scale"),
             x,
         ),

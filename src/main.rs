@@ -16,6 +16,7 @@ use tch_vae::commands::{self, EvalRequest, Interrupted, ResumeRequest};
 use tch_vae::device;
 use tch_vae::error::without_backtrace;
 use tch_vae::eval::report::EvalSettings;
+use tch_vae::numerics::{self, Reproducible};
 use train_args::TrainArgs;
 
 #[derive(Parser)]
@@ -137,6 +138,12 @@ struct PlotArgs {
 
 fn main() -> ExitCode {
     let command = Cli::parse().command;
+    // Before any libtorch operation and any other thread: MKL and ATen read their
+    // settings once, at their first use (tch_vae::numerics says why).
+    if let Err(e) = numerics::init(reproducible_mode(&command)) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     // A safety net: tch's infallible calls panic on libtorch errors (say, an allocation
     // that an absurd configuration asks for). Report those like any other error, without
     // Rust's panic banner or libtorch's C++ backtrace.
@@ -161,6 +168,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// The `--reproducible` mode a command runs in: a new run's flag, or the mode recorded in
+/// the run folder it works on (machine where none is, or the config cannot be read: the
+/// command itself then reports the problem).
+fn reproducible_mode(command: &Command) -> Reproducible {
+    let of_run = |dir: &std::path::Path| {
+        tch_vae::rundir::read_config(dir).map_or(Reproducible::Machine, |c| c.train.reproducible)
+    };
+    match command {
+        Command::Train(a) => a.resume.as_deref().map_or(a.reproducible.into(), of_run),
+        Command::Export(a) => of_run(&a.run),
+        Command::Eval(a) => of_run(&a.run),
+        Command::Sample(a) => of_run(&a.run),
+        Command::Plot(a) => of_run(&a.run),
+        Command::Compare(_) => Reproducible::Machine,
     }
 }
 

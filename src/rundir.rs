@@ -17,6 +17,8 @@ pub const WEIGHTS: &str = "weights.safetensors";
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 /// One row per epoch (`metrics.rs`).
 pub const METRICS: &str = "metrics.csv";
+/// Batches of each epoch at each CPU thread count (`thread_record.rs`).
+pub const THREADS: &str = "threads.csv";
 /// The loss curves (`plot.rs`).
 pub const LOSS_SVG: &str = "loss.svg";
 /// The TorchScript module (`export.rs`).
@@ -35,11 +37,12 @@ pub const LOCK: &str = ".tch-vae.lock";
 /// TensorBoard event files start so (TensorBoard finds them by "tfevents").
 pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
 
-pub const FILES: [&str; 13] = [
+pub const FILES: [&str; 14] = [
     CONFIG,
     WEIGHTS,
     CHECKPOINT,
     METRICS,
+    THREADS,
     LOSS_SVG,
     TORCHSCRIPT,
     EVAL,

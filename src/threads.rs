@@ -13,10 +13,11 @@
 //! between 1 and the default, once two readings in a row agree. Where `/proc` cannot be
 //! read (not Linux), the count stays.
 //!
-//! Only for models whose numbers do not depend on the thread count: the MLP's are the
-//! same at 1 and 2 threads to the last bit (tests/fast/threads.rs), so a run's results do
-//! not depend on the machine's load. oneDNN's convolutions give other last bits at other
-//! counts, so conv runs keep theirs (and resume exactly).
+//! Only for models whose numbers do not depend on the thread count (numerics.rs says how,
+//! tests/fast/threads.rs and tests/slow/numerics.rs check it at 1 to 4 threads, beside a
+//! busy core): MLPs, and conv models in the portable mode. oneDNN's convolutions give
+//! other last bits at other counts, so conv runs in the machine mode keep theirs (and
+//! resume exactly).
 use std::time::{Duration, Instant};
 
 /// How often the load is read (two small files; a few microseconds), and the first
@@ -41,9 +42,6 @@ pub struct ThreadPolicy {
     decided: bool,
     /// The count that the last reading asked for, when it differs from the current one.
     pending: Option<usize>,
-    /// Batches run at each thread count since the last [`ThreadPolicy::take_summary`]
-    /// (index: threads).
-    batches: Vec<usize>,
 }
 
 /// CPU time counters at one moment, in clock ticks.
@@ -73,7 +71,6 @@ impl ThreadPolicy {
             last: None,
             decided: false,
             pending: None,
-            batches: vec![0; max.max(1) + 1],
         };
         policy.last = Some(policy.sample()?);
         Some(policy)
@@ -84,10 +81,9 @@ impl ThreadPolicy {
         self.max
     }
 
-    /// Called before each training batch: counts it, and twice a second reads the
-    /// load and sets libtorch's thread count to what the other processes leave free.
+    /// Called before each training batch: twice a second reads the load and sets
+    /// libtorch's thread count to what the other processes leave free.
     pub fn before_batch(&mut self) {
-        self.batches[self.current] += 1;
         let Some(last) = self.last else { return };
         let wait = if self.decided { EVERY } else { FIRST };
         if last.at.elapsed() < wait {
@@ -123,34 +119,6 @@ impl ThreadPolicy {
         self.pending = None;
         self.current = threads;
         Some(threads)
-    }
-
-    /// How the batches since the last call were spread over thread counts, when some ran
-    /// on fewer than the most (for the epoch's summary); None when all ran on the most.
-    pub fn take_summary(&mut self) -> Option<String> {
-        let counts = std::mem::replace(&mut self.batches, vec![0; self.max + 1]);
-        let all: usize = counts.iter().sum();
-        if counts[self.max] == all {
-            return None;
-        }
-        let parts: Vec<String> = (1..=self.max)
-            .rev()
-            .filter(|&t| counts[t] > 0)
-            .enumerate()
-            .map(|(i, t)| {
-                let s = if t == 1 { "" } else { "s" };
-                let of = if i == 0 {
-                    format!(" of {all} batches")
-                } else {
-                    String::new()
-                };
-                format!("{}{of} on {t} thread{s}", counts[t])
-            })
-            .collect();
-        Some(format!(
-            "{} (other programs kept cores busy)",
-            parts.join(", ")
-        ))
     }
 
     fn sample(&self) -> Option<Sample> {
@@ -320,7 +288,6 @@ mod tests {
             last: None,
             decided: false,
             pending: None,
-            batches: vec![0; 3],
         }
     }
 
@@ -335,20 +302,5 @@ mod tests {
         assert_eq!(p.settle(1), None, "already there");
         assert_eq!(p.settle(2), None);
         assert_eq!(p.settle(2), Some(2), "quiet twice: back to two");
-    }
-
-    #[test]
-    fn the_summary_names_the_batches_run_on_fewer_threads() {
-        let mut p = policy();
-        p.before_batch();
-        assert_eq!(p.take_summary(), None, "all on the most threads");
-        p.batches = vec![0, 212, 257];
-        assert_eq!(
-            p.take_summary().as_deref(),
-            Some(
-                "257 of 469 batches on 2 threads, 212 on 1 thread (other programs kept cores busy)"
-            )
-        );
-        assert_eq!(p.take_summary(), None, "counts start again");
     }
 }

@@ -18,6 +18,7 @@ use crate::prior;
 use crate::report::BatchProgress;
 use crate::schedule;
 use crate::step::{PassSteps, Steps};
+use crate::thread_record::ThreadCounts;
 use crate::threads::ThreadPolicy;
 use crate::weights;
 use anyhow::{ensure, Result};
@@ -99,6 +100,8 @@ pub struct Trainer {
     steps: Steps,
     /// The CPU thread count that follows the machine's load, if the run has one.
     threads: Option<ThreadPolicy>,
+    /// Batches run at each CPU thread count (threads.csv).
+    thread_counts: ThreadCounts,
 }
 
 impl Trainer {
@@ -120,6 +123,7 @@ impl Trainer {
             pos: Position::start_of(1, device),
             steps: Steps::new(device, config.kl_warmup),
             threads: None,
+            thread_counts: ThreadCounts::default(),
         })
     }
 
@@ -174,10 +178,11 @@ impl Trainer {
         self.threads = Some(policy);
     }
 
-    /// How the batches since the last call were spread over thread counts, when the
-    /// machine's load made some run on fewer threads.
-    pub fn take_thread_summary(&mut self) -> Option<String> {
-        self.threads.as_mut().and_then(ThreadPolicy::take_summary)
+    /// The batches run at each CPU thread count since the last call, and the most
+    /// threads the load-following count may use (None: a fixed count).
+    pub fn take_thread_counts(&mut self) -> (ThreadCounts, Option<usize>) {
+        let max = self.threads.as_ref().map(ThreadPolicy::max);
+        (std::mem::take(&mut self.thread_counts), max)
     }
 
     /// See [`Steps::set_cuda_graphs`].
@@ -314,6 +319,8 @@ impl Trainer {
             if let Some(threads) = self.threads.as_mut() {
                 threads.before_batch();
             }
+            self.thread_counts
+                .add(tch::get_num_threads().max(1) as usize);
             pass.run(i, &index, |rows| self.step(split, rows, beta, &mut fault))?;
             self.pos.images += index.size()[0] as usize;
             self.pos.batch = i + 1;

@@ -1,7 +1,7 @@
 //! `tch-vae train`'s flags, and their conversion into the library's plain request.
 use crate::args::{
     parse_image_size, ActivationArg, ArchArg, BinarizeArg, LikelihoodArg, LrScheduleArg,
-    ObjectiveArg, PriorArg,
+    ObjectiveArg, PriorArg, ReproducibleArg,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -12,13 +12,14 @@ use tch_vae::config::{
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Continue the run in DIR from its checkpoint, with its own config, until --epochs
-    /// epochs in total (only --epochs, --device and --threads may be given with it).
+    /// Continue the run in DIR from its checkpoint, with its own config (and
+    /// --reproducible mode), until --epochs epochs in total (only --epochs, --device and
+    /// --threads may be given with it).
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
         "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
         "deterministic", "test_fraction", "channels", "image_size", "conv_channels", "objective", "k",
-        "activation", "lr_schedule", "prior", "pseudo_inputs", "conditional"])]
+        "activation", "lr_schedule", "prior", "pseudo_inputs", "conditional", "reproducible"])]
     pub resume: Option<PathBuf>,
     /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
     /// binary files, or a NumPy .npy/.npz file.
@@ -137,9 +138,18 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_cuda_graphs: bool,
     /// On CUDA, use cuDNN's deterministic convolution algorithms (slower): two runs of an
-    /// --arch conv model then give the same numbers. The CPU is deterministic already.
+    /// --arch conv model then give the same numbers. On the CPU the same seed gives the
+    /// same numbers without it, within the limits of --reproducible.
     #[arg(long)]
     pub deterministic: bool,
+    /// Which CPUs give the same numbers for the same seed. machine: the same bits at any
+    /// thread count and load on one kind of CPU (MKL's strict reproducible mode on its
+    /// fastest code for this CPU; no measurable cost). portable: the same bits on any
+    /// x86-64 CPU with AVX2, Intel or AMD (MKL and libtorch's kernels pinned to AVX2;
+    /// slower on CPUs with AVX-512). A MKL_CBWR or ATEN_CPU_CAPABILITY of your own wins and
+    /// is recorded in config.json. With --resume: the run's own mode.
+    #[arg(long, value_enum, default_value_t = ReproducibleArg::Machine)]
+    pub reproducible: ReproducibleArg,
 }
 
 impl TrainArgs {
@@ -206,6 +216,7 @@ impl TrainArgs {
                     LrScheduleArg::Constant => LrSchedule::Constant,
                     LrScheduleArg::Burda => LrSchedule::Burda,
                 },
+                reproducible: self.reproducible.into(),
             },
             device,
             out: self.out,

@@ -5,11 +5,11 @@ use crate::config::{default_conv_channels, Arch, DataInfo, ModelConfig, RunConfi
 use crate::data::{self, Dataset, LoadOptions};
 use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
-use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, TORCHSCRIPT, WEIGHTS};
+use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, THREADS, TORCHSCRIPT, WEIGHTS};
 use crate::tensorboard::{Board, RUNNING_LOSS};
 use crate::threads::ThreadPolicy;
 use crate::train::{EpochEnd, Trainer};
-use crate::{checkpoint, device, export, figures, memory, plot, weights};
+use crate::{checkpoint, device, export, figures, memory, plot, thread_record, weights};
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -73,6 +73,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
     // then the data, then the model's sizes against the data and the memory.
     let (mut model, mut train) = (req.model.clone(), req.train.clone());
+    crate::numerics::init(train.reproducible)?;
     train.validate()?;
     model.validate()?;
     crate::config::check_combination(&model, &train)?;
@@ -120,6 +121,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
             drawn_test_split: data.origin.drawn_test_split,
             class_names: data.class_names.clone(),
         },
+        numerics: Some(crate::numerics::record()),
     };
     rundir::write_config(&out, &run)?;
     report.note(&format!(
@@ -151,6 +153,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
 pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let dir = &req.run;
     let mut run = rundir::read_config(dir)?;
+    crate::numerics::init(run.train.reproducible)?;
     let config_path = dir.join(rundir::CONFIG);
     let _lock = rundir::lock(dir)?;
     let path = dir.join(CHECKPOINT);
@@ -188,6 +191,16 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     let mut trainer = Trainer::resume(&run.model, &run.train, req.device, saved.state)?;
     trainer.set_cuda_graphs(req.cuda_graphs);
     rundir::write_config(dir, &run)?;
+    if let Some(recorded) = &run.numerics {
+        let changes = recorded.differences(&crate::numerics::record());
+        if !changes.is_empty() {
+            report.note(&format!(
+                "this process does not compute like the one that started the run ({}): the \
+                 continuation may differ in the last bits from an uninterrupted run",
+                changes.join("; ")
+            ));
+        }
+    }
     report.note(&format!(
         "resuming {} at epoch {epoch}, batch {batch} ({done} epochs done, training to {epochs}) on {}",
         dir.display(),
@@ -202,7 +215,7 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
 }
 
 /// Without `--threads`, on the CPU, an MLP's thread count follows the machine's load
-/// (threads.rs says why, and why not for conv models).
+/// (threads.rs says why; numerics.rs why conv models only in the portable mode).
 fn adapt_threads(
     trainer: &mut Trainer,
     threads: Option<usize>,
@@ -210,7 +223,10 @@ fn adapt_threads(
     device: Device,
     report: &mut dyn Reporter,
 ) {
-    if threads.is_some() || device.is_cuda() || model.arch != Arch::Mlp {
+    // Only models whose bits do not depend on the thread count (numerics.rs): MLPs, and
+    // conv models once oneDNN is off (the portable mode).
+    let invariant = model.arch == Arch::Mlp || !crate::numerics::onednn_enabled();
+    if threads.is_some() || device.is_cuda() || !invariant {
         return;
     }
     if let Some(policy) = ThreadPolicy::new(tch::get_num_threads().max(1) as usize) {
@@ -253,6 +269,8 @@ fn train_loop(
         run: out.to_path_buf(),
     };
     let batches = data.train.len().div_ceil(run.train.batch_size);
+    // A resumed run keeps the record of its finished epochs.
+    let mut thread_rows = thread_record::read_first(&out.join(THREADS), history.len());
     while trainer.position().epoch <= run.train.epochs {
         let epoch = trainer.position().epoch;
         report.epoch_started(epoch, run.train.epochs, batches);
@@ -279,9 +297,12 @@ fn train_loop(
         match end? {
             EpochEnd::Finished(row) => {
                 report.epoch_finished(&row, run.train.epochs, data.train.len());
-                if let Some(threads) = trainer.take_thread_summary() {
+                let (counts, max) = trainer.take_thread_counts();
+                if let Some(threads) = max.and_then(|max| counts.summary(max)) {
                     report.note(&format!("epoch {epoch}: {threads}"));
                 }
+                thread_rows.extend(thread_record::rows(epoch, &counts));
+                thread_record::write(&out.join(THREADS), &thread_rows)?;
                 // Before the checkpoint: a run killed in between redoes this epoch, and
                 // its resumption drops these values first (see tensorboard.rs).
                 let [samples, recon] = figures::epoch_pngs(trainer.vae(), data, run.train.seed)?;

@@ -1,6 +1,7 @@
 //! Plain, typed configuration: what `config.json` holds and what the library runs on,
 //! and the defaults of every flag. The command line (clap) lives in the binary, reads
 //! [`defaults`], and converts into these structs; `rundir.rs` reads and writes the file.
+pub use crate::numerics::{NumericsRecord, Reproducible};
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -117,6 +118,11 @@ pub struct TrainConfig {
     /// `--lr-schedule` (configs written before it: constant).
     #[serde(default)]
     pub lr_schedule: LrSchedule,
+    /// `--reproducible`: which CPUs give the same bits (configs written before it: machine,
+    /// although those runs ran without MKL's reproducible mode; `RunConfig::numerics` says
+    /// what was in force).
+    #[serde(default)]
+    pub reproducible: Reproducible,
 }
 
 fn default_test_fraction() -> f64 {
@@ -147,6 +153,7 @@ impl TrainConfig {
             objective: Objective::Elbo,
             k: 1,
             lr_schedule: LrSchedule::Constant,
+            reproducible: Reproducible::Machine,
         }
     }
 
@@ -256,6 +263,10 @@ pub struct RunConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub data: DataInfo,
+    /// What decided the CPU numbers of the process that started the run (None in configs
+    /// written before it was recorded).
+    #[serde(default)]
+    pub numerics: Option<NumericsRecord>,
 }
 
 impl RunConfig {

@@ -165,3 +165,68 @@ pub fn metrics_without_time(run: &Path) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Each test process computes as the binary does: MKL's reproducible mode is set before any
+/// test thread runs libtorch (MKL fixes its mode at its first computation), so runs made
+/// in-process compare bit for bit with runs of the binary.
+#[ctor::ctor(unsafe)]
+fn reproducible_numerics() {
+    tch_vae::numerics::init(tch_vae::numerics::Reproducible::Machine)
+        .expect("MKL's reproducible mode");
+}
+
+/// A core kept busy by a spinning thread until dropped: the load of another program.
+pub struct BusyCore {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BusyCore {
+    pub fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut x = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        });
+        BusyCore {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BusyCore {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A run's numbers as one SHA-256: every weight's name, shape and bytes in name order,
+/// then metrics.csv without its wall-clock column.
+pub fn fingerprint(run: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let tensors = tch_vae::weights::read_tensors(&run.join("weights.safetensors")).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut hash = Sha256::new();
+    for name in names {
+        let t = tensors[name].to_kind(tch::Kind::Float).contiguous();
+        let values = Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
+        hash.update(name.as_bytes());
+        hash.update(format!("{:?}", t.size()).as_bytes());
+        for v in values {
+            hash.update(v.to_le_bytes());
+        }
+    }
+    for row in metrics_without_time(run) {
+        hash.update(row.join(",").as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -25,6 +25,7 @@ fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig 
             ..TrainConfig::defaults()
         },
         data: Default::default(),
+        numerics: None,
     }
 }
 

@@ -20,6 +20,7 @@ fn config_json() -> String {
         model: model(),
         train: TrainConfig::defaults(),
         data: Default::default(),
+        numerics: None,
     };
     run.to_json().unwrap()
 }

@@ -1,41 +1,56 @@
-//! An MLP's numbers do not depend on the CPU thread count, to the last bit: the reason a
-//! run without `--threads` may change its count with the machine's load (src/threads.rs)
-//! and still give the same weights and resume exactly.
+//! Same seed, same numbers (src/numerics.rs): an MLP's weights and metrics are the same to
+//! the last bit at any CPU thread count, which is why a run without `--threads` may change
+//! its count with the machine's load (src/threads.rs) and still resume exactly; MKL runs in
+//! its reproducible mode without the user setting anything; and the portable mode gives
+//! the committed fingerprint on any x86-64 CPU with AVX2. The slow tier repeats the thread
+//! counts for every variant beside a busy core (tests/slow/numerics.rs).
 use crate::common::*;
+use std::path::{Path, PathBuf};
 
-/// Trains `flags` at 1 and at 2 threads and compares the weights' bytes and metrics.csv.
-/// The sizes make libtorch split work between threads: batches of 128 images of 784
-/// values (element-wise operations split above 32,768 elements) and 784x400 matrix
-/// products.
-fn same_at_one_and_two_threads(tmp: &std::path::Path, data: &std::path::Path, flags: &[&str]) {
+/// The fixture: sizes that make libtorch split work between threads (batches of 128
+/// images of 784 values: element-wise operations split above 32,768 elements; 784x400
+/// matrix products), and at 3 threads shares that are not a multiple of the vector width.
+fn data(tmp: &Path) -> PathBuf {
+    let data = tmp.join("data");
+    write_idx_folder(&data, 640, 256);
+    data
+}
+
+/// Trains `flags` for one epoch at each count of `threads` and checks that the runs agree
+/// bit for bit (weights and metrics.csv).
+fn same_at(tmp: &Path, data: &Path, flags: &[&str], threads: &[&str]) {
     let name = flags.join("").replace('-', "");
-    let runs: Vec<std::path::PathBuf> = ["1", "2"]
+    let prints: Vec<(String, String)> = threads
         .iter()
-        .map(|threads| {
-            let run = tmp.join(format!("{name}-{threads}"));
-            let args = [flags, &["--epochs", "1", "--threads", threads]].concat();
+        .map(|count| {
+            let run = tmp.join(format!("{name}-{count}"));
+            let args = [flags, &["--epochs", "1", "--threads", count]].concat();
             train_ok(&train_args_on(data, &run, &args));
-            run
+            (count.to_string(), fingerprint(&run))
         })
         .collect();
-    let weights = |run: &std::path::Path| std::fs::read(run.join("weights.safetensors")).unwrap();
-    assert!(
-        weights(&runs[0]) == weights(&runs[1]),
-        "{flags:?}: the weights differ between 1 and 2 threads"
-    );
-    assert_eq!(
-        metrics_without_time(&runs[0]),
-        metrics_without_time(&runs[1])
-    );
+    for (count, print) in &prints[1..] {
+        assert_eq!(
+            print, &prints[0].1,
+            "{flags:?}: {count} threads give other numbers than {}",
+            prints[0].0
+        );
+    }
 }
 
 #[test]
 fn mlp_runs_are_the_same_at_any_thread_count() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    write_idx_folder(&data, 640, 256);
-    same_at_one_and_two_threads(tmp.path(), &data, &["--clip-grad", "5"]);
-    same_at_one_and_two_threads(
+    let data = data(tmp.path());
+    // 3 threads split 128 x 784 values into shares of 33,451: the count at which libtorch's
+    // own sigmoid and cross-entropy kernels change bits (numerics.rs).
+    same_at(
+        tmp.path(),
+        &data,
+        &["--clip-grad", "5"],
+        &["1", "2", "3", "4"],
+    );
+    same_at(
         tmp.path(),
         &data,
         &[
@@ -52,5 +67,138 @@ fn mlp_runs_are_the_same_at_any_thread_count() {
             "--activation",
             "tanh",
         ],
+        &["1", "3", "4"],
     );
+}
+
+/// The CNR fields of every MKL_VERBOSE line of a matrix product ("CNR:AUTO,STRICT").
+fn mkl_modes(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("MKL_VERBOSE SGEMM") || l.starts_with("MKL_VERBOSE DGEMM"))
+        .map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("CNR:"))
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect()
+}
+
+fn numerics_of(run: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run.join("config.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["numerics"].clone()
+}
+
+#[test]
+fn mkl_runs_in_its_reproducible_mode_without_being_asked() {
+    // MKL's own account of every matrix product: with the mode off it prints CNR:OFF, on
+    // every CPU, whether or not that CPU's bits happen to depend on the thread count.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_data(tmp.path());
+    let run = tmp.path().join("run");
+    let args = train_args_on(&data, &run, &["--epochs", "1", "--hidden", "32"]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+        .args(&args)
+        .env("MKL_VERBOSE", "1")
+        .env_remove("MKL_CBWR")
+        .env_remove("ATEN_CPU_CAPABILITY")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let modes = mkl_modes(&stdout(&o));
+    assert!(!modes.is_empty(), "MKL_VERBOSE printed no matrix product");
+    assert!(
+        modes.iter().all(|m| m == "AUTO,STRICT"),
+        "MKL ran in {:?}",
+        modes.iter().collect::<std::collections::BTreeSet<_>>()
+    );
+    let numerics = numerics_of(&run);
+    assert_eq!(numerics["mode"], "machine");
+    assert_eq!(numerics["mkl_mode"], "AUTO,STRICT");
+    assert_eq!(numerics["mkl_cbwr_from_user"], false);
+    assert!(numerics["cpu"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(numerics["libtorch"], "2.11.0");
+
+    // A user's own MKL_CBWR wins, and is recorded as theirs.
+    let run = tmp.path().join("user");
+    let args = train_args_on(&data, &run, &["--epochs", "1", "--hidden", "32"]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+        .args(&args)
+        .env("MKL_VERBOSE", "1")
+        .env("MKL_CBWR", "COMPATIBLE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let modes = mkl_modes(&stdout(&o));
+    assert!(!modes.is_empty() && modes.iter().all(|m| m == "COMPATIBLE"));
+    let numerics = numerics_of(&run);
+    assert_eq!(numerics["mkl_cbwr"], "COMPATIBLE");
+    assert_eq!(numerics["mkl_cbwr_from_user"], true);
+}
+
+/// The portable mode's numbers for the fixture above: SHA-256 of [`fingerprint`], per
+/// flag set. Made on 2026-12-04 by an Intel Xeon with AVX-512 (the developers' virtual
+/// machine; `numerics` in the run's config.json: MKL AVX2,STRICT, ATen avx2) and found the
+/// same on the GPU machine's CPU (notebooks-export/reproducibility/). A machine on which
+/// this test fails computes other bits than the portable mode promises: report it with
+/// the run's config.json.
+const PORTABLE: [(&[&str], &str); 2] = [
+    (
+        &["--clip-grad", "5"],
+        "bb7c75c1dbd5c4cc64713e70c2d4eba1ae43567da71c7942ab904aacc4a6bd7b",
+    ),
+    (
+        &[
+            "--likelihood",
+            "logistic",
+            "--objective",
+            "iwae",
+            "--k",
+            "3",
+            "--prior",
+            "vamp",
+            "--pseudo-inputs",
+            "50",
+            "--activation",
+            "tanh",
+        ],
+        "478e5552990cea0c16d771173170de856543b0fa7e6dcc043ac0345087219d42",
+    ),
+];
+
+#[test]
+fn the_portable_mode_gives_the_committed_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    for (i, (flags, expected)) in PORTABLE.iter().enumerate() {
+        for threads in ["2", "3"] {
+            let run = tmp.path().join(format!("portable-{i}-{threads}"));
+            let args = [
+                *flags,
+                &[
+                    "--epochs",
+                    "1",
+                    "--threads",
+                    threads,
+                    "--reproducible",
+                    "portable",
+                ],
+            ]
+            .concat();
+            train_ok(&train_args_on(&data, &run, &args));
+            let numerics = numerics_of(&run);
+            assert_eq!(
+                (&numerics["mkl_mode"], &numerics["aten_cpu_capability"]),
+                (&"AVX2,STRICT".into(), &"avx2".into())
+            );
+            assert_eq!(
+                &fingerprint(&run),
+                expected,
+                "{flags:?} at {threads} threads in the portable mode: other numbers than the \
+                 committed ones (this machine: {})",
+                numerics["cpu"]
+            );
+        }
+    }
 }

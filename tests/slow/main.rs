@@ -4,5 +4,6 @@
 mod common;
 
 mod end_to_end;
+mod numerics;
 mod real_data;
 mod reliability;

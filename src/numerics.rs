@@ -1,0 +1,351 @@
+//! Same seed, same numbers: the process-wide settings that decide a CPU run's last bits,
+//! set before libtorch's first operation, and their record in `config.json`.
+//!
+//! What made a CPU run's bits depend on more than its config and seed (measured with
+//! `scripts/numerics_probe.py`, log in `notebooks-export/reproducibility/`):
+//! 1. MKL's matrix products split their sums by the thread count unless its conditional
+//!    numerical reproducibility (CNR) mode is on in its strict form: on an Intel Xeon the
+//!    weights differed at 1 and 2 threads (`MKL_VERBOSE=1` printed `CNR:OFF`). MKL fixes
+//!    its mode at its first computation, so [`init`] sets it (`mkl_cbwr_set`) before any
+//!    libtorch work; a user's own `MKL_CBWR` wins and is recorded.
+//! 2. Across CPUs, MKL's AUTO branch and ATen's kernels follow the instruction set (AVX-512
+//!    on one machine, AVX2 on another). The portable mode pins both to AVX2
+//!    (`MKL_CBWR=AVX2,STRICT`, `ATEN_CPU_CAPABILITY=avx2`), which every x86-64 CPU of the
+//!    last decade has.
+//! 3. oneDNN's convolutions split the batch's weight-gradient sum between threads, so a
+//!    conv run's bits depend on the thread count (measured: other weights at 1, 2, 3 and 4
+//!    threads); oneDNN has no setting that fixes the split (its deterministic mode holds
+//!    for one thread count), and its kernels' blocking follows the CPU. ATen's own
+//!    convolutions (im2col and MKL matrix products) give the same bits at any count under
+//!    MKL's strict mode, at about 3.6 times oneDNN's time for the convolutions alone. So: in
+//!    the machine mode conv runs keep oneDNN and a fixed thread count (they resume
+//!    exactly at the count they started with); the portable mode turns oneDNN off, and its
+//!    conv runs follow the machine's load like MLP runs.
+//! 4. A few of ATen's element-wise kernels (sigmoid, softplus and log-sigmoid, and so binary
+//!    cross-entropy from logits) compute the tail of each thread's share with a scalar
+//!    formula that rounds differently from their vector one; where a share is not a multiple
+//!    of the vector width (3 threads on 128 x 784 values: shares of 33,451), other elements
+//!    take the scalar path. The losses use `invariant.rs` instead, built from kernels that
+//!    compute every element alike.
+use crate::ffi;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// `--reproducible`: which machines give a run the same bits.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Reproducible {
+    /// The same bits at any thread count and load on one kind of machine (same CPU
+    /// instruction set, same libtorch): MKL's strict mode on its fastest branch for this
+    /// CPU. Costs nothing measurable.
+    #[default]
+    Machine,
+    /// The same bits on any x86-64 CPU with AVX2, Intel or AMD: MKL and ATen's kernels
+    /// pinned to AVX2, convolutions without oneDNN. Slower where the CPU has AVX-512, and
+    /// conv models slower everywhere.
+    Portable,
+}
+
+impl Reproducible {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reproducible::Machine => "machine",
+            Reproducible::Portable => "portable",
+        }
+    }
+
+    /// The `MKL_CBWR` spelling of this mode.
+    fn mkl_cbwr(self) -> &'static str {
+        match self {
+            Reproducible::Machine => "AUTO,STRICT",
+            Reproducible::Portable => "AVX2,STRICT",
+        }
+    }
+}
+
+/// What decided a run's CPU numbers, as `config.json` records it: two runs whose records
+/// differ may differ in their last bits.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct NumericsRecord {
+    /// The mode the process was started in.
+    pub mode: Reproducible,
+    /// The user's `MKL_CBWR`, if any (theirs wins), and whether it was theirs.
+    pub mkl_cbwr: Option<String>,
+    pub mkl_cbwr_from_user: bool,
+    /// MKL's own answer (`mkl_cbwr_get`), e.g. "AUTO,STRICT"; None: libtorch has no MKL.
+    pub mkl_mode: Option<String>,
+    /// The code branch MKL runs: the pinned one, or the one AUTO picks on this CPU.
+    pub mkl_branch: Option<String>,
+    /// ATen's CPU kernels: "avx512", "avx2" or "default".
+    pub aten_cpu_capability: String,
+    /// `ATEN_CPU_CAPABILITY` as the process saw it, and whether the user set it.
+    pub aten_cpu_capability_env: Option<String>,
+    pub aten_cpu_capability_from_user: bool,
+    /// The CPU's model name (`/proc/cpuinfo`).
+    pub cpu: String,
+    /// The libtorch version the binary was built against.
+    pub libtorch: String,
+    /// Whether convolutions ran through oneDNN (off in the portable mode).
+    #[serde(default)]
+    pub onednn: bool,
+}
+
+/// How the process was started: the mode and who set each variable.
+#[derive(Clone, Debug)]
+struct Started {
+    mode: Reproducible,
+    mkl_from_user: bool,
+    aten_from_user: bool,
+    /// Why MKL's mode could not be set (it had computed before [`init`]).
+    mkl_refused: Option<String>,
+}
+
+static STARTED: OnceLock<Started> = OnceLock::new();
+
+const MKL_CBWR: &str = "MKL_CBWR";
+const ATEN_CPU_CAPABILITY: &str = "ATEN_CPU_CAPABILITY";
+
+/// Puts the process in `mode`. Call it first, before any libtorch operation: MKL fixes
+/// its mode at its first computation, and ATen reads `ATEN_CPU_CAPABILITY` (which the
+/// portable mode sets) at its first kernel. The binary calls it before anything else;
+/// `commands::train` and `commands::resume` call it too, for library users. A user's own
+/// `MKL_CBWR` and `ATEN_CPU_CAPABILITY` are kept. Later calls must ask for the same mode.
+///
+/// Errors: another mode than the first call's; MKL or ATen already in use, so that the
+/// mode's promise cannot hold (in the portable mode, or when MKL has computed already).
+pub fn init(mode: Reproducible) -> Result<()> {
+    // get_or_init: threads that call at once wait for the first to finish setting up.
+    let started = STARTED.get_or_init(|| start(mode));
+    if started.mode != mode {
+        bail!(
+            "this process already runs in --reproducible {}; --reproducible {} needs a \
+             process of its own",
+            started.mode.name(),
+            mode.name()
+        );
+    }
+    if let Some(why) = &started.mkl_refused {
+        bail!("{why}");
+    }
+    if mode == Reproducible::Portable {
+        check_portable(&record())?;
+    }
+    Ok(())
+}
+
+fn start(mode: Reproducible) -> Started {
+    let mkl_from_user = std::env::var_os(MKL_CBWR).is_some();
+    let aten_from_user = std::env::var_os(ATEN_CPU_CAPABILITY).is_some();
+    if mode == Reproducible::Portable && !aten_from_user {
+        // Read by ATen at its first kernel dispatch, which has not happened yet when the
+        // binary calls this first (check_portable reads the capability back).
+        std::env::set_var(ATEN_CPU_CAPABILITY, "avx2");
+    }
+    if mode == Reproducible::Portable {
+        // SAFETY: a plain C function taking a bool (src/cpp/numerics.cpp).
+        unsafe { ffi::tchvae_set_onednn(false) };
+    }
+    let mut mkl_refused = None;
+    if !mkl_from_user {
+        let branch = match mode {
+            Reproducible::Machine => MKL_CBWR_AUTO,
+            Reproducible::Portable => MKL_CBWR_AVX2,
+        };
+        // SAFETY: a plain C function taking an int (src/cpp/numerics.cpp).
+        let code = unsafe { ffi::tchvae_mkl_cbwr_set(branch | MKL_CBWR_STRICT) };
+        if code < 0 {
+            mkl_refused = Some(format!(
+                "MKL refused its reproducible mode {} (error {code}{}): call \
+                 tch_vae::numerics::init before any libtorch operation, or set \
+                 MKL_CBWR={} in the environment",
+                mode.mkl_cbwr(),
+                if code == -8 {
+                    ": MKL had computed already"
+                } else {
+                    ""
+                },
+                mode.mkl_cbwr()
+            ));
+        }
+    }
+    Started {
+        mode,
+        mkl_from_user,
+        aten_from_user,
+        mkl_refused,
+    }
+}
+
+/// The portable mode's promise needs both pins to hold; a CPU without AVX2, or a user's
+/// variable that asks for something else, breaks it.
+fn check_portable(r: &NumericsRecord) -> Result<()> {
+    let mkl_ok = r.mkl_mode.as_deref().is_none_or(|m| m == "AVX2,STRICT");
+    if !mkl_ok || r.aten_cpu_capability != "avx2" {
+        bail!(
+            "--reproducible portable pins MKL to AVX2,STRICT and ATen's kernels to avx2, but \
+             this process runs MKL {} and ATen {} (MKL_CBWR={}, ATEN_CPU_CAPABILITY={}). It \
+             needs an x86-64 CPU with AVX2 ({}) and neither variable set to another value",
+            r.mkl_mode.as_deref().unwrap_or("absent"),
+            r.aten_cpu_capability,
+            r.mkl_cbwr.as_deref().unwrap_or("unset"),
+            r.aten_cpu_capability_env.as_deref().unwrap_or("unset"),
+            r.cpu
+        );
+    }
+    Ok(())
+}
+
+/// Whether convolutions run through oneDNN, whose bits depend on the thread count (off in
+/// the portable mode).
+pub fn onednn_enabled() -> bool {
+    // SAFETY: a plain C function without arguments (src/cpp/numerics.cpp).
+    unsafe { ffi::tchvae_onednn_enabled() }
+}
+
+/// The settings in force now, read back from MKL and ATen themselves.
+pub fn record() -> NumericsRecord {
+    let (mode, mkl_from_user, aten_from_user) = STARTED
+        .get()
+        .map_or((Reproducible::Machine, false, false), |s| {
+            (s.mode, s.mkl_from_user, s.aten_from_user)
+        });
+    // SAFETY: plain C functions without arguments (src/cpp/numerics.cpp).
+    let (cbwr, auto_branch, capability, version, onednn) = unsafe {
+        (
+            ffi::tchvae_mkl_cbwr_get(),
+            ffi::tchvae_mkl_auto_branch(),
+            ffi::tchvae_aten_cpu_capability(),
+            ffi::tchvae_libtorch_version(),
+            ffi::tchvae_onednn_enabled(),
+        )
+    };
+    let mkl_mode = (cbwr >= 0).then(|| mkl_mode_name(cbwr));
+    let mkl_branch = (cbwr >= 0).then(|| {
+        let branch = cbwr & BRANCH_MASK;
+        // AUTO and OFF run the branch MKL detects for this CPU.
+        if branch <= MKL_CBWR_AUTO {
+            branch_name(auto_branch)
+        } else {
+            branch_name(branch)
+        }
+    });
+    NumericsRecord {
+        mode,
+        mkl_cbwr: std::env::var(MKL_CBWR).ok(),
+        mkl_cbwr_from_user: mkl_from_user,
+        mkl_mode,
+        mkl_branch,
+        aten_cpu_capability: match capability {
+            1 => "avx2",
+            2 => "avx512",
+            _ => "default",
+        }
+        .to_string(),
+        aten_cpu_capability_env: std::env::var(ATEN_CPU_CAPABILITY).ok(),
+        aten_cpu_capability_from_user: aten_from_user,
+        cpu: cpu_model(),
+        libtorch: format!(
+            "{}.{}.{}",
+            version / 10000,
+            version / 100 % 100,
+            version % 100
+        ),
+        onednn,
+    }
+}
+
+impl NumericsRecord {
+    /// What differs between `self` and `now` among the settings that decide the bits (the
+    /// CPU's name does not: two names of one instruction set give the same bits).
+    pub fn differences(&self, now: &NumericsRecord) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut compare = |what: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{what} {a} then, {b} now"));
+            }
+        };
+        compare("mode", self.mode.name().into(), now.mode.name().into());
+        compare(
+            "MKL",
+            format!("{:?}", self.mkl_mode),
+            format!("{:?}", now.mkl_mode),
+        );
+        compare(
+            "MKL branch",
+            format!("{:?}", self.mkl_branch),
+            format!("{:?}", now.mkl_branch),
+        );
+        compare(
+            "ATen kernels",
+            self.aten_cpu_capability.clone(),
+            now.aten_cpu_capability.clone(),
+        );
+        compare("libtorch", self.libtorch.clone(), now.libtorch.clone());
+        compare("oneDNN", self.onednn.to_string(), now.onednn.to_string());
+        out
+    }
+}
+
+// MKL's constants (mkl_cbwr.h).
+const BRANCH_MASK: i32 = 0xffff;
+const MKL_CBWR_STRICT: i32 = 0x10000;
+const MKL_CBWR_AUTO: i32 = 2;
+const MKL_CBWR_AVX2: i32 = 10;
+
+/// MKL's branch number as MKL_CBWR spells it.
+fn branch_name(branch: i32) -> String {
+    match branch {
+        // 0 is MKL_CBWR_OFF, 1 MKL_CBWR_BRANCH_OFF (what MKL answers when no mode was set).
+        0 | 1 => "OFF",
+        2 => "AUTO",
+        3 => "COMPATIBLE",
+        4 => "SSE2",
+        6 => "SSSE3",
+        7 => "SSE4_1",
+        8 => "SSE4_2",
+        9 => "AVX",
+        10 => "AVX2",
+        12 => "AVX512",
+        14 => "AVX512_E1",
+        _ => return format!("branch {branch}"),
+    }
+    .to_string()
+}
+
+/// MKL's whole CNR setting as MKL_CBWR spells it ("AUTO,STRICT", "OFF").
+fn mkl_mode_name(cbwr: i32) -> String {
+    let branch = branch_name(cbwr & BRANCH_MASK);
+    if cbwr & MKL_CBWR_STRICT != 0 {
+        format!("{branch},STRICT")
+    } else {
+        branch
+    }
+}
+
+/// The first "model name" of `/proc/cpuinfo`, or "unknown" (not Linux).
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mkl_settings_are_named_as_mkl_cbwr_spells_them() {
+        // The numbers are mkl_cbwr.h's; the names are what MKL_VERBOSE prints.
+        assert_eq!(mkl_mode_name(0x10000 | 2), "AUTO,STRICT");
+        assert_eq!(mkl_mode_name(0x10000 | 10), "AVX2,STRICT");
+        assert_eq!(mkl_mode_name(1), "OFF");
+        assert_eq!(mkl_mode_name(12), "AVX512");
+    }
+}
