@@ -12,6 +12,7 @@ fail=0
 # The test binary runs the binary at the path it was built with.
 mkdir -p /work/main/target/release 2>/dev/null && cp $G/tch-vae /work/main/target/release/tch-vae 2>/dev/null
 ls -la /work/main/target/release/tch-vae >> $RES/machine.txt 2>&1
+if [ -z "${SKIP_CPU:-}" ]; then
 # 1. Issue 23 on this CPU: thread counts, MKL's mode, the portable fingerprint.
 (cd /tmp && timeout 240 $G/fast threads:: --test-threads 1 > $RES/fast_threads.log 2>&1) || fail=1
 pack
@@ -36,9 +37,10 @@ for t in 1 2 3 4 5 8 12 16; do
 done > $RES/threads_1_to_16.txt 2>&1
 python3 -c "import json;print(json.load(open('/tmp/thr-portable-2/config.json'))['numerics'])" >> $RES/threads_1_to_16.txt
 pack
+fi
 # 4. Issue 27: the three Burda rows side by side, each continuing from its checkpoint.
 mkdir -p /tmp/tch-vae-data && cp -r $G/mnist /tmp/tch-vae-data/ 2>/dev/null
-B=$RES/burda; mkdir -p $B
+B=/tmp/burda; mkdir -p $B
 # The committed state of each row (checkpoint, config, metrics, curve) continues here.
 C=$R/notebooks-export/experiments/burda-gpu
 [ -d $C ] && cp -r $C/. $B/
@@ -53,8 +55,12 @@ while [ $SECONDS -lt $end ] && kill -0 "${pids[@]}" 2>/dev/null; do sleep 5; don
 pkill -TERM -f "$G/tch-vae (train|eval)"
 for p in "${pids[@]}"; do wait $p; done
 nvidia-smi > $RES/nvidia-smi.txt 2>&1
-# Only what resuming and the curve need (TensorBoard events and figures stay behind).
-find $B -name "events.out.tfevents*" -delete; find $B -name "*.png" -delete; find $B -name "vae.pt" -delete
-du -sh $B/* >> $RES/machine.txt
+# One archive per row (files come back at most 2 folders down, 16 MiB each), with only
+# what resuming and the curve need: TensorBoard events, figures and vae.pt stay behind.
+for row in vae iwae5 iwae50; do
+  tar -czf $OUT/burda-$row.tar.gz -C $B --exclude='events.out.tfevents*' --exclude='*.png' \
+    --exclude='vae.pt' --exclude='*.svg' $row $row.stdout
+done
 pack
-echo "fail=$fail"; tail -3 $RES/fast_threads.log; cat $RES/threads_1_to_16.txt; tail -2 $B/*/log.txt
+echo "fail=$fail"; for row in vae iwae5 iwae50; do tail -n 3 $B/$row/log.txt; done
+ls -la $OUT
