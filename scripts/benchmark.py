@@ -7,6 +7,7 @@
     python scripts/benchmark.py --hidden 200,200 --latent 50 --batch-size 20 --limit 6000
     python scripts/benchmark.py --device cuda --batch-size 1024
     python scripts/benchmark.py --baseline-binary /tmp/old/tch-vae   # this build against an earlier one
+    python scripts/benchmark.py --portable   # also the cost of --reproducible portable
     python scripts/benchmark.py --raw runs.csv        # every epoch of every run, as CSV
 
 Every program trains the same model (same initialisation, loss, Adam 1e-3, data, seed and
@@ -213,6 +214,8 @@ def programs(a, peers: list[str]) -> dict[str, list[str]]:
     out = {"tch-vae": [a.binary, "train"]}
     if a.baseline_binary:  # an earlier build, to show that a change costs no speed
         out["tch-vae (baseline build)"] = [a.baseline_binary, "train"]
+    if a.portable:  # the same binary in the mode that gives the same bits on any AVX2 CPU
+        out["tch-vae, portable"] = [a.binary, "train", "--reproducible", "portable"]
     if a.device.startswith("cuda"):  # the same program with its steps launched one kernel at a time
         out["tch-vae, no CUDA graphs"] = [a.binary, "train", "--no-cuda-graphs"]
     reference = [sys.executable, str(REPO / "scripts/reference_vae.py")]
@@ -325,6 +328,11 @@ def table(a, cfg: Config, runs, floor: float, peak: float) -> dict[str, float]:
         same = fastest(runs[("tch-vae", "quiet")]).rows[-1]["test_loss"] == fastest(runs[(base, "quiet")]).rows[-1]["test_loss"]
         print(f"tch-vae / baseline build: {med['tch-vae'] / med[base]:.3f}x the epoch time; "
               f"test loss {'identical' if same else 'different'}")
+    if a.portable:
+        port = "tch-vae, portable"
+        paired = [p.median / t.median for t, p in zip(runs[("tch-vae", "quiet")], runs[(port, "quiet")])]
+        print(f"tch-vae --reproducible portable / the default mode: {med[port] / med['tch-vae']:.3f}x "
+              f"the epoch time (fastest runs); per round {', '.join(f'{r:.2f}' for r in paired)}")
     for i, r in enumerate(runs[("tch-vae", "quiet")]):
         for note in r.thread_notes:
             print(f"tch-vae, quiet run {i + 1}: {note}")
@@ -428,6 +436,8 @@ def main() -> None:
     p.add_argument("--raw", type=Path, help="append every epoch of every run to this CSV file")
     p.add_argument("--binary", default=str(REPO / "target/release/tch-vae"))
     p.add_argument("--baseline-binary", help="an earlier tch-vae build, timed in the same rotation")
+    p.add_argument("--portable", action="store_true",
+                   help="also time tch-vae --reproducible portable in the same rotation")
     p.add_argument("--peers", help="PyTorch programs to time, from " + ", ".join(PEERS)
                    + f" [default: {DEFAULT_PEERS['cpu']} on the CPU; {DEFAULT_PEERS['cuda']} on CUDA]")
     a = p.parse_args()

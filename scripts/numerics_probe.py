@@ -19,15 +19,15 @@ import torch.nn.functional as F
 
 def invariant_bce(x, t):
     # src/invariant.rs's binary cross-entropy from logits.
-    return (x + x.abs()) * 0.5 - x * t + (-x.abs()).exp().log1p()
+    return x * (1 - t) - F.logsigmoid(x)
 
 
 def invariant_log_sigmoid(x):
-    return (x - x.abs()) * 0.5 - (-x.abs()).exp().log1p()
+    return F.logsigmoid(x)
 
 
 def invariant_sigmoid(x):
-    return (x * 0.5).tanh() * 0.5 + 0.5
+    return F.logsigmoid(x).exp()
 
 
 def main() -> int:

@@ -77,6 +77,19 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Writes `rows` as a CSV file with a header row (serde's field names), atomically: a
+/// reader never sees half a row.
+pub fn write_csv<T: serde::Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        w.serialize(row)?;
+    }
+    let bytes = w
+        .into_inner()
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    write_bytes(path, &bytes)
+}
+
 /// `dir/name.ext` -> `dir/.name.ext.tmp-<pid>.ext`: hidden, unique per process, same extension.
 fn temp_path(path: &Path) -> Result<PathBuf> {
     let name = path

@@ -1,40 +1,33 @@
 //! Element-wise functions whose every bit is the same at any CPU thread count.
 //!
-//! Why: libtorch's kernels for sigmoid, softplus, log-sigmoid (and so binary cross-entropy
-//! from logits) run a vector formula on whole vectors and a scalar formula on the
-//! remainder of each thread's share, and the two round differently. A thread's share
-//! depends on the thread count (128 x 784 values on 3 threads: shares of 33,451, not a
-//! multiple of the vector width), so at some counts other elements take the scalar path
-//! and a run's weights change in the last bits (`scripts/numerics_probe.py` lists the
-//! kernels; its log is in `notebooks-export/reproducibility/`). The compositions here use
-//! only kernels that compute every element alike: exp, log1p, tanh and exact arithmetic.
-//!
-//! Each costs a few more element-wise passes than the fused kernel; beside the matrix
-//! products of a training step that is within the benchmark's noise (README,
-//! "Same seed, same numbers").
+//! Why: libtorch's kernels for sigmoid and softplus (and so binary cross-entropy from
+//! logits, whose backward is a sigmoid) run a vector formula on whole vectors and a scalar
+//! formula on the remainder of each thread's share, and the two round differently. A
+//! thread's share depends on the thread count (128 x 784 values on 3 threads: shares of
+//! 33,451, not a multiple of the vector width), so at some counts other elements take the
+//! scalar path and a run's weights change in the last bits (`scripts/numerics_probe.py`
+//! lists the kernels; its logs are in `notebooks-export/reproducibility/`). libtorch's
+//! log-sigmoid kernel computes a share's remainder with the vector formula on a partial
+//! vector, so its bits do not depend on the split; everything here is built on it and on
+//! exact arithmetic, and costs about what the fused kernels cost (the benchmark there).
 use tch::Tensor;
 
-/// log sigmoid(x) = min(x, 0) - log(1 + exp(-|x|)): exact in float32 for any x (no
-/// overflow of exp, no 1 - tiny). min(x, 0) is written (x - |x|) / 2 (exact in floats) so
-/// that autograd gives the true slope 1/2 at x = 0, where clamp's would give 1.
+/// log sigmoid(x) = -log(1 + exp(-x)), libtorch's kernel (stable for any x).
 pub fn log_sigmoid(x: &Tensor) -> Tensor {
-    let abs = x.abs();
-    (x - &abs) * 0.5 - (-abs).exp().log1p()
+    x.log_sigmoid()
 }
 
-/// sigmoid(x) = (1 + tanh(x / 2)) / 2. Its absolute error is float32's near 1/2 (6e-8),
-/// which is what the likelihoods that use it (a mean in [0, 1]) need; the gradient,
-/// (1 - tanh^2) / 4, stays finite for any x.
+/// sigmoid(x) = exp(log sigmoid(x)): the relative precision of float32 for any x, and the
+/// gradient s (1 - s).
 pub fn sigmoid(x: &Tensor) -> Tensor {
-    (x * 0.5).tanh() * 0.5 + 0.5
+    x.log_sigmoid().exp()
 }
 
 /// Binary cross-entropy of targets `t` in [0, 1] from logits `x`, element by element:
-/// max(x, 0) - x t + log(1 + exp(-|x|)), the stable form libtorch's own kernel uses;
-/// max(x, 0) as (x + |x|) / 2 for the true slope at x = 0 (see [`log_sigmoid`]).
+/// -[t log s(x) + (1 - t) log s(-x)] = (1 - t) x - log s(x), the formula of libtorch's own
+/// forward; autograd's backward through it is (1 - t) - (1 - s(x)) = s(x) - t.
 pub fn binary_cross_entropy_with_logits(x: &Tensor, t: &Tensor) -> Tensor {
-    let abs = x.abs();
-    (x + &abs) * 0.5 - x * t + (-abs).exp().log1p()
+    x * (1.0 - t) - x.log_sigmoid()
 }
 
 #[cfg(test)]
@@ -96,7 +89,7 @@ mod tests {
         log_sigmoid(&x).sum(Kind::Float).backward();
         // d log sigmoid / dx = 1 - s.
         assert!(max_abs_diff(&x.grad(), &(1.0 - &sigmoid64)) < 1e-6);
-        // At exactly 0, where a clamp's gradient would be 1 or 0: sigmoid(0) = 1/2.
+        // At exactly 0: sigmoid(0) = 1/2.
         let zero = Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
         let target = Tensor::zeros([1], (Kind::Float, tch::Device::Cpu));
         binary_cross_entropy_with_logits(&zero, &target)

@@ -216,12 +216,7 @@ impl EpochMetrics {
 
 /// Writes the whole history (atomically: a reader never sees half a row).
 pub fn write(path: &Path, history: &[EpochMetrics]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for row in history {
-        w.serialize(row)?;
-    }
-    let bytes = w.into_inner().context("cannot encode metrics")?;
-    crate::atomic::write_bytes(path, &bytes)
+    crate::atomic::write_csv(path, history)
 }
 
 pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {

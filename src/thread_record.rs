@@ -72,27 +72,24 @@ pub fn rows(epoch: usize, counts: &ThreadCounts) -> Vec<Row> {
 
 /// Writes every row (atomically).
 pub fn write(path: &Path, rows: &[Row]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        w.serialize(row)?;
-    }
-    let bytes = w.into_inner().context("cannot encode the thread record")?;
-    crate::atomic::write_bytes(path, &bytes)
+    crate::atomic::write_csv(path, rows)
+}
+
+/// Every row of `path`.
+pub fn read(path: &Path) -> Result<Vec<Row>> {
+    crate::rundir::check_regular(path)?;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    r.deserialize()
+        .collect::<Result<Vec<Row>, _>>()
+        .with_context(|| format!("{} is not a tch-vae thread record", path.display()))
 }
 
 /// The rows of the first `epochs` epochs in `path`, for a resumed run; none when the file
 /// is missing or unreadable (a record, not an input: the run goes on and rewrites it).
 pub fn read_first(path: &Path, epochs: usize) -> Vec<Row> {
-    if crate::rundir::check_regular(path).is_err() {
-        return Vec::new();
-    }
-    csv::Reader::from_path(path)
-        .map(|mut r| {
-            r.deserialize::<Row>()
-                .map_while(Result::ok)
-                .filter(|row| row.epoch <= epochs)
-                .collect()
-        })
+    read(path)
+        .map(|rows| rows.into_iter().filter(|r| r.epoch <= epochs).collect())
         .unwrap_or_default()
 }
 

@@ -25,6 +25,21 @@ const VARIANTS: [&[&str]; 5] = [
 /// One run of `flags` at `threads` (None: the count that follows the load), beside a busy
 /// core when `busy`; its fingerprint.
 fn print_of(tmp: &Path, data: &Path, flags: &[&str], threads: Option<&str>, busy: bool) -> String {
+    fingerprint(&run_of(tmp, data, flags, threads, busy))
+}
+
+/// What tells two runs apart when their fingerprints differ: metrics.csv and threads.csv.
+fn account(run: &Path) -> String {
+    let read = |f: &str| std::fs::read_to_string(run.join(f)).unwrap_or_default();
+    format!(
+        "{}:\n{}{}",
+        run.display(),
+        read("metrics.csv"),
+        read("threads.csv")
+    )
+}
+
+fn run_of(tmp: &Path, data: &Path, flags: &[&str], threads: Option<&str>, busy: bool) -> PathBuf {
     let name = format!(
         "{}-{}-{busy}",
         flags.join("").replace('-', ""),
@@ -37,7 +52,7 @@ fn print_of(tmp: &Path, data: &Path, flags: &[&str], threads: Option<&str>, busy
     }
     let _load = busy.then(BusyCore::start);
     train_ok(&train_args_on(data, &run, &args));
-    fingerprint(&run)
+    run
 }
 
 #[test]
@@ -53,14 +68,18 @@ fn every_mlp_variant_is_the_same_at_any_thread_count_and_load() {
         (None, true),
     ];
     for flags in VARIANTS {
-        let reference = print_of(tmp.path(), &data, flags, Some("1"), false);
+        let first = run_of(tmp.path(), &data, flags, Some("1"), false);
+        let reference = fingerprint(&first);
         for (threads, busy) in cases {
+            let run = run_of(tmp.path(), &data, flags, threads, busy);
             assert_eq!(
-                print_of(tmp.path(), &data, flags, threads, busy),
+                fingerprint(&run),
                 reference,
-                "{flags:?} at {} threads{}: other numbers than at 1 thread",
+                "{flags:?} at {} threads{}: other numbers than at 1 thread\n{}\n{}",
                 threads.unwrap_or("adaptive"),
-                if busy { " beside a busy core" } else { "" }
+                if busy { " beside a busy core" } else { "" },
+                account(&first),
+                account(&run)
             );
         }
     }

@@ -12,7 +12,7 @@ use tch_vae::commands::{self, Interrupted, TrainRequest};
 use tch_vae::config::{Binarize, ModelConfig, TrainConfig};
 use tch_vae::metrics;
 use tch_vae::report::{BatchProgress, Reporter, Stop};
-use tch_vae::{rundir, weights};
+use tch_vae::{rundir, thread_record, weights};
 
 const SMALL: [&str; 6] = ["--limit", "1500", "--hidden", "64", "--latent", "4"];
 
@@ -223,6 +223,7 @@ fn assert_complete(run: &Path) {
             n if n.starts_with('.') => {} // a temporary the killed process did not rename
             "config.json" => drop(rundir::read_config(run).unwrap()),
             "metrics.csv" => drop(metrics::read(&path).unwrap()),
+            "threads.csv" => assert!(!thread_record::read(&path).unwrap().is_empty()),
             "checkpoint.safetensors" => drop(Checkpoint::read(&path).unwrap()),
             "weights.safetensors" => drop(rundir::load(run, tch::Device::Cpu).unwrap()),
             "vae.pt" => drop(tch::CModule::load(&path).unwrap()),
