@@ -85,3 +85,25 @@ pub fn parse_image_size(text: &str) -> Result<[usize; 2], String> {
         None => side(text).map(|s| [s, s]),
     }
 }
+
+/// A whole-number flag (`--latent`, `--seed`, ...): "-1" and "2.5" are refused with what is
+/// expected, where clap's own parser took "-1" for an unknown flag. clap names the flag.
+pub fn whole_number<T: std::str::FromStr + std::fmt::Display + num_bounds::Max>(
+    s: &str,
+) -> Result<T, String> {
+    s.parse::<T>()
+        .map_err(|_| format!("expected a whole number from 0 to {}", T::MAX))
+}
+
+/// The largest value of each whole-number type the flags use.
+pub mod num_bounds {
+    pub trait Max {
+        const MAX: Self;
+    }
+    impl Max for usize {
+        const MAX: usize = usize::MAX;
+    }
+    impl Max for u64 {
+        const MAX: u64 = u64::MAX;
+    }
+}

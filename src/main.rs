@@ -77,16 +77,16 @@ struct EvalArgs {
     #[arg(long)]
     run: PathBuf,
     /// Importance samples k per image [default: 5000 on CUDA, 200 on CPU].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
     iw_samples: Option<usize>,
     /// Decoded samples per chunk (memory) [default: 524288 on CUDA, 16384 on CPU].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
     batch_rows: Option<usize>,
     /// Evaluate the first N test images only.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
     limit: Option<usize>,
     /// Seed for the importance samples [default: the run's seed].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<u64>)]
     seed: Option<u64>,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -99,7 +99,7 @@ struct EvalArgs {
     output: Option<PathBuf>,
     /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
     /// may use].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
     threads: Option<usize>,
 }
 
@@ -112,7 +112,7 @@ struct SampleArgs {
     #[arg(long)]
     output: Option<PathBuf>,
     /// Seed for z ~ p(z) [default: a new one each time, printed].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<u64>)]
     seed: Option<u64>,
     /// For a conditional model: 64 images of this class (0-based) [default: a row of 8 per
     /// class].

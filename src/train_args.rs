@@ -1,7 +1,7 @@
 //! `tch-vae train`'s flags, and their conversion into the library's plain request.
 use crate::args::{
-    parse_image_size, ActivationArg, ArchArg, BinarizeArg, LikelihoodArg, LrScheduleArg,
-    ObjectiveArg, PriorArg, ReproducibleArg,
+    parse_image_size, whole_number, ActivationArg, ArchArg, BinarizeArg, LikelihoodArg,
+    LrScheduleArg, ObjectiveArg, PriorArg, ReproducibleArg,
 };
 use clap::Args;
 use std::path::PathBuf;
@@ -29,13 +29,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     // No clap default: with --resume, the run's own count is the default.
-    #[arg(long, help = format!(
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
         "Number of passes over the training set (in total, with --resume) [default: {}]",
         defaults::EPOCHS
     ))]
     pub epochs: Option<usize>,
     /// Images per training batch (the last batch of an epoch may be smaller).
-    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
+    #[arg(long, default_value_t = defaults::BATCH_SIZE, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub batch_size: usize,
     /// Adam learning rate (with --lr-schedule burda: that of the first epoch).
     #[arg(long, default_value_t = defaults::LR, allow_negative_numbers = true)]
@@ -45,7 +45,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = LrScheduleArg::Constant)]
     pub lr_schedule: LrScheduleArg,
     /// Latent dimensions (size of z).
-    #[arg(long, default_value_t = defaults::LATENT)]
+    #[arg(long, default_value_t = defaults::LATENT, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub latent: usize,
     /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
     #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
@@ -69,13 +69,13 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Elbo)]
     pub objective: ObjectiveArg,
     /// Importance samples per image for --objective iwae.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub k: usize,
     /// The prior p(z): normal (N(0, I)), or vamp, the VampPrior of Tomczak & Welling
     /// (2018): a mixture of the encoder's posteriors at --pseudo-inputs learned inputs.
     #[arg(long, value_enum, default_value_t = PriorArg::Normal)]
     pub prior: PriorArg,
-    #[arg(long, help = format!(
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
         "Learned pseudo-inputs (mixture components) of --prior vamp [default: {}]",
         defaults::PSEUDO_INPUTS
     ))]
@@ -104,7 +104,7 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub clip_grad: Option<f64>,
     /// Also write a checkpoint every N batches (one always follows each epoch).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub checkpoint_every: Option<usize>,
     /// Convert every image to 1 (grey) or 3 (RGB) channels [default: as the data are; a
     /// folder of grey and colour images needs it].
@@ -119,18 +119,18 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = defaults::TEST_FRACTION)]
     pub test_fraction: f64,
     /// Seed for weight initialisation, shuffling and sampling.
-    #[arg(long, default_value_t = defaults::SEED)]
+    #[arg(long, default_value_t = defaults::SEED, allow_negative_numbers = true, value_parser = whole_number::<u64>)]
     pub seed: u64,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Train on the first N training images only (quick runs, tests).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub limit: Option<usize>,
     /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
     /// may use, and for MLP models fewer while other programs keep cores busy; a fixed count
     /// keeps a conv run's last bits the same].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub threads: Option<usize>,
     /// On CUDA, launch every training step's kernels one by one instead of replaying the
     /// step from a recorded CUDA graph (the default, except with --kl-warmup): slower,

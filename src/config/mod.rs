@@ -58,6 +58,9 @@ pub enum LrSchedule {
 /// The largest `--beta`: a KL weight beyond it makes any loss overflow float32, which would
 /// stop training with a fault that points at the learning rate instead.
 pub const MAX_BETA: f64 = 1e6;
+/// The largest `--batch-size`: far above what any memory holds at once, and small enough
+/// that every count derived from it fits libtorch's 64-bit sizes.
+pub const MAX_BATCH_SIZE: usize = 1 << 24;
 /// The largest `--k`: importance samples per image in training.
 pub const MAX_K: usize = 10_000;
 /// The largest side `--image-size` accepts.
@@ -161,8 +164,9 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         ensure!(self.epochs >= 1, "--epochs must be at least 1 (got 0)");
         ensure!(
-            self.batch_size >= 1,
-            "--batch-size must be at least 1 (got 0)"
+            (1..=MAX_BATCH_SIZE).contains(&self.batch_size),
+            "--batch-size must be from 1 to {MAX_BATCH_SIZE} (got {})",
+            self.batch_size
         );
         // The scalars reach float32 kernels: beyond float32's range libtorch refuses them.
         let f32_max = f64::from(f32::MAX);

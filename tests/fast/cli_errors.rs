@@ -147,7 +147,7 @@ fn out_of_range_flags_are_rejected_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(tmp.path());
     let out = tmp.path().join("run");
-    let cases: [(&[&str], &str); 22] = [
+    let cases: [(&[&str], &str); 23] = [
         (
             &["--test-fraction", "0"],
             "--test-fraction must be between 0 and 1",
@@ -176,7 +176,11 @@ fn out_of_range_flags_are_rejected_before_any_work() {
             &["--free-bits", "1e300"],
             "--free-bits must be a number of nats from 0 to 1e6",
         ),
-        (&["--batch-size", "0"], "--batch-size must be at least 1"),
+        (&["--batch-size", "0"], "--batch-size must be from 1 to"),
+        (
+            &["--batch-size", "9223372036854775808"],
+            "--batch-size must be from 1 to 16777216",
+        ),
         (&["--lr", "0"], "--lr must be a positive number"),
         (&["--lr=-0.01"], "--lr must be a positive number"),
         // A negative number after a space reaches the range check, not clap's parser.
@@ -233,6 +237,23 @@ fn malformed_flags_are_clap_errors_naming_the_flag() {
         (&["--likelihood", "poisson"][..], "--likelihood"),
         (&["--batch-size", "ten"][..], "--batch-size"),
         (&["--hidden", "400,x"][..], "--hidden"),
+        // Negative whole numbers reach the flag's parser (not "unexpected argument").
+        (
+            &["--latent", "-1"][..],
+            "'--latent <LATENT>': expected a whole number from 0",
+        ),
+        (
+            &["--seed", "-1"][..],
+            "'--seed <SEED>': expected a whole number from 0",
+        ),
+        (
+            &["--epochs", "2.5"][..],
+            "'--epochs <EPOCHS>': expected a whole number",
+        ),
+        (
+            &["--threads", "-2"][..],
+            "'--threads <THREADS>': expected a whole number",
+        ),
     ] {
         let err = train_fails(flags, 2);
         assert!(err.contains(needle), "{flags:?}: {err}");
