@@ -144,9 +144,10 @@ pub struct TrainArgs {
     pub deterministic: bool,
     /// Which CPUs give the same numbers for the same seed. machine: the same bits at any
     /// thread count and load on one kind of CPU (MKL's strict reproducible mode on its
-    /// fastest code for this CPU; no measurable cost). portable: the same bits on any
-    /// x86-64 CPU with AVX2, Intel or AMD (MKL and libtorch's kernels pinned to AVX2;
-    /// slower on CPUs with AVX-512). A MKL_CBWR or ATEN_CPU_CAPABILITY of your own wins and
+    /// fastest code for this CPU; measured at 1.02x the time without it). portable: the
+    /// same bits on any x86-64 CPU with AVX2, Intel or AMD (MKL and libtorch's kernels
+    /// pinned to AVX2, convolutions without oneDNN; measured 1.2x an MLP epoch on a CPU with
+    /// AVX-512, 1.9x a conv epoch). A MKL_CBWR or ATEN_CPU_CAPABILITY of your own wins and
     /// is recorded in config.json. With --resume: the run's own mode.
     #[arg(long, value_enum, default_value_t = ReproducibleArg::Machine)]
     pub reproducible: ReproducibleArg,
