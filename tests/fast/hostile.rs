@@ -374,7 +374,7 @@ fn misleading_cases_get_the_right_message() {
         &["train", "--resume", run.to_str().unwrap(), "--epochs", "2"],
         &[
             "config.json holds a value out of range",
-            "must be at least 1",
+            "--batch-size must be from 1 to",
         ],
     );
 }
