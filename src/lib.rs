@@ -41,6 +41,7 @@ pub mod export;
 pub mod fault;
 mod ffi;
 pub mod figures;
+pub mod files;
 pub mod idx;
 pub mod images;
 pub mod invariant;

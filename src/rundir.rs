@@ -208,13 +208,18 @@ pub fn remove_stale_temporaries(dir: &Path) {
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG);
     check_regular(&path)?;
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}: is {} a run folder made by `tch-vae train`?",
-            path.display(),
-            dir.display()
-        )
-    })?;
+    // Opened without blocking and checked again on the handle (files.rs): a FIFO swapped
+    // in after the check above cannot block either.
+    let bytes = crate::files::read_regular(&path);
+    let text = bytes
+        .and_then(|b| Ok(String::from_utf8(b)?))
+        .with_context(|| {
+            format!(
+                "cannot read {}: is {} a run folder made by `tch-vae train`?",
+                path.display(),
+                dir.display()
+            )
+        })?;
     RunConfig::from_json(&text)
         .with_context(|| format!("{} is not a valid tch-vae config", path.display()))
 }

@@ -3,7 +3,7 @@
 //! per image), or `train.bin` and `test.bin` (CIFAR-100: a coarse and a fine label byte,
 //! then the pixels). Pixels are 32x32, the red plane, then green, then blue.
 use super::RawData;
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 
 const SIDE: usize = 32;
@@ -62,7 +62,7 @@ pub fn read(dir: &Path) -> Result<RawData> {
 
 /// Appends the images and labels of one file (the fine label for CIFAR-100).
 fn read_file(path: &Path, label_bytes: usize, into: &mut (Vec<u8>, Vec<i64>)) -> Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::files::read_regular(path)?;
     let record = label_bytes + PIXELS;
     ensure!(
         !bytes.is_empty() && bytes.len() % record == 0,

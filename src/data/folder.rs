@@ -157,12 +157,18 @@ fn decode(files: &[(PathBuf, i64)], wanted: Wanted, fixed: Option<Fit>) -> Resul
     let images: Vec<image::DynamicImage> = files
         .par_iter()
         .map(|(path, _)| {
-            image::open(path).with_context(|| {
-                format!(
-                    "{}: cannot decode the image; remove or replace it",
-                    path.display()
-                )
-            })
+            // Read as a regular file (files.rs), decoded by its content, not its name.
+            let bytes = crate::files::read_regular(path)?;
+            image::ImageReader::new(std::io::Cursor::new(bytes))
+                .with_guessed_format()
+                .map_err(anyhow::Error::from)
+                .and_then(|reader| reader.decode().map_err(anyhow::Error::from))
+                .with_context(|| {
+                    format!(
+                        "{}: cannot decode the image; remove or replace it",
+                        path.display()
+                    )
+                })
         })
         .collect::<Result<_>>()?;
     let fit = match fixed {

@@ -22,13 +22,14 @@ pub fn read(path: &Path) -> Result<RawData> {
     let name = path.display();
     let is_npz = path.extension().is_some_and(|e| e == "npz");
     if !is_npz {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+        let file = crate::files::open_regular(path)?;
         let npy = NpyFile::new(std::io::BufReader::new(file))
             .with_context(|| format!("{name}: not a NumPy .npy file"))?;
         let images = read_images(npy, &format!("{name}"))?;
         return Ok(raw(images, Vec::new(), None));
     }
-    let mut npz = npyz::npz::NpzArchive::open(path)
+    let file = std::io::BufReader::new(crate::files::open_regular(path)?);
+    let mut npz = npyz::npz::NpzArchive::new(file)
         .with_context(|| format!("{name}: not a NumPy .npz file"))?;
     let keys: Vec<String> = npz.array_names().map(String::from).collect();
     ensure!(

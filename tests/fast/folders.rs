@@ -246,3 +246,29 @@ fn a_folder_of_colour_images_trains_with_the_conv_model_and_grey_conversion() {
         assert!(latent.contains("even") && latent.contains("odd"));
     }
 }
+
+#[test]
+fn a_fifo_named_like_an_image_is_refused_at_once_and_a_misnamed_jpeg_decodes() {
+    // A FIFO with no writer: a plain open would wait forever.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pics");
+    grey(&dir.join("a.png"), 4, 4, 1);
+    grey(&dir.join("b.png"), 4, 4, 2);
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.join("c.png"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let e = err(&dir, &options(None));
+    assert!(
+        e.contains("c.png is a FIFO (named pipe), not a regular file"),
+        "{e}"
+    );
+    // A JPEG saved under a .png name: decoded by its content.
+    std::fs::remove_file(dir.join("c.png")).unwrap();
+    let jpeg = tmp.path().join("c.jpg");
+    grey(&jpeg, 4, 4, 3);
+    std::fs::rename(&jpeg, dir.join("c.png")).unwrap();
+    let data = load(&dir, &options(None)).unwrap();
+    assert_eq!(data.train.len() + data.test.len(), 3);
+}

@@ -1,0 +1,81 @@
+//! Opening the files a user points at: regular files only. A FIFO, socket or device named
+//! like a data file would block a plain open or read forever (a FIFO named like an image in
+//! an image folder hung training), so each file is opened non-blocking and checked with
+//! fstat on the open handle, with no gap between the check and the use; the message says
+//! what the entry is instead.
+use anyhow::{bail, Context, Result};
+use std::fs::{File, FileType};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Opens `path` for reading if it is a regular file (or a link to one).
+pub fn open_regular(path: &Path) -> Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let kind = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .file_type();
+    if !kind.is_file() {
+        bail!(
+            "{} is {}, not a regular file: tch-vae reads data and run files only from regular \
+             files; put the file itself there",
+            path.display(),
+            describe(kind)
+        );
+    }
+    Ok(file)
+}
+
+/// The whole content of the regular file `path`.
+pub fn read_regular(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_regular(path)?
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(bytes)
+}
+
+fn describe(kind: FileType) -> &'static str {
+    if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_and_a_folder_are_refused_at_once_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("image.png");
+        // mkfifo(1), as a user would make one; no writer ever opens it.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = format!("{:#}", read_regular(&fifo).unwrap_err());
+        assert!(err.contains("image.png is a FIFO (named pipe)"), "{err}");
+        let err = format!("{:#}", read_regular(dir.path()).unwrap_err());
+        assert!(err.contains("is a folder, not a regular file"), "{err}");
+        let file = dir.path().join("data.bin");
+        std::fs::write(&file, b"bytes").unwrap();
+        assert_eq!(read_regular(&file).unwrap(), b"bytes");
+    }
+}
