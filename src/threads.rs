@@ -14,7 +14,7 @@
 //! read (not Linux), the count stays.
 //!
 //! Only for models whose numbers do not depend on the thread count (numerics.rs says how,
-//! tests/fast/threads.rs and tests/slow/numerics.rs check it at 1 to 4 threads, beside a
+//! tests/fast/threads.rs and tests/numerics/matrix.rs check it at 1 to 4 threads, beside a
 //! busy core): MLPs, and conv models in the portable mode. oneDNN's convolutions give
 //! other last bits at other counts, so conv runs in the machine mode keep theirs (and
 //! resume exactly).

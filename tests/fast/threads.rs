@@ -3,7 +3,7 @@
 //! its count with the machine's load (src/threads.rs) and still resume exactly; MKL runs in
 //! its reproducible mode without the user setting anything; and the portable mode gives
 //! the committed fingerprint on any x86-64 CPU with AVX2. The slow tier repeats the thread
-//! counts for every variant beside a busy core (tests/slow/numerics.rs).
+//! counts for every variant beside a busy core (tests/numerics/matrix.rs).
 use crate::common::*;
 use std::path::{Path, PathBuf};
 

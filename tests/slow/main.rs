@@ -4,6 +4,5 @@
 mod common;
 
 mod end_to_end;
-mod numerics;
 mod real_data;
 mod reliability;

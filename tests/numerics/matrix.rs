@@ -13,14 +13,10 @@ fn data(tmp: &Path) -> PathBuf {
     data
 }
 
-/// The flag sets of the MLP variants. IWAE is not among them yet: twice in a full suite run
-/// (and once by hand under heavy load) an IWAE run gave other bits at 2 or 3 threads than at
-/// 1, and about 50 repeats under load did not bring it back (notebooks-export/
-/// reproducibility/README.md, "Seen and not explained"; issue 23 stays open for it). The
-/// fast tier checks IWAE with the VampPrior and the logistic likelihood at 1, 3 and 4
-/// threads (tests/fast/threads.rs).
-const VARIANTS: [&[&str]; 4] = [
+/// The flag sets of the MLP variants.
+const VARIANTS: [&[&str]; 5] = [
     &["--clip-grad", "5"],
+    &["--objective", "iwae", "--k", "4"],
     &["--prior", "vamp", "--pseudo-inputs", "30"],
     &["--conditional", "--likelihood", "gaussian"],
     &["--likelihood", "logistic", "--activation", "tanh"],
