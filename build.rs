@@ -4,7 +4,7 @@
 //! * `libtorch_cuda.so` forced into the binary's NEEDED list. The linker's `--as-needed`
 //!   otherwise drops it (no symbol of ours refers to it), and CUDA then silently reports
 //!   unavailable on a GPU machine (tch-rs issues 907 and 980);
-//! * the C++ glue in `src/cpp/` ([`CPP_SOURCES`]), compiled against libtorch's headers
+//! * the C++ glue in `src/native/cpp/` ([`CPP_SOURCES`]), compiled against libtorch's headers
 //!   with warnings on (libtorch's own headers are system headers, so only ours warn):
 //!   `torchscript.cpp` builds TorchScript modules with named parameters (see
 //!   `src/export.rs`), `optim.cpp` is libtorch's fused Adam (see `src/optim.rs`),
@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 
 /// The C++ files, compiled into one archive; `ffi_message.h` is their shared header.
 const CPP_SOURCES: [&str; 4] = [
-    "src/cpp/torchscript.cpp",
-    "src/cpp/optim.cpp",
-    "src/cpp/cuda_graph.cpp",
-    "src/cpp/numerics.cpp",
+    "src/native/cpp/torchscript.cpp",
+    "src/native/cpp/optim.cpp",
+    "src/native/cpp/cuda_graph.cpp",
+    "src/native/cpp/numerics.cpp",
 ];
-const CPP_HEADERS: [&str; 1] = ["src/cpp/ffi_message.h"];
+const CPP_HEADERS: [&str; 1] = ["src/native/cpp/ffi_message.h"];
 
 /// The folder holding `cuda_runtime_api.h`: `$CUDA_HOME/include`, else the CUDA wheels
 /// installed beside torch (`site-packages/nvidia/cu13/include` for torch 2.11+cu130).

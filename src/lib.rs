@@ -26,43 +26,17 @@
 //!   before it is built;
 //! - the run folder: [`rundir`]; the commands: [`commands`], reporting through a
 //!   [`report::Reporter`] the caller supplies.
-pub mod arch;
-pub mod atomic;
-pub mod checkpoint;
 pub mod commands;
-pub mod compare;
 pub mod config;
-pub mod cuda_graph;
 pub mod data;
-pub mod device;
-pub mod error;
 pub mod eval;
 pub mod export;
-pub mod fault;
-mod ffi;
 pub mod figures;
-pub mod files;
-pub mod idx;
-pub mod images;
-pub mod invariant;
-pub mod loss;
-pub mod memory;
-pub mod metrics;
 pub mod model;
-pub mod numerics;
-pub mod objective;
-pub mod optim;
-pub mod plot;
-pub mod prior;
+pub mod native;
 pub mod report;
-pub mod rundir;
-pub mod schedule;
-pub mod step;
-pub mod tensorboard;
-pub mod thread_record;
-pub mod threads;
+pub mod run;
 pub mod train;
-pub mod weights;
 
 /// libtorch's generator is global: unit tests that need a seeded sequence to repeat hold
 /// this lock so that tests running in parallel do not draw from it in between.

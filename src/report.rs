@@ -1,7 +1,7 @@
 //! What a command tells its user, and what it asks of them. The library never prints: the
 //! commands report through a [`Reporter`] that the caller supplies (the binary's console
 //! today; a TensorBoard writer or a test's recorder as well).
-use crate::metrics::EpochMetrics;
+use crate::run::metrics::EpochMetrics;
 
 /// What the trainer tells after a training batch.
 pub struct BatchProgress {

@@ -6,8 +6,8 @@ pub use train::{resume, train, Interrupted, ResumeRequest, TrainRequest};
 
 use crate::eval::report::{EvalReport, EvalSettings};
 use crate::report::Reporter;
-use crate::rundir::{self, EVAL, LOSS_SVG, METRICS, SAMPLES, TORCHSCRIPT, WEIGHTS};
-use crate::{atomic, export, figures, metrics, plot};
+use crate::run::{self, EVAL, LOSS_SVG, METRICS, SAMPLES, TORCHSCRIPT, WEIGHTS};
+use crate::{export, figures, figures::plot, native::atomic, run::metrics};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -17,17 +17,17 @@ use tch::Device;
 pub fn export(run_dir: &Path, output: Option<PathBuf>) -> Result<PathBuf> {
     let path = output.unwrap_or_else(|| run_dir.join(TORCHSCRIPT));
     let _lock = lock_for(run_dir, &path, TORCHSCRIPT)?;
-    let run = rundir::load(run_dir, Device::Cpu)?;
+    let run = run::load(run_dir, Device::Cpu)?;
     export::write_torchscript(&path, &run.vs, &run.config)?;
     Ok(path)
 }
 
 /// Checks that `output` does not replace a run file other than `own`, and, where it lands
 /// in the run folder, takes the folder's lock for the command.
-fn lock_for(run_dir: &Path, output: &Path, own: &str) -> Result<Option<rundir::RunLock>> {
-    rundir::check_output(run_dir, output, own)?;
-    if rundir::is_inside(run_dir, output) {
-        Ok(Some(rundir::lock(run_dir)?))
+fn lock_for(run_dir: &Path, output: &Path, own: &str) -> Result<Option<run::RunLock>> {
+    run::check_output(run_dir, output, own)?;
+    if run::is_inside(run_dir, output) {
+        Ok(Some(run::lock(run_dir)?))
     } else {
         Ok(None)
     }
@@ -44,7 +44,7 @@ pub fn sample(
 ) -> Result<PathBuf> {
     let path = output.unwrap_or_else(|| run_dir.join(SAMPLES));
     let _lock = lock_for(run_dir, &path, SAMPLES)?;
-    let run = rundir::load(run_dir, device)?;
+    let run = run::load(run_dir, device)?;
     tch::manual_seed(seed as i64);
     figures::write_samples(&run.vae, &path, label)?;
     Ok(path)
@@ -53,15 +53,15 @@ pub fn sample(
 /// `tch-vae plot`: redraws `loss.svg` from `metrics.csv`, and, when the weights are there,
 /// every model figure (the same ones, with the same seed, that training drew).
 pub fn plot(run_dir: &Path, data: Option<&Path>, device: Device) -> Result<Vec<PathBuf>> {
-    rundir::read_config(run_dir)?;
-    let _lock = rundir::lock(run_dir)?;
-    rundir::check_regular(&run_dir.join(METRICS))?;
+    run::read_config(run_dir)?;
+    let _lock = run::lock(run_dir)?;
+    run::check_regular(&run_dir.join(METRICS))?;
     let history = metrics::read(&run_dir.join(METRICS))?;
     let mut written = vec![run_dir.join(LOSS_SVG)];
     plot::write_loss_svg(&written[0], &history)?;
     if run_dir.join(WEIGHTS).exists() {
-        let run = rundir::load(run_dir, device)?;
-        let dataset = rundir::load_data(&run.config, data, device)?;
+        let run = run::load(run_dir, device)?;
+        let dataset = run::load_data(&run.config, data, device)?;
         written.extend(figures::write_all(
             &run.vae,
             &dataset,
@@ -89,11 +89,11 @@ pub struct EvalRequest {
 /// `tch-vae eval`: writes `eval.json` (default `RUN/eval.json`) and returns the report.
 pub fn evaluate(req: &EvalRequest, report: &mut dyn Reporter) -> Result<(PathBuf, EvalReport)> {
     req.settings.validate()?;
-    crate::device::set_threads(req.threads)?;
+    crate::native::device::set_threads(req.threads)?;
     let path = req.output.clone().unwrap_or_else(|| req.run.join(EVAL));
     let _lock = lock_for(&req.run, &path, EVAL)?;
-    let run = rundir::load(&req.run, req.device)?;
-    let data = rundir::load_data(&run.config, req.data.as_deref(), req.device)?;
+    let run = run::load(&req.run, req.device)?;
+    let data = run::load_data(&run.config, req.data.as_deref(), req.device)?;
     let result = EvalReport::measure(&run, &data, &req.settings, req.data.as_deref(), report)?;
     let text = serde_json::to_string_pretty(&result)? + "\n";
     atomic::write_bytes(&path, text.as_bytes())?;
@@ -104,14 +104,14 @@ pub fn evaluate(req: &EvalRequest, report: &mut dyn Reporter) -> Result<(PathBuf
 /// each of `outputs` (by extension: `.svg` curves, `.md`/`.csv` table) and returns the
 /// printed table.
 pub fn compare(runs: &[PathBuf], outputs: &[PathBuf]) -> Result<String> {
-    let loaded = crate::compare::load(runs)?;
+    let loaded = crate::eval::compare::load(runs)?;
     for output in outputs {
         // Never a run's own file (metrics.csv, loss.svg, ...), whatever the extension.
         for run in runs {
-            rundir::check_output(run, output, "")?;
+            run::check_output(run, output, "")?;
         }
-        crate::compare::write(output, &loaded)?;
+        crate::eval::compare::write(output, &loaded)?;
     }
-    let (header, rows) = crate::compare::table(&loaded);
-    Ok(crate::compare::text_table(&header, &rows))
+    let (header, rows) = crate::eval::compare::table(&loaded);
+    Ok(crate::eval::compare::text_table(&header, &rows))
 }

@@ -3,13 +3,16 @@
 //! weights, `vae.pt` and the figures.
 use crate::config::{default_conv_channels, Arch, DataInfo, ModelConfig, RunConfig, TrainConfig};
 use crate::data::{self, Dataset, LoadOptions};
-use crate::metrics::{self, EpochMetrics};
 use crate::report::{Reporter, Stop};
-use crate::rundir::{self, CHECKPOINT, LOSS_SVG, METRICS, THREADS, TORCHSCRIPT, WEIGHTS};
-use crate::tensorboard::{Board, RUNNING_LOSS};
-use crate::threads::ThreadPolicy;
+use crate::run::metrics::{self, EpochMetrics};
+use crate::run::{self, CHECKPOINT, LOSS_SVG, METRICS, THREADS, TORCHSCRIPT, WEIGHTS};
+use crate::train::tensorboard::{Board, RUNNING_LOSS};
+use crate::train::threads::ThreadPolicy;
 use crate::train::{EpochEnd, Trainer};
-use crate::{checkpoint, device, export, figures, memory, plot, thread_record, weights};
+use crate::{
+    export, figures, figures::plot, model::memory, model::weights, native::device,
+    train::checkpoint, train::thread_record,
+};
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,7 +26,7 @@ pub struct TrainRequest {
     /// How to train; `device` is the name of [`TrainRequest::device`].
     pub train: TrainConfig,
     pub device: Device,
-    /// The run folder [default: [`rundir::default_dir`]].
+    /// The run folder [default: [`run::default_dir`]].
     pub out: Option<PathBuf>,
     pub threads: Option<usize>,
     /// Record training steps into CUDA graphs on CUDA (`--no-cuda-graphs` turns it off).
@@ -73,16 +76,16 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
     // then the data, then the model's sizes against the data and the memory.
     let (mut model, mut train) = (req.model.clone(), req.train.clone());
-    crate::numerics::init(train.reproducible)?;
+    crate::native::numerics::init(train.reproducible)?;
     train.validate()?;
     model.validate()?;
     crate::config::check_combination(&model, &train)?;
-    crate::device::set_threads(req.threads)?;
+    crate::native::device::set_threads(req.threads)?;
     let out = req
         .out
         .clone()
-        .unwrap_or_else(|| rundir::default_dir(&train.data));
-    let reused = rundir::check_new(&out)?;
+        .unwrap_or_else(|| run::default_dir(&train.data));
+    let reused = run::check_new(&out)?;
     // Recorded absolute, so that `--resume` works from any folder.
     train.data = std::path::absolute(&train.data).unwrap_or(train.data);
 
@@ -103,9 +106,9 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     model.validate()?;
     let batch = step_rows(&model, &train, data.train.len());
     memory::check_fits(&model, batch, req.device, "--latent and --hidden")?;
-    let _lock = rundir::prepare(&out)?;
+    let _lock = run::prepare(&out)?;
     if reused {
-        rundir::remove_stale_events(&out)?;
+        run::remove_stale_events(&out)?;
         report.note(&format!(
             "reusing {}: its run never reached a first checkpoint",
             out.display()
@@ -121,9 +124,9 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
             drawn_test_split: data.origin.drawn_test_split,
             class_names: data.class_names.clone(),
         },
-        numerics: Some(crate::numerics::record()),
+        numerics: Some(crate::native::numerics::record()),
     };
-    rundir::write_config(&out, &run)?;
+    run::write_config(&out, &run)?;
     report.note(&format!(
         "training {} VAE ({} likelihood) on {} ({} train / {} test images, data loaded in {:.3} s) on {}; run folder {}",
         run.model.describe(),
@@ -152,12 +155,12 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
 /// Continues the run in `req.run` from its checkpoint, with its own config.
 pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let dir = &req.run;
-    let mut run = rundir::read_config(dir)?;
-    crate::numerics::init(run.train.reproducible)?;
-    let config_path = dir.join(rundir::CONFIG);
-    let _lock = rundir::lock(dir)?;
+    let mut run = run::read_config(dir)?;
+    crate::native::numerics::init(run.train.reproducible)?;
+    let config_path = dir.join(run::CONFIG);
+    let _lock = run::lock(dir)?;
     let path = dir.join(CHECKPOINT);
-    rundir::check_regular(&path)?;
+    run::check_regular(&path)?;
     ensure!(
         path.is_file(),
         "{} is missing: this run never reached its first checkpoint. Start it again with the \
@@ -179,9 +182,9 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
         .and_then(|()| run.model.validate())
         .and_then(|()| crate::config::check_combination(&run.model, &run.train))
         .with_context(|| format!("{} holds a value out of range", config_path.display()))?;
-    crate::device::set_threads(req.threads)?;
+    crate::native::device::set_threads(req.threads)?;
     run.train.device = device::name(req.device);
-    let data = rundir::load_data(&run, None, req.device)?;
+    let data = run::load_data(&run, None, req.device)?;
     let batch = step_rows(&run.model, &run.train, data.train.len());
     let source = config_path.display().to_string();
     memory::check_fits(&run.model, batch, req.device, &source)?;
@@ -190,9 +193,9 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     let (epoch, batch) = (saved.state.position.epoch, saved.state.position.batch);
     let mut trainer = Trainer::resume(&run.model, &run.train, req.device, saved.state)?;
     trainer.set_cuda_graphs(req.cuda_graphs);
-    rundir::write_config(dir, &run)?;
+    run::write_config(dir, &run)?;
     if let Some(recorded) = &run.numerics {
-        let changes = recorded.differences(&crate::numerics::record());
+        let changes = recorded.differences(&crate::native::numerics::record());
         if !changes.is_empty() {
             report.note(&format!(
                 "this process does not compute like the one that started the run ({}): the \
@@ -225,7 +228,7 @@ fn adapt_threads(
 ) {
     // Only models whose bits do not depend on the thread count (numerics.rs): MLPs, and
     // conv models once oneDNN is off (the portable mode).
-    let invariant = model.arch == Arch::Mlp || !crate::numerics::onednn_enabled();
+    let invariant = model.arch == Arch::Mlp || !crate::native::numerics::onednn_enabled();
     if threads.is_some() || device.is_cuda() || !invariant {
         return;
     }

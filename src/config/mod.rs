@@ -1,7 +1,7 @@
 //! Plain, typed configuration: what `config.json` holds and what the library runs on,
 //! and the defaults of every flag. The command line (clap) lives in the binary, reads
 //! [`defaults`], and converts into these structs; `rundir.rs` reads and writes the file.
-pub use crate::numerics::{NumericsRecord, Reproducible};
+pub use crate::native::numerics::{NumericsRecord, Reproducible};
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

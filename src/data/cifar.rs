@@ -62,7 +62,7 @@ pub fn read(dir: &Path) -> Result<RawData> {
 
 /// Appends the images and labels of one file (the fine label for CIFAR-100).
 fn read_file(path: &Path, label_bytes: usize, into: &mut (Vec<u8>, Vec<i64>)) -> Result<()> {
-    let bytes = crate::files::read_regular(path)?;
+    let bytes = crate::native::files::read_regular(path)?;
     let record = label_bytes + PIXELS;
     ensure!(
         !bytes.is_empty() && bytes.len() % record == 0,

@@ -158,7 +158,7 @@ fn decode(files: &[(PathBuf, i64)], wanted: Wanted, fixed: Option<Fit>) -> Resul
         .par_iter()
         .map(|(path, _)| {
             // Read as a regular file (files.rs), decoded by its content, not its name.
-            let bytes = crate::files::read_regular(path)?;
+            let bytes = crate::native::files::read_regular(path)?;
             image::ImageReader::new(std::io::Cursor::new(bytes))
                 .with_guessed_format()
                 .map_err(anyhow::Error::from)
@@ -315,5 +315,5 @@ fn write_cache(path: &Path, raw: &RawData) -> Result<()> {
     for l in raw.train_labels.iter().chain(&raw.test_labels) {
         bytes.extend(l.to_le_bytes());
     }
-    crate::atomic::write_bytes(path, &bytes)
+    crate::native::atomic::write_bytes(path, &bytes)
 }

@@ -1,7 +1,7 @@
 //! MNIST-format folders: the four IDX files (`train-images-idx3-ubyte[.gz]`, ...) that
 //! MNIST and Fashion-MNIST ship; `src/idx.rs` parses each file.
 use super::RawData;
-use crate::idx;
+use crate::data::idx;
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
 

@@ -6,6 +6,7 @@
 //! device (one byte per value) and turns the rows a batch needs into floats in [0, 1].
 mod cifar;
 mod folder;
+pub mod idx;
 mod idx_folder;
 mod numpy;
 mod split;

@@ -22,13 +22,13 @@ pub fn read(path: &Path) -> Result<RawData> {
     let name = path.display();
     let is_npz = path.extension().is_some_and(|e| e == "npz");
     if !is_npz {
-        let file = crate::files::open_regular(path)?;
+        let file = crate::native::files::open_regular(path)?;
         let npy = NpyFile::new(std::io::BufReader::new(file))
             .with_context(|| format!("{name}: not a NumPy .npy file"))?;
         let images = read_images(npy, &format!("{name}"))?;
         return Ok(raw(images, Vec::new(), None));
     }
-    let file = std::io::BufReader::new(crate::files::open_regular(path)?);
+    let file = std::io::BufReader::new(crate::native::files::open_regular(path)?);
     let mut npz = npyz::npz::NpzArchive::new(file)
         .with_context(|| format!("{name}: not a NumPy .npz file"))?;
     let keys: Vec<String> = npz.array_names().map(String::from).collect();

@@ -9,12 +9,13 @@
 //! - for a conditional model, all of these given the labels: -log p(x|y);
 //! - active units (Burda et al. 2015, section 5.2): `Cov_x(E_q[z_u])` > 0.01;
 //! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I).
+pub mod compare;
 pub mod report;
 
-use crate::loss::kl_per_dim;
+use crate::model::loss::kl_per_dim;
+use crate::model::objective::{importance_samples, Posterior};
+use crate::model::prior::Components;
 use crate::model::Vae;
-use crate::objective::{importance_samples, Posterior};
-use crate::prior::Components;
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};

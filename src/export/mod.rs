@@ -21,9 +21,9 @@ mod source;
 
 pub use source::torchscript_source;
 
-use crate::arch;
 use crate::config::RunConfig;
-use crate::ffi;
+use crate::model::arch;
+use crate::native::ffi;
 use anyhow::{ensure, Context, Result};
 use std::ffi::{c_void, CString};
 use std::path::Path;
@@ -167,5 +167,5 @@ pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<
     let hidden: Vec<i64> = config.hidden.iter().map(|&h| h as i64).collect();
     module.int_list("hidden", &hidden)?;
     let bytes = module.to_bytes(&torchscript_source(config))?;
-    crate::atomic::write_bytes(path, &bytes)
+    crate::native::atomic::write_bytes(path, &bytes)
 }

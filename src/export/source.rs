@@ -1,8 +1,8 @@
 //! The TorchScript source of `vae.pt`'s methods, generated from the architecture
 //! description (`arch.rs`) so that it cannot drift from the tch network; the Python mirror
 //! (`scripts/tch_vae/model.py`) follows the same steps, and parity tests hold them together.
-use crate::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 use crate::config::{Likelihood, ModelConfig, Prior};
+use crate::model::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 
 /// How a parameterised layer is referred to in TorchScript: `encoder.0` is submodule `0`
 /// of submodule `encoder`, which is not a valid attribute name, hence `getattr`.

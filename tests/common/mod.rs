@@ -78,8 +78,8 @@ pub fn write_idx_images(dir: &Path, n_train: u32, n_test: u32, height: u32, widt
             .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
             .collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let images = tch_vae::idx::encode(&[n, height, width], &pixels);
-        let labels = tch_vae::idx::encode(&[n], &labels);
+        let images = tch_vae::data::idx::encode(&[n, height, width], &pixels);
+        let labels = tch_vae::data::idx::encode(&[n], &labels);
         std::fs::write(
             dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
             gzip(&images),
@@ -152,10 +152,10 @@ pub fn train_ok(args: &[String]) -> Output {
 /// metrics.csv without the wall-clock column, which no two runs share, each number as its
 /// exact decimal form (so that equal rows compare equal, NaN columns included).
 pub fn metrics_without_time(run: &Path) -> Vec<Vec<String>> {
-    tch_vae::metrics::read(&run.join("metrics.csv"))
+    tch_vae::run::metrics::read(&run.join("metrics.csv"))
         .unwrap()
         .iter()
-        .map(|m: &tch_vae::metrics::EpochMetrics| {
+        .map(|m: &tch_vae::run::metrics::EpochMetrics| {
             let r = m.to_row();
             r[..12]
                 .iter()
@@ -171,7 +171,7 @@ pub fn metrics_without_time(run: &Path) -> Vec<Vec<String>> {
 /// in-process compare bit for bit with runs of the binary.
 #[ctor::ctor(unsafe)]
 fn reproducible_numerics() {
-    tch_vae::numerics::init(tch_vae::numerics::Reproducible::Machine)
+    tch_vae::native::numerics::init(tch_vae::native::numerics::Reproducible::Machine)
         .expect("MKL's reproducible mode");
 }
 
@@ -212,7 +212,7 @@ impl Drop for BusyCore {
 /// then metrics.csv without its wall-clock column.
 pub fn fingerprint(run: &Path) -> String {
     use sha2::{Digest, Sha256};
-    let tensors = tch_vae::weights::read_tensors(&run.join("weights.safetensors")).unwrap();
+    let tensors = tch_vae::model::weights::read_tensors(&run.join("weights.safetensors")).unwrap();
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
     let mut hash = Sha256::new();

@@ -88,7 +88,7 @@ fn non_gzip_file_named_gz_is_named() {
 
 #[test]
 fn wrong_magic_number_is_named() {
-    let mut bytes = tch_vae::idx::encode(&[64], &[1; 64]);
+    let mut bytes = tch_vae::data::idx::encode(&[64], &[1; 64]);
     bytes[0] = 0x42;
     corrupt_file_is_named(
         "train-labels-idx1-ubyte.gz",
@@ -99,13 +99,13 @@ fn wrong_magic_number_is_named() {
 
 #[test]
 fn truncated_idx_payload_is_named() {
-    let bytes = tch_vae::idx::encode(&[64, 28, 28], &[0; 1000]);
+    let bytes = tch_vae::data::idx::encode(&[64, 28, 28], &[0; 1000]);
     corrupt_file_is_named("train-images-idx3-ubyte.gz", gzip(&bytes), "(truncated?)");
 }
 
 #[test]
 fn label_and_image_counts_must_agree() {
-    let bytes = tch_vae::idx::encode(&[63], &[0; 63]);
+    let bytes = tch_vae::data::idx::encode(&[63], &[0; 63]);
     corrupt_file_is_named(
         "train-labels-idx1-ubyte.gz",
         gzip(&bytes),

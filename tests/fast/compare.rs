@@ -44,7 +44,7 @@ fn compare_tables_and_overlays_runs_and_refuses_what_does_not_compare() {
     );
     // The table's numbers are the runs' last metrics.csv rows and a's eval.json.
     let last = |dir: &std::path::Path| {
-        tch_vae::metrics::read(&dir.join("metrics.csv"))
+        tch_vae::run::metrics::read(&dir.join("metrics.csv"))
             .unwrap()
             .pop()
             .unwrap()

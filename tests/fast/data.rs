@@ -38,9 +38,13 @@ fn raw_and_gzip_folders_load_the_same() {
             .to_string_lossy()
             .trim_end_matches(".gz")
             .to_string();
-        let bytes = tch_vae::idx::read_file(&entry.path()).unwrap();
+        let bytes = tch_vae::data::idx::read_file(&entry.path()).unwrap();
         let dims: Vec<u32> = bytes.dims.iter().map(|&d| d as u32).collect();
-        std::fs::write(raw.join(name), tch_vae::idx::encode(&dims, &bytes.data)).unwrap();
+        std::fs::write(
+            raw.join(name),
+            tch_vae::data::idx::encode(&dims, &bytes.data),
+        )
+        .unwrap();
     }
     let a = Dataset::load(&gz, &limit(None), Device::Cpu).unwrap();
     let b = Dataset::load(&raw, &limit(None), Device::Cpu).unwrap();

@@ -4,7 +4,7 @@ use crate::common::*;
 use tch::{nn::VarStore, CModule, Device, IValue, Kind, Tensor};
 use tch_vae::config::{Activation, Arch, Likelihood, ModelConfig, Prior, RunConfig, TrainConfig};
 use tch_vae::export::write_torchscript;
-use tch_vae::loss::{reparameterize_with, ElboTerms};
+use tch_vae::model::loss::{reparameterize_with, ElboTerms};
 use tch_vae::model::Vae;
 
 fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig {
@@ -84,7 +84,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
         let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
-            tch_vae::arch::parameter_names(&run.model)
+            tch_vae::model::arch::parameter_names(&run.model)
                 .iter()
                 .map(String::as_str)
                 .collect::<Vec<_>>()
@@ -167,7 +167,11 @@ fn variant_modules_agree_with_the_rust_model() {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        assert_eq!(names, tch_vae::arch::parameter_names(&run.model), "{what}");
+        assert_eq!(
+            names,
+            tch_vae::model::arch::parameter_names(&run.model),
+            "{what}"
+        );
 
         let x = Tensor::rand([6, 784], (Kind::Float, Device::Cpu)).bernoulli();
         let y = classes.map(|c| Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2]).remainder(c as i64));
@@ -193,8 +197,8 @@ fn variant_modules_agree_with_the_rust_model() {
         );
         assert_close(&decoded, &vae.decode(&z, y.as_ref()).unwrap(), &what);
 
-        let components = tch_vae::prior::Components::of(&vae).unwrap();
-        let log_p = tch_vae::prior::log_prior(&z, components.as_ref());
+        let components = tch_vae::model::prior::Components::of(&vae).unwrap();
+        let log_p = tch_vae::model::prior::log_prior(&z, components.as_ref());
         let ts_log_p = tensor(
             module
                 .method_is("log_prior", &[IValue::Tensor(z.shallow_clone())])
@@ -210,7 +214,7 @@ fn variant_modules_agree_with_the_rust_model() {
         assert_close(&terms[0], &rust.recon, &format!("{what}: recon"));
         if prior == Prior::Vamp {
             // log q(z|x) - log p(z), q's density written out in full.
-            let log_q = tch_vae::prior::log_normal_diag(&z, &mu, &logvar);
+            let log_q = tch_vae::model::prior::log_normal_diag(&z, &mu, &logvar);
             assert_eq!(terms.len(), 2, "{what}: (recon, kl)");
             assert_close(&terms[1], &(log_q - log_p), &format!("{what}: kl"));
         } else {
@@ -245,7 +249,7 @@ fn export_command_rewrites_vae_pt_from_the_saved_weights() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("vae.pt"));
     let exported = CModule::load(run.join("vae.pt")).unwrap();
-    let loaded = tch_vae::rundir::load(&run, Device::Cpu).unwrap();
+    let loaded = tch_vae::run::load(&run, Device::Cpu).unwrap();
     let x = Tensor::rand([4, 784], (Kind::Float, Device::Cpu));
     let expected = loaded.vae.encode(&x, None).unwrap().0;
     for m in [&trained, &exported] {

@@ -233,7 +233,7 @@ fn a_folder_of_colour_images_trains_with_the_conv_model_and_grey_conversion() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{run}: {}", stderr(&o));
-        let config = tch_vae::rundir::read_config(&out).unwrap();
+        let config = tch_vae::run::read_config(&out).unwrap();
         assert_eq!(config.data.source, "folder");
         assert_eq!(config.data.class_names, vec!["even", "odd"]);
         let shape = (

@@ -6,7 +6,7 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::{Kind, Tensor};
-use tch_vae::rundir;
+use tch_vae::run;
 
 fn mkfifo(path: &Path) {
     assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
@@ -65,12 +65,12 @@ fn outputs_never_replace_special_files_links_or_the_runs_own_files() {
         .is_symlink());
     assert!(std::fs::metadata(&target).unwrap().len() > 100);
     // The run's own files are never the output of another command.
-    let weights = run.join(rundir::WEIGHTS);
+    let weights = run.join(run::WEIGHTS);
     let before = std::fs::read(&weights).unwrap();
     for (cmd, file) in [
-        ("sample", rundir::WEIGHTS),
-        ("export", rundir::CONFIG),
-        ("eval", rundir::CHECKPOINT),
+        ("sample", run::WEIGHTS),
+        ("export", run::CONFIG),
+        ("eval", run::CHECKPOINT),
     ] {
         let out = run.join(file);
         fails_with(
@@ -106,7 +106,7 @@ fn with_file_size_limit(kib: u64, args: &[&str]) -> std::process::Output {
 fn a_full_disk_while_writing_vae_pt_is_a_clear_error_and_leaves_no_temporary() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), &["--hidden", "64"]);
-    std::fs::remove_file(run.join(rundir::TORCHSCRIPT)).unwrap();
+    std::fs::remove_file(run.join(run::TORCHSCRIPT)).unwrap();
     let o = with_file_size_limit(16, &["export", "--run", run.to_str().unwrap()]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -121,7 +121,7 @@ fn a_full_disk_while_writing_vae_pt_is_a_clear_error_and_leaves_no_temporary() {
         .filter(|n| n.contains(".tmp-"))
         .collect();
     assert!(left.is_empty(), "temporaries left: {left:?}");
-    assert!(!run.join(rundir::TORCHSCRIPT).exists());
+    assert!(!run.join(run::TORCHSCRIPT).exists());
     // With room, the same export works.
     let o = tch_vae(&["export", "--run", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -132,7 +132,7 @@ fn a_run_folder_in_use_names_the_process_that_holds_it() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), &[]);
     let r = run.to_str().unwrap();
-    let held = rundir::lock(&run).unwrap(); // as a training process would hold it
+    let held = run::lock(&run).unwrap(); // as a training process would hold it
     let pid = std::process::id().to_string();
     for args in [
         vec!["train", "--resume", r, "--epochs", "2"],
@@ -186,13 +186,13 @@ fn eval_counts_out_of_range_are_refused_and_one_image_has_no_standard_error() {
         stdout(&o)
     );
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join(rundir::EVAL)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run.join(run::EVAL)).unwrap()).unwrap();
     assert!(report["nll_stderr"].is_null() && report["nll"].as_f64().unwrap().is_finite());
 }
 
 /// Rewrites tensor `name` of the checkpoint in `run` with `value`.
 fn damage_checkpoint(run: &Path, name: &str, value: Tensor) {
-    let path = run.join(rundir::CHECKPOINT);
+    let path = run.join(run::CHECKPOINT);
     let mut tensors = Tensor::read_safetensors(&path).unwrap();
     for (n, t) in tensors.iter_mut() {
         if n == name {
@@ -207,7 +207,7 @@ fn a_damaged_checkpoint_position_is_refused_before_training() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), &[]);
     let r = run.to_str().unwrap();
-    let good = std::fs::read(run.join(rundir::CHECKPOINT)).unwrap();
+    let good = std::fs::read(run.join(run::CHECKPOINT)).unwrap();
     let n = 300; // training images of the tiny dataset
     let cases: Vec<(&str, Tensor, &str)> = vec![
         (
@@ -252,12 +252,12 @@ fn a_damaged_checkpoint_position_is_refused_before_training() {
         ),
     ];
     for (name, value, needle) in cases {
-        std::fs::write(run.join(rundir::CHECKPOINT), &good).unwrap();
+        std::fs::write(run.join(run::CHECKPOINT), &good).unwrap();
         damage_checkpoint(&run, name, value);
         let err = fails_with(&["train", "--resume", r, "--epochs", "3"], &[needle]);
         assert!(err.contains("checkpoint.safetensors"), "{name}: {err}");
     }
-    std::fs::write(run.join(rundir::CHECKPOINT), &good).unwrap();
+    std::fs::write(run.join(run::CHECKPOINT), &good).unwrap();
     let o = tch_vae(&["train", "--resume", r, "--epochs", "2"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
@@ -291,7 +291,7 @@ fn run_files_that_are_not_regular_files_are_refused_without_hanging() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), &[]);
     let r = run.to_str().unwrap();
-    for file in [rundir::CONFIG, rundir::METRICS] {
+    for file in [run::CONFIG, run::METRICS] {
         let path = run.join(file);
         let saved = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
@@ -326,7 +326,7 @@ fn run_files_that_are_not_regular_files_are_refused_without_hanging() {
 fn sizes_that_cannot_fit_in_memory_name_their_source() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), &[]);
-    let config = run.join(rundir::CONFIG);
+    let config = run.join(run::CONFIG);
     let text = std::fs::read_to_string(&config).unwrap();
     let huge = text.replace("\"latent\": 2", "\"latent\": 1000000000000");
     assert_ne!(huge, text);
@@ -363,7 +363,7 @@ fn misleading_cases_get_the_right_message() {
     assert!(!out.exists());
     // A config.json whose batch_size is 0, on --resume: config.json is named.
     let run = tiny_run(tmp.path(), &[]);
-    let config = run.join(rundir::CONFIG);
+    let config = run.join(run::CONFIG);
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
@@ -401,7 +401,7 @@ fn a_relative_data_folder_still_resumes_from_elsewhere() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let config = rundir::read_config(&tmp.path().join("run")).unwrap();
+    let config = run::read_config(&tmp.path().join("run")).unwrap();
     assert!(config.train.data.is_absolute(), "{:?}", config.train.data);
     let run = tmp.path().join("run");
     let o = tch_vae(&["train", "--resume", run.to_str().unwrap(), "--epochs", "2"]);
@@ -426,7 +426,7 @@ fn a_non_utf8_output_folder_gets_every_file() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(out.join(rundir::TORCHSCRIPT).is_file());
+    assert!(out.join(run::TORCHSCRIPT).is_file());
 }
 
 #[test]
@@ -448,12 +448,7 @@ fn folders_that_never_got_a_checkpoint_are_reused_and_bad_sizes_make_none() {
     let flags = ["--epochs", "1", "--hidden", "8", "--latent", "2"];
     let args = train_args_on(&data, &run, &flags);
     train_ok(&args);
-    for f in [
-        rundir::CHECKPOINT,
-        rundir::METRICS,
-        rundir::WEIGHTS,
-        rundir::LOSS_SVG,
-    ] {
+    for f in [run::CHECKPOINT, run::METRICS, run::WEIGHTS, run::LOSS_SVG] {
         std::fs::remove_file(run.join(f)).unwrap();
     }
     std::fs::write(
@@ -470,5 +465,5 @@ fn folders_that_never_got_a_checkpoint_are_reused_and_bad_sizes_make_none() {
     assert!(!run
         .join(".checkpoint.safetensors.tmp-99999.safetensors")
         .exists());
-    assert!(run.join(rundir::CHECKPOINT).is_file());
+    assert!(run.join(run::CHECKPOINT).is_file());
 }

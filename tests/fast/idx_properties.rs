@@ -1,7 +1,7 @@
 //! Property tests of the IDX reader: whatever the bytes, it returns (never panics), never
 //! trusts a declared size beyond the bytes present, and names the problem.
 use proptest::prelude::*;
-use tch_vae::idx::{encode, parse, read_file};
+use tch_vae::data::idx::{encode, parse, read_file};
 
 fn valid() -> Vec<u8> {
     encode(&[3, 4, 5], &(0..60).collect::<Vec<u8>>())

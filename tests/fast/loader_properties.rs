@@ -5,10 +5,10 @@
 use proptest::prelude::*;
 use std::path::Path;
 use tch::{nn::VarStore, Device};
-use tch_vae::checkpoint::{self, Checkpoint};
 use tch_vae::config::{ModelConfig, RunConfig, TrainConfig};
+use tch_vae::train::checkpoint::{self, Checkpoint};
 use tch_vae::train::Trainer;
-use tch_vae::{model::Vae, weights};
+use tch_vae::{model::weights, model::Vae};
 
 fn model() -> ModelConfig {
     ModelConfig::mlp(4, 4, vec![3], 2)

@@ -6,7 +6,7 @@ use npyz::WriterBuilder;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 use tch_vae::data::{Dataset, LoadOptions};
-use tch_vae::rundir;
+use tch_vae::run;
 
 const OPTIONS: LoadOptions<'static> = LoadOptions {
     limit: None,
@@ -273,7 +273,7 @@ fn a_colour_npz_trains_end_to_end_with_rgb_figures_and_a_channel_aware_vae_pt() 
         &["--epochs", "2", "--hidden", "16", "--latent", "3"],
     );
     train_ok(&args);
-    let config = rundir::read_config(&run).unwrap();
+    let config = run::read_config(&run).unwrap();
     assert_eq!(
         (
             config.model.channels,
@@ -284,13 +284,13 @@ fn a_colour_npz_trains_end_to_end_with_rgb_figures_and_a_channel_aware_vae_pt() 
     );
     assert_eq!(config.data.source, "numpy");
     let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(run.join(rundir::SAMPLES)).unwrap(),
+        std::fs::File::open(run.join(run::SAMPLES)).unwrap(),
     ));
     assert_eq!(
         decoder.read_info().unwrap().info().color_type,
         png::ColorType::Rgb
     );
-    let m = tch::CModule::load(run.join(rundir::TORCHSCRIPT)).unwrap();
+    let m = tch::CModule::load(run.join(run::TORCHSCRIPT)).unwrap();
     // vae.pt takes [n, C, H, W] as well as the flattened [n, C*H*W].
     let x = tch::Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu));
     let flat = m

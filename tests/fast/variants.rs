@@ -64,7 +64,7 @@ fn vamp_and_conditional_runs_resume_exactly_evaluate_and_sample() {
     ]
     .concat();
     let run = resumes_exactly(tmp.path(), &data, &vamp);
-    let rows = tch_vae::metrics::read(&run.join("metrics.csv")).unwrap();
+    let rows = tch_vae::run::metrics::read(&run.join("metrics.csv")).unwrap();
     // The VampPrior's KL has no split: NaN there, finite everywhere else.
     assert!(rows
         .iter()
@@ -94,7 +94,7 @@ fn vamp_and_conditional_runs_resume_exactly_evaluate_and_sample() {
     ]
     .concat();
     let run = resumes_exactly(tmp.path(), &data, &cond);
-    let config = tch_vae::rundir::read_config(&run).unwrap();
+    let config = tch_vae::run::read_config(&run).unwrap();
     assert_eq!(
         config.model.classes,
         Some(10),
@@ -206,7 +206,7 @@ fn iwae_trains_resumes_exactly_and_refuses_elbo_only_flags() {
         "5",
     ];
     let whole = resumes_exactly(tmp.path(), &data, &flags);
-    let config = tch_vae::rundir::read_config(&whole).unwrap();
+    let config = tch_vae::run::read_config(&whole).unwrap();
     assert_eq!(
         (config.train.objective, config.train.k),
         (tch_vae::config::Objective::Iwae, 5)

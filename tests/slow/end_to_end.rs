@@ -5,8 +5,8 @@ use crate::common::*;
 use std::collections::HashSet;
 use std::path::Path;
 use tch_vae::eval::report::EvalReport;
-use tch_vae::metrics;
-use tch_vae::rundir;
+use tch_vae::run;
+use tch_vae::run::metrics;
 
 /// Decodes a greyscale PNG into (width, height, pixels).
 fn read_png(path: &Path) -> (usize, usize, Vec<u8>) {
@@ -69,7 +69,7 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         "a progress bar was drawn into a pipe: {out}"
     );
 
-    let config = rundir::read_config(&run).unwrap();
+    let config = run::read_config(&run).unwrap();
     assert_eq!(config.model.describe(), "784-400-20");
     assert_eq!(
         (
@@ -119,7 +119,7 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
     // vae.pt is written at the end of training (its contents: tests/fast/export.rs).
     tch::CModule::load(run.join("vae.pt")).expect("vae.pt loads with tch::CModule");
     // The weights load back into the model config.json describes.
-    let loaded = rundir::load(&run, tch::Device::Cpu).unwrap();
+    let loaded = run::load(&run, tch::Device::Cpu).unwrap();
     assert_eq!(loaded.vs.variables().len(), 10); // 5 linear layers: weight and bias each
 
     // `sample` draws a new grid from the weights; the same seed gives the same grid.
@@ -178,7 +178,7 @@ fn two_epochs_write_a_complete_run_folder_and_the_test_loss_falls() {
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-        .filter(|e| e.file_name() != rundir::LOCK)
+        .filter(|e| e.file_name() != run::LOCK)
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
@@ -207,7 +207,7 @@ fn binarised_warm_up_run_and_its_evaluation() {
             "0.05",
         ],
     );
-    let config = rundir::read_config(&run).unwrap();
+    let config = run::read_config(&run).unwrap();
     assert_eq!(config.train.binarize, tch_vae::config::Binarize::Dynamic);
     assert_eq!(
         (config.train.kl_warmup, config.train.free_bits),

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tch::Tensor;
-use tch_vae::checkpoint::Checkpoint;
 use tch_vae::commands::{self, Interrupted, TrainRequest};
 use tch_vae::config::{Binarize, ModelConfig, TrainConfig};
-use tch_vae::metrics;
 use tch_vae::report::{BatchProgress, Reporter, Stop};
-use tch_vae::{rundir, thread_record, weights};
+use tch_vae::run::metrics;
+use tch_vae::train::checkpoint::Checkpoint;
+use tch_vae::{model::weights, run, train::thread_record};
 
 const SMALL: [&str; 6] = ["--limit", "1500", "--hidden", "64", "--latent", "4"];
 
@@ -21,7 +21,7 @@ fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn weights(run: &Path) -> HashMap<String, Tensor> {
-    weights::read_tensors(&run.join(rundir::WEIGHTS)).unwrap()
+    weights::read_tensors(&run.join(run::WEIGHTS)).unwrap()
 }
 
 fn assert_same_run(a: &Path, b: &Path) {
@@ -61,7 +61,7 @@ fn resume_at_an_epoch_boundary_is_bit_identical() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("resuming"), "{}", stdout(&o));
     assert_same_run(&whole, &split);
-    assert_eq!(rundir::read_config(&split).unwrap().train.epochs, 3);
+    assert_eq!(run::read_config(&split).unwrap().train.epochs, 3);
     // Asking for fewer epochs than are done is refused.
     let o = resume(&split, "2");
     assert_eq!(o.status.code(), Some(1));
@@ -221,13 +221,13 @@ fn assert_complete(run: &Path) {
         let path = entry.path();
         match name.as_str() {
             n if n.starts_with('.') => {} // a temporary the killed process did not rename
-            "config.json" => drop(rundir::read_config(run).unwrap()),
+            "config.json" => drop(run::read_config(run).unwrap()),
             "metrics.csv" => drop(metrics::read(&path).unwrap()),
             "threads.csv" => assert!(!thread_record::read(&path).unwrap().is_empty()),
             "checkpoint.safetensors" => drop(Checkpoint::read(&path).unwrap()),
-            "weights.safetensors" => drop(rundir::load(run, tch::Device::Cpu).unwrap()),
+            "weights.safetensors" => drop(run::load(run, tch::Device::Cpu).unwrap()),
             "vae.pt" => drop(tch::CModule::load(&path).unwrap()),
-            n if n.starts_with(rundir::EVENTS_PREFIX) => {
+            n if n.starts_with(run::EVENTS_PREFIX) => {
                 // Every record whole, its checksums right (TensorBoard's own format).
                 let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
                 for event in tboard::SummaryReader::new(file) {

@@ -14,9 +14,9 @@
 //!
 //! Random draws are keyed by (seed, epoch, batch) (see `train.rs`), so there is no
 //! generator state to store.
-use crate::metrics::{EpochMetrics, PassSums};
+use crate::model::weights;
+use crate::run::metrics::{EpochMetrics, PassSums};
 use crate::train::{Position, TrainerState};
-use crate::weights;
 use anyhow::{ensure, Context, Result};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -59,7 +59,7 @@ pub fn write(path: &Path, state: &TrainerState, history: &[EpochMetrics]) -> Res
         HISTORY.into(),
         Tensor::from_slice(&rows).view([history.len() as i64, EpochMetrics::COLUMNS as i64]),
     ));
-    crate::atomic::write_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
+    crate::native::atomic::write_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
 }
 
 /// A checkpoint read back: the trainer's state (on the CPU) and the finished epochs.

@@ -4,8 +4,8 @@
 use crate::data::Dataset;
 use crate::eval::encode_all;
 use crate::model::Vae;
-use crate::rundir::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
-use crate::{images, plot, prior};
+use crate::run::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
+use crate::{figures::images, figures::plot, model::prior};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};

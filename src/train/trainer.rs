@@ -6,21 +6,21 @@
 //! and test pass) libtorch's generator is seeded from (run seed, epoch, batch). A run
 //! resumed from any batch therefore draws exactly the numbers an uninterrupted run would,
 //! with no generator state to save.
-use crate::arch;
 use crate::config::{ModelConfig, Prior, TrainConfig};
 use crate::data::{self, Dataset, Split};
-use crate::fault::FaultRecord;
-use crate::metrics::{EpochMetrics, PassMetrics, PassSums};
+use crate::model::arch;
+use crate::model::objective;
+use crate::model::prior;
+use crate::model::weights;
 use crate::model::Vae;
-use crate::objective;
-use crate::optim::Adam;
-use crate::prior;
 use crate::report::BatchProgress;
-use crate::schedule;
-use crate::step::{PassSteps, Steps};
-use crate::thread_record::ThreadCounts;
-use crate::threads::ThreadPolicy;
-use crate::weights;
+use crate::run::metrics::{EpochMetrics, PassMetrics, PassSums};
+use crate::train::fault::FaultRecord;
+use crate::train::optim::Adam;
+use crate::train::schedule;
+use crate::train::step::{PassSteps, Steps};
+use crate::train::thread_record::ThreadCounts;
+use crate::train::threads::ThreadPolicy;
 use anyhow::{ensure, Result};
 use std::collections::HashMap;
 use std::time::Instant;

@@ -17,7 +17,7 @@ pub type Shape = (usize, usize, usize);
 /// (atomically).
 pub fn write_grid(path: &Path, images: &Tensor, shape: Shape, cols: usize) -> Result<()> {
     let png = grid_png(images, shape, cols)?;
-    crate::atomic::write_bytes(path, &png.bytes)
+    crate::native::atomic::write_bytes(path, &png.bytes)
 }
 
 /// A PNG file's bytes and its size in pixels.

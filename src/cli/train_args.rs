@@ -1,5 +1,5 @@
 //! `tch-vae train`'s flags, and their conversion into the library's plain request.
-use crate::args::{
+use super::args::{
     parse_image_size, whole_number, ActivationArg, ArchArg, BinarizeArg, LikelihoodArg,
     LrScheduleArg, ObjectiveArg, PriorArg, ReproducibleArg,
 };
@@ -198,7 +198,7 @@ impl TrainArgs {
                 beta: self.beta,
                 seed: self.seed,
                 limit: self.limit,
-                device: tch_vae::device::name(device),
+                device: tch_vae::native::device::name(device),
                 binarize: self.binarize.into(),
                 kl_warmup: self.kl_warmup,
                 free_bits: self.free_bits,

@@ -1,12 +1,12 @@
 //! The binary's reporter: what a user watches in a terminal. An indicatif bar per epoch
 //! and per evaluation (only on a terminal), every note and epoch summary on stdout
 //! (always), and Ctrl-C / SIGTERM as stop requests.
-use crate::signals::StopRequest;
+use super::signals::StopRequest;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Instant;
-use tch_vae::metrics::EpochMetrics;
 use tch_vae::report::{BatchProgress, Reporter, Stop};
+use tch_vae::run::metrics::EpochMetrics;
 
 pub struct Console {
     stop: Option<StopRequest>,

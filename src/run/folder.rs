@@ -3,8 +3,8 @@
 //! one knows what the paths are.
 use crate::config::{ModelConfig, RunConfig};
 use crate::data::{Dataset, LoadOptions};
+use crate::model::weights;
 use crate::model::Vae;
-use crate::weights;
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{nn, Device};
@@ -167,7 +167,7 @@ pub fn lock(dir: &Path) -> Result<RunLock> {
 /// `own`, the one the command writes by default (symbolic links followed, as the write
 /// would follow them).
 pub fn check_output(run_dir: &Path, output: &Path, own: &str) -> Result<()> {
-    let dest = crate::atomic::destination(output)?;
+    let dest = crate::native::atomic::destination(output)?;
     let name = dest
         .file_name()
         .and_then(|n| n.to_str())
@@ -210,7 +210,7 @@ pub fn read_config(dir: &Path) -> Result<RunConfig> {
     check_regular(&path)?;
     // Opened without blocking and checked again on the handle (files.rs): a FIFO swapped
     // in after the check above cannot block either.
-    let bytes = crate::files::read_regular(&path);
+    let bytes = crate::native::files::read_regular(&path);
     let text = bytes
         .and_then(|b| Ok(String::from_utf8(b)?))
         .with_context(|| {
@@ -239,7 +239,7 @@ pub fn check_regular(path: &Path) -> Result<()> {
 
 /// Writes `config.json`, atomically.
 pub fn write_config(dir: &Path, run: &RunConfig) -> Result<()> {
-    crate::atomic::write_bytes(&dir.join(CONFIG), run.to_json()?.as_bytes())
+    crate::native::atomic::write_bytes(&dir.join(CONFIG), run.to_json()?.as_bytes())
 }
 
 /// A trained model rebuilt from a run folder's `config.json` and `weights.safetensors`.
@@ -253,7 +253,7 @@ pub struct LoadedRun {
 pub fn load(dir: &Path, device: Device) -> Result<LoadedRun> {
     let config = read_config(dir)?;
     let source = dir.join(CONFIG).display().to_string();
-    crate::memory::check_fits(&config.model, 1, device, &source)?;
+    crate::model::memory::check_fits(&config.model, 1, device, &source)?;
     let vs = nn::VarStore::new(device);
     let vae = Vae::new(&vs.root(), &config.model);
     let path = dir.join(WEIGHTS);

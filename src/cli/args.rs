@@ -41,7 +41,7 @@ pub enum ReproducibleArg {
     Portable,
 }
 
-impl From<ReproducibleArg> for tch_vae::numerics::Reproducible {
+impl From<ReproducibleArg> for tch_vae::native::numerics::Reproducible {
     fn from(a: ReproducibleArg) -> Self {
         match a {
             ReproducibleArg::Machine => Self::Machine,

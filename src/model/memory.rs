@@ -1,9 +1,9 @@
 //! The memory a model needs, estimated before anything is allocated, so that an absurd
 //! size (`--latent 1000000000`, or such a number in a `config.json`) is a clear error that
 //! names where it came from, not an allocation failure deep inside libtorch.
-use crate::arch::{self, Op};
 use crate::config::{Arch, ModelConfig};
-use crate::ffi;
+use crate::model::arch::{self, Op};
+use crate::native::ffi;
 use anyhow::{ensure, Result};
 use tch::Device;
 

@@ -5,7 +5,7 @@
 //! allocator gives the recording its own memory pool, and its CUDA generator draws each
 //! replay's random numbers from the seed and offset current at replay time, so a replayed
 //! step computes what the same step run eagerly would.
-use crate::ffi;
+use crate::native::ffi;
 use anyhow::{Context, Result};
 use std::ffi::c_void;
 use tch::{Cuda, Device};

@@ -3,7 +3,7 @@
 //! -ELBO(x) = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I)), with q(z|x) = N(mu, sigma^2 I)
 //! (Kingma & Welling 2013, "Auto-Encoding Variational Bayes", eq. 10 and Appendix B).
 use crate::config::Likelihood;
-use crate::invariant;
+use crate::model::invariant;
 use tch::{Kind, Tensor};
 
 /// The reparameterisation trick (Kingma & Welling 2013, section 2.4):
@@ -71,7 +71,7 @@ pub fn discretized_logistic_nll(mean: &Tensor, log_scale: &Tensor, x: &Tensor) -
     let centred = x - mean; // [n, D]
     let plus = (&centred + HALF_BIN) * &inv_scale;
     let minus = (&centred - HALF_BIN) * &inv_scale;
-    let log_sigmoid = crate::invariant::log_sigmoid;
+    let log_sigmoid = crate::model::invariant::log_sigmoid;
     let log_cdf_plus = log_sigmoid(&plus);
     let log_one_minus_cdf_minus = log_sigmoid(&(-&minus));
     let log_mass = |hi: &Tensor, lo: &Tensor| {

@@ -49,8 +49,8 @@ pub fn resolve(spec: &str) -> Result<Device> {
 pub fn set_cudnn_deterministic(on: bool) -> Result<()> {
     // SAFETY: plain call; the C++ side catches its own exceptions.
     unsafe {
-        crate::ffi::check(
-            crate::ffi::tchvae_set_cudnn_deterministic(on),
+        crate::native::ffi::check(
+            crate::native::ffi::tchvae_set_cudnn_deterministic(on),
             "setting cuDNN's deterministic mode",
         )
     }

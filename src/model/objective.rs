@@ -3,9 +3,9 @@
 //! (2015, eq. 8), -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x). Also the importance
 //! samples themselves, which `eval` uses for its -log p(x) estimate.
 use crate::config::{Objective, TrainConfig};
-use crate::loss::{batch_objective, reconstruction_nll, reparameterize_with, ElboTerms};
+use crate::model::loss::{batch_objective, reconstruction_nll, reparameterize_with, ElboTerms};
+use crate::model::prior::{self, Components};
 use crate::model::Vae;
-use crate::prior::{self, Components};
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
@@ -140,7 +140,7 @@ pub fn step_terms(
             let kl = -samples.log_w.mean_dim(&[1i64][..], false, None::<Kind>) - &recon;
             let terms = match q.prior {
                 None => {
-                    let (kl_mu, kl_var) = crate::loss::kl_parts(&mu, &logvar);
+                    let (kl_mu, kl_var) = crate::model::loss::kl_parts(&mu, &logvar);
                     ElboTerms {
                         recon,
                         kl: &kl_mu + &kl_var,

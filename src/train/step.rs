@@ -1,7 +1,7 @@
 //! How the training steps of a pass are executed: eagerly, one kernel launch at a time,
 //! or (on CUDA) recorded once into a [`CudaGraph`] and replayed. The training loop hands
 //! each step to a [`PassSteps`] and does not care which happens.
-use crate::cuda_graph::{self, CudaGraph};
+use crate::native::cuda_graph::{self, CudaGraph};
 use anyhow::Result;
 use tch::{Device, Tensor};
 

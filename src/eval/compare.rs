@@ -5,8 +5,8 @@
 //! are refused, naming the setting and the runs.
 use crate::config::RunConfig;
 use crate::eval::report::EvalReport;
-use crate::metrics::{self, EpochMetrics};
-use crate::rundir::{self, EVAL, METRICS};
+use crate::run::metrics::{self, EpochMetrics};
+use crate::run::{self, EVAL, METRICS};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -48,10 +48,10 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Run>> {
     ensure!(!dirs.is_empty(), "compare: give at least one run folder");
     let mut runs = Vec::new();
     for dir in dirs {
-        let config = rundir::read_config(dir)?;
+        let config = run::read_config(dir)?;
         // A FIFO in place of a run file would block a reader: refused first.
-        rundir::check_regular(&dir.join(METRICS))?;
-        rundir::check_regular(&dir.join(EVAL))?;
+        run::check_regular(&dir.join(METRICS))?;
+        run::check_regular(&dir.join(EVAL))?;
         let history = metrics::read(&dir.join(METRICS))
             .with_context(|| format!("{}: no finished epoch to compare", dir.display()))?;
         let eval = match dir.join(EVAL) {
@@ -264,7 +264,7 @@ pub fn write(path: &Path, runs: &[Run]) -> Result<()> {
                     (r.label.clone(), pts)
                 })
                 .collect();
-            crate::plot::compare_svg(&curves)?
+            crate::figures::plot::compare_svg(&curves)?
         }
         Some("md") => markdown_table(&header, &rows),
         Some("csv") => csv_table(&header, &rows)?,
@@ -273,5 +273,5 @@ pub fn write(path: &Path, runs: &[Run]) -> Result<()> {
             path.display()
         ),
     };
-    crate::atomic::write_bytes(path, text.as_bytes())
+    crate::native::atomic::write_bytes(path, text.as_bytes())
 }

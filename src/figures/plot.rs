@@ -1,5 +1,5 @@
 //! `loss.svg`: the loss curves of a run, drawn from its metrics with plotters.
-use crate::metrics::EpochMetrics;
+use crate::run::metrics::EpochMetrics;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path;
@@ -108,7 +108,7 @@ pub fn loss_svg(history: &[EpochMetrics]) -> Result<String> {
 }
 
 pub fn write_loss_svg(path: &Path, history: &[EpochMetrics]) -> Result<()> {
-    crate::atomic::write_bytes(path, loss_svg(history)?.as_bytes())
+    crate::native::atomic::write_bytes(path, loss_svg(history)?.as_bytes())
 }
 
 fn panel(
@@ -253,7 +253,7 @@ pub fn write_latent_svg(
     axis: &str,
 ) -> Result<()> {
     let svg = latent_svg(points, labels, class_names, axis)?;
-    crate::atomic::write_bytes(path, svg.as_bytes())
+    crate::native::atomic::write_bytes(path, svg.as_bytes())
 }
 
 /// Test-loss curves of several runs overlaid (`tch-vae compare`): one `(label, [(epoch,
@@ -332,7 +332,7 @@ fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::PassMetrics;
+    use crate::run::metrics::PassMetrics;
 
     #[test]
     fn svg_has_labelled_axes_and_every_series() {

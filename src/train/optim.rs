@@ -1,7 +1,7 @@
 //! Adam (Kingma & Ba 2015) with state we own, so that checkpoints can hold it and resume
 //! exactly (tch's optimiser cannot save its moments). The update itself is libtorch's
 //! fused kernel (`torch.optim.Adam(fused=True)`): one pass over each tensor.
-use crate::ffi;
+use crate::native::ffi;
 use anyhow::{ensure, Context, Result};
 use std::collections::HashMap;
 use tch::{nn::VarStore, Kind, Tensor};
@@ -169,7 +169,7 @@ impl Adam {
     /// Restores [`Adam::state`], checking every name and shape.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
         let take = |key: String, like: &Tensor| -> Result<Tensor> {
-            let t = crate::weights::named_like(tensors, &key, like)?;
+            let t = crate::model::weights::named_like(tensors, &key, like)?;
             Ok(t.to_kind(like.kind()).to_device(like.device()))
         };
         for i in 0..self.names.len() {

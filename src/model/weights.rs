@@ -1,7 +1,7 @@
 //! `weights.safetensors` in both directions: a VarStore's variables saved by name, and
 //! read back into a VarStore with every name and shape checked. Checkpoints store the same
 //! tensors under a `model.` prefix and reuse [`restore`].
-use crate::error::libtorch_reason;
+use crate::native::error::libtorch_reason;
 use anyhow::{ensure, Context, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +9,7 @@ use tch::{nn::VarStore, Tensor};
 
 /// Saves every variable of `vs` to `path`, atomically.
 pub fn save(vs: &VarStore, path: &Path) -> Result<()> {
-    crate::atomic::write_with(path, |tmp| Ok(vs.save(tmp)?))
+    crate::native::atomic::write_with(path, |tmp| Ok(vs.save(tmp)?))
 }
 
 /// Every tensor of a safetensors file, by name, on the CPU. Errors name the file.

@@ -104,5 +104,8 @@ pub(crate) unsafe fn check(result: *mut c_char, what: &str) -> Result<()> {
         .to_string_lossy()
         .into_owned();
     unsafe { tchvae_free_message(result) };
-    bail!("{what}: {}", crate::error::libtorch_reason(&message))
+    bail!(
+        "{what}: {}",
+        crate::native::error::libtorch_reason(&message)
+    )
 }

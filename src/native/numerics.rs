@@ -27,7 +27,7 @@
 //!    of the vector width (3 threads on 128 x 784 values: shares of 33,451), other elements
 //!    take the scalar path. The losses use `invariant.rs` instead, built from kernels that
 //!    compute every element alike.
-use crate::ffi;
+use crate::native::ffi;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -157,7 +157,7 @@ fn start(mode: Reproducible) -> Started {
         if code < 0 {
             mkl_refused = Some(format!(
                 "MKL refused its reproducible mode {} (error {code}{}): call \
-                 tch_vae::numerics::init before any libtorch operation, or set \
+                 tch_vae::native::numerics::init before any libtorch operation, or set \
                  MKL_CBWR={} in the environment",
                 mode.mkl_cbwr(),
                 if code == -8 {

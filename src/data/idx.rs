@@ -72,7 +72,7 @@ pub fn parse(mut bytes: Vec<u8>) -> Result<IdxArray> {
 
 /// Reads an IDX file, decompressing it first when it starts with the gzip magic number.
 pub fn read_file(path: &Path) -> Result<IdxArray> {
-    let raw = crate::files::read_regular(path)?;
+    let raw = crate::native::files::read_regular(path)?;
     let bytes = if raw.starts_with(&GZIP_MAGIC) {
         // The gzip trailer's last 4 bytes hold the (last member's) decompressed size (mod 2^32): a capacity
         // hint that spares the buffer its doublings. Only a hint, so it is capped by what

@@ -1,7 +1,7 @@
 //! Per-epoch metrics and `metrics.csv`: one row per epoch, per-sample averages in nats
 //! (sums over pixels and latent dimensions). Also the running sums of a pass on the device,
 //! whose order of quantities is defined here and nowhere else.
-use crate::loss::ElboTerms;
+use crate::model::loss::ElboTerms;
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -216,7 +216,7 @@ impl EpochMetrics {
 
 /// Writes the whole history (atomically: a reader never sees half a row).
 pub fn write(path: &Path, history: &[EpochMetrics]) -> Result<()> {
-    crate::atomic::write_csv(path, history)
+    crate::native::atomic::write_csv(path, history)
 }
 
 pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn csv_has_the_documented_columns_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(crate::rundir::METRICS);
+        let path = dir.path().join(crate::run::METRICS);
         let p = PassMetrics {
             loss: 3.0,
             recon: 2.0,

@@ -8,8 +8,8 @@
 //! writes a SessionLog START at the step it resumes after, and TensorBoard's readers then
 //! drop any value a killed run had written beyond it: the curves continue without
 //! duplicate steps.
-use crate::images::Png;
-use crate::metrics::EpochMetrics;
+use crate::figures::images::Png;
+use crate::run::metrics::EpochMetrics;
 use anyhow::{Context, Result};
 use std::cell::RefCell;
 use std::io::Write;
@@ -71,7 +71,7 @@ impl Board {
             .map_or(0, |d| d.as_secs());
         let path = dir.join(format!(
             "{}{secs:010}.tch-vae.{}",
-            crate::rundir::EVENTS_PREFIX,
+            crate::run::EVENTS_PREFIX,
             std::process::id()
         ));
         let file = std::fs::OpenOptions::new()

@@ -16,8 +16,8 @@
 //! A conditional model (`classes`) takes labels `y` (`[n]` int64) beside its inputs: their
 //! one-hot codes join the input of the first linear layer of the encoder and of the
 //! decoder (`arch::label_joins`).
-use crate::arch::{self, Layer, Op, CONV_KERNEL, CONV_PADDING, CONV_STRIDE};
 use crate::config::{ModelConfig, Prior};
+use crate::model::arch::{self, Layer, Op, CONV_KERNEL, CONV_PADDING, CONV_STRIDE};
 use anyhow::{ensure, Result};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};

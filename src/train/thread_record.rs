@@ -72,12 +72,12 @@ pub fn rows(epoch: usize, counts: &ThreadCounts) -> Vec<Row> {
 
 /// Writes every row (atomically).
 pub fn write(path: &Path, rows: &[Row]) -> Result<()> {
-    crate::atomic::write_csv(path, rows)
+    crate::native::atomic::write_csv(path, rows)
 }
 
 /// Every row of `path`.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
-    crate::rundir::check_regular(path)?;
+    crate::run::check_regular(path)?;
     let mut r =
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     r.deserialize()

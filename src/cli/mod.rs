@@ -1,0 +1,255 @@
+//! The `tch-vae` command line: parses flags with clap (defaults from
+//! `tch_vae::config::defaults`), resolves `--device`, converts the rest into the library's
+//! plain request types, runs the command with a console reporter, and prints the error
+//! chain on failure.
+mod args;
+mod console;
+mod signals;
+mod train_args;
+
+use clap::{Args, Parser, Subcommand};
+use console::Console;
+use signals::StopRequest;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tch_vae::commands::{self, EvalRequest, Interrupted, ResumeRequest};
+use tch_vae::eval::report::EvalSettings;
+use tch_vae::native::device;
+use tch_vae::native::error::without_backtrace;
+use tch_vae::native::numerics::{self, Reproducible};
+use train_args::TrainArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "tch-vae",
+    version,
+    about = "Train Variational Autoencoders on libtorch from Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a VAE and write a run folder (config, weights, metrics, figures).
+    Train(TrainArgs),
+    /// (Re)write a run's TorchScript module vae.pt from its config.json and weights.
+    Export(ExportArgs),
+    /// Evaluate a run on its test set: negative ELBO, importance-weighted -log p(x),
+    /// bits/dim, active units, KL per dimension, aggregate posterior; writes eval.json.
+    Eval(EvalArgs),
+    /// Draw a new grid of images decoded from z ~ p(z) with a run's saved weights (8x8; for
+    /// a conditional model, a row per class or 64 of --label).
+    Sample(SampleArgs),
+    /// Redraw a run's figures: loss.svg from metrics.csv; samples and reconstructions
+    /// from the saved weights.
+    Plot(PlotArgs),
+    /// Compare runs: a table of their final metrics (and eval.json's numbers), and with
+    /// --output their test-loss curves overlaid (.svg) or the table (.md, .csv).
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// Run folders written by `tch-vae train` (on the same data and likelihood).
+    #[arg(required = true, value_name = "RUN_DIR")]
+    runs: Vec<PathBuf>,
+    /// Also write FILE: .svg (the test-loss curves overlaid), .md or .csv (the table);
+    /// may be given more than once.
+    #[arg(long, value_name = "FILE")]
+    output: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// File to write [default: RUN/vae.pt].
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Importance samples k per image [default: 5000 on CUDA, 200 on CPU].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    iw_samples: Option<usize>,
+    /// Decoded samples per chunk (memory) [default: 524288 on CUDA, 16384 on CPU].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    batch_rows: Option<usize>,
+    /// Evaluate the first N test images only.
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    limit: Option<usize>,
+    /// Seed for the importance samples [default: the run's seed].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<u64>)]
+    seed: Option<u64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Data folder [default: the one in config.json].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// File to write [default: RUN/eval.json].
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
+    /// may use].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// PNG file to write [default: RUN/samples.png].
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Seed for z ~ p(z) [default: a new one each time, printed].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<u64>)]
+    seed: Option<u64>,
+    /// For a conditional model: 64 images of this class (0-based) [default: a row of 8 per
+    /// class].
+    #[arg(long, allow_negative_numbers = true)]
+    label: Option<i64>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Data folder for the reconstruction figure [default: the one in config.json].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn main() -> ExitCode {
+    let command = Cli::parse().command;
+    // Before any libtorch operation and any other thread: MKL and ATen read their
+    // settings once, at their first use (tch_vae::native::numerics says why).
+    if let Err(e) = numerics::init(reproducible_mode(&command)) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    // A safety net: tch's infallible calls panic on libtorch errors (say, an allocation
+    // that an absurd configuration asks for). Report those like any other error, without
+    // Rust's panic banner or libtorch's C++ backtrace.
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| execute(command)).unwrap_or_else(|panic| {
+        let text = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown failure");
+        Err(anyhow::anyhow!("libtorch failed: {text}"))
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<Interrupted>() {
+            Some(stopped) => {
+                eprintln!("{stopped}");
+                ExitCode::from(stopped.stop.exit_code())
+            }
+            None => {
+                eprintln!("error: {}", without_backtrace(&format!("{e:#}")));
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// The `--reproducible` mode a command runs in: a new run's flag, or the mode recorded in
+/// the run folder it works on (machine where none is, or the config cannot be read: the
+/// command itself then reports the problem).
+fn reproducible_mode(command: &Command) -> Reproducible {
+    let of_run = |dir: &std::path::Path| {
+        tch_vae::run::read_config(dir).map_or(Reproducible::Machine, |c| c.train.reproducible)
+    };
+    match command {
+        Command::Train(a) => a.resume.as_deref().map_or(a.reproducible.into(), of_run),
+        Command::Export(a) => of_run(&a.run),
+        Command::Eval(a) => of_run(&a.run),
+        Command::Sample(a) => of_run(&a.run),
+        Command::Plot(a) => of_run(&a.run),
+        Command::Compare(_) => Reproducible::Machine,
+    }
+}
+
+fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Train(a) => {
+            let device = device::resolve(&a.device)?;
+            let mut console = Console::new(Some(StopRequest::install()?));
+            if let Some(dir) = a.resume {
+                let request = ResumeRequest {
+                    run: dir,
+                    epochs: a.epochs,
+                    device,
+                    threads: a.threads,
+                    cuda_graphs: !a.no_cuda_graphs,
+                };
+                commands::resume(&request, &mut console)?;
+                return Ok(());
+            }
+            let request = a.into_request(device);
+            commands::train(&request, &mut console)?;
+        }
+        Command::Export(a) => {
+            let path = commands::export(&a.run, a.output)?;
+            println!("wrote {}", path.display());
+        }
+        Command::Eval(a) => {
+            let request = EvalRequest {
+                run: a.run,
+                settings: EvalSettings {
+                    iw_samples: a.iw_samples,
+                    batch_rows: a.batch_rows,
+                    seed: a.seed,
+                    limit: a.limit,
+                },
+                device: device::resolve(&a.device)?,
+                data: a.data,
+                output: a.output,
+                threads: a.threads,
+            };
+            let (path, report) = commands::evaluate(&request, &mut Console::new(None))?;
+            println!("{report}\nwrote {}", path.display());
+        }
+        Command::Sample(a) => {
+            let seed = a.seed.unwrap_or_else(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                u64::from(nanos)
+            });
+            let device = device::resolve(&a.device)?;
+            let path = commands::sample(&a.run, a.output, seed, a.label, device)?;
+            println!("wrote {} (seed {seed})", path.display());
+        }
+        Command::Compare(a) => {
+            println!("{}", commands::compare(&a.runs, &a.output)?);
+            for path in &a.output {
+                println!("wrote {}", path.display());
+            }
+        }
+        Command::Plot(a) => {
+            for path in commands::plot(&a.run, a.data.as_deref(), device::resolve(&a.device)?)? {
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
