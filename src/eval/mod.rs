@@ -125,21 +125,8 @@ pub struct Encoded {
 /// The posteriors of every row of `x` (`[n, pixels]`; labels `y` `[n]` for a conditional
 /// model), `batch` rows at a time.
 pub fn encode_all(vae: &Vae, x: &Tensor, y: Option<&Tensor>, batch: usize) -> Result<Encoded> {
-    tch::no_grad(|| {
-        let n = x.size()[0];
-        let (mut mus, mut logvars) = (Vec::new(), Vec::new());
-        for start in (0..n).step_by(batch) {
-            let len = (batch as i64).min(n - start);
-            let y = y.map(|y| y.narrow(0, start, len));
-            let (mu, logvar) = vae.encode(&x.narrow(0, start, len), y.as_ref())?;
-            mus.push(mu);
-            logvars.push(logvar);
-        }
-        Ok(Encoded {
-            mu: Tensor::cat(&mus, 0),
-            logvar: Tensor::cat(&logvars, 0),
-        })
-    })
+    let (mu, logvar) = vae.encode_all(x, y, batch)?;
+    Ok(Encoded { mu, logvar })
 }
 
 impl Encoded {

@@ -2,7 +2,6 @@
 //! the latent space, an interpolation and (for 2-D latents) the manifold. `loss.svg` comes
 //! from the metrics alone (`plot.rs`).
 use crate::data::Dataset;
-use crate::eval::encode_all;
 use crate::model::Vae;
 use crate::run::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
 use crate::{figures::images, figures::plot, model::prior};
@@ -128,9 +127,8 @@ pub fn epoch_pngs(vae: &Vae, data: &Dataset, seed: u64) -> Result<[images::Png; 
 pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let n = data.test.len().min(LATENT_POINTS) as i64;
     let y = test_labels(vae, data, n as usize);
-    let mu = encode_all(vae, &data.test.head(n as usize), y.as_ref(), 2048)?
-        .mu
-        .to_device(Device::Cpu);
+    let (mu, _) = vae.encode_all(&data.test.head(n as usize), y.as_ref(), 2048)?;
+    let mu = mu.to_device(Device::Cpu);
     let (points, axis) = project_2d(&mu)?;
     let labels = Vec::<i64>::try_from(data.test.labels.narrow(0, 0, n).to_device(Device::Cpu))?;
     plot::write_latent_svg(path, &points, &labels, &data.class_names, &axis)

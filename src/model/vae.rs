@@ -154,6 +154,28 @@ impl Vae {
         self.device
     }
 
+    /// The posteriors' mu and logvar (`[n, latent]` each) of every row of `x` (`[n, pixels]`;
+    /// labels `y` `[n]` for a conditional model), `batch` rows at a time, without gradients.
+    pub fn encode_all(
+        &self,
+        x: &Tensor,
+        y: Option<&Tensor>,
+        batch: usize,
+    ) -> Result<(Tensor, Tensor)> {
+        tch::no_grad(|| {
+            let n = x.size()[0];
+            let (mut mus, mut logvars) = (Vec::new(), Vec::new());
+            for start in (0..n).step_by(batch) {
+                let len = (batch as i64).min(n - start);
+                let y = y.map(|y| y.narrow(0, start, len));
+                let (mu, logvar) = self.encode(&x.narrow(0, start, len), y.as_ref())?;
+                mus.push(mu);
+                logvars.push(logvar);
+            }
+            Ok((Tensor::cat(&mus, 0), Tensor::cat(&logvars, 0)))
+        })
+    }
+
     /// `[n, pixels]` in [0, 1] (and labels `[n]`) -> (mu `[n, latent]`, logvar `[n, latent]`).
     pub fn encode(&self, x: &Tensor, y: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         check_shape(x, self.config.input_dim(), "encoder input")?;

@@ -1,6 +1,9 @@
-//! The run folder: its files' names, preparing and locking it, `config.json`
-//! ([`folder`]), loading a trained run ([`folder`]), and `metrics.csv` ([`metrics`]).
-mod folder;
+//! The run folder: its files' names, preparing, locking and checking it, `config.json`
+//! ([`files`]; below the model and the data), loading a trained run and its data
+//! ([`load`]; above them), and `metrics.csv` ([`metrics`]).
+pub mod files;
+mod load;
 pub mod metrics;
 
-pub use folder::*;
+pub use files::*;
+pub use load::{load, load_data, LoadedRun};

@@ -15,7 +15,8 @@
 //! Random draws are keyed by (seed, epoch, batch) (see `train.rs`), so there is no
 //! generator state to store.
 use crate::model::weights;
-use crate::run::metrics::{EpochMetrics, PassSums};
+use crate::run::metrics::EpochMetrics;
+use crate::train::sums::PassSums;
 use crate::train::{Position, TrainerState};
 use anyhow::{ensure, Context, Result};
 use std::path::Path;

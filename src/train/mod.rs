@@ -8,6 +8,7 @@ pub mod fault;
 pub mod optim;
 pub mod schedule;
 pub mod step;
+pub mod sums;
 pub mod tensorboard;
 pub mod thread_record;
 pub mod threads;

@@ -19,22 +19,9 @@ use tboard::tensorboard::{self as tb, event::What, summary};
 use tboard::EventWriter;
 
 /// The tag of each `metrics.csv` column (but epoch), with its value.
-pub fn epoch_scalars(m: &EpochMetrics) -> [(&'static str, f64); 13] {
-    [
-        ("train/loss", m.train_loss),
-        ("train/recon", m.train_recon),
-        ("train/kl", m.train_kl),
-        ("train/kl_mu", m.train_kl_mu),
-        ("train/kl_var", m.train_kl_var),
-        ("test/loss", m.test_loss),
-        ("test/recon", m.test_recon),
-        ("test/kl", m.test_kl),
-        ("test/kl_mu", m.test_kl_mu),
-        ("test/kl_var", m.test_kl_var),
-        ("mean_var", m.mean_var),
-        ("epoch_seconds", m.epoch_seconds),
-        ("beta", m.beta),
-    ]
+pub fn epoch_scalars(m: &EpochMetrics) -> impl Iterator<Item = (&'static str, f64)> {
+    let row = m.to_row();
+    EpochMetrics::TAGS.into_iter().zip(row.into_iter().skip(1))
 }
 
 /// The running mean of the epoch's training loss, every few batches.
@@ -140,7 +127,7 @@ impl Board {
                 )
                 .map_err(tb_error)?;
         }
-        self.scalars(step, &epoch_scalars(m))
+        self.scalars(step, &epoch_scalars(m).collect::<Vec<_>>())
     }
 
     /// `text` under `tag` for TensorBoard's text plugin (a string tensor).
