@@ -1,21 +1,21 @@
 //! The `tch-vae` command line: parses flags with clap (defaults from
-//! `tch_vae::config::defaults`), resolves `--device`, converts the rest into the library's
-//! plain request types, runs the command with a console reporter, and prints the error
-//! chain on failure.
+//! `tch_vae::config::defaults`), converts them into the library's plain request types,
+//! runs the command with a console reporter ([`console`], stopped by [`signals`]), and
+//! prints the error chain on failure ([`failure`]).
 mod args;
 mod console;
+mod failure;
 mod signals;
 mod train_args;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use console::Console;
 use signals::StopRequest;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tch_vae::commands::{self, EvalRequest, Interrupted, ResumeRequest};
+use tch_vae::commands::{self, EvalRequest, ResumeRequest};
 use tch_vae::eval::report::EvalSettings;
 use tch_vae::native::device;
-use tch_vae::native::error::without_backtrace;
 use tch_vae::native::numerics::{self, Reproducible};
 use train_args::TrainArgs;
 
@@ -25,7 +25,7 @@ use train_args::TrainArgs;
     version,
     about = "Train Variational Autoencoders on libtorch from Rust"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -137,37 +137,40 @@ struct PlotArgs {
 }
 
 pub fn main() -> ExitCode {
-    let command = Cli::parse().command;
+    let command = parse();
     // Before any libtorch operation and any other thread: MKL and ATen read their
     // settings once, at their first use (tch_vae::native::numerics says why).
     if let Err(e) = numerics::init(reproducible_mode(&command)) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
-    // A safety net: tch's infallible calls panic on libtorch errors (say, an allocation
-    // that an absurd configuration asks for). Report those like any other error, without
-    // Rust's panic banner or libtorch's C++ backtrace.
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(|| execute(command)).unwrap_or_else(|panic| {
-        let text = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown failure");
-        Err(anyhow::anyhow!("libtorch failed: {text}"))
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match e.downcast_ref::<Interrupted>() {
-            Some(stopped) => {
-                eprintln!("{stopped}");
-                ExitCode::from(stopped.stop.exit_code())
-            }
-            None => {
-                eprintln!("error: {}", without_backtrace(&format!("{e:#}")));
-                ExitCode::FAILURE
-            }
-        },
+    failure::report(failure::catch(|| execute(command)))
+}
+
+/// The command line, parsed; `train --resume` with a flag it does not take exits here
+/// with clap's usage error.
+fn parse() -> Command {
+    let mut cli = Cli::command();
+    cli.build();
+    let matches = cli.clone().get_matches();
+    if let (Some(("train", given)), Some(train)) =
+        (matches.subcommand(), cli.find_subcommand_mut("train"))
+    {
+        if let Some(flag) = train_args::refused_with_resume(train, given).first() {
+            train
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "the argument '--resume <DIR>' cannot be used with '{flag}': a resumed \
+                         run keeps its own config (only --epochs, --device and --threads)"
+                    ),
+                )
+                .exit();
+        }
+    }
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli.command,
+        Err(e) => e.exit(),
     }
 }
 
@@ -179,7 +182,7 @@ fn reproducible_mode(command: &Command) -> Reproducible {
         tch_vae::run::read_config(dir).map_or(Reproducible::Machine, |c| c.train.reproducible)
     };
     match command {
-        Command::Train(a) => a.resume.as_deref().map_or(a.reproducible.into(), of_run),
+        Command::Train(a) => a.resume.as_deref().map_or(a.reproducible, of_run),
         Command::Export(a) => of_run(&a.run),
         Command::Eval(a) => of_run(&a.run),
         Command::Sample(a) => of_run(&a.run),
@@ -191,21 +194,19 @@ fn reproducible_mode(command: &Command) -> Reproducible {
 fn execute(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Train(a) => {
-            let device = device::resolve(&a.device)?;
             let mut console = Console::new(Some(StopRequest::install()?));
             if let Some(dir) = a.resume {
                 let request = ResumeRequest {
                     run: dir,
                     epochs: a.epochs,
-                    device,
+                    device: a.device,
                     threads: a.threads,
                     cuda_graphs: !a.no_cuda_graphs,
                 };
                 commands::resume(&request, &mut console)?;
                 return Ok(());
             }
-            let request = a.into_request(device);
-            commands::train(&request, &mut console)?;
+            commands::train(&a.into_request(), &mut console)?;
         }
         Command::Export(a) => {
             let path = commands::export(&a.run, a.output)?;

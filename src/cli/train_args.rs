@@ -1,25 +1,40 @@
-//! `tch-vae train`'s flags, and their conversion into the library's plain request.
-use super::args::{
-    parse_image_size, whole_number, ActivationArg, ArchArg, BinarizeArg, LikelihoodArg,
-    LrScheduleArg, ObjectiveArg, PriorArg, ReproducibleArg,
-};
+//! `tch-vae train`'s flags, their conversion into the library's request (which resolves
+//! them, `tch_vae::config::TrainRequest`), and the one list of the flags `--resume` takes.
+use super::args::{parse_image_size, whole_number};
 use clap::Args;
 use std::path::PathBuf;
-use tch_vae::commands::TrainRequest;
 use tch_vae::config::{
-    defaults, Activation, Arch, Likelihood, LrSchedule, ModelConfig, Objective, Prior, TrainConfig,
+    defaults, Activation, Arch, Binarize, Likelihood, LrSchedule, ModelFlags, Objective, Prior,
+    Reproducible, TrainConfig, TrainRequest,
 };
+
+/// The flags that `--resume` takes besides itself: the run's own config decides the rest,
+/// and any other flag given with it is refused ([`refused_with_resume`]), so that a new
+/// flag is never ignored silently on resume.
+pub const RESUME_TAKES: [&str; 4] = ["epochs", "device", "threads", "no_cuda_graphs"];
+
+/// The flags of `train` (`command`) given on the command line (`matches`) that `--resume`
+/// refuses, as written ("--lr").
+pub fn refused_with_resume(command: &clap::Command, matches: &clap::ArgMatches) -> Vec<String> {
+    let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    if !given("resume") {
+        return Vec::new();
+    }
+    command
+        .get_arguments()
+        .filter(|arg| arg.get_long().is_some())
+        .map(|arg| arg.get_id().as_str())
+        .filter(|id| *id != "resume" && !RESUME_TAKES.contains(id) && given(id))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect()
+}
 
 #[derive(Args)]
 pub struct TrainArgs {
     /// Continue the run in DIR from its checkpoint, with its own config (and
     /// --reproducible mode), until --epochs epochs in total (only --epochs, --device and
     /// --threads may be given with it).
-    #[arg(long, value_name = "DIR", conflicts_with_all = [
-        "data", "out", "batch_size", "lr", "latent", "hidden", "likelihood", "arch", "beta",
-        "binarize", "kl_warmup", "free_bits", "seed", "limit", "clip_grad", "checkpoint_every",
-        "deterministic", "test_fraction", "channels", "image_size", "conv_channels", "objective", "k",
-        "activation", "lr_schedule", "prior", "pseudo_inputs", "conditional", "reproducible"])]
+    #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
     /// binary files, or a NumPy .npy/.npz file.
@@ -42,8 +57,8 @@ pub struct TrainArgs {
     pub lr: f64,
     /// Learning rate per epoch: constant, or burda (Burda et al. 2015: passes i = 0..7 of
     /// 3^i epochs at --lr * 10^(-i/7), 3,280 epochs in all; the last rate after them).
-    #[arg(long, value_enum, default_value_t = LrScheduleArg::Constant)]
-    pub lr_schedule: LrScheduleArg,
+    #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
+    pub lr_schedule: LrSchedule,
     /// Latent dimensions (size of z).
     #[arg(long, default_value_t = defaults::LATENT, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub latent: usize,
@@ -53,8 +68,8 @@ pub struct TrainArgs {
     /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error), or
     /// logistic (8-bit pixels, discretized logistic with a learned scale per pixel: exact
     /// bits/dim).
-    #[arg(long, value_enum, default_value_t = LikelihoodArg::Bernoulli)]
-    pub likelihood: LikelihoodArg,
+    #[arg(long, value_enum, default_value_t = Likelihood::Bernoulli)]
+    pub likelihood: Likelihood,
     /// With --arch conv: the channels of each stride-2 convolution, comma-separated (one
     /// stage each; image sides must divide by 2^stages) [default: 32, doubling per stage,
     /// one stage per halving of the sides down to 8 pixels: 32,64 for 28x28 or 32x32,
@@ -62,19 +77,19 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     pub conv_channels: Option<Vec<usize>>,
     /// Network family: mlp, or conv (strided convolutions before the hidden layers).
-    #[arg(long, value_enum, default_value_t = ArchArg::Mlp)]
-    pub arch: ArchArg,
+    #[arg(long, value_enum, default_value_t = Arch::Mlp)]
+    pub arch: Arch,
     /// What training minimises: elbo (recon + beta * KL), or iwae, the negative k-sample
     /// importance-weighted bound of Burda et al. (2015), with --k samples per image.
-    #[arg(long, value_enum, default_value_t = ObjectiveArg::Elbo)]
-    pub objective: ObjectiveArg,
+    #[arg(long, value_enum, default_value_t = Objective::Elbo)]
+    pub objective: Objective,
     /// Importance samples per image for --objective iwae.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub k: usize,
     /// The prior p(z): normal (N(0, I)), or vamp, the VampPrior of Tomczak & Welling
     /// (2018): a mixture of the encoder's posteriors at --pseudo-inputs learned inputs.
-    #[arg(long, value_enum, default_value_t = PriorArg::Normal)]
-    pub prior: PriorArg,
+    #[arg(long, value_enum, default_value_t = Prior::Normal)]
+    pub prior: Prior,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
         "Learned pseudo-inputs (mixture components) of --prior vamp [default: {}]",
         defaults::PSEUDO_INPUTS
@@ -85,15 +100,15 @@ pub struct TrainArgs {
     #[arg(long)]
     pub conditional: bool,
     /// Nonlinearity of the hidden layers: relu, or tanh (Burda et al. 2015).
-    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
-    pub activation: ActivationArg,
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    pub activation: Activation,
     /// Weight of the KL term: loss = recon + beta * KL (1 = the ELBO; 0 = no KL).
     #[arg(long, default_value_t = defaults::BETA, allow_negative_numbers = true)]
     pub beta: f64,
     /// Binary pixels: none (grey levels), static (drawn once, fixed seed) or dynamic
     /// (redrawn every pass). A Bernoulli likelihood is a log-likelihood only on binary data.
-    #[arg(long, value_enum, default_value_t = BinarizeArg::None)]
-    pub binarize: BinarizeArg,
+    #[arg(long, value_enum, default_value_t = Binarize::None)]
+    pub binarize: Binarize,
     /// KL warm-up: beta ramps linearly from 0 over this many epochs (0 = off).
     #[arg(long, default_value_t = defaults::KL_WARMUP, allow_negative_numbers = true)]
     pub kl_warmup: f64,
@@ -149,46 +164,24 @@ pub struct TrainArgs {
     /// pinned to AVX2, convolutions without oneDNN; measured 1.2x an MLP epoch on a CPU with
     /// AVX-512, 1.9x a conv epoch). A MKL_CBWR or ATEN_CPU_CAPABILITY of your own wins and
     /// is recorded in config.json. With --resume: the run's own mode.
-    #[arg(long, value_enum, default_value_t = ReproducibleArg::Machine)]
-    pub reproducible: ReproducibleArg,
+    #[arg(long, value_enum, default_value_t = Reproducible::Machine)]
+    pub reproducible: Reproducible,
 }
 
 impl TrainArgs {
-    /// The request for a new run on `device` (for `--resume`, see `main.rs`).
-    pub fn into_request(self, device: tch::Device) -> TrainRequest {
+    /// The request for a new run (for `--resume`, see `cli/mod.rs`).
+    pub fn into_request(self) -> TrainRequest {
         TrainRequest {
-            model: ModelConfig {
-                image_height: 0,
-                image_width: 0,
-                channels: 1,
-                // Chosen for the image size once the data are read, unless given.
-                conv_channels: self.conv_channels.unwrap_or_default(),
+            model: ModelFlags {
                 hidden: self.hidden,
                 latent: self.latent,
-                likelihood: match self.likelihood {
-                    LikelihoodArg::Bernoulli => Likelihood::Bernoulli,
-                    LikelihoodArg::Gaussian => Likelihood::Gaussian,
-                    LikelihoodArg::Logistic => Likelihood::Logistic,
-                },
-                arch: match self.arch {
-                    ArchArg::Mlp => Arch::Mlp,
-                    ArchArg::Conv => Arch::Conv,
-                },
-                activation: match self.activation {
-                    ActivationArg::Relu => Activation::Relu,
-                    ActivationArg::Tanh => Activation::Tanh,
-                },
-                prior: match self.prior {
-                    PriorArg::Normal => Prior::Normal,
-                    PriorArg::Vamp => Prior::Vamp,
-                },
-                pseudo_inputs: match self.prior {
-                    PriorArg::Vamp => self.pseudo_inputs.unwrap_or(defaults::PSEUDO_INPUTS),
-                    // Given without --prior vamp: refused by the model's validation.
-                    PriorArg::Normal => self.pseudo_inputs.unwrap_or(0),
-                },
-                // The number of classes is read from the data.
-                classes: self.conditional.then_some(0),
+                likelihood: self.likelihood,
+                arch: self.arch,
+                activation: self.activation,
+                prior: self.prior,
+                pseudo_inputs: self.pseudo_inputs,
+                conv_channels: self.conv_channels,
+                conditional: self.conditional,
             },
             train: TrainConfig {
                 data: self.data,
@@ -198,8 +191,8 @@ impl TrainArgs {
                 beta: self.beta,
                 seed: self.seed,
                 limit: self.limit,
-                device: tch_vae::native::device::name(device),
-                binarize: self.binarize.into(),
+                device: self.device,
+                binarize: self.binarize,
                 kl_warmup: self.kl_warmup,
                 free_bits: self.free_bits,
                 clip_grad: self.clip_grad,
@@ -208,21 +201,68 @@ impl TrainArgs {
                 test_fraction: self.test_fraction,
                 channels: self.channels,
                 image_size: self.image_size,
-                objective: match self.objective {
-                    ObjectiveArg::Elbo => Objective::Elbo,
-                    ObjectiveArg::Iwae => Objective::Iwae,
-                },
+                objective: self.objective,
                 k: self.k,
-                lr_schedule: match self.lr_schedule {
-                    LrScheduleArg::Constant => LrSchedule::Constant,
-                    LrScheduleArg::Burda => LrSchedule::Burda,
-                },
-                reproducible: self.reproducible.into(),
+                lr_schedule: self.lr_schedule,
+                reproducible: self.reproducible,
             },
-            device,
             out: self.out,
             threads: self.threads,
             cuda_graphs: !self.no_cuda_graphs,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every flag of `train` is either taken by `--resume` or refused with it: a flag added
+    /// later cannot be ignored silently on resume.
+    #[test]
+    fn every_training_flag_is_taken_or_refused_with_resume() {
+        let mut cli = crate::cli::Cli::command();
+        cli.build();
+        let train = cli.find_subcommand("train").unwrap().clone();
+        let ids: Vec<&str> = train.get_arguments().map(|a| a.get_id().as_str()).collect();
+        for taken in RESUME_TAKES {
+            assert!(
+                ids.contains(&taken),
+                "--resume takes an unknown flag {taken}"
+            );
+        }
+        let mut refused = 0;
+        for arg in train.get_arguments() {
+            let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
+                continue;
+            };
+            if id == "resume" || id == "help" {
+                continue;
+            }
+            let mut line = vec!["tch-vae", "train", "--resume", "run"];
+            let flag = format!("--{long}");
+            line.push(&flag);
+            let values = arg.get_possible_values();
+            let value = values.first().map_or("1", |v| v.get_name());
+            if arg.get_action().takes_values() {
+                line.push(value);
+            }
+            let matches = cli.clone().try_get_matches_from(&line).unwrap();
+            let (_, given) = matches.subcommand().unwrap();
+            let found = refused_with_resume(&train, given);
+            if RESUME_TAKES.contains(&id) {
+                assert!(found.is_empty(), "{flag} is taken with --resume: {found:?}");
+            } else {
+                assert_eq!(
+                    found,
+                    vec![flag.clone()],
+                    "{flag} must be refused with --resume"
+                );
+                refused += 1;
+            }
+        }
+        // The 28 flags of a new run's config and its run folder.
+        assert!(refused >= 28, "{refused}");
     }
 }

@@ -2,7 +2,8 @@
 //! run folder. They never print: they report through the caller's [`Reporter`].
 mod train;
 
-pub use train::{resume, train, Interrupted, ResumeRequest, TrainRequest};
+pub use crate::config::TrainRequest;
+pub use train::{resume, train, Interrupted, ResumeRequest};
 
 use crate::eval::report::{EvalReport, EvalSettings};
 use crate::report::Reporter;

@@ -1,37 +1,22 @@
 //! `tch-vae train` and `train --resume`: the run folder around the trainer. Each epoch
 //! gives a summary, a `metrics.csv` row, `loss.svg` and a checkpoint; the end gives the
 //! weights, `vae.pt` and the figures.
-use crate::config::{default_conv_channels, Arch, DataInfo, ModelConfig, RunConfig, TrainConfig};
+use crate::config::{Arch, ModelConfig, RunConfig, TrainRequest};
 use crate::data::{self, Dataset, LoadOptions};
 use crate::report::{Reporter, Stop};
 use crate::run::metrics::{self, EpochMetrics};
 use crate::run::{self, CHECKPOINT, LOSS_SVG, METRICS, THREADS, TORCHSCRIPT, WEIGHTS};
 use crate::train::tensorboard::{Board, RUNNING_LOSS};
 use crate::train::threads::ThreadPolicy;
-use crate::train::{EpochEnd, Trainer};
+use crate::train::{EpochEnd, Trainer, TrainerState};
 use crate::{
     export, figures, figures::plot, model::memory, model::weights, native::device,
     train::checkpoint, train::thread_record,
 };
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::Device;
-
-/// What `tch-vae train` was asked to do, before the data is seen.
-#[derive(Clone, Debug)]
-pub struct TrainRequest {
-    /// The model; its image height and width are filled in from the data.
-    pub model: ModelConfig,
-    /// How to train; `device` is the name of [`TrainRequest::device`].
-    pub train: TrainConfig,
-    pub device: Device,
-    /// The run folder [default: [`run::default_dir`]].
-    pub out: Option<PathBuf>,
-    pub threads: Option<usize>,
-    /// Record training steps into CUDA graphs on CUDA (`--no-cuda-graphs` turns it off).
-    pub cuda_graphs: bool,
-}
 
 /// What `tch-vae train --resume DIR` was asked to do.
 #[derive(Clone, Debug)]
@@ -39,7 +24,8 @@ pub struct ResumeRequest {
     pub run: PathBuf,
     /// Total epochs to reach (the run's own count when not given).
     pub epochs: Option<usize>,
-    pub device: Device,
+    /// `--device` as given ("auto", "cpu", "cuda:1").
+    pub device: String,
     pub threads: Option<usize>,
     pub cuda_graphs: bool,
 }
@@ -67,45 +53,32 @@ impl std::error::Error for Interrupted {}
 /// The rows a training step runs through the network, for the memory check: each image
 /// of a batch is decoded k times under the IWAE objective, and the VampPrior encodes its
 /// pseudo-inputs at every step.
-fn step_rows(model: &ModelConfig, train: &TrainConfig, train_images: usize) -> usize {
-    train.batch_size.min(train_images) * train.k + model.pseudo_inputs
+fn step_rows(run: &RunConfig, train_images: usize) -> usize {
+    run.train.batch_size.min(train_images) * run.train.k + run.model.pseudo_inputs
 }
 
 /// Trains a VAE and writes its run folder; returns the folder.
 pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
     // then the data, then the model's sizes against the data and the memory.
-    let (mut model, mut train) = (req.model.clone(), req.train.clone());
-    crate::native::numerics::init(train.reproducible)?;
-    train.validate()?;
-    model.validate()?;
-    crate::config::check_combination(&model, &train)?;
-    crate::native::device::set_threads(req.threads)?;
+    crate::native::numerics::init(req.train.reproducible)?;
+    req.check()?;
+    let device = device::resolve(&req.train.device)?;
+    device::set_threads(req.threads)?;
     let out = req
         .out
         .clone()
-        .unwrap_or_else(|| run::default_dir(&train.data));
+        .unwrap_or_else(|| run::default_dir(&req.train.data));
     let reused = run::check_new(&out)?;
-    // Recorded absolute, so that `--resume` works from any folder.
-    train.data = std::path::absolute(&train.data).unwrap_or(train.data);
 
     let load_start = Instant::now();
     let cache = data::cache_dir();
-    let options = LoadOptions::of_run(&train, cache.as_deref());
-    let mut data = Dataset::load(&train.data, &options, req.device)?;
+    let options = LoadOptions::of_run(&req.train, cache.as_deref());
+    let mut data = Dataset::load(&req.train.data, &options, device)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
-    model.channels = data.channels;
-    model.image_height = data.height;
-    model.image_width = data.width;
-    if model.arch == Arch::Conv && model.conv_channels.is_empty() {
-        model.conv_channels = default_conv_channels(data.height, data.width);
-    }
-    if model.classes.is_some() {
-        model.classes = Some(data.classes(&train.data)?);
-    }
-    model.validate()?;
-    let batch = step_rows(&model, &train, data.train.len());
-    memory::check_fits(&model, batch, req.device, "--latent and --hidden")?;
+    let shape = data.shape(&req.train.data, req.model.conditional)?;
+    let run = req.resolve(&shape, device)?;
+    let opened = Opened::check(&run, &data, device, "--latent and --hidden")?;
     let _lock = run::prepare(&out)?;
     if reused {
         run::remove_stale_events(&out)?;
@@ -114,18 +87,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
             out.display()
         ));
     }
-    data.binarize_fixed(train.binarize);
-    let run = RunConfig {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        model,
-        train,
-        data: DataInfo {
-            source: data.origin.source.to_string(),
-            drawn_test_split: data.origin.drawn_test_split,
-            class_names: data.class_names.clone(),
-        },
-        numerics: Some(crate::native::numerics::record()),
-    };
+    data.binarize_fixed(run.train.binarize);
     run::write_config(&out, &run)?;
     report.note(&format!(
         "training {} VAE ({} likelihood) on {} ({} train / {} test images, data loaded in {:.3} s) on {}; run folder {}",
@@ -138,11 +100,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         run.train.device,
         out.display()
     ));
-    device::set_cudnn_deterministic(run.train.deterministic)?;
-    let mut trainer = Trainer::new(&run.model, &run.train, req.device)?;
-    trainer.set_cuda_graphs(req.cuda_graphs);
-    say_how_steps_run(&trainer, report);
-    adapt_threads(&mut trainer, req.threads, &run.model, req.device, report);
+    let trainer = opened.trainer(&run, None, req.threads, req.cuda_graphs, report)?;
     let mut board = Board::open(&out, None)?;
     board.text(
         "config",
@@ -171,28 +129,20 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     let saved = checkpoint::Checkpoint::read(&path)?;
     let epochs = req.epochs.unwrap_or(run.train.epochs);
     let done = saved.history.len();
+    ensure!(epochs >= 1, "--epochs must be at least 1 (got 0)");
     ensure!(
         epochs >= done,
         "--epochs {epochs}: {} already holds {done} finished epochs; pass a larger --epochs to train further",
         dir.display()
     );
     run.train.epochs = epochs;
-    run.train
-        .validate()
-        .and_then(|()| run.model.validate())
-        .and_then(|()| crate::config::check_combination(&run.model, &run.train))
-        .with_context(|| format!("{} holds a value out of range", config_path.display()))?;
-    crate::native::device::set_threads(req.threads)?;
-    run.train.device = device::name(req.device);
-    let data = run::load_data(&run, None, req.device)?;
-    let batch = step_rows(&run.model, &run.train, data.train.len());
-    let source = config_path.display().to_string();
-    memory::check_fits(&run.model, batch, req.device, &source)?;
+    device::set_threads(req.threads)?;
+    let device = device::resolve(&req.device)?;
+    run.train.device = device::name(device);
+    let data = run::load_data(&run, None, device)?;
+    let opened = Opened::check(&run, &data, device, &config_path.display().to_string())?;
     saved.check_fits(&path, data.train.len(), run.train.batch_size)?;
-    device::set_cudnn_deterministic(run.train.deterministic)?;
     let (epoch, batch) = (saved.state.position.epoch, saved.state.position.batch);
-    let mut trainer = Trainer::resume(&run.model, &run.train, req.device, saved.state)?;
-    trainer.set_cuda_graphs(req.cuda_graphs);
     run::write_config(dir, &run)?;
     if let Some(recorded) = &run.numerics {
         let changes = recorded.differences(&crate::native::numerics::record());
@@ -209,12 +159,54 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
         dir.display(),
         run.train.device
     ));
-    say_how_steps_run(&trainer, report);
-    adapt_threads(&mut trainer, req.threads, &run.model, req.device, report);
+    let trainer = opened.trainer(
+        &run,
+        Some(saved.state),
+        req.threads,
+        req.cuda_graphs,
+        report,
+    )?;
     let batches = data.train.len().div_ceil(run.train.batch_size);
     let mut board = Board::open(dir, Some(((epoch - 1) * batches + batch) as u64))?;
     train_loop(&run, dir, &data, trainer, saved.history, &mut board, report)?;
     Ok(dir.clone())
+}
+
+/// A run whose model fits the device's memory for a step on its data: the one way that
+/// `train` and `resume` open a trainer.
+struct Opened {
+    device: Device,
+}
+
+impl Opened {
+    /// Checks the memory a step needs on `device`; `source` names where the sizes came
+    /// from in the error.
+    fn check(run: &RunConfig, data: &Dataset, device: Device, source: &str) -> Result<Self> {
+        let rows = step_rows(run, data.train.len());
+        memory::check_fits(&run.model, rows, device, source)?;
+        Ok(Opened { device })
+    }
+
+    /// The trainer, new (`state` None) or at a checkpoint's state, with its CUDA graphs
+    /// and CPU thread policy set and said.
+    fn trainer(
+        self,
+        run: &RunConfig,
+        state: Option<TrainerState>,
+        threads: Option<usize>,
+        cuda_graphs: bool,
+        report: &mut dyn Reporter,
+    ) -> Result<Trainer> {
+        device::set_cudnn_deterministic(run.train.deterministic)?;
+        let mut trainer = match state {
+            None => Trainer::new(&run.model, &run.train, self.device)?,
+            Some(state) => Trainer::resume(&run.model, &run.train, self.device, state)?,
+        };
+        trainer.set_cuda_graphs(cuda_graphs);
+        say_how_steps_run(&trainer, report);
+        adapt_threads(&mut trainer, threads, &run.model, self.device, report);
+        Ok(trainer)
+    }
 }
 
 /// Without `--threads`, on the CPU, an MLP's thread count follows the machine's load

@@ -2,7 +2,7 @@
 //! and the defaults of every flag. The command line (clap) lives in the binary, reads
 //! [`defaults`], and converts into these structs; `rundir.rs` reads and writes the file.
 pub use crate::native::numerics::{NumericsRecord, Reproducible};
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -10,8 +10,10 @@ pub mod defaults;
 
 pub use defaults::default_conv_channels;
 pub use model::{Activation, Arch, Likelihood, ModelConfig, Objective, Prior};
+pub use resolve::{DataShape, ModelFlags, TrainRequest};
 
 mod model;
+mod resolve;
 
 /// The seed of fixed binarisations (static training sets, and every binarised test set),
 /// the same for all runs so that their numbers compare (on one kind of device: the CPU's
@@ -19,7 +21,7 @@ mod model;
 pub const BINARIZE_SEED: i64 = 1234;
 
 /// `--binarize`: how grey levels become binary pixels for a Bernoulli likelihood.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Binarize {
     /// Grey levels in [0, 1] as they are.
@@ -45,7 +47,7 @@ impl Binarize {
 }
 
 /// `--lr-schedule`: the learning rate of each epoch (`schedule.rs`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LrSchedule {
     /// `--lr` throughout.
@@ -238,9 +240,9 @@ impl TrainConfig {
 }
 
 /// Checks the flags that go together or not, across the model and its training.
-pub fn check_combination(model: &ModelConfig, train: &TrainConfig) -> Result<()> {
+pub fn check_combination(prior: Prior, train: &TrainConfig) -> Result<()> {
     ensure!(
-        model.prior == Prior::Normal || train.free_bits == 0.0,
+        prior == Prior::Normal || train.free_bits == 0.0,
         "--free-bits acts on the closed-form KL of each latent dimension against N(0, I); \
          --prior vamp has no such split. Leave out one of them"
     );
@@ -274,14 +276,18 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Parses `config.json`'s text and checks the model it describes.
+    /// Parses `config.json`'s text; the config is then checked ([`RunConfig::validate`])
+    /// by the caller, who names the file.
     pub fn from_json(text: &str) -> Result<Self> {
-        let config: RunConfig = serde_json::from_str(text)?;
-        config
-            .model
-            .validate()
-            .context("it describes an invalid model")?;
-        Ok(config)
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// Every rule on a run's config: the one validator of a config read from disk. A new
+    /// run's config is built by [`TrainRequest::resolve`], which runs the same rules.
+    pub fn validate(&self) -> Result<()> {
+        self.train.validate()?;
+        self.model.validate()?;
+        check_combination(self.model.prior, &self.train)
     }
 
     /// `config.json`'s text.

@@ -1,10 +1,11 @@
 //! The model's configuration: the observation model, the objective, the network family
 //! and every size that rebuilds the network (`arch.rs` turns it into layers).
+use super::resolve::ModelFlags;
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
 /// The decoder's observation model p(x|z), which sets the reconstruction loss.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Likelihood {
     /// Pixels are Bernoulli with probability sigmoid(logits): binary cross-entropy from
@@ -30,7 +31,7 @@ impl Likelihood {
 }
 
 /// What training minimises (`--objective`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     /// The negative ELBO: recon + beta * KL.
@@ -41,7 +42,7 @@ pub enum Objective {
 }
 
 /// The network family (`--arch`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
     /// Linear layers with ReLU (the AEVB paper's and pytorch/examples' model).
@@ -56,7 +57,7 @@ pub enum Arch {
 pub const MAX_PSEUDO_INPUTS: usize = 100_000;
 
 /// The prior p(z) (`--prior`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Prior {
     /// N(0, I): the KL has a closed form, split into L_mu and L_sigma^2.
@@ -68,7 +69,7 @@ pub enum Prior {
 }
 
 /// The hidden layers' nonlinearity (`--activation`).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     #[default]
@@ -103,8 +104,7 @@ pub struct ModelConfig {
     /// K, the pseudo-inputs of the VampPrior (0 with the normal prior).
     #[serde(default)]
     pub pseudo_inputs: usize,
-    /// A conditional VAE on this many classes (one-hot labels); 0 until the data are
-    /// read. None: unconditional.
+    /// A conditional VAE on this many classes (one-hot labels). None: unconditional.
     #[serde(default)]
     pub classes: Option<usize>,
 }
@@ -159,54 +159,96 @@ impl ModelConfig {
         format!("{arch}{}{act}", sizes.join("-"))
     }
 
-    /// Checks the flags; image sizes are checked once known (non-zero).
+    /// Every rule on the model: those of its flags ([`ModelFlags::check`]), then those of
+    /// its sizes ([`ModelConfig::check_sizes`]). A config read from disk goes through it.
     pub fn validate(&self) -> Result<()> {
+        self.flags().check()?;
+        self.check_sizes()
+    }
+
+    /// The flags that would give this config (the stages given, the classes asked for).
+    pub fn flags(&self) -> ModelFlags {
+        ModelFlags {
+            hidden: self.hidden.clone(),
+            latent: self.latent,
+            likelihood: self.likelihood,
+            arch: self.arch,
+            activation: self.activation,
+            prior: self.prior,
+            pseudo_inputs: Some(self.pseudo_inputs),
+            conv_channels: Some(self.conv_channels.clone()),
+            conditional: self.classes.is_some(),
+        }
+    }
+
+    /// The rules that the data decide: the sizes against the network.
+    pub fn check_sizes(&self) -> Result<()> {
+        ensure!(
+            self.channels >= 1 && self.image_height >= 1 && self.image_width >= 1,
+            "images must have at least 1 channel and 1x1 pixels (got {}x{}x{})",
+            self.channels,
+            self.image_height,
+            self.image_width
+        );
+        ensure!(
+            self.classes != Some(0),
+            "a conditional model needs at least 1 class (got 0)"
+        );
+        if self.arch == Arch::Conv {
+            ensure!(
+                !self.conv_channels.is_empty(),
+                "--conv-channels needs at least one stage (got none)"
+            );
+            let scale = 1usize
+                .checked_shl(self.conv_channels.len() as u32)
+                .unwrap_or(usize::MAX);
+            let sides_fit = self.image_height.is_multiple_of(scale)
+                && self.image_width.is_multiple_of(scale)
+                && self.image_height >= scale
+                && self.image_width >= scale;
+            ensure!(
+                sides_fit,
+                "--arch conv needs image sides divisible by {scale} ({} stride-2 convolutions, \
+                 --conv-channels {:?}); these images are {}x{}. Use fewer --conv-channels, \
+                 --image-size, or --arch mlp",
+                self.conv_channels.len(),
+                self.conv_channels,
+                self.image_height,
+                self.image_width
+            );
+        }
+        Ok(())
+    }
+}
+
+impl ModelFlags {
+    /// The rules that the flags alone decide, whatever the data.
+    pub fn check(&self) -> Result<()> {
         ensure!(self.latent >= 1, "--latent must be at least 1 (got 0)");
+        let pseudo_inputs = self.pseudo_inputs();
         match self.prior {
             Prior::Vamp => ensure!(
-                (1..=MAX_PSEUDO_INPUTS).contains(&self.pseudo_inputs),
-                "--pseudo-inputs must be from 1 to {MAX_PSEUDO_INPUTS} (got {})",
-                self.pseudo_inputs
+                (1..=MAX_PSEUDO_INPUTS).contains(&pseudo_inputs),
+                "--pseudo-inputs must be from 1 to {MAX_PSEUDO_INPUTS} (got {pseudo_inputs})"
             ),
             Prior::Normal => ensure!(
-                self.pseudo_inputs == 0,
-                "--pseudo-inputs {} is for --prior vamp; give --prior vamp, or leave it out",
-                self.pseudo_inputs
+                pseudo_inputs == 0,
+                "--pseudo-inputs {pseudo_inputs} is for --prior vamp; give --prior vamp, or \
+                 leave it out"
             ),
         }
-        ensure!(self.channels >= 1, "channels must be at least 1 (got 0)");
         ensure!(
             self.hidden.iter().all(|&h| h >= 1),
             "--hidden widths must be at least 1 (got {:?})",
             self.hidden
         );
-        let conv = self.arch == Arch::Conv;
-        // Before the data are read the stages may be empty: they are then chosen for the size.
-        let unknown = self.image_height == 0 || self.image_width == 0;
-        ensure!(
-            !conv
-                || (unknown || !self.conv_channels.is_empty())
-                    && self.conv_channels.iter().all(|&c| c >= 1),
-            "--conv-channels needs at least one stage, each of at least 1 channel (got {:?})",
-            self.conv_channels
-        );
-        let scale = 1usize
-            .checked_shl(self.conv_channels.len() as u32)
-            .unwrap_or(usize::MAX);
-        let sides_fit = self.image_height.is_multiple_of(scale)
-            && self.image_width.is_multiple_of(scale)
-            && self.image_height >= scale
-            && self.image_width >= scale;
-        ensure!(
-            unknown || !conv || sides_fit,
-            "--arch conv needs image sides divisible by {scale} ({} stride-2 convolutions, \
-             --conv-channels {:?}); these images are {}x{}. Use fewer --conv-channels, \
-             --image-size, or --arch mlp",
-            self.conv_channels.len(),
-            self.conv_channels,
-            self.image_height,
-            self.image_width
-        );
+        if let (Arch::Conv, Some(stages)) = (self.arch, &self.conv_channels) {
+            ensure!(
+                !stages.is_empty() && stages.iter().all(|&c| c >= 1),
+                "--conv-channels needs at least one stage, each of at least 1 channel (got \
+                 {stages:?})"
+            );
+        }
         Ok(())
     }
 }

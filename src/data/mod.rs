@@ -12,7 +12,7 @@ mod numpy;
 mod split;
 mod transform;
 
-use crate::config::{Binarize, BINARIZE_SEED};
+use crate::config::{Binarize, DataInfo, DataShape, BINARIZE_SEED};
 use anyhow::{ensure, Context, Result};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
@@ -218,6 +218,22 @@ impl Dataset {
     /// The classes a conditional model of these data needs: one more than the largest
     /// label, or the source's named classes if more. An error, naming `path`, when the
     /// source has no labels.
+    /// What the configuration needs to know of the data read from `path`: the image shape,
+    /// the number of classes when `conditional` asks for it, and what is recorded.
+    pub fn shape(&self, path: &Path, conditional: bool) -> Result<DataShape> {
+        Ok(DataShape {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            classes: conditional.then(|| self.classes(path)).transpose()?,
+            info: DataInfo {
+                source: self.origin.source.to_string(),
+                drawn_test_split: self.origin.drawn_test_split,
+                class_names: self.class_names.clone(),
+            },
+        })
+    }
+
     pub fn classes(&self, path: &Path) -> Result<usize> {
         ensure!(
             self.has_labels,

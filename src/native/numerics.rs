@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
 /// `--reproducible`: which machines give a run the same bits.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Reproducible {
     /// The same bits at any thread count and load on one kind of machine (same CPU

@@ -216,8 +216,12 @@ pub fn read_config(dir: &Path) -> Result<RunConfig> {
                 dir.display()
             )
         })?;
-    RunConfig::from_json(&text)
-        .with_context(|| format!("{} is not a valid tch-vae config", path.display()))
+    let config = RunConfig::from_json(&text)
+        .with_context(|| format!("{} is not a valid tch-vae config", path.display()))?;
+    config
+        .validate()
+        .with_context(|| format!("{} holds a value out of range", path.display()))?;
+    Ok(config)
 }
 
 /// Refuses a run file that exists but is not a regular file (a FIFO would block a read

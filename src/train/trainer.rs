@@ -108,10 +108,9 @@ pub struct Trainer {
 impl Trainer {
     /// Seeds libtorch's generators with `config.seed`, then creates the model's variables
     /// (so initial weights depend on the seed only) and Adam (betas 0.9/0.999, eps 1e-8,
-    /// as PyTorch's default).
+    /// as PyTorch's default). The configs are a resolved run's (`config::TrainRequest`
+    /// or a checked `config.json`): the trainer does not check them again.
     pub fn new(model: &ModelConfig, config: &TrainConfig, device: Device) -> Result<Self> {
-        model.validate()?;
-        config.validate()?;
         tch::manual_seed(config.seed as i64);
         let vs = nn::VarStore::new(device);
         let vae = Vae::new(&vs.root(), model);

@@ -75,9 +75,9 @@ proptest! {
         let mutated = text.replace(field, &format!("{name}: {value}"));
         // Parsing and the checks that every command runs on a config either pass or fail:
         // nothing panics, and a config that passes has a model whose sizes are valid.
-        if let Ok(config) = RunConfig::from_json(&mutated) {
-            let _ = config.train.validate();
-            prop_assert!(config.model.latent >= 1);
+        let checked = RunConfig::from_json(&mutated).and_then(|c| c.validate().map(|()| c));
+        if let Ok(config) = checked {
+            prop_assert!(config.model.latent >= 1 && config.train.batch_size >= 1);
         }
     }
 }

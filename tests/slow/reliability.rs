@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use tch::Tensor;
 use tch_vae::commands::{self, Interrupted, TrainRequest};
-use tch_vae::config::{Binarize, ModelConfig, TrainConfig};
+use tch_vae::config::{Binarize, ModelFlags, TrainConfig};
 use tch_vae::report::{BatchProgress, Reporter, Stop};
 use tch_vae::run::metrics;
 use tch_vae::train::checkpoint::Checkpoint;
@@ -100,9 +100,12 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
     };
     train.device = "cpu".into();
     let request = TrainRequest {
-        model: ModelConfig::mlp(0, 0, vec![64], 4),
+        model: ModelFlags {
+            hidden: vec![64],
+            latent: 4,
+            ..ModelFlags::default()
+        },
         train,
-        device: tch::Device::Cpu,
         out: Some(split.clone()),
         threads: None,
         cuda_graphs: true,

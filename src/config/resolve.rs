@@ -1,0 +1,221 @@
+//! The one resolve step of `tch-vae train`: the flags as the user gave them
+//! ([`TrainRequest`]) and what the loaded data are ([`DataShape`]) go in, one validated
+//! [`RunConfig`] comes out. Like ripgrep's low-level flags and its typed config, nothing
+//! downstream sees a half-filled config: the image size, the channels, the classes and the
+//! default convolution stages are decided here, once.
+//!
+//! The rules themselves are [`RunConfig::validate`]'s (and, for a config read from disk,
+//! run by [`RunConfig::from_json`]); a request runs each rule once, in two gates: what the
+//! flags alone decide before the data are read ([`TrainRequest::check`], so that a typo
+//! does not wait for a dataset to load), what the data decide after ([`resolve`]).
+use super::{
+    check_combination, default_conv_channels, defaults, Activation, Arch, DataInfo, Likelihood,
+    ModelConfig, Prior, RunConfig, TrainConfig,
+};
+use crate::native::{device, numerics};
+use anyhow::Result;
+use std::path::PathBuf;
+use tch::Device;
+
+/// What the flags say of the model; the data decide the rest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelFlags {
+    pub hidden: Vec<usize>,
+    pub latent: usize,
+    pub likelihood: Likelihood,
+    pub arch: Arch,
+    pub activation: Activation,
+    pub prior: Prior,
+    /// `--pseudo-inputs` [default: [`defaults::PSEUDO_INPUTS`] with `--prior vamp`].
+    pub pseudo_inputs: Option<usize>,
+    /// `--conv-channels` [default: chosen for the image size, [`default_conv_channels`]].
+    pub conv_channels: Option<Vec<usize>>,
+    /// `--conditional`: the number of classes is read from the data.
+    pub conditional: bool,
+}
+
+impl Default for ModelFlags {
+    /// The defaults of every model flag.
+    fn default() -> Self {
+        ModelFlags {
+            hidden: defaults::HIDDEN
+                .split(',')
+                .filter_map(|w| w.parse().ok())
+                .collect(),
+            latent: defaults::LATENT,
+            likelihood: Likelihood::Bernoulli,
+            arch: Arch::Mlp,
+            activation: Activation::Relu,
+            prior: Prior::Normal,
+            pseudo_inputs: None,
+            conv_channels: None,
+            conditional: false,
+        }
+    }
+}
+
+impl ModelFlags {
+    /// The pseudo-inputs the prior gets: the flag, or the default with `--prior vamp`.
+    /// Given without it, the count is kept so that the check names the mistake.
+    pub fn pseudo_inputs(&self) -> usize {
+        match self.prior {
+            Prior::Vamp => self.pseudo_inputs.unwrap_or(defaults::PSEUDO_INPUTS),
+            Prior::Normal => self.pseudo_inputs.unwrap_or(0),
+        }
+    }
+}
+
+/// What the data are, as far as the configuration cares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The number of classes (labels 0 to classes - 1); asked for only by a conditional
+    /// model.
+    pub classes: Option<usize>,
+    /// Recorded in `config.json`.
+    pub info: DataInfo,
+}
+
+/// What `tch-vae train` was asked to do, before the data are seen.
+#[derive(Clone, Debug)]
+pub struct TrainRequest {
+    pub model: ModelFlags,
+    /// How to train. Its `device` is `--device` as given ("auto", "cuda:1"); the resolved
+    /// config records the device's own name ("cpu", "cuda:1"). Its `data` may be relative;
+    /// the resolved config records it absolute, so that `--resume` works from anywhere.
+    pub train: TrainConfig,
+    /// The run folder [default: `models/<dataset>-<UTC time>`].
+    pub out: Option<PathBuf>,
+    /// `--threads` [default: the physical cores, following the load for MLPs].
+    pub threads: Option<usize>,
+    /// Record training steps into CUDA graphs on CUDA (`--no-cuda-graphs` turns it off).
+    pub cuda_graphs: bool,
+}
+
+impl TrainRequest {
+    /// The defaults of every flag, with `data` as the dataset.
+    pub fn defaults(data: impl Into<PathBuf>) -> Self {
+        TrainRequest {
+            model: ModelFlags::default(),
+            train: TrainConfig {
+                data: data.into(),
+                device: "auto".into(),
+                ..TrainConfig::defaults()
+            },
+            out: None,
+            threads: None,
+            cuda_graphs: true,
+        }
+    }
+
+    /// The first gate: every rule that the flags alone decide, before the data are read.
+    pub fn check(&self) -> Result<()> {
+        self.train.validate()?;
+        self.model.check()?;
+        check_combination(self.model.prior, &self.train)
+    }
+
+    /// The second gate, and the only way to a new run's config: the flags (checked by
+    /// [`TrainRequest::check`]) completed by the data and checked against them.
+    pub fn resolve(&self, data: &DataShape, device: Device) -> Result<RunConfig> {
+        let model = self.network(data);
+        model.check_sizes()?;
+        let mut train = self.train.clone();
+        train.data = std::path::absolute(&train.data).unwrap_or(train.data);
+        train.device = device::name(device);
+        Ok(RunConfig {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            model,
+            train,
+            data: data.info.clone(),
+            numerics: Some(numerics::record()),
+        })
+    }
+
+    /// The model's config for images of `data`'s shape.
+    fn network(&self, data: &DataShape) -> ModelConfig {
+        let flags = &self.model;
+        let conv_channels = match (&flags.conv_channels, flags.arch) {
+            (Some(given), _) => given.clone(),
+            (None, Arch::Conv) => default_conv_channels(data.height, data.width),
+            (None, Arch::Mlp) => Vec::new(),
+        };
+        ModelConfig {
+            image_height: data.height,
+            image_width: data.width,
+            channels: data.channels,
+            conv_channels,
+            hidden: flags.hidden.clone(),
+            latent: flags.latent,
+            likelihood: flags.likelihood,
+            arch: flags.arch,
+            activation: flags.activation,
+            prior: flags.prior,
+            pseudo_inputs: flags.pseudo_inputs(),
+            // No classes known is refused by the size check, never made unconditional.
+            classes: flags.conditional.then(|| data.classes.unwrap_or(0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(height: usize, width: usize, classes: Option<usize>) -> DataShape {
+        DataShape {
+            channels: 3,
+            height,
+            width,
+            classes,
+            info: DataInfo::default(),
+        }
+    }
+
+    #[test]
+    fn the_data_complete_the_model_and_the_device_is_named() {
+        let mut req = TrainRequest::defaults("relative/data");
+        req.model.arch = Arch::Conv;
+        req.model.conditional = true;
+        req.check().unwrap();
+        let run = req.resolve(&shape(64, 32, Some(7)), Device::Cpu).unwrap();
+        assert_eq!(
+            (
+                run.model.channels,
+                run.model.image_height,
+                run.model.image_width
+            ),
+            (3, 64, 32)
+        );
+        // 32 halves twice before 8 pixels: two stages, whatever the height allows.
+        assert_eq!(run.model.conv_channels, vec![32, 64]);
+        assert_eq!(run.model.classes, Some(7));
+        assert_eq!(run.train.device, "cpu");
+        assert!(run.train.data.is_absolute() && run.train.data.ends_with("relative/data"));
+        assert_eq!(run.model.pseudo_inputs, 0);
+    }
+
+    #[test]
+    fn each_gate_refuses_what_it_decides() {
+        let mut req = TrainRequest::defaults("d");
+        req.model.pseudo_inputs = Some(5);
+        let e = format!("{:#}", req.check().unwrap_err());
+        assert!(e.contains("--pseudo-inputs 5 is for --prior vamp"), "{e}");
+        req.model.prior = Prior::Vamp;
+        req.check().unwrap();
+        req.train.free_bits = 0.5;
+        assert!(format!("{:#}", req.check().unwrap_err()).contains("--free-bits"));
+        // Sizes are the second gate's: 30x30 does not halve twice.
+        let mut req = TrainRequest::defaults("d");
+        req.model.arch = Arch::Conv;
+        req.model.conv_channels = Some(vec![8, 8]);
+        req.check().unwrap();
+        let e = format!(
+            "{:#}",
+            req.resolve(&shape(30, 30, None), Device::Cpu).unwrap_err()
+        );
+        assert!(e.contains("divisible by 4"), "{e}");
+    }
+}
