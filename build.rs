@@ -7,10 +7,10 @@
 //! * the C++ glue in `src/native/cpp/` ([`CPP_SOURCES`]), compiled against libtorch's headers
 //!   with warnings on (libtorch's own headers are system headers, so only ours warn):
 //!   `torchscript.cpp` builds TorchScript modules with named parameters (see
-//!   `src/export.rs`), `optim.cpp` is libtorch's fused Adam (see `src/optim.rs`),
+//!   `src/export/mod.rs`), `optim.cpp` is libtorch's fused Adam (see `src/train/optim.rs`),
 //!   `numerics.cpp` reads back MKL's reproducibility mode and ATen's CPU capability (see
-//!   `src/numerics.rs`), and
-//! * `cuda_graph.cpp` (see `src/cuda_graph.rs`) also needs the CUDA runtime
+//!   `src/native/numerics.rs`), and
+//! * `cuda_graph.cpp` (see `src/native/cuda_graph.rs`) also needs the CUDA runtime
 //!   headers: the PyTorch wheel's `nvidia/cu*/include` (or `CUDA_HOME`). Without them it
 //!   is compiled to functions that report "no CUDA graph support", and training on CUDA
 //!   runs eagerly.

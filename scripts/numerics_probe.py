@@ -3,7 +3,7 @@
 Each operation (forward and, where it has one, backward with a fixed upstream gradient)
 runs on the same inputs at 1 thread and at 2..8 threads, for several sizes whose split
 between threads falls on and off the vector width; any bit that differs is reported.
-This is how src/numerics.rs's list was found: run it with and without MKL_CBWR.
+This is how src/native/numerics.rs's list was found: run it with and without MKL_CBWR.
 
     MKL_CBWR=AUTO,STRICT python scripts/numerics_probe.py > notebooks-export/reproducibility/probe.log
 """
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 
 def invariant_bce(x, t):
-    # src/invariant.rs's binary cross-entropy from logits.
+    # src/model/invariant.rs's binary cross-entropy from logits.
     return x * (1 - t) - F.logsigmoid(x)
 
 

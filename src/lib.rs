@@ -7,31 +7,77 @@
 //! reconstruction loss, and the closed-form KL to N(0, I), split into the part of the
 //! means (L_mu) and the part of the variances (L_sigma^2).
 //!
-//! One module per concept:
-//! - data: [`idx`] reads IDX files, [`data`] holds a dataset on the device (one reader
-//!   per source);
-//! - the model: [`config`] (and its [`config::defaults`]), [`arch`] (one layer list for
-//!   tch, TorchScript and Python), [`model`], [`loss`], [`prior`] (N(0, I) or the
-//!   VampPrior), [`objective`] (the ELBO or the IWAE bound);
-//! - training: [`train`] (the loop, its plain state), [`step`] (eager or CUDA graph
-//!   replay, with [`cuda_graph`]), [`fault`] (the non-finite check), [`optim`],
-//!   [`schedule`] (learning rate and KL weight along training), [`threads`] (the CPU
-//!   thread count that follows the machine's load; [`thread_record`], its per-epoch
-//!   record), [`checkpoint`] (the state's file);
-//! - same seed, same numbers: [`numerics`] (MKL's reproducible mode and the portable
-//!   mode, set before libtorch's first operation, and their record), [`invariant`]
-//!   (element-wise functions whose bits do not depend on the thread count);
-//! - results: [`metrics`], [`plot`], [`images`], [`figures`], [`eval`], [`export`],
-//!   [`weights`], [`tensorboard`], [`compare`]; [`memory`] estimates what a model needs
-//!   before it is built;
-//! - the run folder: [`rundir`]; the commands: [`commands`], reporting through a
-//!   [`report::Reporter`] the caller supplies.
+//! # Where each concept lives
+//!
+//! One folder per concept, each a layer above the ones it uses (no import circle; checked
+//! by `scripts/check_structure.py`, which also checks that this map matches the disk).
+//! From the bottom up:
+//!
+//! - `native/`: what the crate asks of libtorch's C++ and the operating system: `ffi`
+//!   (the C++ glue in `native/cpp/`), `cuda_graph`, `device` (`--device`, `--threads`),
+//!   `numerics` (MKL's reproducible mode and the portable mode, set before libtorch's first
+//!   operation), `error` (libtorch's messages), `files` (regular files only), `atomic`
+//!   (files written whole or not at all).
+//! - `config/`: what a run is: `mod` ([`config::RunConfig`], `config.json`'s content, and
+//!   [`config::TrainConfig`]), `model` ([`config::ModelConfig`]), `defaults` (every flag's
+//!   default), `resolve` (the one resolve step: [`config::TrainRequest`] and the data's
+//!   [`config::DataShape`] in, a validated [`config::RunConfig`] out).
+//! - `data/`: datasets on the device ([`data::Dataset`]), one reader per source: `idx`
+//!   and `idx_folder` (MNIST format), `cifar`, `numpy`, `folder` (images); `transform`
+//!   (`--channels`, `--image-size`), `split` (a drawn test split).
+//! - `model/`: the network (`vae`: [`model::Vae`], built from `arch`'s one layer list for
+//!   tch, TorchScript and Python), `loss` (the seed's maths: reparameterisation, the
+//!   likelihoods, the closed-form KL split into L_mu and L_sigma^2), `prior` (N(0, I) or
+//!   the VampPrior), `objective` (the ELBO or the IWAE bound), `invariant` (element-wise
+//!   functions whose bits do not depend on the thread count), `weights`
+//!   (`weights.safetensors`), `memory` (what a model needs, before it is built).
+//! - `run/`: the run folder: `files` (its files' names, its lock, `config.json`),
+//!   `metrics` (`metrics.csv`; its columns listed once), `load` (a trained run and its
+//!   data, [`run::LoadedRun`]).
+//! - `report`: what a command tells its user, through a [`report::Reporter`] the caller
+//!   supplies (the library never prints).
+//! - `train/`: the loop (`trainer`: [`train::Trainer`], its plain state), `step` (eager or
+//!   CUDA graph replay), `optim` (fused Adam), `schedule` (learning rate and KL weight),
+//!   `fault` (the non-finite check), `sums` (a pass's running sums), `threads` (the CPU
+//!   thread count that follows the load) and `thread_record` (`threads.csv`), `checkpoint`
+//!   (the state's file), `tensorboard` (the event file).
+//! - `figures/`: `grids` (samples, reconstructions, latent space, interpolation, manifold),
+//!   `images` (PNG), `plot` (SVG curves).
+//! - `eval/`: `mod` (importance-weighted likelihoods, posterior statistics), `report`
+//!   (`eval.json`), `compare` (runs side by side).
+//! - `export/`: the TorchScript module `vae.pt` (`source`: its TorchScript text).
+//! - `commands/`: one function per command, from a plain request to files in a run
+//!   folder (`train`: `train` and `--resume`).
+//!
+//! The binary (`main.rs`, `cli/`) is apart: `cli/mod.rs` (the commands' flags),
+//! `train_args` (`train`'s flags and the one list of what `--resume` takes), `args`
+//! (value parsers), `console` (progress bars), `signals` (Ctrl-C), `failure` (errors and
+//! panics as the user sees them).
+//!
+//! # Using it from Rust
+//!
+//! ```no_run
+//! use tch_vae::config::TrainRequest;
+//! use tch_vae::report::Quiet;
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     // Before libtorch's first operation (MKL reads its mode once).
+//!     tch_vae::native::numerics::init(Default::default())?;
+//!     let mut request = TrainRequest::defaults("/usr/share/datasets/fashion-mnist");
+//!     request.train.epochs = 2;
+//!     request.model.latent = 2;
+//!     let run_folder = tch_vae::commands::train(&request, &mut Quiet)?;
+//!     let run = tch_vae::run::load(&run_folder, tch::Device::Cpu)?;
+//!     println!("{} trained in {}", run.config.model.describe(), run_folder.display());
+//!     Ok(())
+//! }
+//! ```
 pub mod commands;
 pub mod config;
 pub mod data;
 pub mod eval;
 pub mod export;
-pub mod figures;
+pub(crate) mod figures;
 pub mod model;
 pub mod native;
 pub mod report;

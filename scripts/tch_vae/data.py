@@ -1,4 +1,4 @@
-"""The data of a run in Python: MNIST-format IDX files (src/idx.rs), CIFAR and NumPy
+"""The data of a run in Python: MNIST-format IDX files (src/data/idx.rs), CIFAR and NumPy
 sources with tch-vae's test split (src/data/)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-#: The default dataset (Debian's dataset-fashion-mnist), as in src/config.rs.
+#: The default dataset (Debian's dataset-fashion-mnist), as in src/config/defaults.rs.
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 
 

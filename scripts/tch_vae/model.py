@@ -1,5 +1,5 @@
 """The VAE of tch-vae in PyTorch: the same layers, parameter names and loss terms as the
-Rust crate (src/arch.rs, src/loss.rs). tests/python checks the parity."""
+Rust crate (src/model/arch.rs, src/model/loss.rs). tests/python checks the parity."""
 from __future__ import annotations
 
 import math
@@ -32,7 +32,7 @@ def _widen_first_linear(layers: list[nn.Module], by: int) -> int:
 
 
 class VAE(nn.Module):
-    """The VAE of tch-vae's src/arch.rs: encoder trunk + heads mu (f1) and log sigma^2 (f2),
+    """The VAE of tch-vae's src/model/arch.rs: encoder trunk + heads mu (f1) and log sigma^2 (f2),
     mirrored decoder; arch "mlp" (linear layers) or "conv" (stride-2 4x4 convolutions, one
     per entry of conv_channels, before the hidden layers, transposed convolutions after
     them); `activation` "relu" or "tanh" after every hidden layer.
@@ -89,8 +89,8 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(*dec)
         # Module parameters, registered last but listed first by state_dict, in this order.
         if likelihood == "logistic":  # a learned log-scale per value
-            self.log_scale = nn.Parameter(torch.full((input_dim,), -3.0))  # src/model.rs's LOG_SCALE_INIT
-        if prior == "vamp":  # src/model.rs's PSEUDO_INPUTS_INIT: N(0.05, 0.01^2)
+            self.log_scale = nn.Parameter(torch.full((input_dim,), -3.0))  # src/model/vae.rs's LOG_SCALE_INIT
+        if prior == "vamp":  # src/model/vae.rs's PSEUDO_INPUTS_INIT: N(0.05, 0.01^2)
             self.pseudo_inputs = nn.Parameter(0.05 + 0.01 * torch.randn(pseudo_inputs, input_dim))
 
     def _trunk(self, seq: nn.Sequential, join: int, h: torch.Tensor, y: torch.Tensor | None):
@@ -177,7 +177,7 @@ class VAE(nn.Module):
 
 def discretized_logistic_nll(mean: torch.Tensor, log_scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log P(x) of 8-bit values in [0, 1] under a logistic discretized into 256 bins (the
-    outer two reach to +-inf), summed over values: tch-vae's src/loss.rs, the same steps."""
+    outer two reach to +-inf), summed over values: tch-vae's src/model/loss.rs, the same steps."""
     half = 0.5 / 255.0
     inv_scale = torch.exp(-log_scale)
     centred = x - mean
@@ -196,7 +196,7 @@ def discretized_logistic_nll(mean: torch.Tensor, log_scale: torch.Tensor, x: tor
 
 
 def _recon(model: VAE, logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:
-    """-log p(x|z) summed over values, [n] (src/loss.rs's reconstruction_nll)."""
+    """-log p(x|z) summed over values, [n] (src/model/loss.rs's reconstruction_nll)."""
     if likelihood == "bernoulli":
         return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
     if likelihood == "logistic":

@@ -23,7 +23,7 @@ from .data import DEFAULT_DATA, load_split
 from .model import VAE, elbo_terms
 from .run import write_metrics
 
-#: The defaults of `tch-vae train` (src/config.rs), which this script shares.
+#: The defaults of `tch-vae train` (src/config/defaults.rs), which this script shares.
 DEFAULTS = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "latent": 20, "hidden": "400",
             "beta": 1.0, "seed": 42}
 

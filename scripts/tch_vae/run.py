@@ -1,4 +1,4 @@
-"""A tch-vae run folder read from Python: its file names (those of src/rundir.rs),
+"""A tch-vae run folder read from Python: its file names (those of src/run/files.rs),
 config.json, metrics.csv and the trained model."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ WEIGHTS = "weights.safetensors"
 METRICS = "metrics.csv"
 TORCHSCRIPT = "vae.pt"
 EVAL = "eval.json"
-#: The columns of metrics.csv, in order (src/metrics.rs).
+#: The columns of metrics.csv, in order (src/run/metrics.rs).
 COLUMNS = [
     "epoch", "train_loss", "train_recon", "train_kl", "train_kl_mu", "train_kl_var",
     "test_loss", "test_recon", "test_kl", "test_kl_mu", "test_kl_var", "mean_var",

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use tch_vae::commands::Interrupted;
 use tch_vae::native::error::without_backtrace;
 
-/// Where the last panic happened ("src/x.rs:12:5"), recorded by the panic hook.
+/// Where the last panic happened (file:line:column), recorded by the panic hook.
 static LOCATION: Mutex<Option<String>> = Mutex::new(None);
 
 /// Runs `command`, turning a panic into an error (without Rust's panic banner or

@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tch_vae::commands::{self, EvalRequest, ResumeRequest};
 use tch_vae::eval::report::EvalSettings;
-use tch_vae::native::device;
 use tch_vae::native::numerics::{self, Reproducible};
 use train_args::TrainArgs;
 
@@ -221,7 +220,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     seed: a.seed,
                     limit: a.limit,
                 },
-                device: device::resolve(&a.device)?,
+                device: a.device,
                 data: a.data,
                 output: a.output,
                 threads: a.threads,
@@ -236,8 +235,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     .map_or(0, |d| d.subsec_nanos());
                 u64::from(nanos)
             });
-            let device = device::resolve(&a.device)?;
-            let path = commands::sample(&a.run, a.output, seed, a.label, device)?;
+            let path = commands::sample(&a.run, a.output, seed, a.label, &a.device)?;
             println!("wrote {} (seed {seed})", path.display());
         }
         Command::Compare(a) => {
@@ -247,7 +245,7 @@ fn execute(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Plot(a) => {
-            for path in commands::plot(&a.run, a.data.as_deref(), device::resolve(&a.device)?)? {
+            for path in commands::plot(&a.run, a.data.as_deref(), &a.device)? {
                 println!("wrote {}", path.display());
             }
         }

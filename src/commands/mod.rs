@@ -6,6 +6,7 @@ pub use crate::config::TrainRequest;
 pub use train::{resume, train, Interrupted, ResumeRequest};
 
 use crate::eval::report::{EvalReport, EvalSettings};
+use crate::native::device;
 use crate::report::Reporter;
 use crate::run::{self, EVAL, LOSS_SVG, METRICS, SAMPLES, TORCHSCRIPT, WEIGHTS};
 use crate::{export, figures, figures::plot, native::atomic, run::metrics};
@@ -41,8 +42,9 @@ pub fn sample(
     output: Option<PathBuf>,
     seed: u64,
     label: Option<i64>,
-    device: Device,
+    device: &str,
 ) -> Result<PathBuf> {
+    let device = device::resolve(device)?;
     let path = output.unwrap_or_else(|| run_dir.join(SAMPLES));
     let _lock = lock_for(run_dir, &path, SAMPLES)?;
     let run = run::load(run_dir, device)?;
@@ -53,7 +55,8 @@ pub fn sample(
 
 /// `tch-vae plot`: redraws `loss.svg` from `metrics.csv`, and, when the weights are there,
 /// every model figure (the same ones, with the same seed, that training drew).
-pub fn plot(run_dir: &Path, data: Option<&Path>, device: Device) -> Result<Vec<PathBuf>> {
+pub fn plot(run_dir: &Path, data: Option<&Path>, device: &str) -> Result<Vec<PathBuf>> {
+    let device = device::resolve(device)?;
     run::read_config(run_dir)?;
     let _lock = run::lock(run_dir)?;
     run::check_regular(&run_dir.join(METRICS))?;
@@ -78,7 +81,8 @@ pub fn plot(run_dir: &Path, data: Option<&Path>, device: Device) -> Result<Vec<P
 pub struct EvalRequest {
     pub run: PathBuf,
     pub settings: EvalSettings,
-    pub device: Device,
+    /// `--device` as given ("auto", "cpu", "cuda:1").
+    pub device: String,
     /// The data folder [default: the one in config.json].
     pub data: Option<PathBuf>,
     /// The file to write [default: `RUN/eval.json`].
@@ -90,11 +94,12 @@ pub struct EvalRequest {
 /// `tch-vae eval`: writes `eval.json` (default `RUN/eval.json`) and returns the report.
 pub fn evaluate(req: &EvalRequest, report: &mut dyn Reporter) -> Result<(PathBuf, EvalReport)> {
     req.settings.validate()?;
-    crate::native::device::set_threads(req.threads)?;
+    let device = device::resolve(&req.device)?;
+    device::set_threads(req.threads)?;
     let path = req.output.clone().unwrap_or_else(|| req.run.join(EVAL));
     let _lock = lock_for(&req.run, &path, EVAL)?;
-    let run = run::load(&req.run, req.device)?;
-    let data = run::load_data(&run.config, req.data.as_deref(), req.device)?;
+    let run = run::load(&req.run, device)?;
+    let data = run::load_data(&run.config, req.data.as_deref(), device)?;
     let result = EvalReport::measure(&run, &data, &req.settings, req.data.as_deref(), report)?;
     let text = serde_json::to_string_pretty(&result)? + "\n";
     atomic::write_bytes(&path, text.as_bytes())?;

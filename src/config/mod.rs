@@ -1,6 +1,6 @@
 //! Plain, typed configuration: what `config.json` holds and what the library runs on,
 //! and the defaults of every flag. The command line (clap) lives in the binary, reads
-//! [`defaults`], and converts into these structs; `rundir.rs` reads and writes the file.
+//! [`defaults`], and converts into these structs; `run/files.rs` reads and writes the file.
 pub use crate::native::numerics::{NumericsRecord, Reproducible};
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};

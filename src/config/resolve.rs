@@ -86,7 +86,7 @@ pub struct TrainRequest {
     /// config records the device's own name ("cpu", "cuda:1"). Its `data` may be relative;
     /// the resolved config records it absolute, so that `--resume` works from anywhere.
     pub train: TrainConfig,
-    /// The run folder [default: `models/<dataset>-<UTC time>`].
+    /// The run folder (by default `models/<dataset>-<UTC time>`).
     pub out: Option<PathBuf>,
     /// `--threads` [default: the physical cores, following the load for MLPs].
     pub threads: Option<usize>,

@@ -1,5 +1,5 @@
 //! MNIST-format folders: the four IDX files (`train-images-idx3-ubyte[.gz]`, ...) that
-//! MNIST and Fashion-MNIST ship; `src/idx.rs` parses each file.
+//! MNIST and Fashion-MNIST ship; `data/idx.rs` parses each file.
 use super::RawData;
 use crate::data::idx;
 use anyhow::{bail, ensure, Context, Result};

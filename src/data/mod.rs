@@ -9,7 +9,7 @@ mod folder;
 pub mod idx;
 mod idx_folder;
 mod numpy;
-mod split;
+pub(crate) mod split;
 mod transform;
 
 use crate::config::{Binarize, DataInfo, DataShape, BINARIZE_SEED};

@@ -34,15 +34,23 @@ pub fn hold_out_test(raw: &mut RawData, fraction: f64, seed: u64) -> Result<()> 
     Ok(())
 }
 
+/// SplitMix64's increment (the golden ratio in 64 bits).
+pub(crate) const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's output function (Steele et al. 2014): the crate's one mixer of 64-bit
+/// values, for this split and for the trainer's keyed seeds (`train/trainer.rs`).
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// A permutation of 0..n from `seed` (Fisher-Yates driven by SplitMix64).
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
     let mut state = seed;
     let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        state = state.wrapping_add(GOLDEN);
+        splitmix64(state)
     };
     let mut p: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {

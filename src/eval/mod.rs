@@ -9,7 +9,7 @@
 //! - for a conditional model, all of these given the labels: -log p(x|y);
 //! - active units (Burda et al. 2015, section 5.2): `Cov_x(E_q[z_u])` > 0.01;
 //! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I).
-pub mod compare;
+pub(crate) mod compare;
 pub mod report;
 
 use crate::model::loss::kl_per_dim;

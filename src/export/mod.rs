@@ -4,7 +4,7 @@
 //! The module's methods are TorchScript source (`source.rs`) generated from the same
 //! architecture description that builds the tch network in `model.rs`, so the two cannot
 //! drift; the parity tests (tests/fast/export.rs, tests/python) guard it. The module
-//! itself is assembled in C++ (`src/cpp/torchscript.cpp`) so that the weights are real
+//! itself is assembled in C++ (`src/native/cpp/torchscript.cpp`) so that the weights are real
 //! parameters with the `weights.safetensors` names.
 //!
 //! Methods: `encode(x) -> (mu, logvar)`, `decode(z) -> probabilities`, `decode_logits(z)`,
@@ -33,7 +33,7 @@ fn cstring(s: &str) -> Result<CString> {
     CString::new(s).with_context(|| format!("{s:?} contains a NUL byte"))
 }
 
-/// A TorchScript module being assembled on the C++ side (`src/cpp/torchscript.cpp`).
+/// A TorchScript module being assembled on the C++ side (`src/native/cpp/torchscript.cpp`).
 struct ModuleBuilder {
     ptr: *mut c_void,
 }

@@ -54,15 +54,25 @@ pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
     }
     per_image = per_image.checked_add(4 * model.latent as u128)?;
     if model.arch == Arch::Conv {
-        // The feature maps at half and quarter resolution, in the encoder and the decoder.
-        let pixels = model.input_dim() as u128;
-        per_image = per_image.checked_add(2 * (32 * pixels / 4 + 64 * pixels / 16))?;
+        per_image = per_image.checked_add(conv_feature_values(model)?)?;
     }
     let activations = per_image.checked_mul(batch as u128)?.checked_mul(2)?;
     params
         .checked_mul(4)?
         .checked_add(activations)?
         .checked_mul(4)
+}
+
+/// The values of a conv model's feature maps per image: each stride-2 stage's channels at
+/// a quarter of the previous stage's pixels, in the encoder and mirrored in the decoder.
+fn conv_feature_values(model: &ModelConfig) -> Option<u128> {
+    let mut pixels = (model.image_height as u128).checked_mul(model.image_width as u128)?;
+    let mut values = 0u128;
+    for &channels in &model.conv_channels {
+        pixels /= 4;
+        values = values.checked_add((channels as u128).checked_mul(pixels)?)?;
+    }
+    values.checked_mul(2)
 }
 
 /// The memory `device` offers: on the CPU what Linux reports available now, on CUDA the
@@ -118,6 +128,19 @@ mod tests {
 
     fn model(hidden: Vec<usize>, latent: usize) -> ModelConfig {
         ModelConfig::mlp(28, 28, hidden, latent)
+    }
+
+    #[test]
+    fn conv_feature_maps_follow_the_given_stages() {
+        // 32x32 images, stages of 8, 16, 32 channels at 16x16, 8x8, 4x4, written out:
+        // 2 * (8 * 256 + 16 * 64 + 32 * 16) = 7168 (the channels of the image do not count).
+        let config = ModelConfig {
+            arch: Arch::Conv,
+            conv_channels: vec![8, 16, 32],
+            channels: 3,
+            ..ModelConfig::mlp(32, 32, vec![64], 4)
+        };
+        assert_eq!(conv_feature_values(&config), Some(7168));
     }
 
     #[test]

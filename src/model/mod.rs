@@ -1,12 +1,12 @@
-//! The model: its network ([`vae`], built from [`arch`]'s one layer list), what it is
-//! trained on ([`loss`], [`prior`], [`objective`], with [`invariant`]'s thread-count
-//! invariant functions), its weights' file ([`weights`]) and the memory it needs
-//! ([`memory`]).
+//! The model: its network (`vae`, built from `arch`'s one layer list), what it is
+//! trained on (`loss`, `prior`, `objective`, with `invariant`'s thread-count
+//! invariant functions), its weights' file (`weights`) and the memory it needs
+//! (`memory`).
 pub mod arch;
-pub mod invariant;
+pub(crate) mod invariant;
 pub mod loss;
-pub mod memory;
-pub mod objective;
+pub(crate) mod memory;
+pub(crate) mod objective;
 pub mod prior;
 mod vae;
 pub mod weights;

@@ -1,4 +1,4 @@
-//! CUDA graphs (libtorch's `at::cuda::CUDAGraph`, via `src/cuda_graph.cpp`): the kernels
+//! CUDA graphs (libtorch's `at::cuda::CUDAGraph`, via `cpp/cuda_graph.cpp`): the kernels
 //! of one training step recorded once and replayed with a single launch. At batch 128 a
 //! step of the 784-400-20 model is about a hundred small kernels that the GPU finishes
 //! faster than the host can launch them; a replay removes that host cost. libtorch's
@@ -83,7 +83,7 @@ pub fn use_side_stream(device: Device) -> Result<()> {
 }
 
 /// Whether this build can record CUDA graphs (false where libtorch came without the CUDA
-/// headers that `src/cuda_graph.cpp` needs).
+/// headers that `cpp/cuda_graph.cpp` needs).
 pub fn supported() -> bool {
     // SAFETY: the probe makes no graph; a message means unsupported and is released.
     unsafe { ffi::check(ffi::tchvae_graph_supported(), "").is_ok() }

@@ -1,5 +1,5 @@
-//! The C functions of `src/cpp/torchscript.cpp`, `src/cpp/optim.cpp`,
-//! `src/cpp/cuda_graph.cpp` and `src/cpp/numerics.cpp` (compiled by build.rs).
+//! The C functions of `src/native/cpp/torchscript.cpp`, `src/native/cpp/optim.cpp`,
+//! `src/native/cpp/cuda_graph.cpp` and `src/native/cpp/numerics.cpp` (compiled by build.rs).
 //! Crate-private: the safe wrappers in `export/`, `optim.rs`, `cuda_graph.rs` and
 //! `numerics.rs` are the API.
 //! Each returns null on success or a message allocated by the C++ side; C++ exceptions
@@ -78,7 +78,7 @@ extern "C" {
     pub(crate) fn tchvae_graph_free(graph: *mut c_void);
     pub(crate) fn tchvae_cuda_total_memory(device: i32, out: *mut u64) -> *mut c_char;
 
-    // src/cpp/numerics.cpp: plain answers, no error message (see numerics.rs).
+    // src/native/cpp/numerics.cpp: plain answers, no error message (see numerics.rs).
     pub(crate) fn tchvae_mkl_cbwr_set(settings: i32) -> i32;
     pub(crate) fn tchvae_mkl_cbwr_get() -> i32;
     pub(crate) fn tchvae_mkl_auto_branch() -> i32;

@@ -1,12 +1,12 @@
 //! Below everything else: what the crate asks of libtorch's C++ and of the operating
-//! system. The C++ glue ([`ffi`], sources in `cpp/`), CUDA graphs ([`cuda_graph`]), the
-//! device and its threads ([`device`]), the CPU's numerics modes ([`numerics`]),
-//! libtorch's error text ([`error`]), files opened only when regular ([`files`]) and
-//! written whole or not at all ([`atomic`]).
-pub mod atomic;
-pub mod cuda_graph;
-pub mod device;
+//! system. The C++ glue (`ffi`, sources in `cpp/`), CUDA graphs (`cuda_graph`), the
+//! device and its threads (`device`), the CPU's numerics modes (`numerics`),
+//! libtorch's error text (`error`), files opened only when regular (`files`) and
+//! written whole or not at all (`atomic`).
+pub(crate) mod atomic;
+pub(crate) mod cuda_graph;
+pub(crate) mod device;
 pub mod error;
 pub(crate) mod ffi;
-pub mod files;
+pub(crate) mod files;
 pub mod numerics;

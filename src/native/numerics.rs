@@ -143,7 +143,7 @@ fn start(mode: Reproducible) -> Started {
         std::env::set_var(ATEN_CPU_CAPABILITY, "avx2");
     }
     if mode == Reproducible::Portable {
-        // SAFETY: a plain C function taking a bool (src/cpp/numerics.cpp).
+        // SAFETY: a plain C function taking a bool (src/native/cpp/numerics.cpp).
         unsafe { ffi::tchvae_set_onednn(false) };
     }
     let mut mkl_refused = None;
@@ -152,7 +152,7 @@ fn start(mode: Reproducible) -> Started {
             Reproducible::Machine => MKL_CBWR_AUTO,
             Reproducible::Portable => MKL_CBWR_AVX2,
         };
-        // SAFETY: a plain C function taking an int (src/cpp/numerics.cpp).
+        // SAFETY: a plain C function taking an int (src/native/cpp/numerics.cpp).
         let code = unsafe { ffi::tchvae_mkl_cbwr_set(branch | MKL_CBWR_STRICT) };
         if code < 0 {
             mkl_refused = Some(format!(
@@ -199,7 +199,7 @@ fn check_portable(r: &NumericsRecord) -> Result<()> {
 /// Whether convolutions run through oneDNN, whose bits depend on the thread count (off in
 /// the portable mode).
 pub fn onednn_enabled() -> bool {
-    // SAFETY: a plain C function without arguments (src/cpp/numerics.cpp).
+    // SAFETY: a plain C function without arguments (src/native/cpp/numerics.cpp).
     unsafe { ffi::tchvae_onednn_enabled() }
 }
 
@@ -210,7 +210,7 @@ pub fn record() -> NumericsRecord {
         .map_or((Reproducible::Machine, false, false), |s| {
             (s.mode, s.mkl_from_user, s.aten_from_user)
         });
-    // SAFETY: plain C functions without arguments (src/cpp/numerics.cpp).
+    // SAFETY: plain C functions without arguments (src/native/cpp/numerics.cpp).
     let (cbwr, auto_branch, capability, version, onednn) = unsafe {
         (
             ffi::tchvae_mkl_cbwr_get(),

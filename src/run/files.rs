@@ -17,11 +17,11 @@ pub const METRICS: &str = "metrics.csv";
 pub const THREADS: &str = "threads.csv";
 /// The loss curves (`plot.rs`).
 pub const LOSS_SVG: &str = "loss.svg";
-/// The TorchScript module (`export.rs`).
+/// The TorchScript module (`export/mod.rs`).
 pub const TORCHSCRIPT: &str = "vae.pt";
 /// `tch-vae eval`'s report (`eval/report.rs`).
 pub const EVAL: &str = "eval.json";
-/// The figures drawn from the trained model (`figures.rs`).
+/// The figures drawn from the trained model (`figures/grids.rs`).
 pub const SAMPLES: &str = "samples.png";
 pub const RECONSTRUCTIONS: &str = "reconstructions.png";
 pub const LATENT: &str = "latent.svg";

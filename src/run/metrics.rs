@@ -1,6 +1,6 @@
 //! Per-epoch metrics and `metrics.csv`: one row per epoch, per-sample averages in nats
 //! (sums over pixels and latent dimensions). The columns are listed once, in
-//! [`epoch_metrics!`]'s call: the struct, the CSV header, a row as numbers (checkpoints)
+//! `epoch_metrics!`'s call: the struct, the CSV header, a row as numbers (checkpoints)
 //! and TensorBoard's tags all come from it.
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,7 @@
 //! | `adam.exp_avg.<param>`, `adam.exp_avg_sq.<param>`, `adam.step` | Adam's state      |
 //! | `position`                   | int64 `[4]`: format version, epoch in progress (1-based), next batch, images seen in it |
 //! | `order`                      | int64 `[n]`: the epoch's data order (empty between epochs) |
-//! | `sums`                       | float `[5]`: the epoch's running sums so far ([`PassSums`]) |
+//! | `sums`                       | float `[5]`: the epoch's running sums so far (`PassSums`) |
 //! | `seconds`                    | double `[1]`: the epoch's training seconds so far      |
 //! | `history`                    | double `[epochs done, 14]`: the rows of `metrics.csv` |
 //!

@@ -1,17 +1,17 @@
-//! Training: the loop ([`trainer`]) and what it runs on: a step, eager or replayed from a
-//! CUDA graph ([`step`]), the optimiser ([`optim`]), the learning rate and KL weight along
-//! training ([`schedule`]), the non-finite check ([`fault`]), the CPU thread count that
-//! follows the machine's load ([`threads`], recorded by [`thread_record`]), the state's
-//! file ([`checkpoint`]) and TensorBoard's log ([`tensorboard`]).
+//! Training: the loop (`trainer`) and what it runs on: a step, eager or replayed from a
+//! CUDA graph (`step`), the optimiser (`optim`), the learning rate and KL weight along
+//! training (`schedule`), the non-finite check (`fault`), the CPU thread count that
+//! follows the machine's load (`threads`, recorded by `thread_record`), the state's
+//! file (`checkpoint`) and TensorBoard's log (`tensorboard`).
 pub mod checkpoint;
-pub mod fault;
-pub mod optim;
-pub mod schedule;
-pub mod step;
-pub mod sums;
-pub mod tensorboard;
+pub(crate) mod fault;
+pub(crate) mod optim;
+pub(crate) mod schedule;
+pub(crate) mod step;
+pub(crate) mod sums;
+pub(crate) mod tensorboard;
 pub mod thread_record;
-pub mod threads;
+pub(crate) mod threads;
 mod trainer;
 
 pub use trainer::*;

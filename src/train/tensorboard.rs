@@ -88,11 +88,6 @@ impl Board {
         Ok(board)
     }
 
-    /// Where the events go.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Writes the events encoded so far to the file, in one write.
     fn append(&mut self) -> Result<()> {
         let bytes = std::mem::take(&mut *self.pending.0.borrow_mut());

@@ -7,6 +7,7 @@
 //! resumed from any batch therefore draws exactly the numbers an uninterrupted run would,
 //! with no generator state to save.
 use crate::config::{ModelConfig, Prior, TrainConfig};
+use crate::data::split::{splitmix64, GOLDEN};
 use crate::data::{self, Dataset, Split};
 use crate::model::arch;
 use crate::model::objective;
@@ -39,12 +40,8 @@ const TEST_KEY: u64 = u64::MAX - 1;
 /// A seed for draw `key` of `epoch`: SplitMix64 over the three values, so neighbouring
 /// keys give unrelated streams.
 pub fn keyed_seed(seed: u64, epoch: usize, key: u64) -> i64 {
-    let mut z = seed
-        ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ key.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 1) as i64
+    let z = seed ^ (epoch as u64).wrapping_mul(GOLDEN) ^ key.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    (splitmix64(z) >> 1) as i64
 }
 
 /// Where training stands: enough to continue bit for bit.
@@ -185,7 +182,7 @@ impl Trainer {
         (std::mem::take(&mut self.thread_counts), max)
     }
 
-    /// See [`Steps::set_cuda_graphs`].
+    /// Whether training steps on CUDA are recorded into CUDA graphs and replayed (`step.rs`).
     pub fn set_cuda_graphs(&mut self, on: bool) {
         self.steps.set_cuda_graphs(on);
     }

@@ -1,5 +1,5 @@
 """The PyTorch reference trains with tch-vae's defaults: the defaults `tch-vae train --help`
-states (read from src/config.rs by clap) are those of the package's reference trainer (tch_vae.reference)."""
+states (read from src/config/defaults.rs by clap) are those of the package's reference trainer (tch_vae.reference)."""
 import re
 import subprocess
 
