@@ -27,9 +27,8 @@ pub enum Binarize {
     /// Grey levels in [0, 1] as they are.
     #[default]
     None,
-    /// Each pixel drawn once, as Bernoulli(grey level), with a fixed seed
-    /// ([`BINARIZE_SEED`]): every run on the same kind of device sees the same binary
-    /// dataset.
+    /// Each pixel drawn once, as Bernoulli(grey level), with a fixed seed (1234,
+    /// `BINARIZE_SEED`): every run on the same kind of device sees the same binary dataset.
     Static,
     /// Training pixels redrawn at every pass (Burda et al. 2015); the test set is drawn
     /// once with the fixed seed, so test numbers are comparable across runs.

@@ -45,11 +45,11 @@ pub enum Objective {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Arch {
-    /// Linear layers with ReLU (the AEVB paper's and pytorch/examples' model).
+    /// Linear layers only (the AEVB paper's and pytorch/examples' model).
     #[default]
     Mlp,
-    /// Two strided convolutions (32, 64 channels) before the hidden layers, and two
-    /// transposed convolutions after them in the decoder. See `arch.rs`.
+    /// Stride-2 convolutions (`--conv-channels`) before the hidden layers, and transposed
+    /// convolutions after them in the decoder (`model/arch.rs`).
     Conv,
 }
 
@@ -72,9 +72,10 @@ pub enum Prior {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
+    /// max(0, x) after every hidden layer (pytorch/examples' VAE).
     #[default]
     Relu,
-    /// Burda et al. (2015) and the AEVB paper's MLPs.
+    /// tanh after every hidden layer (Burda et al. 2015; the AEVB paper's MLPs).
     Tanh,
 }
 

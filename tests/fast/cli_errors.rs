@@ -309,3 +309,43 @@ fn sample_and_plot_name_a_folder_that_is_not_a_run() {
         );
     }
 }
+
+/// The reference the README points to: every command's `--help`, and in `train --help`
+/// every choice of every choice flag with what it means.
+#[test]
+fn help_describes_every_command_and_every_choice() {
+    for command in ["train", "eval", "export", "sample", "plot", "compare"] {
+        let o = tch_vae(&[command, "--help"]);
+        assert!(o.status.success(), "{command} --help: {}", stderr(&o));
+    }
+    let help = String::from_utf8(tch_vae(&["train", "--help"]).stdout).unwrap();
+    for value in [
+        "bernoulli",
+        "gaussian",
+        "logistic",
+        "elbo",
+        "iwae",
+        "normal",
+        "vamp",
+        "mlp",
+        "conv",
+        "relu",
+        "tanh",
+        "constant",
+        "burda",
+        "none",
+        "static",
+        "dynamic",
+        "machine",
+        "portable",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("- {value}:")))
+            .unwrap_or_else(|| panic!("train --help does not describe {value}: {help}"));
+        assert!(
+            line.len() > value.len() + 12,
+            "{value}'s description is empty: {line}"
+        );
+    }
+}

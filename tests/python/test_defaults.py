@@ -10,7 +10,14 @@ from tch_vae.reference import DEFAULTS
 def test_reference_defaults_are_the_binarys():
     help_text = subprocess.run([str(BINARY), "train", "--help"], check=True, capture_output=True,
                                text=True).stdout
-    stated = dict(re.findall(r"--([a-z-]+) <[A-Z_]+>\n\s+.*?\[default: ([^\]]+)\]", help_text))
+    # One block per flag: from its "--flag <VALUE>" line to the next flag's.
+    blocks = re.split(r"\n(?=\s+--[a-z])", help_text)
+    stated = {}
+    for block in blocks:
+        flag = re.match(r"\s+--([a-z-]+) <[A-Z_]+>", block)
+        default = re.search(r"\[default: ([^\]]+)\]", block)
+        if flag and default:
+            stated[flag.group(1)] = default.group(1)
     for name, value in DEFAULTS.items():
         flag = name.replace("_", "-")
         assert flag in stated, f"--{flag} states no default in: {help_text}"
