@@ -7,6 +7,7 @@ use super::transform::{self, Fit};
 use super::RawData;
 use anyhow::{bail, ensure, Context, Result};
 use rayon::prelude::*;
+use std::ffi::OsString;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
@@ -43,8 +44,10 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The images of one split root with their labels: class subfolders when there are any
-/// (their sorted names are the classes), else the images of the root itself.
-fn list(root: &Path, classes: &mut Vec<String>, fixed: bool) -> Result<Vec<(PathBuf, i64)>> {
+/// (their sorted names are the classes, compared as the raw bytes the file system holds,
+/// so that two names that differ only in bytes that are not UTF-8 stay two classes), else
+/// the images of the root itself.
+fn list(root: &Path, classes: &mut Vec<OsString>, fixed: bool) -> Result<Vec<(PathBuf, i64)>> {
     let all = entries(root)?;
     let subfolders: Vec<&PathBuf> = all.iter().filter(|p| p.is_dir()).collect();
     let mut files = Vec::new();
@@ -53,18 +56,16 @@ fn list(root: &Path, classes: &mut Vec<String>, fixed: bool) -> Result<Vec<(Path
         return Ok(files);
     }
     for sub in subfolders {
-        let name = sub
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = sub.file_name().unwrap_or_default().to_os_string();
         let label = match classes.iter().position(|c| *c == name) {
             Some(i) => i,
             None => {
                 ensure!(
                     !fixed,
-                    "{}: class folder {name} is not among the training classes {classes:?}",
-                    sub.display()
+                    "{}: class folder {} is not among the training classes {:?}",
+                    sub.display(),
+                    display_name(&name),
+                    classes.iter().map(|c| display_name(c)).collect::<Vec<_>>()
                 );
                 classes.push(name);
                 classes.len() - 1
@@ -74,6 +75,27 @@ fn list(root: &Path, classes: &mut Vec<String>, fixed: bool) -> Result<Vec<(Path
         files.extend(images.map(|p| (p, label as i64)));
     }
     Ok(files)
+}
+
+/// A class folder's name as the figures and `config.json` show it: the name itself, or,
+/// where it is not UTF-8, the name with its other bytes escaped (`caf\xE9`), so that
+/// two classes never show as one.
+fn display_name(name: &std::ffi::OsStr) -> String {
+    match name.to_str() {
+        Some(text) => text.to_string(),
+        None => name
+            .as_encoded_bytes()
+            .utf8_chunks()
+            .map(|chunk| {
+                let bad: String = chunk
+                    .invalid()
+                    .iter()
+                    .map(|b| format!("\\x{b:02X}"))
+                    .collect();
+                format!("{}{bad}", chunk.valid())
+            })
+            .collect(),
+    }
 }
 
 pub fn read(dir: &Path, wanted: Wanted, cache: Option<&Path>) -> Result<RawData> {
@@ -114,6 +136,7 @@ pub fn read(dir: &Path, wanted: Wanted, cache: Option<&Path>) -> Result<RawData>
         "{} holds no images: a test/ folder beside train/ must hold the test images",
         test_root.display()
     );
+    let classes: Vec<String> = classes.iter().map(|c| display_name(c)).collect();
     let key = cache_key(&train, &test, wanted)?;
     let cache_file = cache.map(|c| c.join(format!("folder-{key:016x}.bin")));
     if let Some(raw) = cache_file.as_deref().and_then(read_cache) {
@@ -243,19 +266,24 @@ fn common_size(files: &[(PathBuf, i64)], images: &[image::DynamicImage]) -> Resu
     Ok(first)
 }
 
-/// A hash of every file's path, size and modification time, and of what was asked.
+/// A hash of every file's path, label, size, modification time, inode and status-change
+/// time, and of what was asked. The status-change time moves with every write and no
+/// user can set it back (`touch -d` sets the modification time only), so a file rewritten
+/// with its old size and time is decoded again.
 fn cache_key(train: &[(PathBuf, i64)], test: &[(PathBuf, i64)], wanted: Wanted) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (CACHE_MAGIC, wanted, train.len()).hash(&mut h);
     for (path, label) in train.iter().chain(test) {
         let meta =
             std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos());
-        (path, label, meta.len(), modified).hash(&mut h);
+        let times = (
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        );
+        (path, label, meta.len(), meta.ino(), meta.dev(), times).hash(&mut h);
     }
     Ok(h.finish())
 }

@@ -4,7 +4,7 @@
 use crate::common::*;
 use image::{ImageBuffer, Luma, Rgb};
 use std::path::Path;
-use tch::Device;
+use tch::{Device, Tensor};
 use tch_vae::data::{Dataset, LoadOptions};
 
 fn options(cache: Option<&Path>) -> LoadOptions<'_> {
@@ -179,6 +179,66 @@ fn the_decoded_folder_is_cached_and_a_changed_file_is_decoded_again() {
             || !third.test.images.equal(&first.test.images)
     );
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    // Rewritten with the same size and its old modification time put back (as a copy
+    // tool that keeps times does): the pixels are decoded again, not taken from the cache.
+    let path = data.join("1.png");
+    let (len, modified) = {
+        let meta = std::fs::metadata(&path).unwrap();
+        (meta.len(), meta.modified().unwrap())
+    };
+    let before = load(&data, &options(Some(&cache))).unwrap();
+    // The bytes of image 2 (4x4 RGB of another seed byte: the same size) over image 1.
+    let other = std::fs::read(data.join("2.png")).unwrap();
+    assert_eq!(
+        other.len() as u64,
+        len,
+        "images 1 and 2 encode to the same size"
+    );
+    std::fs::write(&path, &other).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    let after = load(&data, &options(Some(&cache))).unwrap();
+    let direct = load(&data, &options(None)).unwrap();
+    assert!(
+        after.train.images.equal(&direct.train.images)
+            && after.test.images.equal(&direct.test.images)
+    );
+    assert!(
+        !after.train.images.equal(&before.train.images)
+            || !after.test.images.equal(&before.test.images),
+        "stale pixels from the cache"
+    );
+}
+
+#[test]
+fn class_folders_whose_names_are_not_utf8_stay_apart() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Two names that a lossy conversion makes one ("caf\u{FFFD}"), and a plain one.
+    let names = [&b"caf\xE9"[..], &b"caf\xE8"[..], &b"plain"[..]];
+    for (k, name) in names.iter().enumerate() {
+        let class = data.join(std::ffi::OsStr::from_bytes(name));
+        for i in 0..4u8 {
+            grey(&class.join(format!("{i}.png")), 4, 4, 10 * k as u8 + i);
+        }
+    }
+    let d = load(&data, &options(None)).unwrap();
+    assert_eq!(d.class_names, vec!["caf\\xE8", "caf\\xE9", "plain"]);
+    let labels = Tensor::cat(&[&d.train.labels, &d.test.labels], 0);
+    assert_eq!(
+        labels.max().int64_value(&[]),
+        2,
+        "three classes, labels 0 to 2"
+    );
 }
 
 #[test]
