@@ -192,6 +192,51 @@ fn cifar_10_and_100_binary_files_load_with_their_class_names() {
 }
 
 #[test]
+fn cifar_labels_records_and_entries_are_checked_against_the_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let load = |dir: &Path| {
+        format!(
+            "{:#}",
+            Dataset::load(dir, &OPTIONS, Device::Cpu)
+                .err()
+                .expect("an error")
+        )
+    };
+    // A CIFAR-10 label of 12: the format has 10 classes.
+    let dir = tmp.path().join("c10");
+    cifar(&dir, false);
+    let file = dir.join("data_batch_2.bin");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[3073] = 12; // the second record's label byte
+    std::fs::write(&file, &bytes).unwrap();
+    let e = load(&dir);
+    assert!(
+        e.contains("data_batch_2.bin: image 2 has label 12, but CIFAR-10 labels are 0 to 9"),
+        "{e}"
+    );
+    // CIFAR-10 records (3,073 bytes) under CIFAR-100's names: not whole 3,074-byte records.
+    let dir = tmp.path().join("mixed");
+    cifar(&dir, true);
+    let ten_records: Vec<u8> = std::fs::read(tmp.path().join("c10/test_batch.bin")).unwrap();
+    std::fs::write(dir.join("train.bin"), &ten_records).unwrap();
+    let e = load(&dir);
+    assert!(
+        e.contains("train.bin") && e.contains("3074-byte CIFAR-100 records"),
+        "{e}"
+    );
+    // A folder where a batch file should be is named as a folder, not as missing.
+    let dir = tmp.path().join("c10b");
+    cifar(&dir, false);
+    std::fs::remove_file(dir.join("data_batch_4.bin")).unwrap();
+    std::fs::create_dir(dir.join("data_batch_4.bin")).unwrap();
+    let e = load(&dir);
+    assert!(
+        e.contains("data_batch_4.bin is a folder, not a regular file"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_arrays_are_named_with_what_was_found() {
     let tmp = tempfile::tempdir().unwrap();
     let write = |name: &str, arrays: &[(&str, &[u64], Vec<i32>)]| -> PathBuf {
