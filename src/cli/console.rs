@@ -56,6 +56,9 @@ impl Reporter for Console {
     }
 
     fn epoch_started(&mut self, epoch: usize, epochs: usize, batches: usize) {
+        if let Some(stop) = &self.stop {
+            stop.training_started();
+        }
         self.start_bar(
             batches,
             "epoch {prefix} [{bar:30.cyan/blue}] {pos}/{len} batches | {msg} | ETA {eta}",

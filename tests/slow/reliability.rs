@@ -217,6 +217,39 @@ fn sigterm_checkpoints_and_exits_143() {
     signal_during_training("-TERM", 143);
 }
 
+#[test]
+fn sigterm_while_the_data_load_ends_the_run_at_once() {
+    // Resizing all 70,000 Fashion-MNIST images to 64x64 takes seconds: the signal comes
+    // in the middle of it, and a scheduler's stop must not wait for the end.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+        .args(train_args(&run, &["--image-size", "64", "--epochs", "1"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(o.status.code(), Some(143), "{}", stderr(&o));
+    assert!(
+        took < Duration::from_secs(2),
+        "ended {took:?} after SIGTERM"
+    );
+    // Stopped before the run folder was made: nothing to resume, nothing half-written.
+    assert!(
+        !run.exists(),
+        "{:?}",
+        std::fs::read_dir(&run).map(|d| d.count())
+    );
+}
+
 /// Every visible file of a run folder is complete: it parses or loads.
 fn assert_complete(run: &Path) {
     for entry in std::fs::read_dir(run).unwrap().flatten() {
