@@ -23,7 +23,7 @@
 //!   default), `resolve` (the one resolve step: [`config::TrainRequest`] and the data's
 //!   [`config::DataShape`] in, a validated [`config::RunConfig`] out).
 //! - `data/`: datasets on the device ([`data::Dataset`]), one reader per source: `idx`
-//!   and `idx_folder` (MNIST format), `cifar`, `numpy`, `folder` (images); `transform`
+//!   and `idx_folder` (MNIST format), `cifar`, `numpy`, `folder` (images, with `folder_cache`); `transform`
 //!   (`--channels`, `--image-size`), `split` (a drawn test split).
 //! - `model/`: the network (`vae`: [`model::Vae`], built from `arch`'s one layer list for
 //!   tch, TorchScript and Python), `loss` (the seed's maths: reparameterisation, the

@@ -53,6 +53,7 @@ pub fn read(dir: &Path) -> Result<RawData> {
         test: test.0,
         test_labels: test.1,
         has_test: true,
+        drawn_test: false,
         has_labels: true,
         channels: 3,
         height: SIDE,

@@ -3,17 +3,15 @@
 //! names, as torchvision's ImageFolder). Images are decoded on every core; the decoded
 //! bytes are cached outside the run folder, keyed on the file list, sizes, modification
 //! times and the `--channels`/`--image-size` asked for, so a second run starts at once.
+use super::folder_cache::{cache_key, read_cache, write_cache};
 use super::transform::{self, Fit};
-use super::RawData;
+use super::{LoadOptions, RawData};
 use anyhow::{bail, ensure, Context, Result};
 use rayon::prelude::*;
 use std::ffi::OsString;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 const EXTENSIONS: [&str; 8] = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp"];
-/// The cache file's first bytes; a new layout takes a new tag.
-const CACHE_MAGIC: &[u8; 8] = b"TVAEIMG1";
 
 /// What `--channels` and `--image-size` ask of the images (None: as the files are).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -98,12 +96,15 @@ fn display_name(name: &std::ffi::OsStr) -> String {
     }
 }
 
-pub fn read(dir: &Path, wanted: Wanted, cache: Option<&Path>) -> Result<RawData> {
+/// The largest image one file may decode to: the `image` crate's own default limit.
+const MAX_DECODED_BYTES: u64 = 512 << 20;
+
+pub fn read(dir: &Path, wanted: Wanted, options: &LoadOptions<'_>) -> Result<RawData> {
     let (train_root, test_root) = (dir.join("train"), dir.join("test"));
     let split = train_root.is_dir() && test_root.is_dir();
     let mut classes = Vec::new();
-    let train = list(if split { &train_root } else { dir }, &mut classes, false)?;
-    let test = if split {
+    let mut train = list(if split { &train_root } else { dir }, &mut classes, false)?;
+    let mut test = if split {
         list(&test_root, &mut classes, true)?
     } else {
         Vec::new()
@@ -136,109 +137,206 @@ pub fn read(dir: &Path, wanted: Wanted, cache: Option<&Path>) -> Result<RawData>
         "{} holds no images: a test/ folder beside train/ must hold the test images",
         test_root.display()
     );
+    // The test split and --limit are chosen from the file list, before anything is
+    // decoded: the same images as splitting the decoded set, without decoding the rest.
+    if !split {
+        let is_test = super::split::test_mask(train.len(), options.test_fraction, options.seed)
+            .with_context(|| format!("--data {}", dir.display()))?;
+        let mut held_out = is_test.into_iter();
+        (test, train) = train
+            .into_iter()
+            .partition(|_| held_out.next().unwrap_or(false));
+    }
+    if let Some(limit) = options.limit {
+        train.truncate(limit);
+    }
     let classes: Vec<String> = classes.iter().map(|c| display_name(c)).collect();
     let key = cache_key(&train, &test, wanted)?;
-    let cache_file = cache.map(|c| c.join(format!("folder-{key:016x}.bin")));
+    let cache_file = options
+        .cache
+        .map(|c| c.join(format!("folder-{key:016x}.bin")));
+    let found = |raw: RawData| RawData {
+        has_test: true,
+        drawn_test: !split,
+        has_labels: !classes.is_empty(),
+        class_names: classes.clone(),
+        ..raw
+    };
     if let Some(raw) = cache_file.as_deref().and_then(read_cache) {
-        return Ok(RawData {
-            has_test: split,
-            has_labels: !classes.is_empty(),
-            class_names: classes,
-            ..raw
-        });
+        return Ok(found(raw));
     }
-    let (train_bytes, fit) = decode(&train, wanted, None)?;
-    let (test_bytes, _) = decode(&test, wanted, Some(fit))?;
-    let (h, w) = fit.size.expect("decode fixes the size");
+    let headers: Vec<Header> = train
+        .par_iter()
+        .chain(test.par_iter())
+        .map(|(path, _)| Header::read(path))
+        .collect::<Result<_>>()?;
+    let (train_headers, test_headers) = headers.split_at(train.len());
+    let fit = Fit {
+        channels: match wanted.channels {
+            Some(c) => c,
+            None => common_channels(&train, train_headers)?,
+        },
+        size: Some(match wanted.size {
+            Some(s) => s,
+            None => common_size(&train, train_headers)?,
+        }),
+    };
+    for (files, headers) in [(&train, train_headers), (&test, test_headers)] {
+        check_fits(files, headers, wanted, fit)?;
+    }
+    check_total(train.len() + test.len(), fit, dir)?;
+    let (h, w) = fit.size.expect("set above");
     let raw = RawData {
-        train: train_bytes,
-        test: test_bytes,
+        train: decode(&train, fit)?,
+        test: decode(&test, fit)?,
         train_labels: train.iter().map(|(_, l)| *l).collect(),
         test_labels: test.iter().map(|(_, l)| *l).collect(),
-        has_test: split,
-        has_labels: !classes.is_empty(),
+        has_test: true,
+        drawn_test: !split,
+        has_labels: false,
         channels: fit.channels,
         height: h,
         width: w,
-        class_names: if classes.is_empty() {
-            Vec::new()
-        } else {
-            classes
-        },
+        class_names: Vec::new(),
     };
     if let Some(file) = &cache_file {
         // A cache that cannot be written costs only time on the next run.
         let _ = write_cache(file, &raw);
     }
-    Ok(raw)
+    Ok(found(raw))
 }
 
-/// Decodes `files` on every core and fits them: to `fixed` when given (the test split
-/// follows the training split), else to the wanted channels and size or, where not
-/// asked, those every file shares (two files that differ are named).
-fn decode(files: &[(PathBuf, i64)], wanted: Wanted, fixed: Option<Fit>) -> Result<(Vec<u8>, Fit)> {
-    let images: Vec<image::DynamicImage> = files
+/// What an image file's header says, read without decoding its pixels.
+struct Header {
+    height: usize,
+    width: usize,
+    colour: bool,
+}
+
+impl Header {
+    /// Reads the header of `path` (a regular file, its format told by its content) and
+    /// refuses an image whose pixels would take more than [`MAX_DECODED_BYTES`].
+    fn read(path: &Path) -> Result<Self> {
+        use image::ImageDecoder;
+        let decoder = reader(path)?
+            .into_decoder()
+            .with_context(|| cannot_decode(path))?;
+        let (width, height) = decoder.dimensions();
+        let bytes = decoder.total_bytes();
+        ensure!(
+            bytes <= MAX_DECODED_BYTES,
+            "{}: {width}x{height} pixels would take {} MiB once decoded, more than the {} MiB \
+             one image may take; shrink the file",
+            path.display(),
+            bytes >> 20,
+            MAX_DECODED_BYTES >> 20
+        );
+        Ok(Header {
+            height: height as usize,
+            width: width as usize,
+            colour: decoder.color_type().has_color(),
+        })
+    }
+}
+
+/// A reader of the regular file `path`, its format told by its content, not its name.
+fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+    let file = crate::native::files::open_regular(path)?;
+    image::ImageReader::new(std::io::BufReader::new(file))
+        .with_guessed_format()
+        .with_context(|| cannot_decode(path))
+}
+
+fn cannot_decode(path: &Path) -> String {
+    format!(
+        "{}: cannot decode the image; remove or replace it",
+        path.display()
+    )
+}
+
+/// Refuses images that `fit` cannot hold: of other channels or another size where the
+/// flags do not convert them.
+fn check_fits(
+    files: &[(PathBuf, i64)],
+    headers: &[Header],
+    wanted: Wanted,
+    fit: Fit,
+) -> Result<()> {
+    let size = fit.size.expect("set by the caller");
+    for ((path, _), header) in files.iter().zip(headers) {
+        let colour = |c: bool| if c { "colour" } else { "one grey channel" };
+        ensure!(
+            wanted.channels.is_some() || header.colour == (fit.channels == 3),
+            "{} has {} but the training images have {}; pass --channels 1 or 3 to convert them all",
+            path.display(),
+            colour(header.colour),
+            colour(fit.channels == 3)
+        );
+        ensure!(
+            wanted.size.is_some() || (header.height, header.width) == size,
+            "{} is {}x{} but the training images are {}x{}; pass --image-size to resize them all",
+            path.display(),
+            header.height,
+            header.width,
+            size.0,
+            size.1
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a set of `images` whose fitted bytes would not fit in the memory available.
+fn check_total(images: usize, fit: Fit, dir: &Path) -> Result<()> {
+    let (h, w) = fit.size.expect("set by the caller");
+    let needed = (images as u128) * (fit.channels * h * w) as u128;
+    let available = crate::native::device::available_bytes(tch::Device::Cpu);
+    ensure!(
+        available.is_none_or(|a| needed <= u128::from(a)),
+        "{}: {images} images of {}x{h}x{w} values take {} MiB, more than the {} MiB of memory \
+         available; use --limit, a smaller --image-size, or fewer images",
+        dir.display(),
+        fit.channels,
+        needed >> 20,
+        available.unwrap_or_default() >> 20
+    );
+    Ok(())
+}
+
+/// Decodes `files` on every core, each fitted as soon as it is decoded (one full-size
+/// image per core at a time), in order.
+fn decode(files: &[(PathBuf, i64)], fit: Fit) -> Result<Vec<u8>> {
+    let parts: Vec<Vec<u8>> = files
         .par_iter()
         .map(|(path, _)| {
-            // Read as a regular file (files.rs), decoded by its content, not its name.
             let bytes = crate::native::files::read_regular(path)?;
-            image::ImageReader::new(std::io::Cursor::new(bytes))
+            check_complete(path, &bytes)?;
+            let image = image::ImageReader::new(std::io::Cursor::new(bytes))
                 .with_guessed_format()
                 .map_err(anyhow::Error::from)
                 .and_then(|reader| reader.decode().map_err(anyhow::Error::from))
-                .with_context(|| {
-                    format!(
-                        "{}: cannot decode the image; remove or replace it",
-                        path.display()
-                    )
-                })
+                .with_context(|| cannot_decode(path))?;
+            Ok(transform::fit(image, fit))
         })
         .collect::<Result<_>>()?;
-    let fit = match fixed {
-        Some(fit) => fit,
-        None => Fit {
-            channels: match wanted.channels {
-                Some(c) => c,
-                None => common_channels(files, &images)?,
-            },
-            size: Some(match wanted.size {
-                Some(s) => s,
-                None => common_size(files, &images)?,
-            }),
-        },
-    };
-    let first_size = fit.size.expect("set above");
-    let parts: Vec<Vec<u8>> = images
-        .into_par_iter()
-        .zip(files.par_iter())
-        .map(|(img, (path, _))| {
-            let size = (img.height() as usize, img.width() as usize);
-            ensure!(
-                wanted.channels.is_some() || img.color().has_color() == (fit.channels == 3),
-                "{} has {} but the training images have {}; pass --channels 1 or 3 to convert them all",
-                path.display(),
-                if img.color().has_color() { "colour" } else { "one grey channel" },
-                if fit.channels == 3 { "colour" } else { "one grey channel" }
-            );
-            ensure!(
-                wanted.size.is_some() || size == first_size,
-                "{} is {}x{} but the training images are {}x{}; pass --image-size to resize them all",
-                path.display(),
-                size.0,
-                size.1,
-                first_size.0,
-                first_size.1
-            );
-            Ok(transform::fit(img, fit))
-        })
-        .collect::<Result<_>>()?;
-    Ok((parts.concat(), fit))
+    Ok(parts.concat())
 }
 
-fn common_channels(files: &[(PathBuf, i64)], images: &[image::DynamicImage]) -> Result<usize> {
-    let colour = |i: &image::DynamicImage| i.color().has_color();
-    let first = colour(&images[0]);
-    if let Some(k) = images.iter().position(|i| colour(i) != first) {
+/// Refuses a JPEG cut short: its decoder fills the missing rows without a word, so the
+/// end-of-image marker (FF D9) must close the file (allowing a little padding after it).
+fn check_complete(path: &Path, bytes: &[u8]) -> Result<()> {
+    let jpeg = bytes.starts_with(&[0xFF, 0xD8, 0xFF]);
+    let tail = &bytes[bytes.len().saturating_sub(64)..];
+    ensure!(
+        !jpeg || tail.windows(2).any(|w| w == [0xFF, 0xD9]),
+        "{}: a JPEG without its end marker: the file is cut short; replace it",
+        path.display()
+    );
+    Ok(())
+}
+
+fn common_channels(files: &[(PathBuf, i64)], headers: &[Header]) -> Result<usize> {
+    let first = headers[0].colour;
+    if let Some(k) = headers.iter().position(|h| h.colour != first) {
         let (grey, col) = if first { (k, 0) } else { (0, k) };
         bail!(
             "{} is grey but {} is in colour; pass --channels 1 or --channels 3 to convert them all",
@@ -249,11 +347,11 @@ fn common_channels(files: &[(PathBuf, i64)], images: &[image::DynamicImage]) -> 
     Ok(if first { 3 } else { 1 })
 }
 
-fn common_size(files: &[(PathBuf, i64)], images: &[image::DynamicImage]) -> Result<(usize, usize)> {
-    let size = |i: &image::DynamicImage| (i.height() as usize, i.width() as usize);
-    let first = size(&images[0]);
-    if let Some(k) = images.iter().position(|i| size(i) != first) {
-        let (h, w) = size(&images[k]);
+fn common_size(files: &[(PathBuf, i64)], headers: &[Header]) -> Result<(usize, usize)> {
+    let size = |h: &Header| (h.height, h.width);
+    let first = size(&headers[0]);
+    if let Some(k) = headers.iter().position(|h| size(h) != first) {
+        let (h, w) = size(&headers[k]);
         bail!(
             "{} is {}x{} but {} is {h}x{w}: images of several sizes need --image-size H[xW] \
              (each is resized to fill it, then centre-cropped)",
@@ -264,84 +362,4 @@ fn common_size(files: &[(PathBuf, i64)], images: &[image::DynamicImage]) -> Resu
         );
     }
     Ok(first)
-}
-
-/// A hash of every file's path, label, size, modification time, inode and status-change
-/// time, and of what was asked. The status-change time moves with every write and no
-/// user can set it back (`touch -d` sets the modification time only), so a file rewritten
-/// with its old size and time is decoded again.
-fn cache_key(train: &[(PathBuf, i64)], test: &[(PathBuf, i64)], wanted: Wanted) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (CACHE_MAGIC, wanted, train.len()).hash(&mut h);
-    for (path, label) in train.iter().chain(test) {
-        let meta =
-            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let times = (
-            meta.mtime(),
-            meta.mtime_nsec(),
-            meta.ctime(),
-            meta.ctime_nsec(),
-        );
-        (path, label, meta.len(), meta.ino(), meta.dev(), times).hash(&mut h);
-    }
-    Ok(h.finish())
-}
-
-fn read_cache(path: &Path) -> Option<RawData> {
-    let bytes = std::fs::read(path).ok()?;
-    let rest = bytes.strip_prefix(CACHE_MAGIC)?;
-    let word = |i: usize| -> Option<usize> {
-        Some(u64::from_le_bytes(rest.get(i * 8..i * 8 + 8)?.try_into().ok()?) as usize)
-    };
-    let (n_train, n_test, c, h, w) = (word(0)?, word(1)?, word(2)?, word(3)?, word(4)?);
-    let dim = c.checked_mul(h)?.checked_mul(w)?;
-    let mut at: usize = 40;
-    let mut take = |len: usize| -> Option<&[u8]> {
-        let s = rest.get(at..at.checked_add(len)?)?;
-        at += len;
-        Some(s)
-    };
-    let train = take(n_train.checked_mul(dim)?)?.to_vec();
-    let test = take(n_test.checked_mul(dim)?)?.to_vec();
-    let labels = |b: &[u8]| -> Vec<i64> {
-        b.chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect()
-    };
-    let train_labels = labels(take(n_train.checked_mul(8)?)?);
-    let test_labels = labels(take(n_test.checked_mul(8)?)?);
-    (at == rest.len()).then_some(RawData {
-        train,
-        test,
-        train_labels,
-        test_labels,
-        has_test: false,
-        has_labels: false,
-        channels: c,
-        height: h,
-        width: w,
-        class_names: Vec::new(),
-    })
-}
-
-fn write_cache(path: &Path, raw: &RawData) -> Result<()> {
-    std::fs::create_dir_all(path.parent().expect("a file in the cache folder"))?;
-    let mut bytes = CACHE_MAGIC.to_vec();
-    let counts = [
-        raw.train_labels.len(),
-        raw.test_labels.len(),
-        raw.channels,
-        raw.height,
-        raw.width,
-    ];
-    for v in counts {
-        bytes.extend((v as u64).to_le_bytes());
-    }
-    bytes.extend(&raw.train);
-    bytes.extend(&raw.test);
-    for l in raw.train_labels.iter().chain(&raw.test_labels) {
-        bytes.extend(l.to_le_bytes());
-    }
-    crate::native::atomic::write_bytes(path, &bytes)
 }

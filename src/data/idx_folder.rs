@@ -66,6 +66,7 @@ pub fn read(dir: &Path) -> Result<RawData> {
         train_labels: train.labels,
         test_labels: test.labels,
         has_test: true,
+        drawn_test: false,
         has_labels: true,
         channels: 1,
         height: h,

@@ -6,6 +6,7 @@
 //! device (one byte per value) and turns the rows a batch needs into floats in [0, 1].
 mod cifar;
 mod folder;
+mod folder_cache;
 pub mod idx;
 mod idx_folder;
 mod numpy;
@@ -70,12 +71,24 @@ pub struct RawData {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
-    /// Whether the source gave a test split (else it is drawn with `--test-fraction`).
+    /// Whether the data have a test split (else it is drawn with `--test-fraction`).
     pub has_test: bool,
+    /// Whether that test split was drawn with `--test-fraction` (not the source's own).
+    pub drawn_test: bool,
     /// The names of the classes, by label, where the source has them.
     pub class_names: Vec<String>,
     /// Whether the source gave labels (else they are all 0).
     pub has_labels: bool,
+}
+
+impl RawData {
+    /// Keeps the first `limit` training images (all of them without one).
+    pub fn keep_train(&mut self, limit: Option<usize>) {
+        let keep = limit.map_or(self.train_labels.len(), |n| n.min(self.train_labels.len()));
+        self.train
+            .truncate(keep * self.channels * self.height * self.width);
+        self.train_labels.truncate(keep);
+    }
 }
 
 /// How to load a dataset, beyond its path.
@@ -172,17 +185,19 @@ impl Dataset {
                 channels: options.channels,
                 size: options.image_size,
             };
-            (folder::read(path, wanted, options.cache)?, "folder")
+            (folder::read(path, wanted, options)?, "folder")
         } else {
             (idx_folder::read(path)?, "idx")
         };
-        refit(&mut raw, options.channels, options.image_size);
-        let drawn = !raw.has_test;
-        if drawn {
+        if !raw.has_test {
             split::hold_out_test(&mut raw, options.test_fraction, options.seed)
                 .with_context(|| format!("--data {}", path.display()))?;
         }
-        let mut dataset = Self::from_raw(raw, options.limit, device);
+        // --limit before any resizing: only the images kept are converted.
+        raw.keep_train(options.limit);
+        refit(&mut raw, options.channels, options.image_size);
+        let drawn = raw.drawn_test;
+        let mut dataset = Self::from_raw(raw, None, device);
         dataset.origin = Origin {
             source,
             drawn_test_split: drawn,
@@ -279,14 +294,17 @@ fn refit(raw: &mut RawData, channels: Option<usize>, size: Option<(usize, usize)
         return;
     }
     let dim = raw.channels * raw.height * raw.width;
+    // Each image on its own, on every core; their order is kept.
     let convert = |bytes: &[u8]| -> Vec<u8> {
+        use rayon::prelude::*;
         bytes
-            .chunks_exact(dim)
-            .flat_map(|b| {
+            .par_chunks_exact(dim)
+            .map(|b| {
                 let img = transform::from_planes(b, raw.channels, raw.height, raw.width);
                 transform::fit(img, fit)
             })
-            .collect()
+            .collect::<Vec<Vec<u8>>>()
+            .concat()
     };
     raw.train = convert(&raw.train);
     raw.test = convert(&raw.test);

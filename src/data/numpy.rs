@@ -111,6 +111,7 @@ fn raw(train: Images, train_labels: Vec<i64>, test: Option<(Images, Vec<i64>)>) 
         test: test_bytes,
         test_labels,
         has_test,
+        drawn_test: false,
         has_labels,
         channels: c,
         height: h,

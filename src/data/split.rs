@@ -4,9 +4,9 @@
 use super::RawData;
 use anyhow::{ensure, Result};
 
-/// Moves a `fraction` of `raw`'s training images (rounded, at least one) into its test split.
-pub fn hold_out_test(raw: &mut RawData, fraction: f64, seed: u64) -> Result<()> {
-    let n = raw.train_labels.len();
+/// Which of `n` images a `fraction` (rounded, at least one) holds out for testing, drawn
+/// with `seed`; the same on every machine.
+pub fn test_mask(n: usize, fraction: f64, seed: u64) -> Result<Vec<bool>> {
     ensure!(
         fraction > 0.0 && fraction < 1.0,
         "--test-fraction must be between 0 and 1 (got {fraction})"
@@ -21,6 +21,12 @@ pub fn hold_out_test(raw: &mut RawData, fraction: f64, seed: u64) -> Result<()> 
     for i in permutation(n, seed).into_iter().take(n_test) {
         is_test[i] = true;
     }
+    Ok(is_test)
+}
+
+/// Moves a `fraction` of `raw`'s training images (rounded, at least one) into its test split.
+pub fn hold_out_test(raw: &mut RawData, fraction: f64, seed: u64) -> Result<()> {
+    let is_test = test_mask(raw.train_labels.len(), fraction, seed)?;
     let dim = raw.channels * raw.height * raw.width;
     let (mut train, mut test) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
     for (i, &held_out) in is_test.iter().enumerate() {
@@ -31,6 +37,7 @@ pub fn hold_out_test(raw: &mut RawData, fraction: f64, seed: u64) -> Result<()> 
     (raw.train, raw.train_labels) = train;
     (raw.test, raw.test_labels) = test;
     raw.has_test = true;
+    raw.drawn_test = true;
     Ok(())
 }
 
@@ -71,6 +78,7 @@ mod tests {
             train_labels: (0..n as i64).collect(),
             test_labels: Vec::new(),
             has_test: false,
+            drawn_test: false,
             has_labels: false,
             channels: 1,
             height: 1,

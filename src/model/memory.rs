@@ -3,7 +3,6 @@
 //! names where it came from, not an allocation failure deep inside libtorch.
 use crate::config::{Arch, ModelConfig};
 use crate::model::arch::{self, Op};
-use crate::native::ffi;
 use anyhow::{ensure, Result};
 use tch::Device;
 
@@ -75,32 +74,12 @@ fn conv_feature_values(model: &ModelConfig) -> Option<u128> {
     values.checked_mul(2)
 }
 
-/// The memory `device` offers: on the CPU what Linux reports available now, on CUDA the
-/// card's total. None where it cannot be told.
-pub fn available_bytes(device: Device) -> Option<u64> {
-    match device {
-        Device::Cuda(index) => {
-            let mut total = 0u64;
-            // SAFETY: plain call writing one integer; the C++ side catches its exceptions.
-            let ok =
-                unsafe { ffi::check(ffi::tchvae_cuda_total_memory(index as i32, &mut total), "") };
-            ok.ok().map(|()| total)
-        }
-        _ => {
-            let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            kib.checked_mul(1024)
-        }
-    }
-}
-
 /// Refuses a model that cannot be trained in the memory `device` offers. `source` says
 /// where the sizes came from ("--latent and --hidden", or a config.json), for the message.
 pub fn check_fits(model: &ModelConfig, batch: usize, device: Device, source: &str) -> Result<()> {
     let params = parameters(model);
     let needed = training_bytes(model, batch);
-    let available = available_bytes(device);
+    let available = crate::native::device::available_bytes(device);
     let fits = match (needed, available) {
         (None, _) => false,
         (Some(n), Some(a)) => n <= a as u128,

@@ -64,6 +64,30 @@ pub fn name(device: Device) -> String {
     }
 }
 
+/// The memory `device` offers: on the CPU what Linux reports available now, on CUDA the
+/// card's total. None where it cannot be told.
+pub fn available_bytes(device: Device) -> Option<u64> {
+    match device {
+        Device::Cuda(index) => {
+            let mut total = 0u64;
+            // SAFETY: plain call writing one integer; the C++ side catches its exceptions.
+            let ok = unsafe {
+                crate::native::ffi::check(
+                    crate::native::ffi::tchvae_cuda_total_memory(index as i32, &mut total),
+                    "",
+                )
+            };
+            ok.ok().map(|()| total)
+        }
+        _ => {
+            let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            kib.checked_mul(1024)
+        }
+    }
+}
+
 /// `--threads`: at most this many per logical CPU (more only makes threads wait on each
 /// other; 100,000 of them stalled the machine).
 const THREADS_PER_CPU: usize = 4;

@@ -332,3 +332,62 @@ fn a_fifo_named_like_an_image_is_refused_at_once_and_a_misnamed_jpeg_decodes() {
     let data = load(&dir, &options(None)).unwrap();
     assert_eq!(data.train.len() + data.test.len(), 3);
 }
+
+#[test]
+fn limit_applies_before_decoding_and_sizes_are_read_from_headers_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for i in 0..6u8 {
+        grey(&data.join(format!("train/{i}.png")), 4, 4, i);
+    }
+    grey(&data.join("test/0.png"), 4, 4, 9);
+    // The last training image (in name order) is not an image: --limit 5 never opens it.
+    std::fs::write(data.join("train/5.png"), b"not a png").unwrap();
+    let limited = LoadOptions {
+        limit: Some(5),
+        ..options(None)
+    };
+    assert_eq!(load(&data, &limited).unwrap().train.len(), 5);
+    assert!(err(&data, &options(None)).contains("5.png: cannot decode the image"));
+    // A header that declares 30000 x 30000 RGB pixels (2.5 GiB decoded) is refused from
+    // the header alone, before anything is decoded or allocated.
+    let huge = data.join("train/5.png");
+    let file = std::fs::File::create(&huge).unwrap();
+    let mut encoder = png::Encoder::new(file, 30_000, 30_000);
+    encoder.set_color(png::ColorType::Rgb);
+    let mut writer = encoder.write_header().unwrap();
+    // One IDAT chunk, so that the header reads as a PNG's (its pixels never come).
+    writer
+        .write_chunk(png::chunk::IDAT, &[0x78, 0x9c, 0x03, 0x00])
+        .unwrap();
+    std::mem::forget(writer); // no IEND: the file stays a header and a first chunk
+    let e = err(&data, &options(None));
+    assert!(
+        e.contains(
+            "5.png: 30000x30000 pixels would take 2574 MiB once decoded, more than the 512 MiB"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_jpeg_cut_short_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Big enough that 40% of the bytes keep every header and cut the scan itself.
+    for i in 0..4u8 {
+        std::fs::create_dir_all(&data).unwrap();
+        ImageBuffer::from_fn(128, 128, |x, y| {
+            let v = (x * 7 + y * 13 + (x * y) % 17) as u8 ^ (40 * i);
+            Rgb([v, v.wrapping_mul(3), v.wrapping_add(x as u8)])
+        })
+        .save(data.join(format!("{i}.jpg")))
+        .unwrap();
+    }
+    load(&data, &options(None)).unwrap();
+    let path = data.join("2.jpg");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() * 2 / 5]).unwrap();
+    let e = err(&data, &options(None));
+    assert!(e.contains("2.jpg: a JPEG without its end marker"), "{e}");
+}
