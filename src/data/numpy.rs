@@ -141,21 +141,24 @@ fn read_images<R: Read>(npy: NpyFile<R>, what: &str) -> Result<Images> {
         n > 0 && h > 0 && w > 0,
         "{what}: no images (shape {shape:?})"
     );
-    ensure!(
-        npy.len() <= MAX_VALUES,
-        "{what}: {} values, more than the {MAX_VALUES} accepted",
-        npy.len()
-    );
     let dtype = npy.dtype();
     let npyz::DType::Plain(ty) = &dtype else {
         bail!("{what}: a structured array ({dtype:?}); images are uint8 or float")
     };
+    check_size(&shape, ty.size_field() as u64, what)?;
+    let cut = || format!("{what}: the array's values end early (a truncated or damaged file)");
     let bytes: Vec<u8> = match (ty.type_char(), ty.size_field()) {
-        (TypeChar::Uint, 1) => npy.into_vec::<u8>()?,
-        (TypeChar::Float, 4) => {
-            unit_to_bytes(npy.into_vec::<f32>()?.into_iter().map(f64::from), what)?
+        (TypeChar::Uint, 1) => npy.into_vec::<u8>().with_context(cut)?,
+        (TypeChar::Float, 4) => unit_to_bytes(
+            npy.into_vec::<f32>()
+                .with_context(cut)?
+                .into_iter()
+                .map(f64::from),
+            what,
+        )?,
+        (TypeChar::Float, 8) => {
+            unit_to_bytes(npy.into_vec::<f64>().with_context(cut)?.into_iter(), what)?
         }
-        (TypeChar::Float, 8) => unit_to_bytes(npy.into_vec::<f64>()?.into_iter(), what)?,
         _ => bail!(
             "{what}: values of type {ty}; images are uint8 (0..255) or float32/float64 in [0, 1]"
         ),
@@ -170,6 +173,29 @@ fn read_images<R: Read>(npy: NpyFile<R>, what: &str) -> Result<Images> {
         n,
         shape: (c, h, w),
     })
+}
+
+/// Refuses, from the header alone, an array whose values (`item` bytes each) overflow a
+/// count, pass [`MAX_VALUES`] or would not fit in the memory available, before any of
+/// them is read (a compressed `.npz` entry can declare far more than its file holds).
+fn check_size(shape: &[usize], item: u64, what: &str) -> Result<()> {
+    let values = shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .filter(|&v| v <= MAX_VALUES);
+    let Some(values) = values else {
+        bail!("{what}: shape {shape:?} declares more than the {MAX_VALUES} values accepted");
+    };
+    let bytes = values.saturating_mul(item.max(1));
+    let available = crate::native::device::available_bytes(tch::Device::Cpu);
+    ensure!(
+        available.is_none_or(|a| bytes <= a),
+        "{what}: shape {shape:?} takes {} MiB, more than the {} MiB of memory available; \
+         save fewer images, or smaller ones",
+        bytes >> 20,
+        available.unwrap_or_default() >> 20
+    );
+    Ok(())
 }
 
 /// Floats in [0, 1] to the nearest of the 256 levels of a byte.
@@ -200,7 +226,7 @@ fn to_channels_first(bytes: &[u8], n: usize, c: usize, plane: usize) -> Vec<u8> 
 
 fn read_labels<R: Read>(npy: NpyFile<R>, what: &str, n: usize) -> Result<Vec<i64>> {
     ensure!(
-        npy.shape().len() == 1 && npy.shape()[0] as usize == n,
+        npy.shape().len() == 1 && npy.shape()[0] == n as u64,
         "{what}: labels of shape {:?} for {n} images; they must be [{n}]",
         npy.shape()
     );
@@ -208,14 +234,15 @@ fn read_labels<R: Read>(npy: NpyFile<R>, what: &str, n: usize) -> Result<Vec<i64
     let npyz::DType::Plain(ty) = &dtype else {
         bail!("{what}: a structured array ({dtype:?}); labels are integers")
     };
+    let cut = || format!("{what}: the labels end early (a truncated or damaged file)");
     let labels: Vec<i64> = match (ty.type_char(), ty.size_field()) {
-        (TypeChar::Uint, 1) => npy.into_vec::<u8>()?.into_iter().map(i64::from).collect(),
-        (TypeChar::Uint, 2) => npy.into_vec::<u16>()?.into_iter().map(i64::from).collect(),
-        (TypeChar::Uint, 4) => npy.into_vec::<u32>()?.into_iter().map(i64::from).collect(),
-        (TypeChar::Int, 1) => npy.into_vec::<i8>()?.into_iter().map(i64::from).collect(),
-        (TypeChar::Int, 2) => npy.into_vec::<i16>()?.into_iter().map(i64::from).collect(),
-        (TypeChar::Int, 4) => npy.into_vec::<i32>()?.into_iter().map(i64::from).collect(),
-        (TypeChar::Int, 8) => npy.into_vec::<i64>()?,
+        (TypeChar::Uint, 1) => widen(npy.into_vec::<u8>().with_context(cut)?),
+        (TypeChar::Uint, 2) => widen(npy.into_vec::<u16>().with_context(cut)?),
+        (TypeChar::Uint, 4) => widen(npy.into_vec::<u32>().with_context(cut)?),
+        (TypeChar::Int, 1) => widen(npy.into_vec::<i8>().with_context(cut)?),
+        (TypeChar::Int, 2) => widen(npy.into_vec::<i16>().with_context(cut)?),
+        (TypeChar::Int, 4) => widen(npy.into_vec::<i32>().with_context(cut)?),
+        (TypeChar::Int, 8) => npy.into_vec::<i64>().with_context(cut)?,
         _ => bail!("{what}: labels of type {ty}; labels are integers"),
     };
     ensure!(
@@ -223,4 +250,8 @@ fn read_labels<R: Read>(npy: NpyFile<R>, what: &str, n: usize) -> Result<Vec<i64
         "{what}: labels must be integers from 0 to 65535"
     );
     Ok(labels)
+}
+
+fn widen<T: Into<i64>>(values: Vec<T>) -> Vec<i64> {
+    values.into_iter().map(Into::into).collect()
 }

@@ -236,6 +236,68 @@ fn cifar_labels_records_and_entries_are_checked_against_the_format() {
     );
 }
 
+/// A `.npy` file: a version 1.0 header declaring `descr` and `shape`, then `payload`.
+fn npy_with_header(path: &Path, descr: &str, shape: &str, payload: &[u8]) {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(payload);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn array_sizes_are_checked_from_the_header_before_any_value_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        // A shape whose product overflows 64 bits.
+        (
+            "overflow.npy",
+            "|u1",
+            "(4294967296, 4294967296, 2)",
+            "declares more than the 17179869184 values accepted",
+        ),
+        // 8e10 bytes of float64: more than this machine's memory, refused before reading.
+        (
+            "huge.npy",
+            "<f8",
+            "(10000, 1000, 1000)",
+            "MiB of memory available",
+        ),
+        // A header of 4 images of 2x2 and the bytes of one: the values end early.
+        (
+            "cut.npy",
+            "|u1",
+            "(4, 2, 2)",
+            "the array's values end early (a truncated or damaged file)",
+        ),
+    ];
+    for (name, descr, shape, needle) in cases {
+        let path = tmp.path().join(name);
+        npy_with_header(&path, descr, shape, &[7; 4]);
+        let e = format!(
+            "{:#}",
+            Dataset::load(&path, &OPTIONS, Device::Cpu)
+                .err()
+                .expect("an error")
+        );
+        assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
+    }
+    // The same header with all its bytes loads: the fixture itself is a valid .npy.
+    let whole = tmp.path().join("whole.npy");
+    npy_with_header(&whole, "|u1", "(4, 2, 2)", &[7; 16]);
+    assert_eq!(
+        Dataset::load(&whole, &OPTIONS, Device::Cpu)
+            .unwrap()
+            .input_dim(),
+        4
+    );
+}
+
 #[test]
 fn bad_arrays_are_named_with_what_was_found() {
     let tmp = tempfile::tempdir().unwrap();
