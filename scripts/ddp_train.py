@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tch_vae import load_run, load_run_data, read_metrics, write_metrics  # noqa: E402
+from tch_vae import COLUMNS, load_run, load_run_data, read_metrics, write_metrics  # noqa: E402
 from tch_vae.run import METRICS, WEIGHTS  # noqa: E402
 
 #: src/config/mod.rs's BINARIZE_SEED: the fixed draw of a binarised test set (PyTorch's
@@ -162,8 +162,13 @@ def write_back(run: Path, vae, history, rows) -> None:
     tmp = run / f".{WEIGHTS}.ddp-{os.getpid()}"
     save_file(state, str(tmp))
     os.replace(tmp, run / WEIGHTS)
-    # read_metrics gives floats; tch-vae reads the epoch as an integer.
-    old = [[int(v) if c == "epoch" else v for c, v in r.items()] for r in history]
+    # By column name: the file may hold its columns in another order (tch-vae reads any
+    # order), and write_metrics writes COLUMNS'. read_metrics gives floats; tch-vae reads
+    # the epoch as an integer.
+    missing = [c for c in COLUMNS if history and c not in history[0]]
+    if missing:
+        raise SystemExit(f"{run / METRICS} lacks the columns {missing}; it is not tch-vae's")
+    old = [[int(r[c]) if c == "epoch" else r[c] for c in COLUMNS] for r in history]
     tmp = run / f".{METRICS}.ddp-{os.getpid()}"
     write_metrics(tmp, old + rows)
     os.replace(tmp, run / METRICS)

@@ -3,18 +3,21 @@ sources with tch-vae's test split (src/data/)."""
 from __future__ import annotations
 
 import gzip
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .files import read_regular
+
 #: The default dataset (Debian's dataset-fashion-mnist), as in src/config/defaults.rs.
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 
 
 def read_idx(path: Path) -> np.ndarray:
-    raw = path.read_bytes()
+    raw = read_regular(path)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     ndims = raw[3]
@@ -74,14 +77,23 @@ def _numpy_images(a: np.ndarray, what: str) -> np.ndarray:
 
 
 def _read_numpy(path: Path):
-    if path.suffix == ".npy":
-        return _numpy_images(np.load(path), str(path)), None, None, None
-    with np.load(path) as z:
-        x_train = _numpy_images(z["x_train"], f"{path}: x_train")
-        x_test = _numpy_images(z["x_test"], f"{path}: x_test") if "x_test" in z else None
-        y_train = z["y_train"].astype(np.int64) if "y_train" in z else None
-        y_test = z["y_test"].astype(np.int64) if "y_test" in z else None
-    return x_train, y_train, x_test, y_test
+    """A .npy or .npz of a regular file's bytes, never unpickling: an object array is
+    refused with the file named."""
+    try:
+        loaded = np.load(io.BytesIO(read_regular(path)), allow_pickle=False)
+        if path.suffix == ".npy":
+            return _numpy_images(loaded, str(path)), None, None, None
+        with loaded as z:
+            x_train = _numpy_images(z["x_train"], f"{path}: x_train")
+            x_test = _numpy_images(z["x_test"], f"{path}: x_test") if "x_test" in z else None
+            y_train = z["y_train"].astype(np.int64) if "y_train" in z else None
+            y_test = z["y_test"].astype(np.int64) if "y_test" in z else None
+        return x_train, y_train, x_test, y_test
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ValueError(f"{path}: an array of Python objects (a pickle), which is never "
+                             "loaded; save images as uint8 or float arrays") from None
+        raise
 
 
 def _read_cifar(data: Path):
@@ -90,7 +102,7 @@ def _read_cifar(data: Path):
     label_bytes = 1 if ten else 2  # CIFAR-100: coarse, then the fine label tch-vae uses
 
     def read(paths):
-        records = np.concatenate([np.fromfile(p, dtype=np.uint8) for p in paths])
+        records = np.concatenate([np.frombuffer(read_regular(p), dtype=np.uint8) for p in paths])
         records = records.reshape(-1, label_bytes + 3072)
         return records[:, label_bytes:], records[:, label_bytes - 1].astype(np.int64)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .files import check_output
 from .run import load_run
 
 
@@ -30,7 +31,9 @@ class ExportedVAE(nn.Module):
 def export_pt2(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Writes the run's model as a torch.export program (`torch.export.load(path).module()`
     runs it on images [n, C, H, W]; the batch size n is free) and returns the path. The file is written to a
-    temporary name and renamed, so no half-written program is ever left."""
+    temporary name and renamed, so no half-written program is ever left. It never replaces
+    one of the run folder's own files."""
+    check_output(run_dir, path)
     vae = load_run(run_dir)
     program = ExportedVAE(vae).eval()
     m = vae.config["model"]

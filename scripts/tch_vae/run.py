@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from .files import read_regular
 from .model import VAE
 
 CONFIG = "config.json"
@@ -24,9 +25,19 @@ COLUMNS = [
 ]
 
 
+#: The largest config.json and metrics.csv read (a config is a few KiB; a metrics.csv of
+#: 3,280 epochs about 1 MiB).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_METRICS_BYTES = 64 << 20
+
+
 def read_config(run_dir: str | os.PathLike) -> dict:
     """The run's config.json as a dict."""
-    return json.loads((Path(run_dir) / CONFIG).read_text())
+    path = Path(run_dir) / CONFIG
+    try:
+        return json.loads(read_regular(path, MAX_CONFIG_BYTES, "a config.json may hold"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a valid tch-vae config: {e}") from None
 
 
 class Metrics(list):
@@ -52,8 +63,8 @@ def read_metrics(path: str | os.PathLike) -> Metrics:
     path = Path(path)
     if path.is_dir():
         path = path / METRICS
-    with open(path) as f:
-        return Metrics({k: float(v) for k, v in row.items()} for row in csv.DictReader(f))
+    text = read_regular(path, MAX_METRICS_BYTES, "a metrics.csv may hold").decode()
+    return Metrics({k: float(v) for k, v in row.items()} for row in csv.DictReader(text.splitlines()))
 
 
 def write_metrics(path: str | os.PathLike, rows: list[list[float]]) -> None:
@@ -67,18 +78,33 @@ def write_metrics(path: str | os.PathLike, rows: list[list[float]]) -> None:
 def load_run(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu") -> VAE:
     """The VAE of a tch-vae run folder: a plain torch.nn.Module built from config.json, its
     trained weights loaded from weights.safetensors with load_state_dict(strict=True), in
-    eval mode on `map_location`. `model.config` holds config.json as a dict."""
-    from safetensors.torch import load_file
+    eval mode on `map_location`. `model.config` holds config.json as a dict. The weights
+    are read first (a regular file that fits in memory), and the model a config describes
+    is sized on PyTorch's meta device, without memory, before it is built: a config.json
+    that names a model of another size than its weights is refused, naming both files."""
+    from safetensors.torch import load as load_bytes
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    m = config["model"]
-    channels = m.get("channels", 1)  # runs written before colour images are grey
-    model = VAE(channels * m["image_height"] * m["image_width"], m["hidden"], m["latent"],
-                m.get("arch", "mlp"), (m["image_height"], m["image_width"]), channels,
-                m.get("conv_channels", [32, 64]), m["likelihood"],
-                activation=m.get("activation", "relu"), prior=m.get("prior", "normal"),
-                pseudo_inputs=m.get("pseudo_inputs", 0), classes=m.get("classes"))
-    model.load_state_dict(load_file(str(run_dir / WEIGHTS)), strict=True)
+    state = load_bytes(read_regular(run_dir / WEIGHTS, what="of memory available"))
+    with torch.device("meta"):
+        sized = _build(config)
+    wanted = sum(p.numel() for p in sized.state_dict().values())
+    held = sum(t.numel() for t in state.values())
+    if wanted != held:
+        raise ValueError(f"{run_dir / CONFIG} describes a model of {wanted} parameters but "
+                         f"{run_dir / WEIGHTS} holds {held}: the two files are not of one run")
+    model = _build(config)
+    model.load_state_dict(state, strict=True)
     model.config = config
     return model.to(map_location).eval()
+
+
+def _build(config: dict) -> VAE:
+    m = config["model"]
+    channels = m.get("channels", 1)  # runs written before colour images are grey
+    return VAE(channels * m["image_height"] * m["image_width"], m["hidden"], m["latent"],
+               m.get("arch", "mlp"), (m["image_height"], m["image_width"]), channels,
+               m.get("conv_channels", [32, 64]), m["likelihood"],
+               activation=m.get("activation", "relu"), prior=m.get("prior", "normal"),
+               pseudo_inputs=m.get("pseudo_inputs", 0), classes=m.get("classes"))

@@ -1,0 +1,110 @@
+"""The package keeps the binary's promises with hostile files, built here at run time: it
+reads only regular files (a FIFO never hangs it), bounds what it reads, never builds a
+model that its weights do not match, never replaces a run's own files, never unpickles
+data, and ddp_train.py writes metrics.csv back by column name."""
+import csv
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+from tch_vae import export_pt2, load_run, load_run_data, read_config, read_metrics
+from tch_vae.files import RUN_FILES
+
+
+def copy_run(run, tmp_path):
+    target = tmp_path / "run"
+    shutil.copytree(run, target)
+    return target
+
+
+def _hung(signum, frame):
+    raise TimeoutError("the read waited on the FIFO")
+
+
+@pytest.mark.parametrize("name", ["config.json", "weights.safetensors", "metrics.csv"])
+def test_a_fifo_in_a_run_is_named_not_waited_on(tiny_run, tmp_path, name):
+    run = copy_run(tiny_run, tmp_path)
+    (run / name).unlink()
+    os.mkfifo(run / name)  # no writer: a plain open would wait forever
+    read = read_metrics if name == "metrics.csv" else load_run
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(20)  # a hang fails the test instead of stalling the suite
+    try:
+        with pytest.raises(ValueError, match=rf"{name} is a FIFO \(named pipe\), not a regular file"):
+            read(run)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_config_past_its_bound_is_refused_before_it_is_read(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    with open(run / "config.json", "ab") as f:
+        f.truncate(2 << 20)  # 2 MiB of zeros after the JSON: past the 1 MiB bound
+    with pytest.raises(ValueError, match=r"config.json is 2 MiB, more than the 1 MiB a config.json may hold"):
+        read_config(run)
+
+
+def test_a_config_that_names_another_model_is_refused_before_it_is_built(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["latent"] = 10**9  # 2e9 values of weights: never allocated
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"describes a model of \d+ parameters but .*weights.safetensors holds"):
+        load_run(run)
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "metrics.csv", "vae.pt"])
+def test_export_pt2_never_replaces_a_run_file(tiny_run, tmp_path, name):
+    run = copy_run(tiny_run, tmp_path)
+    before = (run / name).read_bytes()
+    with pytest.raises(ValueError, match=rf"that is the run's own {re.escape(name)}"):
+        export_pt2(run, run / name)
+    assert (run / name).read_bytes() == before
+
+
+def test_the_package_knows_every_run_file_the_binary_knows():
+    # The oracle: the names in src/run/files.rs's FILES list, read from the source.
+    source = (REPO / "src" / "run" / "files.rs").read_text()
+    consts = dict(re.findall(r'pub const (\w+): &str = "([^"]+)";', source))
+    listed = re.search(r"pub const FILES: \[&str; \d+\] = \[(.*?)\];", source, re.S).group(1)
+    names = [consts[c.strip()] for c in listed.split(",") if c.strip()]
+    assert sorted(names) == sorted(RUN_FILES)
+
+
+def test_a_pickled_npz_is_refused_by_name(tmp_path):
+    path = tmp_path / "pickled.npz"
+    np.savez(path, x_train=np.array([{"a": 1}] * 4, dtype=object))
+    config = {"train": {"data": str(path), "seed": 1, "test_fraction": 0.25, "limit": None},
+              "data": {"source": "numpy"}}
+    with pytest.raises(ValueError, match=r"pickled.npz: an array of Python objects \(a pickle\)"):
+        load_run_data(config, "train")
+
+
+def test_ddp_write_back_keeps_each_value_in_its_column(tiny_run, tmp_path):
+    run = copy_run(tiny_run, tmp_path)
+    rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
+    columns = list(rows[0])
+    # tch-vae reads any column order; write the file with its columns reversed.
+    with open(run / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns[::-1])
+        w.writeheader()
+        w.writerows(rows)
+    spec = importlib.util.spec_from_file_location("ddp_train", REPO / "scripts" / "ddp_train.py")
+    ddp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ddp)
+    history = read_metrics(run)
+    ddp.write_back(run, load_run(run), history, [])
+    after = read_metrics(run)
+    assert list(after[0]) == columns
+    for column in columns:
+        assert after[column] == [float(r[column]) for r in rows], column
+    assert torch.equal(load_run(run).fc_mu.weight, load_run(tiny_run).fc_mu.weight)
