@@ -184,8 +184,8 @@ pub fn read(dir: &Path, wanted: Wanted, options: &LoadOptions<'_>) -> Result<Raw
     for (files, headers) in [(&train, train_headers), (&test, test_headers)] {
         check_fits(files, headers, wanted, fit)?;
     }
-    check_total(train.len() + test.len(), fit, dir)?;
     let (h, w) = fit.size.expect("set above");
+    super::check_memory(train.len() + test.len(), fit.channels * h * w, dir)?;
     let raw = RawData {
         train: decode(&train, fit)?,
         test: decode(&test, fit)?,
@@ -282,23 +282,6 @@ fn check_fits(
             size.1
         );
     }
-    Ok(())
-}
-
-/// Refuses a set of `images` whose fitted bytes would not fit in the memory available.
-fn check_total(images: usize, fit: Fit, dir: &Path) -> Result<()> {
-    let (h, w) = fit.size.expect("set by the caller");
-    let needed = (images as u128) * (fit.channels * h * w) as u128;
-    let available = crate::native::device::available_bytes(tch::Device::Cpu);
-    ensure!(
-        available.is_none_or(|a| needed <= u128::from(a)),
-        "{}: {images} images of {}x{h}x{w} values take {} MiB, more than the {} MiB of memory \
-         available; use --limit, a smaller --image-size, or fewer images",
-        dir.display(),
-        fit.channels,
-        needed >> 20,
-        available.unwrap_or_default() >> 20
-    );
     Ok(())
 }
 

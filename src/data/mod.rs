@@ -81,6 +81,23 @@ pub struct RawData {
     pub has_labels: bool,
 }
 
+/// Refuses `images` of `values` bytes each that would not fit twice in the memory
+/// available (the bytes are held twice while they move into a tensor), before they are
+/// decoded or resized (`--image-size 4096` makes 48 MiB of each colour image).
+pub(crate) fn check_memory(images: usize, values: usize, path: &Path) -> Result<()> {
+    let needed = 2 * (images as u128) * (values as u128);
+    let available = crate::native::device::available_bytes(Device::Cpu);
+    ensure!(
+        available.is_none_or(|a| needed <= u128::from(a)),
+        "{}: {images} images of {values} values need {} MiB while they load, more than the {} \
+         MiB of memory available; use --limit, a smaller --image-size, or fewer images",
+        path.display(),
+        needed >> 20,
+        available.unwrap_or_default() >> 20
+    );
+    Ok(())
+}
+
 impl RawData {
     /// Keeps the first `limit` training images (all of them without one).
     pub fn keep_train(&mut self, limit: Option<usize>) {
@@ -195,6 +212,12 @@ impl Dataset {
         }
         // --limit before any resizing: only the images kept are converted.
         raw.keep_train(options.limit);
+        let fitted = options.channels.unwrap_or(raw.channels)
+            * options
+                .image_size
+                .map_or(raw.height * raw.width, |(h, w)| h * w);
+        let images = raw.train_labels.len() + raw.test_labels.len();
+        check_memory(images, fitted, path)?;
         refit(&mut raw, options.channels, options.image_size);
         let drawn = raw.drawn_test;
         let mut dataset = Self::from_raw(raw, None, device);

@@ -43,6 +43,9 @@ fn measured_on(c: &RunConfig) -> [(&'static str, String); 5] {
     ]
 }
 
+/// The largest `eval.json` read (one holds a few KiB per latent dimension).
+const MAX_EVAL_BYTES: u64 = 64 << 20;
+
 /// Loads `dirs` and checks that their numbers compare.
 pub fn load(dirs: &[PathBuf]) -> Result<Vec<Run>> {
     ensure!(!dirs.is_empty(), "compare: give at least one run folder");
@@ -56,8 +59,12 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Run>> {
             .with_context(|| format!("{}: no finished epoch to compare", dir.display()))?;
         let eval = match dir.join(EVAL) {
             p if p.is_file() => Some(
-                serde_json::from_slice(&std::fs::read(&p)?)
-                    .with_context(|| format!("{} is not a tch-vae eval.json", p.display()))?,
+                serde_json::from_slice(&crate::native::files::read_bounded(
+                    &p,
+                    MAX_EVAL_BYTES,
+                    "an eval.json may hold",
+                )?)
+                .with_context(|| format!("{} is not a tch-vae eval.json", p.display()))?,
             ),
             _ => None,
         };

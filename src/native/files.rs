@@ -31,10 +31,31 @@ pub fn open_regular(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// The whole content of the regular file `path`.
+/// The whole content of the regular file `path`, if it fits in the memory available.
 pub fn read_regular(path: &Path) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    open_regular(path)?
+    let available = crate::native::device::available_bytes(tch::Device::Cpu);
+    read_bounded(path, available.unwrap_or(u64::MAX), "of memory available")
+}
+
+/// The whole content of the regular file `path`, refused before it is read when it holds
+/// more than `limit` bytes (`what` says what the bound is, for the message).
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let file = open_regular(path)?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > limit {
+        bail!(
+            "{} is {} MiB, more than the {} MiB {what}",
+            path.display(),
+            len >> 20,
+            limit >> 20
+        );
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    // `take`: a file that grows while it is read stops at the bound too.
+    file.take(limit)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(bytes)

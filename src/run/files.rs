@@ -200,13 +200,17 @@ pub fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
+/// The largest `config.json` read (one is a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Reads and checks a run's `config.json`.
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG);
     check_regular(&path)?;
     // Opened without blocking and checked again on the handle (files.rs): a FIFO swapped
     // in after the check above cannot block either.
-    let bytes = crate::native::files::read_regular(&path);
+    let bytes =
+        crate::native::files::read_bounded(&path, MAX_CONFIG_BYTES, "a config.json may hold");
     let text = bytes
         .and_then(|b| Ok(String::from_utf8(b)?))
         .with_context(|| {

@@ -149,9 +149,14 @@ pub fn write(path: &Path, history: &[EpochMetrics]) -> Result<()> {
     crate::native::atomic::write_csv(path, history)
 }
 
+/// The largest `metrics.csv` read (3,280 epochs take about 1 MiB): `plot` and `compare`
+/// never hold more.
+pub const MAX_METRICS_BYTES: u64 = 64 << 20;
+
 pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes =
+        crate::native::files::read_bounded(path, MAX_METRICS_BYTES, "a metrics.csv may hold")?;
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
     let rows = r
         .deserialize()
         .collect::<Result<Vec<EpochMetrics>, _>>()

@@ -77,9 +77,12 @@ pub fn write(path: &Path, rows: &[Row]) -> Result<()> {
 
 /// Every row of `path`.
 pub fn read(path: &Path) -> Result<Vec<Row>> {
-    crate::run::check_regular(path)?;
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::native::files::read_bounded(
+        path,
+        crate::run::metrics::MAX_METRICS_BYTES,
+        "a threads.csv may hold",
+    )?;
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
     r.deserialize()
         .collect::<Result<Vec<Row>, _>>()
         .with_context(|| format!("{} is not a tch-vae thread record", path.display()))

@@ -467,3 +467,54 @@ fn folders_that_never_got_a_checkpoint_are_reused_and_bad_sizes_make_none() {
         .exists());
     assert!(run.join(run::CHECKPOINT).is_file());
 }
+
+#[test]
+fn sizes_past_memory_are_refused_before_the_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Enough 28x28 images that, resized to 4096 x 4096 in colour (48 MiB each), they
+    // exceed this machine's memory, whatever it has: refused from the counts, before any
+    // image is resized.
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap();
+    let images = (kib / (48 << 10)) as u32 / 2 + 2;
+    let data = tmp.path().join("big");
+    write_idx_folder(&data, images, 1);
+    let out = tmp.path().join("never");
+    let started = std::time::Instant::now();
+    fails_with(
+        &train_args_on(
+            &data,
+            &out,
+            &["--image-size", "4096", "--channels", "3", "--epochs", "1"],
+        )
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+        &[
+            "big: ",
+            "images of 50331648 values need",
+            "MiB while they load",
+        ],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!out.exists());
+    // A metrics.csv of 65 MiB (a sparse file: nothing is written) is refused by its size.
+    let run = tiny_run(tmp.path(), &[]);
+    std::fs::File::options()
+        .write(true)
+        .open(run.join("metrics.csv"))
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    for command in [&["plot", "--run"][..], &["compare"][..]] {
+        let args = [command, &[run.to_str().unwrap()]].concat();
+        fails_with(
+            &args,
+            &["metrics.csv is 65 MiB, more than the 64 MiB a metrics.csv may hold"],
+        );
+    }
+}
