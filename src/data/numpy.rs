@@ -145,7 +145,7 @@ fn read_images<R: Read>(npy: NpyFile<R>, what: &str) -> Result<Images> {
     let npyz::DType::Plain(ty) = &dtype else {
         bail!("{what}: a structured array ({dtype:?}); images are uint8 or float")
     };
-    check_size(&shape, ty.size_field() as u64, what)?;
+    check_size(&shape, ty.size_field(), what)?;
     let cut = || format!("{what}: the array's values end early (a truncated or damaged file)");
     let bytes: Vec<u8> = match (ty.type_char(), ty.size_field()) {
         (TypeChar::Uint, 1) => npy.into_vec::<u8>().with_context(cut)?,
