@@ -30,9 +30,23 @@ def invariant_sigmoid(x):
     return F.logsigmoid(x).exp()
 
 
+def mixture_op(k: int, c: int):
+    """tch_vae.mixture's -log p(x) (src/model/mixture.rs's steps) with parameters drawn
+    from x and 8-bit data from t, trimmed to whole pixels."""
+    from tch_vae.mixture import mixture_mean, mixture_nll, params_per_pixel
+
+    def op(x, t):
+        p = params_per_pixel(k, c)
+        hw = x.shape[1] // p
+        data = (t[:, : c * hw] * 0.7 + 0.15).mul(255).round().div(255)
+        return mixture_nll(x[:, : p * hw], data, k, c) + mixture_mean(x[:, : p * hw], k, c).sum(1)
+
+    return op
+
+
 def main() -> int:
     torch.manual_seed(0)
-    sizes = [(128, 784), (100, 3072), (20, 784), (777, 333)]
+    sizes = [(128, 784), (100, 3072), (20, 784), (777, 333), (32, 30720)]
     w = torch.randn(784, 400)
     ops = {
         "sigmoid": lambda x, t: x.sigmoid(),
@@ -57,6 +71,15 @@ def main() -> int:
         "invariant_bce": invariant_bce,
         "invariant_log_sigmoid": lambda x, t: invariant_log_sigmoid(x),
         "invariant_sigmoid": lambda x, t: invariant_sigmoid(x),
+        "logsumexp_mid_dim": lambda x, t: x.reshape(x.shape[0], 3, -1).logsumexp(1) if x.shape[1] % 3 == 0
+        else x.reshape(x.shape[0], 4, -1).logsumexp(1),
+        "softmax_mid_dim": lambda x, t: x.reshape(x.shape[0], 3, -1).softmax(1) if x.shape[1] % 3 == 0
+        else x.reshape(x.shape[0], 4, -1).softmax(1),
+        "clamp_min": lambda x, t: x.clamp_min(-1.0),
+        "sum_mid_dim": lambda x, t: x.reshape(x.shape[0], 3, -1).sum(1) if x.shape[1] % 3 == 0
+        else x.reshape(x.shape[0], 4, -1).sum(1),
+        "mixture_nll_grey": mixture_op(2, 1),
+        "mixture_nll_rgb": mixture_op(3, 3),
     }
     print(f"# {platform.processor() or platform.machine()}; torch {torch.__version__}; "
           f"ATen {torch.backends.cpu.get_cpu_capability()}; MKL_CBWR={os.environ.get('MKL_CBWR')}")

@@ -27,7 +27,8 @@
 //!   (`--channels`, `--image-size`), `split` (a drawn test split).
 //! - `model/`: the network (`vae`: [`model::Vae`], built from `arch`'s one layer list for
 //!   tch, TorchScript and Python), `loss` (the seed's maths: reparameterisation, the
-//!   likelihoods, the closed-form KL split into L_mu and L_sigma^2), `prior` (N(0, I) or
+//!   likelihoods, the closed-form KL split into L_mu and L_sigma^2), `logistic` (the
+//!   discretized logistic and its bin mass), `mixture` (PixelCNN++'s mixture of them), `prior` (N(0, I) or
 //!   the VampPrior), `objective` (the ELBO or the IWAE bound), `invariant` (element-wise
 //!   functions whose bits do not depend on the thread count), `weights`
 //!   (`weights.safetensors`), `memory` (what a model needs, before it is built).

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .mixture import log_bin_mass, mixture_mean, mixture_nll, params_per_pixel
+
 
 LOG_2PI = math.log(2.0 * math.pi)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
@@ -44,21 +46,27 @@ class VAE(nn.Module):
 
     Parameter names match tch-vae's VarStore: log_scale, pseudo_inputs, encoder.N, fc_mu,
     fc_logvar, decoder.N, with N the position in the nn.Sequential. `decode_logits`
-    returns pre-sigmoid outputs; `decode` returns pixel probabilities (Bernoulli) or means.
+    returns pre-sigmoid outputs (for likelihood "logistic-mixture", the `mixtures`
+    components' parameters, tch_vae.mixture); `decode` returns pixel probabilities
+    (Bernoulli) or means.
     """
 
     def __init__(self, input_dim: int = 784, hidden: list[int] | None = None, latent: int = 20,
                  arch: str = "mlp", image_shape: tuple[int, int] = (28, 28), channels: int = 1,
                  conv_channels: list[int] | None = None, likelihood: str = "bernoulli",
                  activation: str = "relu", prior: str = "normal", pseudo_inputs: int = 0,
-                 classes: int | None = None):
+                 classes: int | None = None, mixtures: int = 0):
         super().__init__()
         hidden = [400] if hidden is None else list(hidden)
         act = ACTIVATIONS[activation]
         self.latent, self.classes, self.prior, self.likelihood = latent, classes, prior, likelihood
+        self.mixtures, self.channels = mixtures, channels
+        # The decoder's outputs per pixel: a logit per channel, or the mixture's parameters.
+        per_pixel = params_per_pixel(mixtures, channels) if likelihood == "logistic-mixture" else channels
+        out_dim = per_pixel * (input_dim // channels)
         if arch == "mlp":
             enc = _mlp([input_dim] + hidden, act)
-            dec = _mlp([latent] + hidden[::-1] + [input_dim], act)[:-1]
+            dec = _mlp([latent] + hidden[::-1] + [out_dim], act)[:-1]
             trunk = hidden[-1] if hidden else input_dim
         elif arch == "conv":
             # One stride-2 4x4 convolution per entry of conv_channels, mirrored in the decoder.
@@ -72,7 +80,7 @@ class VAE(nn.Module):
                 enc += [nn.Conv2d(a, b, 4, 2, 1), act()]
             enc += [nn.Flatten()] + _mlp([flat] + hidden, act)
             dec = _mlp([latent] + hidden[::-1] + [flat], act) + [nn.Unflatten(1, (last, fh, fw))]
-            back = stages[::-1] + [channels]
+            back = stages[::-1] + [per_pixel]
             for a, b in zip(back[:-1], back[1:]):
                 dec += [nn.ConvTranspose2d(a, b, 4, 2, 1), act()]
             dec = dec[:-1] + [nn.Flatten()]  # logits: no activation after the last layer
@@ -121,7 +129,11 @@ class VAE(nn.Module):
         return self._trunk(self.decoder, self._dec_join, z, y)  # [n, C*H*W]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z, y))
+        """Pixel probabilities (Bernoulli) or means; the logistic mixture's mean image."""
+        out = self.decode_logits(z, y)
+        if self.likelihood == "logistic-mixture":
+            return mixture_mean(out, self.mixtures, self.channels)
+        return torch.sigmoid(out)
 
     def prior_components(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The VampPrior's components: encode(clamp(pseudo_inputs, 0, 1)), labels k mod classes."""
@@ -177,22 +189,9 @@ class VAE(nn.Module):
 
 def discretized_logistic_nll(mean: torch.Tensor, log_scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log P(x) of 8-bit values in [0, 1] under a logistic discretized into 256 bins (the
-    outer two reach to +-inf), summed over values: tch-vae's src/model/loss.rs, the same steps."""
+    outer two reach to +-inf), summed over values: tch-vae's src/model/logistic.rs, the same steps."""
     half = 0.5 / 255.0
-    inv_scale = torch.exp(-log_scale)
-    centred = x - mean
-    plus, minus = (centred + half) * inv_scale, (centred - half) * inv_scale
-
-    def log_sigmoid(v):
-        return -F.softplus(-v)
-
-    def log_bin_mass(hi, lo):
-        log_hi = log_sigmoid(hi)
-        return log_hi + torch.log(-torch.expm1(log_sigmoid(lo) - log_hi))
-
-    middle = torch.where(centred > 0, log_bin_mass(-minus, -plus), log_bin_mass(plus, minus))
-    inner = torch.where(x > 1.0 - half, log_sigmoid(-minus), middle)
-    return -torch.where(x < half, log_sigmoid(plus), inner).sum(1)
+    return -log_bin_mass(x - mean, torch.exp(-log_scale), half, x < half, x > 1.0 - half).sum(1)
 
 
 def _recon(model: VAE, logits: torch.Tensor, x: torch.Tensor, likelihood: str) -> torch.Tensor:
@@ -201,6 +200,8 @@ def _recon(model: VAE, logits: torch.Tensor, x: torch.Tensor, likelihood: str) -
         return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
     if likelihood == "logistic":
         return discretized_logistic_nll(torch.sigmoid(logits), model.log_scale, x)
+    if likelihood == "logistic-mixture":
+        return mixture_nll(logits, x, model.mixtures, model.channels)
     # N(sigmoid(logits), 1/2): squared error plus the density constant
     return (x - torch.sigmoid(logits)).pow(2).sum(1) + 0.5 * x.shape[1] * math.log(math.pi)
 

@@ -107,4 +107,5 @@ def _build(config: dict) -> VAE:
                m.get("arch", "mlp"), (m["image_height"], m["image_width"]), channels,
                m.get("conv_channels", [32, 64]), m["likelihood"],
                activation=m.get("activation", "relu"), prior=m.get("prior", "normal"),
-               pseudo_inputs=m.get("pseudo_inputs", 0), classes=m.get("classes"))
+               pseudo_inputs=m.get("pseudo_inputs", 0), classes=m.get("classes"),
+               mixtures=m.get("mixtures", 0))

@@ -32,7 +32,7 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a VAE and write a run folder (config, weights, metrics, figures).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// (Re)write a run's TorchScript module vae.pt from its config.json and weights.
     Export(ExportArgs),
     /// Evaluate a run on its test set: negative ELBO, importance-weighted -log p(x),

@@ -65,11 +65,18 @@ pub struct TrainArgs {
     /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
     #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
     pub hidden: Vec<usize>,
-    /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error), or
+    /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error),
     /// logistic (8-bit pixels, discretized logistic with a learned scale per pixel: exact
-    /// bits/dim).
+    /// bits/dim), or logistic-mixture (PixelCNN++'s mixture of --mixtures discretized
+    /// logistics per pixel, colour channels coupled: the colour models' likelihood).
     #[arg(long, value_enum, default_value_t = Likelihood::Bernoulli)]
     pub likelihood: Likelihood,
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
+        "Components of --likelihood logistic-mixture, from 1 to {} [default: {}]",
+        tch_vae::config::MAX_MIXTURES,
+        defaults::MIXTURES
+    ))]
+    pub mixtures: Option<usize>,
     /// With --arch conv: the channels of each stride-2 convolution, comma-separated (one
     /// stage each; image sides must divide by 2^stages) [default: 32, doubling per stage,
     /// one stage per halving of the sides down to 8 pixels: 32,64 for 28x28 or 32x32,
@@ -180,6 +187,7 @@ impl TrainArgs {
                 activation: self.activation,
                 prior: self.prior,
                 pseudo_inputs: self.pseudo_inputs,
+                mixtures: self.mixtures,
                 conv_channels: self.conv_channels,
                 conditional: self.conditional,
             },

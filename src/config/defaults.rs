@@ -17,6 +17,8 @@ pub const FREE_BITS: f64 = 0.0;
 pub const TEST_FRACTION: f64 = 0.1;
 /// `--pseudo-inputs` of `--prior vamp`: Tomczak & Welling (2018) used 500 for MNIST.
 pub const PSEUDO_INPUTS: usize = 500;
+/// `--mixtures` of `--likelihood logistic-mixture`: PixelCNN++, NVAE and VDVAE use 10.
+pub const MIXTURES: usize = 10;
 
 /// The default `--conv-channels` for images of `height` x `width`: one stride-2 stage per
 /// halving that keeps both sides even and larger than 8 (28x28 and 32x32: two stages,

@@ -28,6 +28,8 @@ pub struct ModelFlags {
     pub prior: Prior,
     /// `--pseudo-inputs` [default: [`defaults::PSEUDO_INPUTS`] with `--prior vamp`].
     pub pseudo_inputs: Option<usize>,
+    /// `--mixtures` [default: [`defaults::MIXTURES`] with `--likelihood logistic-mixture`].
+    pub mixtures: Option<usize>,
     /// `--conv-channels` [default: chosen for the image size, [`default_conv_channels`]].
     pub conv_channels: Option<Vec<usize>>,
     /// `--conditional`: the number of classes is read from the data.
@@ -48,6 +50,7 @@ impl Default for ModelFlags {
             activation: Activation::Relu,
             prior: Prior::Normal,
             pseudo_inputs: None,
+            mixtures: None,
             conv_channels: None,
             conditional: false,
         }
@@ -61,6 +64,15 @@ impl ModelFlags {
         match self.prior {
             Prior::Vamp => self.pseudo_inputs.unwrap_or(defaults::PSEUDO_INPUTS),
             Prior::Normal => self.pseudo_inputs.unwrap_or(0),
+        }
+    }
+
+    /// The mixture's components: the flag, or the default with `--likelihood
+    /// logistic-mixture` (kept when given with another likelihood, for the check's message).
+    pub fn mixtures(&self) -> usize {
+        match self.likelihood {
+            Likelihood::LogisticMixture => self.mixtures.unwrap_or(defaults::MIXTURES),
+            _ => self.mixtures.unwrap_or(0),
         }
     }
 }
@@ -154,6 +166,7 @@ impl TrainRequest {
             activation: flags.activation,
             prior: flags.prior,
             pseudo_inputs: flags.pseudo_inputs(),
+            mixtures: flags.mixtures(),
             // No classes known is refused by the size check, never made unconditional.
             classes: flags.conditional.then(|| data.classes.unwrap_or(0)),
         }

@@ -42,25 +42,106 @@ fn layer_line(layer: &Layer) -> String {
     format!("    h = {expr}\n")
 }
 
-/// `loss::discretized_logistic_nll` in TorchScript: the same operations in the same order.
-const LOGISTIC_SOURCE: &str = r#"def log_sigmoid(self, v: Tensor) -> Tensor:
+/// `logistic::log_bin_mass` in TorchScript, for both logistic likelihoods.
+const LOG_MASS_SOURCE: &str = r#"def log_sigmoid(self, v: Tensor) -> Tensor:
     return -torch.softplus(-v, 1, 20)
 
 def log_bin_mass(self, hi: Tensor, lo: Tensor) -> Tensor:
     log_hi = self.log_sigmoid(hi)
     return log_hi + torch.log(-torch.expm1(self.log_sigmoid(lo) - log_hi))
 
-def discretized_logistic_nll(self, mean: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
-    half = 0.5 / 255.0
-    inv_scale = torch.exp(-log_scale)
-    centred = x - mean
+def log_bin(self, centred: Tensor, inv_scale: Tensor, half: float, lowest: Tensor, highest: Tensor) -> Tensor:
     plus = (centred + half) * inv_scale
     minus = (centred - half) * inv_scale
-    middle = torch.where(centred > 0.0, self.log_bin_mass(-minus, -plus), self.log_bin_mass(plus, minus))
-    inner = torch.where(x > 1.0 - half, self.log_sigmoid(-minus), middle)
-    return -torch.sum(torch.where(x < half, self.log_sigmoid(plus), inner), 1)
+    upper = centred > 0.0
+    width = inv_scale * (2.0 * half)
+    wide = width >= 0.01
+    t = centred * inv_scale
+    narrow = self.log_sigmoid(t) + self.log_sigmoid(-t) + torch.log(width)
+    hi = torch.where(wide, torch.where(upper, -minus, plus), 0.5)
+    lo = torch.where(wide, torch.where(upper, -plus, minus), -0.5)
+    middle = torch.where(wide, self.log_bin_mass(hi, lo), narrow)
+    return torch.where(lowest, self.log_sigmoid(plus), torch.where(highest, self.log_sigmoid(-minus), middle))
 
 "#;
+
+/// `logistic::discretized_logistic_nll` in TorchScript: the same operations in the same order.
+const LOGISTIC_SOURCE: &str = r#"def discretized_logistic_nll(self, mean: Tensor, log_scale: Tensor, x: Tensor) -> Tensor:
+    half = 0.5 / 255.0
+    log_p = self.log_bin(x - mean, torch.exp(-log_scale), half, x < half, x > 1.0 - half)
+    return -torch.sum(log_p, 1)
+
+"#;
+
+/// `mixture.rs` in TorchScript for `k` components over `c` channels: the same operations
+/// in the same order, the channel coupling unrolled.
+fn mixture_source(k: usize, c: usize) -> String {
+    let p = crate::model::mixture::params_per_pixel(k, c);
+    let pairs = c * (c - 1) / 2;
+    let (means, scales, coeffs) = (k, k + c * k, k + 2 * c * k);
+    // Channel ch's mean, coupled to `values` (v: the data; e: the expected values).
+    let coupled = |ch: usize, values: &str| {
+        let mut m = format!("means[:, {ch}:{}]", ch + 1);
+        for j in 0..ch {
+            let a = ch * (ch - 1) / 2 + j;
+            m += &format!(" + coeffs[:, {a}:{}] * {values}{j}", a + 1);
+        }
+        m
+    };
+    let mut s = format!(
+        r#"def mixture_parts(self, p: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    n = p.size(0)
+    p = torch.reshape(p, [n, {p}, -1])
+    hw = p.size(2)
+    means = torch.reshape(p[:, {means}:{scales}], [n, {c}, {k}, hw])
+    log_scales = torch.clamp_min(torch.reshape(p[:, {scales}:{coeffs}], [n, {c}, {k}, hw]), -7.0)
+    coeffs = torch.tanh(torch.reshape(p[:, {coeffs}:], [n, {pairs}, {k}, hw]))
+    return (p[:, 0:{k}], means, log_scales, coeffs)
+
+def mixture_nll(self, p: Tensor, x: Tensor) -> Tensor:
+    logits, means, log_scales, coeffs = self.mixture_parts(p)
+    x = torch.reshape(x, [x.size(0), {c}, 1, -1])
+    v = x * 2.0 - 1.0
+"#
+    );
+    let mut rows = Vec::new();
+    for ch in 0..c {
+        s += &format!(
+            "    v{ch} = v[:, {ch}:{}]
+",
+            ch + 1
+        );
+        rows.push(coupled(ch, "v"));
+    }
+    s += &format!(
+        r#"    centred = v - torch.cat([{}], 1)
+    log_mass = self.log_bin(centred, torch.exp(-log_scales), 1.0 / 255.0, x < 0.5 / 255.0, x > 1.0 - 0.5 / 255.0)
+    log_weights = logits - torch.logsumexp(logits, [1], True)
+    return -torch.sum(torch.logsumexp(log_weights + torch.sum(log_mass, [1]), [1]), [1])
+
+def mixture_mean(self, p: Tensor) -> Tensor:
+    logits, means, log_scales, coeffs = self.mixture_parts(p)
+    weights = torch.unsqueeze(torch.exp(logits - torch.logsumexp(logits, [1], True)), 1)
+"#,
+        rows.join(", ")
+    );
+    for ch in 0..c {
+        s += &format!(
+            "    e{ch} = torch.clamp({}, -1.0, 1.0)
+",
+            coupled(ch, "e")
+        );
+    }
+    let expected: Vec<String> = (0..c).map(|ch| format!("e{ch}")).collect();
+    s += &format!(
+        r#"    v = torch.sum(torch.cat([{}], 1) * weights, [2])
+    return torch.reshape(torch.clamp((v + 1.0) * 0.5, 0.0, 1.0), [p.size(0), -1])
+
+"#,
+        expected.join(", ")
+    );
+    s
+}
 
 /// The lines applying `layers` to `h`, with the one-hot label joining at
 /// [`arch::label_joins`] for a conditional model.
@@ -165,9 +246,20 @@ pub fn torchscript_source(config: &ModelConfig) -> String {
             0.5 * config.input_dim() as f64 * std::f64::consts::PI.ln()
         ),
         Likelihood::Logistic => {
+            s += LOG_MASS_SOURCE;
             s += LOGISTIC_SOURCE;
             "self.discretized_logistic_nll(torch.sigmoid(logits), self.log_scale, x)".to_string()
         }
+        Likelihood::LogisticMixture => {
+            s += LOG_MASS_SOURCE;
+            s += &mixture_source(config.mixtures, config.channels);
+            "self.mixture_nll(logits, x)".to_string()
+        }
+    };
+    // decode: the pixels' probabilities or means, or the mixture's mean image.
+    let decoded = match config.likelihood {
+        Likelihood::LogisticMixture => "self.mixture_mean",
+        _ => "torch.sigmoid",
     };
     // The KL: closed form and its split against N(0, I); against the VampPrior, the
     // one-sample estimate log q(z|x) - log p(z) at the decoded z (no split exists).
@@ -194,7 +286,7 @@ pub fn torchscript_source(config: &ModelConfig) -> String {
     };
     s += &format!(
         r#"def decode(self, z: Tensor{y_arg}) -> Tensor:
-    return torch.sigmoid(self.decode_logits(z{y}))
+    return {decoded}(self.decode_logits(z{y}))
 
 def reparameterize(self, mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     return mu + torch.exp(logvar * 0.5) * eps

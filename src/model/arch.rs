@@ -5,7 +5,8 @@
 //!
 //! A layer's name is `<part>.<position>`, its position in the sequence, as PyTorch's
 //! `nn.Sequential` numbers its children (activations and reshapes take positions too).
-use crate::config::{Activation, Arch, ModelConfig};
+use crate::config::{Activation, Arch, Likelihood, ModelConfig, Prior};
+use crate::model::mixture::params_per_pixel;
 
 /// Kernel 4, stride 2, padding 1: each convolution halves the height and width exactly.
 pub const CONV_KERNEL: usize = 4;
@@ -208,15 +209,23 @@ pub fn heads(config: &ModelConfig) -> [Layer; 2] {
     ]
 }
 
-/// The decoder: z [n, latent] -> logits [n, C*H*W]; no activation at the end.
+/// The decoder's outputs per pixel: a logit per channel, or the mixture's parameters.
+pub fn outputs_per_pixel(config: &ModelConfig) -> usize {
+    match config.likelihood {
+        Likelihood::LogisticMixture => params_per_pixel(config.mixtures, config.channels),
+        _ => config.channels,
+    }
+}
+
+/// The decoder: z [n, latent] -> [n, P*H*W], P = [`outputs_per_pixel`]; no activation at
+/// the end.
 pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
     let hidden: Vec<usize> = config.hidden.iter().rev().copied().collect();
     let act = activation(config);
+    let per_pixel = outputs_per_pixel(config);
+    let out = per_pixel * config.image_height * config.image_width;
     let mut ops = match config.arch {
-        Arch::Mlp => mlp(
-            &[&[config.latent], &hidden[..], &[config.input_dim()]].concat(),
-            act,
-        ),
+        Arch::Mlp => mlp(&[&[config.latent], &hidden[..], &[out]].concat(), act),
         Arch::Conv => {
             let (c, h, w) = conv_output(config);
             let mut ops = mlp(&[&[config.latent], &hidden[..], &[c * h * w]].concat(), act);
@@ -227,7 +236,7 @@ pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
             });
             let mut inputs = c;
             let back = config.conv_channels.iter().rev().skip(1);
-            for &outputs in back.chain(&[config.channels]) {
+            for &outputs in back.chain(&[per_pixel]) {
                 ops.extend([Op::ConvTranspose2d { inputs, outputs }, act]);
                 inputs = outputs;
             }
@@ -255,10 +264,10 @@ pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
         .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
         .collect();
     // A parameter of the module itself: PyTorch lists those before its submodules'.
-    if config.prior == crate::config::Prior::Vamp {
+    if config.prior == Prior::Vamp {
         names.insert(0, PSEUDO_INPUTS.to_string());
     }
-    if config.likelihood == crate::config::Likelihood::Logistic {
+    if config.likelihood == Likelihood::Logistic {
         names.insert(0, LOG_SCALE.to_string());
     }
     names
@@ -310,13 +319,8 @@ mod tests {
                 ("decoder.4".into(), 512, 784)
             ]
         );
-        assert_eq!(
-            decoder(&m).last().unwrap().op,
-            Op::Linear {
-                inputs: 512,
-                outputs: 784
-            }
-        );
+        let last = decoder(&m).last().unwrap().op; // logits: no activation after it
+        assert!(matches!(last, Op::Linear { outputs: 784, .. }), "{last:?}");
         assert_eq!(trunk_width(&m), 256);
         assert_eq!(parameter_names(&m).len(), 2 * (2 + 2 + 3));
     }

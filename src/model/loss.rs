@@ -55,43 +55,31 @@ pub fn batch_objective(
     }
 }
 
-/// Half the width of one of the 256 bins of 8-bit data scaled to [0, 1].
-const HALF_BIN: f64 = 0.5 / 255.0;
-
-/// -log P(x) of 8-bit values x in [0, 1] (multiples of 1/255) under a logistic of mean
-/// `mean` ([n, D]) and scale exp(`log_scale`) (`[D]`), discretized into 256 bins whose
-/// outer two reach to -inf and +inf (Salimans et al. 2017, eq. 2), summed over D -> `[n]`.
-///
-/// A bin's mass sigmoid(a) - sigmoid(b) (a > b, the bin's ends in scale units) is taken
-/// in logs from the tail it lies in, log sigmoid(a) + log(-expm1(log sigmoid(b) -
-/// log sigmoid(a))), or the same of -b and -a on the upper side: no difference of two
-/// nearly equal numbers, so even a bin of probability 1e-30 keeps its digits.
-pub fn discretized_logistic_nll(mean: &Tensor, log_scale: &Tensor, x: &Tensor) -> Tensor {
-    let inv_scale = (-log_scale).exp(); // [D]
-    let centred = x - mean; // [n, D]
-    let plus = (&centred + HALF_BIN) * &inv_scale;
-    let minus = (&centred - HALF_BIN) * &inv_scale;
-    let log_sigmoid = crate::model::invariant::log_sigmoid;
-    let log_cdf_plus = log_sigmoid(&plus);
-    let log_one_minus_cdf_minus = log_sigmoid(&(-&minus));
-    let log_mass = |hi: &Tensor, lo: &Tensor| {
-        let (log_hi, log_lo) = (log_sigmoid(hi), log_sigmoid(lo));
-        &log_hi + (&log_lo - &log_hi).expm1().neg().log()
-    };
-    let upper_side = centred.gt(0.0);
-    let log_middle =
-        log_mass(&(-&minus), &(-&plus)).where_self(&upper_side, &log_mass(&plus, &minus));
-    let lowest = x.lt(HALF_BIN);
-    let highest = x.gt(1.0 - HALF_BIN);
-    let log_p = log_cdf_plus.where_self(
-        &lowest,
-        &log_one_minus_cdf_minus.where_self(&highest, &log_middle),
-    );
-    -log_p.sum_dim_intlist(&[1i64][..], false, None::<Kind>)
+/// The observation model p(x|z): what turns a decoder's output into -log p(x|z).
+#[derive(Clone, Copy)]
+pub struct Observation<'a> {
+    pub likelihood: Likelihood,
+    /// The logistic likelihood's learned log-scale, `[D]`.
+    pub log_scale: Option<&'a Tensor>,
+    /// The logistic mixture's components, and the images' channels it couples.
+    pub mixtures: usize,
+    pub channels: usize,
 }
 
-/// -log p(x | z) summed over pixels. Shapes: logits [n, D], x [n, D] -> `[n]`; `log_scale`
-/// (`[D]`) is the logistic likelihood's.
+impl Observation<'_> {
+    /// A likelihood with no parameters of its own (Bernoulli, Gaussian).
+    pub fn plain(likelihood: Likelihood) -> Self {
+        Observation {
+            likelihood,
+            log_scale: None,
+            mixtures: 0,
+            channels: 1,
+        }
+    }
+}
+
+/// -log p(x | z) summed over pixels. Shapes: `out` (the decoder's output) [n, D] or, for the
+/// logistic mixture, [n, P*H*W]; x [n, D] -> `[n]`.
 ///
 /// Bernoulli: binary cross-entropy computed from the logits as
 /// max(l, 0) - l x + log(1 + exp(-|l|)): stable where sigmoid-then-log would overflow.
@@ -99,14 +87,9 @@ pub fn discretized_logistic_nll(mean: &Tensor, log_scale: &Tensor, x: &Tensor) -
 /// thread count (libtorch's fused kernels' do).
 /// Gaussian with variance 1/2: ||x - sigmoid(l)||^2 + (D/2) log(pi), the squared error
 /// made a density.
-pub fn reconstruction_nll(
-    logits: &Tensor,
-    x: &Tensor,
-    likelihood: Likelihood,
-    log_scale: Option<&Tensor>,
-) -> Tensor {
+pub fn reconstruction_nll(logits: &Tensor, x: &Tensor, obs: Observation) -> Tensor {
     let dims: &[i64] = &[1];
-    match likelihood {
+    match obs.likelihood {
         Likelihood::Bernoulli => invariant::binary_cross_entropy_with_logits(logits, x)
             .sum_dim_intlist(dims, false, None::<Kind>),
         Likelihood::Gaussian => {
@@ -116,11 +99,14 @@ pub fn reconstruction_nll(
                 .sum_dim_intlist(dims, false, None::<Kind>)
                 + 0.5 * d * std::f64::consts::PI.ln()
         }
-        Likelihood::Logistic => discretized_logistic_nll(
+        Likelihood::Logistic => crate::model::logistic::discretized_logistic_nll(
             &invariant::sigmoid(logits),
-            log_scale.expect("a logistic model has a log-scale"),
+            obs.log_scale.expect("a logistic model has a log-scale"),
             x,
         ),
+        Likelihood::LogisticMixture => {
+            crate::model::mixture::nll(logits, x, obs.mixtures, obs.channels)
+        }
     }
 }
 
@@ -143,12 +129,11 @@ impl ElboTerms {
         x: &Tensor,
         mu: &Tensor,
         logvar: &Tensor,
-        l: Likelihood,
-        log_scale: Option<&Tensor>,
+        obs: Observation,
     ) -> Self {
         let (kl_mu, kl_var) = kl_parts(mu, logvar);
         ElboTerms {
-            recon: reconstruction_nll(logits, x, l, log_scale),
+            recon: reconstruction_nll(logits, x, obs),
             kl: &kl_mu + &kl_var,
             kl_mu,
             kl_var,
@@ -267,13 +252,13 @@ mod tests {
         let p = logits.sigmoid();
         let (not_x, not_p): (Tensor, Tensor) = (1.0 - &x, 1.0 - &p);
         let direct = -(&x * p.log() + not_x * not_p.log()).sum(Kind::Float);
-        let nll = reconstruction_nll(&logits, &x, Likelihood::Bernoulli, None);
+        let nll = reconstruction_nll(&logits, &x, Observation::plain(Likelihood::Bernoulli));
         assert!(nll.allclose(&direct.view([1]), 1e-5, 1e-5, false));
         // Huge logits: sigmoid saturates to 0/1 in float32, the log would be -inf.
         let extreme = Tensor::from_slice(&[-200.0f32, 200.0]).view([1, 2]);
         let target = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
-        let v =
-            reconstruction_nll(&extreme, &target, Likelihood::Bernoulli, None).double_value(&[0]);
+        let v = reconstruction_nll(&extreme, &target, Observation::plain(Likelihood::Bernoulli))
+            .double_value(&[0]);
         assert!((v - 400.0).abs() < 1e-3, "{v}");
     }
 
@@ -281,7 +266,8 @@ mod tests {
     fn gaussian_nll_is_squared_error_plus_the_density_constant() {
         let x = Tensor::from_slice(&[0.0f32, 1.0]).view([1, 2]);
         let logits = Tensor::zeros([1, 2], F); // mean 0.5 everywhere
-        let v = reconstruction_nll(&logits, &x, Likelihood::Gaussian, None).double_value(&[0]);
+        let v = reconstruction_nll(&logits, &x, Observation::plain(Likelihood::Gaussian))
+            .double_value(&[0]);
         assert!((v - (0.5 + std::f64::consts::PI.ln())).abs() < 1e-6, "{v}");
     }
 
@@ -293,7 +279,13 @@ mod tests {
         let logits = Tensor::randn([6, 5], F);
         let mu = (Tensor::randn([6, 3], F) * 0.1).set_requires_grad(true);
         let logvar = (Tensor::randn([6, 3], F) * 0.1).set_requires_grad(true);
-        let terms = ElboTerms::new(&logits, &x, &mu, &logvar, Likelihood::Bernoulli, None);
+        let terms = ElboTerms::new(
+            &logits,
+            &x,
+            &mu,
+            &logvar,
+            Observation::plain(Likelihood::Bernoulli),
+        );
         // Every dimension's KL is far below 5 nats: the KL part is the constant 3 * 5.
         let loss = terms.loss(1.0);
         let obj = batch_objective(&terms, &loss, &mu, &logvar, 1.0, 5.0);
@@ -323,8 +315,7 @@ mod tests {
             &Tensor::from_slice(&x).view([1, 3]),
             &Tensor::from_slice(&mu).view([1, 2]),
             &Tensor::from_slice(&logvar).view([1, 2]),
-            Likelihood::Bernoulli,
-            None,
+            Observation::plain(Likelihood::Bernoulli),
         );
         let recon: f64 = x
             .iter()
@@ -344,53 +335,5 @@ mod tests {
             .sum();
         let loss = t.loss(0.25).double_value(&[0]);
         assert!((loss - (recon + 0.25 * kl)).abs() < 1e-5, "{loss}");
-    }
-
-    /// P(bin k) of the discretized logistic, from its CDF in f64 (the outer bins reach to
-    /// -inf and +inf): the oracle of the tests below.
-    fn bin_probability(k: usize, mean: f64, scale: f64) -> f64 {
-        let cdf = |v: f64| 1.0 / (1.0 + (-(v - mean) / scale).exp());
-        // Above the mean, differences of the upper tail, which f64 holds to full precision.
-        let tail = |v: f64| 1.0 / (1.0 + ((v - mean) / scale).exp());
-        let x = k as f64 / 255.0;
-        let (lo, hi) = (x - HALF_BIN, x + HALF_BIN);
-        match k {
-            0 => cdf(hi),
-            255 => tail(lo),
-            _ if x > mean => tail(lo) - tail(hi),
-            _ => cdf(hi) - cdf(lo),
-        }
-    }
-
-    #[test]
-    fn the_256_logistic_bins_sum_to_one_and_match_the_cdf() {
-        let _rng = crate::rng_lock();
-        tch::manual_seed(9);
-        // Every bin value for 6 (mean, scale) pairs: means anywhere in [0, 1], scales from
-        // a tenth of a bin to the whole range.
-        let bins = Tensor::arange(256, (Kind::Float, Device::Cpu)) / 255.0; // [256]
-        let means = [0.0f32, 0.3, 0.5, 0.77, 1.0, 0.123];
-        let scales = [1.0f32, 0.1, 0.02, 1.0 / 255.0, 0.0004, 0.05];
-        for (&m, &sc) in means.iter().zip(&scales) {
-            let x = bins.view([256, 1]);
-            let mean = Tensor::full([256, 1], f64::from(m), F);
-            let log_scale = Tensor::full([1], f64::from(sc).ln(), F);
-            let nll = discretized_logistic_nll(&mean, &log_scale, &x); // [256]
-            let p = Vec::<f64>::try_from(nll.to_kind(Kind::Double).neg().exp()).unwrap();
-            let total: f64 = p.iter().sum();
-            assert!(
-                (total - 1.0).abs() < 1e-3,
-                "mean {m}, scale {sc}: sum {total}"
-            );
-            for (k, &pk) in p.iter().enumerate() {
-                let oracle = bin_probability(k, f64::from(m), f64::from(sc));
-                // Every bin, however small, to float32's relative precision (of its log).
-                let tol = 1e-3 * oracle + 1e-37;
-                assert!(
-                    (pk - oracle).abs() <= tol,
-                    "bin {k}, mean {m}, scale {sc}: {pk} vs {oracle}"
-                );
-            }
-        }
     }
 }

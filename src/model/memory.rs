@@ -52,6 +52,14 @@ pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
         }
     }
     per_image = per_image.checked_add(4 * model.latent as u128)?;
+    if model.likelihood == crate::config::Likelihood::LogisticMixture {
+        // The mixture's loss keeps about 20 values per channel, component and pixel
+        // ([n, C, K, HW]: the bin's ends, their log-sigmoids, the masses) for backward.
+        let per_component = (model.channels as u128)
+            .checked_mul(model.mixtures as u128)?
+            .checked_mul((model.image_height as u128).checked_mul(model.image_width as u128)?)?;
+        per_image = per_image.checked_add(per_component.checked_mul(20)?)?;
+    }
     if model.arch == Arch::Conv {
         per_image = per_image.checked_add(conv_feature_values(model)?)?;
     }

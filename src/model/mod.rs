@@ -1,11 +1,14 @@
 //! The model: its network (`vae`, built from `arch`'s one layer list), what it is
-//! trained on (`loss`, `prior`, `objective`, with `invariant`'s thread-count
+//! trained on (`loss`, `logistic` (the discretized logistic), `mixture` (PixelCNN++'s
+//! likelihood), `prior`, `objective`, with `invariant`'s thread-count
 //! invariant functions), its weights' file (`weights`) and the memory it needs
 //! (`memory`).
 pub mod arch;
 pub(crate) mod invariant;
+pub mod logistic;
 pub mod loss;
 pub(crate) mod memory;
+pub mod mixture;
 pub(crate) mod objective;
 pub mod prior;
 mod vae;

@@ -42,8 +42,7 @@ pub fn importance_samples(
         .unsqueeze(1)
         .expand([b, s, -1], false)
         .reshape([b * s, -1]);
-    let likelihood = vae.config().likelihood;
-    let recon = reconstruction_nll(&logits, &targets, likelihood, vae.log_scale()).view([b, s]);
+    let recon = reconstruction_nll(&logits, &targets, vae.observation()).view([b, s]);
     let log_ratio = log_prior_over_posterior(&z, &eps, &q.logvar.unsqueeze(1), q.prior); // [b, s]
     let log_w = -&recon + log_ratio; // [b, s]
     Ok(ImportanceSamples { recon, log_w })
@@ -79,11 +78,10 @@ pub fn elbo_terms(vae: &Vae, x: &Tensor, y: Option<&Tensor>, q: &Posterior) -> R
     let eps = q.mu.randn_like();
     let z = reparameterize_with(q.mu, q.logvar, &eps); // [b, latent]
     let logits = vae.decode_logits(&z, y)?; // [b, D]
-    let (likelihood, log_scale) = (vae.config().likelihood, vae.log_scale());
     Ok(match q.prior {
-        None => ElboTerms::new(&logits, x, q.mu, q.logvar, likelihood, log_scale),
+        None => ElboTerms::new(&logits, x, q.mu, q.logvar, vae.observation()),
         Some(_) => ElboTerms::with_kl_estimate(
-            reconstruction_nll(&logits, x, likelihood, log_scale),
+            reconstruction_nll(&logits, x, vae.observation()),
             -log_prior_over_posterior(&z, &eps, q.logvar, q.prior),
         ),
     })
@@ -164,6 +162,7 @@ pub fn step_terms(
 mod tests {
     use super::*;
     use crate::config::{Likelihood, ModelConfig};
+    use crate::model::loss::Observation;
     use tch::{nn::VarStore, Device};
 
     fn tiny(vs: &VarStore) -> Vae {
@@ -202,7 +201,7 @@ mod tests {
         let (mu, logvar) = vae.encode(&x, None).unwrap();
         let z = &mu + (&logvar * 0.5).exp() * &eps;
         let logits = vae.decode_logits(&z, None).unwrap();
-        let recon = reconstruction_nll(&logits, &x, Likelihood::Bernoulli, None);
+        let recon = reconstruction_nll(&logits, &x, Observation::plain(Likelihood::Bernoulli));
         let [m, lv, zz, r] = [&mu, &logvar, &z, &recon]
             .map(|t| Vec::<f64>::try_from(t.to_kind(Kind::Double).view([-1])).unwrap());
         let loss = Vec::<f64>::try_from(step.loss.to_kind(Kind::Double)).unwrap();

@@ -140,9 +140,19 @@ impl Vae {
         }
     }
 
-    /// The logistic likelihood's log-scale (`[C*H*W]`), for `loss::reconstruction_nll`.
+    /// The logistic likelihood's log-scale (`[C*H*W]`).
     pub fn log_scale(&self) -> Option<&Tensor> {
         self.log_scale.as_ref()
+    }
+
+    /// The model's observation model, for `loss::reconstruction_nll`.
+    pub fn observation(&self) -> crate::model::loss::Observation<'_> {
+        crate::model::loss::Observation {
+            likelihood: self.config.likelihood,
+            log_scale: self.log_scale.as_ref(),
+            mixtures: self.config.mixtures,
+            channels: self.config.channels,
+        }
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -183,16 +193,24 @@ impl Vae {
         Ok((self.fc_mu.forward(&h), self.fc_logvar.forward(&h)))
     }
 
-    /// `[n, latent]` (and labels `[n]`) -> logits `[n, pixels]` (the decoder's pre-sigmoid output).
+    /// `[n, latent]` (and labels `[n]`) -> the decoder's output: logits `[n, pixels]` (before
+    /// the sigmoid), or the logistic mixture's parameters `[n, P*H*W]` (`mixture.rs`).
     pub fn decode_logits(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
         check_shape(z, self.config.latent, "decoder input")?;
         Ok(self.decoder.forward(z, self.one_hot(y)?.as_ref()))
     }
 
     /// `[n, latent]` (and labels `[n]`) -> `[n, pixels]` in [0, 1]: the Bernoulli
-    /// probabilities, or the Gaussian or logistic means, of each pixel (sigmoid(logits)).
+    /// probabilities, or the Gaussian or logistic means, of each pixel (sigmoid(logits));
+    /// the logistic mixture's mean image.
     pub fn decode(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
-        Ok(self.decode_logits(z, y)?.sigmoid())
+        let out = self.decode_logits(z, y)?;
+        Ok(match self.config.likelihood {
+            crate::config::Likelihood::LogisticMixture => {
+                crate::model::mixture::mean(&out, self.config.mixtures, self.config.channels)
+            }
+            _ => out.sigmoid(),
+        })
     }
 }
 

@@ -323,6 +323,7 @@ fn help_describes_every_command_and_every_choice() {
         "bernoulli",
         "gaussian",
         "logistic",
+        "logistic-mixture",
         "elbo",
         "iwae",
         "normal",

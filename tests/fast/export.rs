@@ -4,7 +4,7 @@ use crate::common::*;
 use tch::{nn::VarStore, CModule, Device, IValue, Kind, Tensor};
 use tch_vae::config::{Activation, Arch, Likelihood, ModelConfig, Prior, RunConfig, TrainConfig};
 use tch_vae::export::write_torchscript;
-use tch_vae::model::loss::{reparameterize_with, ElboTerms};
+use tch_vae::model::loss::{reparameterize_with, ElboTerms, Observation};
 use tch_vae::model::Vae;
 
 fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig {
@@ -15,6 +15,11 @@ fn run_config(likelihood: Likelihood, arch: Arch, channels: usize) -> RunConfig 
             conv_channels: vec![32, 64],
             likelihood,
             arch,
+            mixtures: if likelihood == Likelihood::LogisticMixture {
+                4
+            } else {
+                0
+            },
             ..ModelConfig::mlp(28, 28, vec![48, 24], 3)
         },
         train: TrainConfig {
@@ -73,6 +78,8 @@ fn torchscript_module_agrees_with_the_rust_model() {
         (Likelihood::Gaussian, Arch::Mlp, 3),
         (Likelihood::Logistic, Arch::Conv, 3),
         (Likelihood::Logistic, Arch::Mlp, 1),
+        (Likelihood::LogisticMixture, Arch::Conv, 3),
+        (Likelihood::LogisticMixture, Arch::Mlp, 1),
     ] {
         tch::manual_seed(5);
         let run = run_config(likelihood, arch, channels);
@@ -115,7 +122,7 @@ fn torchscript_module_agrees_with_the_rust_model() {
         assert_close(&decoded, &vae.decode(&z, None).unwrap(), "decode");
 
         let logits = vae.decode_logits(&z, None).unwrap();
-        let rust = ElboTerms::new(&logits, &x, &mu, &logvar, likelihood, vae.log_scale());
+        let rust = ElboTerms::new(&logits, &x, &mu, &logvar, vae.observation());
         let ts = tuple(
             module
                 .method_is(
@@ -210,7 +217,13 @@ fn variant_modules_agree_with_the_rust_model() {
         args.push(IValue::Tensor(eps.shallow_clone()));
         let terms = tuple(module.method_is("elbo_terms", &args).unwrap());
         let logits = vae.decode_logits(&z, y.as_ref()).unwrap();
-        let rust = ElboTerms::new(&logits, &x, &mu, &logvar, Likelihood::Bernoulli, None);
+        let rust = ElboTerms::new(
+            &logits,
+            &x,
+            &mu,
+            &logvar,
+            Observation::plain(Likelihood::Bernoulli),
+        );
         assert_close(&terms[0], &rust.recon, &format!("{what}: recon"));
         if prior == Prior::Vamp {
             // log q(z|x) - log p(z), q's density written out in full.

@@ -1,6 +1,6 @@
 //! The variants as a user runs them: `--objective iwae --k K`, `--prior vamp`,
-//! `--conditional` (and their combinations) train, resume exactly, evaluate, sample, and
-//! refuse the flags that would make them something else.
+//! `--conditional`, `--likelihood logistic-mixture` (and their combinations) train, resume
+//! exactly, evaluate, sample, and refuse the flags that would make them something else.
 use crate::common::*;
 
 /// Trains `flags` for 2 epochs in one go and in two (1, then `--resume` to 2) and checks
@@ -181,6 +181,21 @@ fn variant_flags_that_do_not_fit_are_refused_before_any_work() {
             vec!["--prior", "vamp", "--free-bits", "1"],
             vec!["--free-bits", "--prior vamp"],
         ),
+        (
+            &data,
+            vec!["--mixtures", "5"],
+            vec!["--mixtures 5 is for --likelihood logistic-mixture"],
+        ),
+        (
+            &data,
+            vec!["--likelihood", "logistic-mixture", "--mixtures", "0"],
+            vec!["--mixtures must be from 1 to 64 (got 0)"],
+        ),
+        (
+            &data,
+            vec!["--likelihood", "logistic-mixture", "--mixtures", "65"],
+            vec!["--mixtures must be from 1 to 64 (got 65)"],
+        ),
     ] {
         let args = train_args_on(on, &out, &extra);
         fails_with(
@@ -234,4 +249,49 @@ fn iwae_trains_resumes_exactly_and_refuses_elbo_only_flags() {
         );
         assert!(!out.exists());
     }
+}
+
+#[test]
+fn a_logistic_mixture_cannot_beat_the_entropy_of_uniform_bytes() {
+    // 300 colour 8x8 images of uniformly drawn bytes: no normalised likelihood can give
+    // held-out images fewer than 8 bits a value on average (their entropy), so an eval
+    // below that would mean probabilities that sum to more than 1. A conv model with a
+    // 3-component mixture, trained for 2 epochs and resumed exactly, must land just above.
+    let tmp = tempfile::tempdir().unwrap();
+    let npy = tmp.path().join("bytes.npy");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&npy).unwrap());
+    use npyz::WriterBuilder;
+    let mut w = npyz::WriteOptions::<u8>::new()
+        .default_dtype()
+        .shape(&[300, 8, 8, 3])
+        .writer(&mut file)
+        .begin_nd()
+        .unwrap();
+    let bytes = (0..300u64 * 192).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8);
+    w.extend(bytes).unwrap();
+    w.finish().unwrap();
+    drop(file);
+    let flags = [
+        "--arch",
+        "conv",
+        "--hidden",
+        "16",
+        "--latent",
+        "2",
+        "--likelihood",
+        "logistic-mixture",
+        "--mixtures",
+        "3",
+        "--lr",
+        "3e-3",
+    ];
+    let run = resumes_exactly(tmp.path(), &npy, &flags);
+    let o = tch_vae(&["eval", "--run", run.to_str().unwrap(), "--iw-samples", "20"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let bits = eval["bits_per_dim"]
+        .as_f64()
+        .expect("bits_per_dim in eval.json");
+    assert!((7.98..8.5).contains(&bits), "bits/dim {bits}: {eval}");
 }

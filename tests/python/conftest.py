@@ -35,9 +35,8 @@ def tiny_run_2d(tmp_path_factory) -> Path:
     return _train(tmp_path_factory, "tiny2d", "--limit", "1000", "--latent", "2", "--hidden", "64")
 
 
-@pytest.fixture(scope="session")
-def tiny_colour_conv_run(tmp_path_factory) -> Path:
-    """An --arch conv run with the logistic likelihood on 8x8 RGB images from an .npz."""
+def _colour_npz(tmp_path_factory) -> Path:
+    """8x8 RGB images of random bytes in an .npz (200 training, 40 test, 4 classes)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -45,8 +44,22 @@ def tiny_colour_conv_run(tmp_path_factory) -> Path:
     np.savez(data, x_train=rng.integers(0, 256, (200, 8, 8, 3), dtype=np.uint8),
              y_train=rng.integers(0, 4, 200), x_test=rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8),
              y_test=rng.integers(0, 4, 40))
-    return _train(tmp_path_factory, "colourconv", "--data", str(data), "--arch", "conv", "--hidden", "16",
-                  "--latent", "3", "--likelihood", "logistic")
+    return data
+
+
+@pytest.fixture(scope="session")
+def tiny_colour_conv_run(tmp_path_factory) -> Path:
+    """An --arch conv run with the logistic likelihood on 8x8 RGB images from an .npz."""
+    return _train(tmp_path_factory, "colourconv", "--data", str(_colour_npz(tmp_path_factory)),
+                  "--arch", "conv", "--hidden", "16", "--latent", "3", "--likelihood", "logistic")
+
+
+@pytest.fixture(scope="session")
+def tiny_mixture_run(tmp_path_factory) -> Path:
+    """An --arch conv run with PixelCNN++'s mixture (3 components) on 8x8 RGB images."""
+    return _train(tmp_path_factory, "mixture", "--data", str(_colour_npz(tmp_path_factory)),
+                  "--arch", "conv", "--hidden", "16", "--latent", "3",
+                  "--likelihood", "logistic-mixture", "--mixtures", "3")
 
 
 @pytest.fixture(scope="session")

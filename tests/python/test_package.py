@@ -14,7 +14,7 @@ from torch import nn
 from conftest import REPO
 from tch_vae import COLUMNS, export_pt2, load_run, read_metrics
 
-RUNS = ["tiny_run", "tiny_conv_run", "tiny_colour_conv_run"]
+RUNS = ["tiny_run", "tiny_conv_run", "tiny_colour_conv_run", "tiny_mixture_run"]
 VARIANTS = ["conditional-tanh", "vamp-iwae", "conditional-vamp-conv"]
 
 
@@ -27,7 +27,7 @@ def run_of(request, name):
 def example(model, n=9):
     m = model.config["model"]
     x = torch.rand(n, m.get("channels", 1), m["image_height"], m["image_width"])
-    if m["likelihood"] == "logistic":  # 8-bit values, as the likelihood reads them
+    if m["likelihood"].startswith("logistic"):  # 8-bit values, as the likelihoods read them
         x = (x * 255).round() / 255
     elif m["likelihood"] == "bernoulli":
         x = x.bernoulli()

@@ -1,0 +1,373 @@
+//! PixelCNN++'s likelihood (Salimans et al. 2017, sections 2.1-2.2), the one that every
+//! strong VAE on colour images uses (IAF-VAE, NVAE, VDVAE): each pixel's 8-bit values under
+//! a mixture of K discretized logistics, the channels of a component coupled linearly so
+//! that green's mean follows red's value and blue's follows both.
+//!
+//! Per pixel, with values x_c in [-1, 1] (the data's [0, 1] stretched), component k has
+//! weight softmax(w)_k, means m_{k,c}, log-scales s_{k,c} (floored at -7, as PixelCNN++) and
+//! coefficients a_{k,cj} = tanh(.) for j < c:
+//!
+//!   p(x) = sum_k pi_k prod_c P_logistic(x_c | m_{k,c} + sum_{j<c} a_{k,cj} x_j, exp(s_{k,c}))
+//!
+//! where P is the mass of x_c's bin of width 2/255, the outer bins (values 0 and 255,
+//! chosen by the integer value) reaching to -inf and +inf, so the 256^C probabilities of a
+//! pixel sum to 1 and -log p(x) is exact in nats.
+//!
+//! The decoder's output per pixel, `params_per_pixel` values in this order: K weights, then
+//! the means [C, K], the log-scales [C, K] and the coefficients [C(C-1)/2, K] (pair (c, j)
+//! at c(c-1)/2 + j). An MLP's decoder gives them as `[n, P*H*W]` read as `[n, P, H, W]`; a
+//! conv decoder's last transposed convolution gives P channels, flattened the same way.
+use crate::model::logistic::log_bin_mass;
+use tch::{Kind, Tensor};
+
+/// PixelCNN++'s floor on the log-scales: a scale below e^-7 (a thousandth of a bin) adds
+/// nothing to the likelihood but numerical trouble.
+const MIN_LOG_SCALE: f64 = -7.0;
+
+/// Half a bin of 8-bit values in [-1, 1].
+const HALF_BIN: f64 = 1.0 / 255.0;
+
+/// The decoder outputs per pixel for `k` components over `c` channels.
+pub fn params_per_pixel(k: usize, c: usize) -> usize {
+    k * (1 + 2 * c + c * (c - 1) / 2)
+}
+
+/// The mixture's parameters, split from the decoder's output.
+struct Parts {
+    /// Unnormalised component weights, `[n, K, HW]`.
+    logits: Tensor,
+    /// `[n, C, K, HW]` each: the means before coupling, and the floored log-scales.
+    means: Tensor,
+    log_scales: Tensor,
+    /// `[n, C(C-1)/2, K, HW]` in (-1, 1); `None` for one channel.
+    coeffs: Option<Tensor>,
+}
+
+fn split(params: &Tensor, k: usize, c: usize) -> Parts {
+    let n = params.size()[0];
+    let (k64, c64) = (k as i64, c as i64);
+    let pairs = (c * (c - 1) / 2) as i64;
+    let p = params.view([n, params_per_pixel(k, c) as i64, -1]); // [n, P, HW]
+    let hw = p.size()[2];
+    // Each part copied out contiguous: on a strided slice libtorch's element-wise kernels
+    // finish each thread's share with a scalar formula whose last bits differ from their
+    // vector one, so the bits would follow the thread count (numerics.rs).
+    let at = |start: i64, rows: i64| p.narrow(1, start, rows).contiguous();
+    Parts {
+        logits: at(0, k64),
+        means: at(k64, c64 * k64).view([n, c64, k64, hw]),
+        log_scales: at(k64 + c64 * k64, c64 * k64)
+            .view([n, c64, k64, hw])
+            .clamp_min(MIN_LOG_SCALE),
+        coeffs: (pairs > 0).then(|| {
+            at(k64 + 2 * c64 * k64, pairs * k64)
+                .view([n, pairs, k64, hw])
+                .tanh()
+        }),
+    }
+}
+
+/// Channel `ch`'s means coupled to the earlier channels' values: m_ch + sum_{j<ch}
+/// a_{ch,j} `earlier(j)`, `[n, 1, K, HW]` (`earlier(j)`: `[n, 1, 1 or K, HW]`).
+fn coupled(parts: &Parts, ch: i64, earlier: impl Fn(i64) -> Tensor) -> Tensor {
+    let m = parts.means.narrow(1, ch, 1);
+    match &parts.coeffs {
+        None => m,
+        Some(coeffs) => (0..ch).fold(m, |m, j| {
+            m + coeffs.narrow(1, ch * (ch - 1) / 2 + j, 1) * earlier(j)
+        }),
+    }
+}
+
+/// -log p(x) of 8-bit images `x` (`[n, C*H*W]`, multiples of 1/255 in [0, 1]) under the
+/// mixture that `params` (`[n, P*H*W]`, P = [`params_per_pixel`]) describe, summed over
+/// pixels: `[n]`, in nats.
+pub fn nll(params: &Tensor, x: &Tensor, k: usize, c: usize) -> Tensor {
+    let parts = split(params, k, c);
+    let n = x.size()[0];
+    let x = x.view([n, c as i64, 1, -1]); // [n, C, 1, HW] in [0, 1]
+    let v = &x * 2.0 - 1.0; // the values in [-1, 1]
+    let means: Vec<Tensor> = (0..c as i64)
+        .map(|ch| coupled(&parts, ch, |j| v.narrow(1, j, 1)))
+        .collect();
+    let centred = &v - Tensor::cat(&means, 1); // [n, C, K, HW]
+    let inv_scale = (-&parts.log_scales).exp();
+    // Values 0 and 255 by their integer value (x is a multiple of 1/255).
+    let lowest = x.lt(0.5 / 255.0);
+    let highest = x.gt(1.0 - 0.5 / 255.0);
+    let log_mass = log_bin_mass(&centred, &inv_scale, HALF_BIN, &lowest, &highest);
+    let log_weights = &parts.logits - parts.logits.logsumexp([1i64], true); // [n, K, HW]
+    let log_joint = log_weights + log_mass.sum_dim_intlist(&[1i64][..], false, None::<Kind>);
+    -log_joint
+        .logsumexp([1i64], false) // [n, HW]
+        .sum_dim_intlist(&[1i64][..], false, None::<Kind>)
+}
+
+/// The mixture's mean image, `[n, C*H*W]` in [0, 1]: sum_k pi_k E_k[x], where a
+/// component's mean of channel c is m_c + sum_{j<c} a_{cj} E_k[x_j] (the logistic's mean;
+/// the bins' rounding and the clamp to [-1, 1] left out), for pictures of reconstructions
+/// and samples.
+pub fn mean(params: &Tensor, k: usize, c: usize) -> Tensor {
+    let parts = split(params, k, c);
+    let n = params.size()[0];
+    // exp(log-softmax) from logsumexp: libtorch's softmax over a middle dimension gives
+    // other last bits at other thread counts, logsumexp does not.
+    let log_weights = &parts.logits - parts.logits.logsumexp([1i64], true);
+    let weights = log_weights.exp().unsqueeze(1); // [n, 1, K, HW]
+                                                  // A component's own expected values, channel after channel: its coupled means with
+                                                  // each earlier channel's expectation in place of its value.
+    let mut expected: Vec<Tensor> = Vec::with_capacity(c);
+    for ch in 0..c as i64 {
+        let m = coupled(&parts, ch, |j| expected[j as usize].shallow_clone());
+        expected.push(m.clamp(-1.0, 1.0));
+    }
+    let v = (Tensor::cat(&expected, 1) * weights).sum_dim_intlist(&[2i64][..], false, None::<Kind>);
+    ((v + 1.0) * 0.5).clamp(0.0, 1.0).view([n, -1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    const D: (Kind, Device) = (Kind::Double, Device::Cpu);
+
+    fn logistic_cdf(t: f64) -> f64 {
+        1.0 / (1.0 + (-t).exp())
+    }
+
+    /// The oracle: p(x) of one pixel's 8-bit values `vals` (C of them) written out in
+    /// scalar float64 from the paper's definition, with params laid out per pixel as
+    /// `params_per_pixel` says: plain CDF differences, no logs, no shared code.
+    fn oracle_probability(p: &[f64], vals: &[u8], k: usize) -> f64 {
+        let c = vals.len();
+        let v: Vec<f64> = vals.iter().map(|&u| u as f64 / 127.5 - 1.0).collect();
+        let logits = &p[..k];
+        let top = logits.iter().cloned().fold(f64::MIN, f64::max);
+        let z: f64 = logits.iter().map(|l| (l - top).exp()).sum();
+        (0..k)
+            .map(|comp| {
+                let weight = (logits[comp] - top).exp() / z;
+                let prob: f64 = (0..c)
+                    .map(|ch| {
+                        let mut m = p[k + ch * k + comp];
+                        let s = p[k + c * k + ch * k + comp].max(-7.0).exp();
+                        for j in 0..ch {
+                            let a = p[k + 2 * c * k + (ch * (ch - 1) / 2 + j) * k + comp].tanh();
+                            m += a * v[j];
+                        }
+                        // The bin's ends in scale units; the outer bins are open.
+                        let hi = (vals[ch] < 255).then(|| (v[ch] + 1.0 / 255.0 - m) / s);
+                        let lo = (vals[ch] > 0).then(|| (v[ch] - 1.0 / 255.0 - m) / s);
+                        // CDF(hi) - CDF(lo), from the left tail below the mean and as
+                        // (1 - CDF(lo)) - (1 - CDF(hi)) = CDF(-lo) - CDF(-hi) above it, so
+                        // that the oracle keeps its own digits in either tail.
+                        if v[ch] <= m {
+                            hi.map_or(1.0, logistic_cdf) - lo.map_or(0.0, logistic_cdf)
+                        } else {
+                            lo.map_or(1.0, |t| logistic_cdf(-t))
+                                - hi.map_or(0.0, |t| logistic_cdf(-t))
+                        }
+                    })
+                    .product();
+                weight * prob
+            })
+            .sum()
+    }
+
+    /// Random parameters of one pixel (`[1, P]`), means within the values' range.
+    fn random_pixel(k: usize, c: usize, seed: i64) -> Tensor {
+        let _rng = crate::rng_lock();
+        tch::manual_seed(seed);
+        let p = params_per_pixel(k, c);
+        let mut host = Vec::<f64>::try_from(Tensor::randn([p as i64], D)).unwrap();
+        // Log-scales between about -4.5 and -0.5: bins of very different mass.
+        for s in &mut host[k + c * k..k + 2 * c * k] {
+            *s = *s * 0.8 - 2.5;
+        }
+        Tensor::from_slice(&host).view([1, p as i64])
+    }
+
+    #[test]
+    fn every_value_of_a_colour_pixel_has_a_probability_and_they_sum_to_one() {
+        // All 256^3 values of one RGB pixel, one red value at a time, in float64.
+        let (k, c) = (2, 3);
+        let params = random_pixel(k, c, 11);
+        let gb: Vec<u8> = (0..256 * 256)
+            .flat_map(|i| [(i / 256) as u8, (i % 256) as u8])
+            .collect();
+        let mut total = 0.0;
+        for red in 0..256 {
+            let rows: Vec<f64> = gb
+                .chunks(2)
+                .flat_map(|p| [red as f64, p[0] as f64, p[1] as f64])
+                .map(|u| u / 255.0)
+                .collect();
+            let x = Tensor::from_slice(&rows)
+                .view([256 * 256, 3])
+                .to_kind(Kind::Double);
+            let p = params.expand([256 * 256, params.size()[1]], false);
+            total += nll(&p, &x, k, c)
+                .neg()
+                .exp()
+                .sum(Kind::Double)
+                .double_value(&[]);
+        }
+        assert!((total - 1.0).abs() < 1e-9, "sum over 256^3 values: {total}");
+    }
+
+    #[test]
+    fn the_log_likelihood_matches_a_scalar_float64_oracle() {
+        for (k, c, seed) in [(1, 1, 1), (4, 1, 2), (10, 3, 3), (2, 3, 4)] {
+            let params = random_pixel(k, c, seed);
+            let host = Vec::<f64>::try_from(params.view([-1])).unwrap();
+            // Edge values, the middle, and neighbours of each.
+            for vals in [
+                [0u8, 0, 0],
+                [255, 255, 255],
+                [0, 255, 128],
+                [1, 254, 127],
+                [37, 200, 5],
+            ] {
+                let vals = &vals[..c];
+                let x =
+                    Tensor::from_slice(&vals.iter().map(|&u| u as f64 / 255.0).collect::<Vec<_>>())
+                        .view([1, c as i64]);
+                let got = nll(&params, &x, k, c).double_value(&[0]);
+                let want = -oracle_probability(&host, vals, k).ln();
+                assert!(
+                    (got - want).abs() < 1e-9 * want.abs().max(1.0),
+                    "k={k} c={c} {vals:?}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_tiny_bin_keeps_its_digits() {
+        // Far in the upper tail (mean -0.9, scale e^-4, value 250: about 1e-44), where
+        // 1 - CDF computed as a difference is 0: the mass agrees with the tail's own
+        // closed form, log P = log sigmoid(-lo) + log(1 - sigmoid(-hi) / sigmoid(-lo)).
+        let params = Tensor::from_slice(&[0.0f64, -0.9, -4.0]).view([1, 3]);
+        let x = Tensor::from_slice(&[250.0f64 / 255.0]).view([1, 1]);
+        let got = nll(&params, &x, 1, 1).double_value(&[0]);
+        let s = (-4.0f64).exp();
+        let v = 250.0 / 127.5 - 1.0;
+        let (lo, hi) = ((v - 1.0 / 255.0 + 0.9) / s, (v + 1.0 / 255.0 + 0.9) / s);
+        let ratio = (-(hi - lo)).exp() * (1.0 + (-lo).exp()) / (1.0 + (-hi).exp());
+        let log_p = -lo - (-lo).exp().ln_1p() + (-ratio).ln_1p();
+        assert!(got > 90.0, "{got}");
+        assert!((got + log_p).abs() < 1e-9 * got, "{got} vs {}", -log_p);
+    }
+
+    #[test]
+    fn the_mean_image_follows_the_coupling() {
+        // One component (weight 1), RGB: red mean 0.2, green 0 + 0.5 * red, blue -0.4 +
+        // tanh(0.3) * red + tanh(-0.2) * green, in [-1, 1].
+        let k = 1;
+        let raw = [
+            0.0,
+            0.2,
+            0.0,
+            -0.4,
+            -3.0,
+            -3.0,
+            -3.0,
+            0.5f64.atanh(),
+            0.3,
+            -0.2,
+        ];
+        let params = Tensor::from_slice(&raw).view([1, 10]);
+        let m = Vec::<f64>::try_from(mean(&params, k, 3).view([-1])).unwrap();
+        let r = 0.2;
+        let g = 0.5 * r;
+        let b = -0.4 + 0.3f64.tanh() * r + (-0.2f64).tanh() * g;
+        let want: Vec<f64> = [r, g, b].iter().map(|v| (v + 1.0) / 2.0).collect();
+        for (got, want) in m.iter().zip(&want) {
+            assert!((got - want).abs() < 1e-12, "{m:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn gradients_stay_finite_far_in_the_tails_and_at_any_scale() {
+        // Values far above and below the means, scales from e^-7 to e^12: the bins' masses
+        // underflow or cannot be told apart in float32, where a formula evaluated on the
+        // side not chosen reaches log(0) and its gradient 0/0 (NaN) would poison every
+        // gradient (found by scripts/numerics_probe.py).
+        let (k, c) = (2, 3);
+        let p = params_per_pixel(k, c) as i64;
+        let hw = 64;
+        let _rng = crate::rng_lock();
+        tch::manual_seed(3);
+        let params =
+            (Tensor::randn([4, p * hw], (Kind::Float, Device::Cpu)) * 6.0).set_requires_grad(true);
+        let x =
+            (Tensor::rand([4, c as i64 * hw], (Kind::Float, Device::Cpu)) * 255.0).round() / 255.0;
+        let loss = nll(&params, &x, k, c).sum(Kind::Float);
+        loss.backward();
+        assert!(loss.double_value(&[]).is_finite());
+        assert!(
+            bool::try_from(params.grad().isfinite().all()).unwrap(),
+            "mixture gradient not finite"
+        );
+        // The single logistic shares the bin's formula: means far from the data, log-scales
+        // from -12 to 12.
+        let mean =
+            (Tensor::rand([4, 50], (Kind::Float, Device::Cpu)) * 3.0 - 1.0).set_requires_grad(true);
+        let log_scale =
+            (Tensor::linspace(-12.0, 12.0, 50, (Kind::Float, Device::Cpu))).set_requires_grad(true);
+        let x = (Tensor::rand([4, 50], (Kind::Float, Device::Cpu)) * 255.0).round() / 255.0;
+        let loss = crate::model::logistic::discretized_logistic_nll(&mean, &log_scale, &x)
+            .sum(Kind::Float);
+        loss.backward();
+        assert!(loss.double_value(&[]).is_finite());
+        for (what, g) in [("mean", mean.grad()), ("log-scale", log_scale.grad())] {
+            assert!(
+                bool::try_from(g.isfinite().all()).unwrap(),
+                "logistic {what} gradient not finite"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bin_narrow_against_its_scale_has_its_density_times_its_width() {
+        // A scale of e^6 (bins 2e-5 scale units wide): float32's difference of CDFs has
+        // no digits left; the oracle is the float64 difference of the logistic's CDFs.
+        let params = Tensor::from_slice(&[0.0f32, 0.3, 6.0]).view([1, 3]);
+        for value in [3u8, 128, 250] {
+            let x = Tensor::from_slice(&[value as f32 / 255.0]).view([1, 1]);
+            let got = nll(&params, &x, 1, 1).double_value(&[0]);
+            let s = 6.0f64.exp();
+            let v = value as f64 / 127.5 - 1.0;
+            let cdf = |t: f64| 1.0 / (1.0 + (-(t - 0.3) / s).exp());
+            let want = -(cdf(v + 1.0 / 255.0) - cdf(v - 1.0 / 255.0)).ln();
+            assert!((got - want).abs() < 1e-5 * want, "{value}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn the_decoder_gives_every_component_parameters_for_every_pixel() {
+        use crate::config::{Arch, Likelihood, ModelConfig};
+        use crate::model::arch::{decoder, Op};
+        for arch in [Arch::Mlp, Arch::Conv] {
+            let m = ModelConfig {
+                arch,
+                channels: 3,
+                conv_channels: vec![8, 16],
+                likelihood: Likelihood::LogisticMixture,
+                mixtures: 10,
+                ..ModelConfig::mlp(32, 32, vec![64], 4)
+            };
+            // 10 x (1 weight + 3 means + 3 log-scales + 3 coefficients) = 100 per pixel.
+            let outputs = match decoder(&m).iter().rev().find_map(|l| match l.op {
+                Op::Linear { outputs, .. } => Some(outputs),
+                Op::ConvTranspose2d { outputs, .. } => Some(outputs * 32 * 32),
+                _ => None,
+            }) {
+                Some(o) => o,
+                None => panic!("{arch:?}: no weighted layer"),
+            };
+            assert_eq!(outputs, 100 * 32 * 32, "{arch:?}");
+        }
+    }
+}
