@@ -2,13 +2,18 @@
 src/model/mixture.rs computes it: the same layout of the decoder's output, the same steps.
 
 Per pixel, params_per_pixel(k, c) values: k weights, then the means [c, k], the log-scales
-[c, k] (floored at -7) and the coefficients [c(c-1)/2, k] (tanh; pair (ch, j) at
+[c, k] (plus LOG_SCALE_SHIFT, floored at -7) and the coefficients [c(c-1)/2, k] (tanh; pair (ch, j) at
 ch(ch-1)/2 + j), read from [n, P*H*W] as [n, P, H, W]. Values x in [0, 1] are stretched to
 [-1, 1]; bins are 2/255 wide, the outer two (values 0 and 255) open."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+
+# Added to the decoder's log-scale outputs (mixture.rs's LOG_SCALE_SHIFT): a fresh decoder
+# starts at a scale of 0.1 of the [-1, 1] range, not the whole range.
+LOG_SCALE_SHIFT = -2.3
 
 
 def params_per_pixel(k: int, c: int) -> int:
@@ -23,7 +28,7 @@ def _parts(params: torch.Tensor, k: int, c: int):
     # Contiguous copies, as mixture.rs (the thread count then leaves the bits alone).
     logits = p[:, :k].contiguous()  # [n, K, HW]
     means = p[:, k:k + c * k].contiguous().reshape(n, c, k, hw)
-    log_scales = p[:, k + c * k:k + 2 * c * k].contiguous().reshape(n, c, k, hw).clamp_min(-7.0)
+    log_scales = (p[:, k + c * k:k + 2 * c * k].contiguous().reshape(n, c, k, hw) + LOG_SCALE_SHIFT).clamp_min(-7.0)
     coeffs = torch.tanh(p[:, k + 2 * c * k:].contiguous().reshape(n, pairs, k, hw))
     return logits, means, log_scales, coeffs
 

@@ -63,14 +63,32 @@ pub fn default_iw_samples(device: Device) -> usize {
     }
 }
 
-/// Decoded samples per chunk: about 50 MB of pixel logits on the CPU (smaller chunks
-/// measured faster there than 200 MB ones), 1.6 GB on CUDA.
-pub fn default_batch_rows(device: Device) -> usize {
-    if device.is_cuda() {
-        1 << 19
-    } else {
-        1 << 14
+/// Decoded samples per chunk: as many as hold about 50 MB of decoder outputs and
+/// likelihood intermediates on the CPU (smaller chunks measured faster there than 200 MB
+/// ones), 1.6 GB on CUDA: 16,384 and 524,288 MNIST images' logits. A colour model with the
+/// logistic mixture holds a hundred times more per sample, and gets fewer.
+pub fn default_batch_rows(device: Device, model: &crate::config::ModelConfig) -> usize {
+    let budget: u128 = if device.is_cuda() { 1 << 19 } else { 1 << 14 } * 784;
+    let per_row = crate::model::memory::decoded_values(model).unwrap_or(u128::MAX);
+    (budget / per_row.max(1)).clamp(1, MAX_BATCH_ROWS as u128) as usize
+}
+
+/// Refuses a `--batch-rows` whose decoded samples (outputs and the likelihood's
+/// intermediates, float32, twice over for the operations' temporaries) would not fit in the
+/// memory `device` offers, before anything is decoded.
+fn check_rows_fit(rows: usize, model: &crate::config::ModelConfig, device: Device) -> Result<()> {
+    let per_row = crate::model::memory::decoded_values(model).unwrap_or(u128::MAX);
+    let needed = per_row.saturating_mul(rows as u128).saturating_mul(8);
+    if let Some(available) = crate::native::device::available_bytes(device) {
+        ensure!(
+            needed <= available as u128,
+            "--batch-rows {rows}: {rows} decoded samples of this model need about {:.1} GiB, \
+             more than the {:.1} GiB free; give a smaller --batch-rows",
+            needed as f64 / (1u64 << 30) as f64,
+            available as f64 / (1u64 << 30) as f64
+        );
     }
+    Ok(())
 }
 
 /// The content of `eval.json` (all per-image averages in nats unless named otherwise).
@@ -130,7 +148,8 @@ impl EvalReport {
             .unwrap_or_else(|| default_iw_samples(device));
         let rows = settings
             .batch_rows
-            .unwrap_or_else(|| default_batch_rows(device));
+            .unwrap_or_else(|| default_batch_rows(device, &run.config.model));
+        check_rows_fit(rows, &run.config.model, device)?;
         let n = settings
             .limit
             .unwrap_or(data.test.len())
@@ -260,5 +279,29 @@ impl std::fmt::Display for EvalReport {
              {lo:.3}..{hi:.3}, KL(moment-matched Gaussian || N(0, I)) {:.3} nats",
             agg.kl_moment_matched_to_prior
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Arch, Likelihood, ModelConfig};
+
+    #[test]
+    fn chunks_hold_the_same_memory_whatever_the_model() {
+        // MNIST's logits: the 16,384 rows measured fastest on the CPU.
+        let mnist = ModelConfig::mlp(28, 28, vec![400], 20);
+        assert_eq!(default_batch_rows(Device::Cpu, &mnist), 16_384);
+        // 32x32 RGB with 10 components: 100 outputs and 600 intermediates a pixel, so
+        // 16,384 * 784 / (700 * 1024) = 17 rows.
+        let colour = ModelConfig {
+            arch: Arch::Conv,
+            channels: 3,
+            conv_channels: vec![32, 64],
+            likelihood: Likelihood::LogisticMixture,
+            mixtures: 10,
+            ..ModelConfig::mlp(32, 32, vec![400], 20)
+        };
+        assert_eq!(default_batch_rows(Device::Cpu, &colour), 17);
     }
 }

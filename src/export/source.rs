@@ -77,6 +77,7 @@ const LOGISTIC_SOURCE: &str = r#"def discretized_logistic_nll(self, mean: Tensor
 /// in the same order, the channel coupling unrolled.
 fn mixture_source(k: usize, c: usize) -> String {
     let p = crate::model::mixture::params_per_pixel(k, c);
+    let shift = crate::model::mixture::LOG_SCALE_SHIFT;
     let pairs = c * (c - 1) / 2;
     let (means, scales, coeffs) = (k, k + c * k, k + 2 * c * k);
     // Channel ch's mean, coupled to `values` (v: the data; e: the expected values).
@@ -94,7 +95,7 @@ fn mixture_source(k: usize, c: usize) -> String {
     p = torch.reshape(p, [n, {p}, -1])
     hw = p.size(2)
     means = torch.reshape(p[:, {means}:{scales}], [n, {c}, {k}, hw])
-    log_scales = torch.clamp_min(torch.reshape(p[:, {scales}:{coeffs}], [n, {c}, {k}, hw]), -7.0)
+    log_scales = torch.clamp_min(torch.reshape(p[:, {scales}:{coeffs}], [n, {c}, {k}, hw]) + {shift:?}, -7.0)
     coeffs = torch.tanh(torch.reshape(p[:, {coeffs}:], [n, {pairs}, {k}, hw]))
     return (p[:, 0:{k}], means, log_scales, coeffs)
 

@@ -52,14 +52,7 @@ pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
         }
     }
     per_image = per_image.checked_add(4 * model.latent as u128)?;
-    if model.likelihood == crate::config::Likelihood::LogisticMixture {
-        // The mixture's loss keeps about 20 values per channel, component and pixel
-        // ([n, C, K, HW]: the bin's ends, their log-sigmoids, the masses) for backward.
-        let per_component = (model.channels as u128)
-            .checked_mul(model.mixtures as u128)?
-            .checked_mul((model.image_height as u128).checked_mul(model.image_width as u128)?)?;
-        per_image = per_image.checked_add(per_component.checked_mul(20)?)?;
-    }
+    per_image = per_image.checked_add(likelihood_values(model)?)?;
     if model.arch == Arch::Conv {
         per_image = per_image.checked_add(conv_feature_values(model)?)?;
     }
@@ -68,6 +61,30 @@ pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
         .checked_mul(4)?
         .checked_add(activations)?
         .checked_mul(4)
+}
+
+/// The values the likelihood's loss keeps per image beyond the decoder's output: for the
+/// logistic mixture about 20 per channel, component and pixel ([n, C, K, HW]: the bin's
+/// ends, their log-sigmoids, the masses); none for the per-value likelihoods.
+fn likelihood_values(model: &ModelConfig) -> Option<u128> {
+    if model.likelihood != crate::config::Likelihood::LogisticMixture {
+        return Some(0);
+    }
+    (model.channels as u128)
+        .checked_mul(model.mixtures as u128)?
+        .checked_mul(model.image_height as u128)?
+        .checked_mul(model.image_width as u128)?
+        .checked_mul(20)
+}
+
+/// The values one decoded sample holds while its -log p(x|z) is computed: the decoder's
+/// output and the likelihood's intermediates (`eval` sizes its chunks by it).
+pub fn decoded_values(model: &ModelConfig) -> Option<u128> {
+    let per_pixel = arch::outputs_per_pixel(model) as u128;
+    let pixels = (model.image_height as u128).checked_mul(model.image_width as u128)?;
+    per_pixel
+        .checked_mul(pixels)?
+        .checked_add(likelihood_values(model)?)
 }
 
 /// The values of a conv model's feature maps per image: each stride-2 stage's channels at

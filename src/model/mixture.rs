@@ -4,7 +4,8 @@
 //! that green's mean follows red's value and blue's follows both.
 //!
 //! Per pixel, with values x_c in [-1, 1] (the data's [0, 1] stretched), component k has
-//! weight softmax(w)_k, means m_{k,c}, log-scales s_{k,c} (floored at -7, as PixelCNN++) and
+//! weight softmax(w)_k, means m_{k,c}, log-scales s_{k,c} (the decoder's output plus
+//! [`LOG_SCALE_SHIFT`], floored at -7 as PixelCNN++) and
 //! coefficients a_{k,cj} = tanh(.) for j < c:
 //!
 //!   p(x) = sum_k pi_k prod_c P_logistic(x_c | m_{k,c} + sum_{j<c} a_{k,cj} x_j, exp(s_{k,c}))
@@ -23,6 +24,13 @@ use tch::{Kind, Tensor};
 /// PixelCNN++'s floor on the log-scales: a scale below e^-7 (a thousandth of a bin) adds
 /// nothing to the likelihood but numerical trouble.
 const MIN_LOG_SCALE: f64 = -7.0;
+
+/// Added to the decoder's log-scale outputs: a fresh decoder's outputs are near 0, a scale
+/// of e^-2.3 = 0.1 of the [-1, 1] range, about 13 of the 256 levels, as the single
+/// logistic starts (`vae::LOG_SCALE_INIT`, 0.05 of [0, 1]). From a scale of 1 (the whole
+/// range), Adam's steps of about `--lr` take thousands of steps to narrow it: on colour
+/// digits the mixture then trailed the single logistic after 40 epochs.
+pub const LOG_SCALE_SHIFT: f64 = -2.3;
 
 /// Half a bin of 8-bit values in [-1, 1].
 const HALF_BIN: f64 = 1.0 / 255.0;
@@ -58,6 +66,7 @@ fn split(params: &Tensor, k: usize, c: usize) -> Parts {
         means: at(k64, c64 * k64).view([n, c64, k64, hw]),
         log_scales: at(k64 + c64 * k64, c64 * k64)
             .view([n, c64, k64, hw])
+            .g_add_scalar(LOG_SCALE_SHIFT)
             .clamp_min(MIN_LOG_SCALE),
         coeffs: (pairs > 0).then(|| {
             at(k64 + 2 * c64 * k64, pairs * k64)
@@ -151,7 +160,7 @@ mod tests {
                 let prob: f64 = (0..c)
                     .map(|ch| {
                         let mut m = p[k + ch * k + comp];
-                        let s = p[k + c * k + ch * k + comp].max(-7.0).exp();
+                        let s = (p[k + c * k + ch * k + comp] - 2.3).max(-7.0).exp();
                         for j in 0..ch {
                             let a = p[k + 2 * c * k + (ch * (ch - 1) / 2 + j) * k + comp].tanh();
                             m += a * v[j];
@@ -183,7 +192,7 @@ mod tests {
         let mut host = Vec::<f64>::try_from(Tensor::randn([p as i64], D)).unwrap();
         // Log-scales between about -4.5 and -0.5: bins of very different mass.
         for s in &mut host[k + c * k..k + 2 * c * k] {
-            *s = *s * 0.8 - 2.5;
+            *s = *s * 0.8 - 0.2; // scales e^(-2.5 +- 0.8) after the shift
         }
         Tensor::from_slice(&host).view([1, p as i64])
     }
@@ -248,7 +257,7 @@ mod tests {
         // Far in the upper tail (mean -0.9, scale e^-4, value 250: about 1e-44), where
         // 1 - CDF computed as a difference is 0: the mass agrees with the tail's own
         // closed form, log P = log sigmoid(-lo) + log(1 - sigmoid(-hi) / sigmoid(-lo)).
-        let params = Tensor::from_slice(&[0.0f64, -0.9, -4.0]).view([1, 3]);
+        let params = Tensor::from_slice(&[0.0f64, -0.9, -4.0 - LOG_SCALE_SHIFT]).view([1, 3]);
         let x = Tensor::from_slice(&[250.0f64 / 255.0]).view([1, 1]);
         let got = nll(&params, &x, 1, 1).double_value(&[0]);
         let s = (-4.0f64).exp();
@@ -333,7 +342,8 @@ mod tests {
     fn a_bin_narrow_against_its_scale_has_its_density_times_its_width() {
         // A scale of e^6 (bins 2e-5 scale units wide): float32's difference of CDFs has
         // no digits left; the oracle is the float64 difference of the logistic's CDFs.
-        let params = Tensor::from_slice(&[0.0f32, 0.3, 6.0]).view([1, 3]);
+        let params =
+            Tensor::from_slice(&[0.0f32, 0.3, (6.0 - LOG_SCALE_SHIFT) as f32]).view([1, 3]);
         for value in [3u8, 128, 250] {
             let x = Tensor::from_slice(&[value as f32 / 255.0]).view([1, 1]);
             let got = nll(&params, &x, 1, 1).double_value(&[0]);

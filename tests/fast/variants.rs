@@ -294,4 +294,16 @@ fn a_logistic_mixture_cannot_beat_the_entropy_of_uniform_bytes() {
         .as_f64()
         .expect("bits_per_dim in eval.json");
     assert!((7.98..8.5).contains(&bits), "bits/dim {bits}: {eval}");
+    // Chunks of decoded samples too large for memory are refused before any work (the
+    // mixture keeps ~13,000 values a sample: 16M samples would be terabytes).
+    fails_with(
+        &[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--batch-rows",
+            "16000000",
+        ],
+        &["--batch-rows 16000000", "give a smaller --batch-rows"],
+    );
 }

@@ -15,7 +15,7 @@ from tch_vae.mixture import mixture_mean, mixture_nll, params_per_pixel
 def random_pixel(k, c, seed):
     g = torch.Generator().manual_seed(seed)
     p = torch.randn(1, params_per_pixel(k, c), generator=g, dtype=torch.float64)
-    p[:, k + c * k:k + 2 * c * k] = p[:, k + c * k:k + 2 * c * k] * 0.8 - 2.5
+    p[:, k + c * k:k + 2 * c * k] = p[:, k + c * k:k + 2 * c * k] * 0.8 - 0.2  # scales e^-2.5 +- 0.8
     return p
 
 
@@ -32,7 +32,7 @@ def oracle_log_p(p, vals, k):
         for ch in range(c):
             m = p[k + ch * k + comp] + sum(
                 math.tanh(p[k + 2 * c * k + (ch * (ch - 1) // 2 + j) * k + comp]) * v[j] for j in range(ch))
-            s = math.exp(max(p[k + c * k + ch * k + comp], -7.0))
+            s = math.exp(max(p[k + c * k + ch * k + comp] - 2.3, -7.0))  # the shift, the floor
             base = torch.distributions.Uniform(torch.tensor(0.0, dtype=torch.float64),
                                                torch.tensor(1.0, dtype=torch.float64))
             logistic = torch.distributions.TransformedDistribution(

@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 B=${B:-../../../target/release/tch-vae}
 DATA=${DATA:-/tmp/colour/digits.npz}
 [ -f "$DATA" ] || python3 ../../../scripts/make_colour_digits.py "$DATA"
-for lik in logistic logistic-mixture; do
+for lik in ${LIKELIHOODS:-logistic logistic-mixture}; do
   out=/tmp/colour/$lik
   rm -rf "$out"
   "$B" train --data "$DATA" --out "$out" --arch conv --likelihood "$lik" --epochs 40 \
