@@ -33,13 +33,13 @@ def invariant_sigmoid(x):
 def mixture_op(k: int, c: int):
     """tch_vae.mixture's -log p(x) (src/model/mixture.rs's steps) with parameters drawn
     from x and 8-bit data from t, trimmed to whole pixels."""
-    from tch_vae.mixture import mixture_mean, mixture_nll, params_per_pixel
+    from tch_vae.mixture import mixture_image, mixture_nll, params_per_pixel
 
     def op(x, t):
         p = params_per_pixel(k, c)
         hw = x.shape[1] // p
         data = (t[:, : c * hw] * 0.7 + 0.15).mul(255).round().div(255)
-        return mixture_nll(x[:, : p * hw], data, k, c) + mixture_mean(x[:, : p * hw], k, c).sum(1)
+        return mixture_nll(x[:, : p * hw], data, k, c) + mixture_image(x[:, : p * hw], k, c).sum(1)
 
     return op
 

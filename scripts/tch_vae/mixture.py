@@ -80,11 +80,12 @@ def mixture_nll(params: torch.Tensor, x: torch.Tensor, k: int, c: int) -> torch.
     return -torch.logsumexp(log_weights + log_mass.sum(1), 1).sum(1)
 
 
-def mixture_mean(params: torch.Tensor, k: int, c: int) -> torch.Tensor:
-    """The mixture's mean image, [n, C*H*W] in [0, 1] (each component's logistic means,
-    coupled through the earlier channels' expected values, weighted by the mixture)."""
+def mixture_image(params: torch.Tensor, k: int, c: int) -> torch.Tensor:
+    """The mixture's picture, [n, C*H*W] in [0, 1]: at each pixel the most probable
+    component's means, coupled through the earlier channels' (clamped) means."""
     logits, means, _, coeffs = _parts(params, k, c)
-    weights = torch.exp(logits - torch.logsumexp(logits, 1, keepdim=True)).unsqueeze(1)  # [n, 1, K, HW]
-    expected = torch.cat(_coupled(means, coeffs, [], True), 1)  # [n, C, K, HW]
-    v = (expected * weights).sum(2)
-    return ((v + 1.0) * 0.5).clamp(0.0, 1.0).reshape(params.shape[0], -1)
+    means = torch.cat(_coupled(means, coeffs, [], True), 1)  # [n, C, K, HW]
+    best = torch.argmax(logits, 1, keepdim=True).unsqueeze(1)  # [n, 1, 1, HW]
+    best = best.expand(means.shape[0], means.shape[1], 1, means.shape[3])
+    v = torch.gather(means, 2, best).squeeze(2)
+    return ((v + 1.0) * 0.5).reshape(params.shape[0], -1)

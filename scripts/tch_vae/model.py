@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mixture import log_bin_mass, mixture_mean, mixture_nll, params_per_pixel
+from .mixture import log_bin_mass, mixture_image, mixture_nll, params_per_pixel
 
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -129,10 +129,11 @@ class VAE(nn.Module):
         return self._trunk(self.decoder, self._dec_join, z, y)  # [n, C*H*W]
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Pixel probabilities (Bernoulli) or means; the logistic mixture's mean image."""
+        """Pixel probabilities (Bernoulli) or means; the logistic mixture's picture (its
+        likeliest component's means, tch_vae.mixture.mixture_image)."""
         out = self.decode_logits(z, y)
         if self.likelihood == "logistic-mixture":
-            return mixture_mean(out, self.mixtures, self.channels)
+            return mixture_image(out, self.mixtures, self.channels)
         return torch.sigmoid(out)
 
     def prior_components(self) -> tuple[torch.Tensor, torch.Tensor]:

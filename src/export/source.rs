@@ -120,9 +120,8 @@ def mixture_nll(self, p: Tensor, x: Tensor) -> Tensor:
     log_weights = logits - torch.logsumexp(logits, [1], True)
     return -torch.sum(torch.logsumexp(log_weights + torch.sum(log_mass, [1]), [1]), [1])
 
-def mixture_mean(self, p: Tensor) -> Tensor:
+def mixture_image(self, p: Tensor) -> Tensor:
     logits, means, log_scales, coeffs = self.mixture_parts(p)
-    weights = torch.unsqueeze(torch.exp(logits - torch.logsumexp(logits, [1], True)), 1)
 "#,
         rows.join(", ")
     );
@@ -135,8 +134,11 @@ def mixture_mean(self, p: Tensor) -> Tensor:
     }
     let expected: Vec<String> = (0..c).map(|ch| format!("e{ch}")).collect();
     s += &format!(
-        r#"    v = torch.sum(torch.cat([{}], 1) * weights, [2])
-    return torch.reshape(torch.clamp((v + 1.0) * 0.5, 0.0, 1.0), [p.size(0), -1])
+        r#"    means = torch.cat([{}], 1)
+    best = torch.unsqueeze(torch.argmax(logits, 1, True), 1)
+    best = best.expand([means.size(0), means.size(1), 1, means.size(3)])
+    v = torch.squeeze(torch.gather(means, 2, best), 2)
+    return torch.reshape((v + 1.0) * 0.5, [p.size(0), -1])
 
 "#,
         expected.join(", ")
@@ -257,9 +259,9 @@ pub fn torchscript_source(config: &ModelConfig) -> String {
             "self.mixture_nll(logits, x)".to_string()
         }
     };
-    // decode: the pixels' probabilities or means, or the mixture's mean image.
+    // decode: the pixels' probabilities or means, or the mixture's picture.
     let decoded = match config.likelihood {
-        Likelihood::LogisticMixture => "self.mixture_mean",
+        Likelihood::LogisticMixture => "self.mixture_image",
         _ => "torch.sigmoid",
     };
     // The KL: closed form and its split against N(0, I); against the VampPrior, the

@@ -112,26 +112,25 @@ pub fn nll(params: &Tensor, x: &Tensor, k: usize, c: usize) -> Tensor {
         .sum_dim_intlist(&[1i64][..], false, None::<Kind>)
 }
 
-/// The mixture's mean image, `[n, C*H*W]` in [0, 1]: sum_k pi_k E_k[x], where a
-/// component's mean of channel c is m_c + sum_{j<c} a_{cj} E_k[x_j] (the logistic's mean;
-/// the bins' rounding and the clamp to [-1, 1] left out), for pictures of reconstructions
-/// and samples.
-pub fn mean(params: &Tensor, k: usize, c: usize) -> Tensor {
+/// The picture of a mixture, `[n, C*H*W]` in [0, 1]: at each pixel the most probable
+/// component's means, channel after channel coupled to the earlier channels' means (the
+/// logistic's mean; the bins' rounding left out), clamped to [-1, 1]. Its weighted average
+/// over the components would blend a digit's colour with its background's into grey
+/// wherever the model is unsure which it is.
+pub fn image(params: &Tensor, k: usize, c: usize) -> Tensor {
     let parts = split(params, k, c);
     let n = params.size()[0];
-    // exp(log-softmax) from logsumexp: libtorch's softmax over a middle dimension gives
-    // other last bits at other thread counts, logsumexp does not.
-    let log_weights = &parts.logits - parts.logits.logsumexp([1i64], true);
-    let weights = log_weights.exp().unsqueeze(1); // [n, 1, K, HW]
-                                                  // A component's own expected values, channel after channel: its coupled means with
-                                                  // each earlier channel's expectation in place of its value.
-    let mut expected: Vec<Tensor> = Vec::with_capacity(c);
+    let mut means: Vec<Tensor> = Vec::with_capacity(c);
     for ch in 0..c as i64 {
-        let m = coupled(&parts, ch, |j| expected[j as usize].shallow_clone());
-        expected.push(m.clamp(-1.0, 1.0));
+        let m = coupled(&parts, ch, |j| means[j as usize].shallow_clone());
+        means.push(m.clamp(-1.0, 1.0));
     }
-    let v = (Tensor::cat(&expected, 1) * weights).sum_dim_intlist(&[2i64][..], false, None::<Kind>);
-    ((v + 1.0) * 0.5).clamp(0.0, 1.0).view([n, -1])
+    let means = Tensor::cat(&means, 1); // [n, C, K, HW]
+    let size = means.size();
+    let best = parts.logits.argmax(1, true).unsqueeze(1); // [n, 1, 1, HW]
+    let best = best.expand([size[0], size[1], 1, size[3]], false);
+    let v = means.gather(2, &best, false).squeeze_dim(2); // [n, C, HW]
+    ((v + 1.0) * 0.5).view([n, -1])
 }
 
 #[cfg(test)]
@@ -270,26 +269,20 @@ mod tests {
     }
 
     #[test]
-    fn the_mean_image_follows_the_coupling() {
-        // One component (weight 1), RGB: red mean 0.2, green 0 + 0.5 * red, blue -0.4 +
-        // tanh(0.3) * red + tanh(-0.2) * green, in [-1, 1].
-        let k = 1;
+    fn the_picture_is_the_likeliest_component_with_its_coupling() {
+        // Two components, RGB. Component 1 (weight logit 2 against 0): red mean 0.2, green
+        // 0 + tanh(0.5) red, blue -0.4 + tanh(0.3) red + tanh(-0.2) green, in [-1, 1];
+        // component 0's means are far off and must not show.
+        let k = 2;
+        // [w0, w1 | means r0 r1 g0 g1 b0 b1 | log-scales x6 | coeffs (g,r)x2 (b,r)x2 (b,g)x2]
         let raw = [
-            0.0,
-            0.2,
-            0.0,
-            -0.4,
-            -3.0,
-            -3.0,
-            -3.0,
-            0.5f64.atanh(),
-            0.3,
-            -0.2,
+            0.0, 2.0, -0.9, 0.2, 0.9, 0.0, 0.9, -0.4, -3.0, -3.0, -3.0, -3.0, -3.0, -3.0, 0.0, 0.5,
+            0.0, 0.3, 0.0, -0.2,
         ];
-        let params = Tensor::from_slice(&raw).view([1, 10]);
-        let m = Vec::<f64>::try_from(mean(&params, k, 3).view([-1])).unwrap();
+        let params = Tensor::from_slice(&raw).view([1, 20]);
+        let m = Vec::<f64>::try_from(image(&params, k, 3).view([-1])).unwrap();
         let r = 0.2;
-        let g = 0.5 * r;
+        let g = 0.5f64.tanh() * r;
         let b = -0.4 + 0.3f64.tanh() * r + (-0.2f64).tanh() * g;
         let want: Vec<f64> = [r, g, b].iter().map(|v| (v + 1.0) / 2.0).collect();
         for (got, want) in m.iter().zip(&want) {

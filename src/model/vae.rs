@@ -202,12 +202,12 @@ impl Vae {
 
     /// `[n, latent]` (and labels `[n]`) -> `[n, pixels]` in [0, 1]: the Bernoulli
     /// probabilities, or the Gaussian or logistic means, of each pixel (sigmoid(logits));
-    /// the logistic mixture's mean image.
+    /// the logistic mixture's picture (its likeliest component's means, `mixture::image`).
     pub fn decode(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
         let out = self.decode_logits(z, y)?;
         Ok(match self.config.likelihood {
             crate::config::Likelihood::LogisticMixture => {
-                crate::model::mixture::mean(&out, self.config.mixtures, self.config.channels)
+                crate::model::mixture::image(&out, self.config.mixtures, self.config.channels)
             }
             _ => out.sigmoid(),
         })

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from tch_vae.mixture import mixture_mean, mixture_nll, params_per_pixel
+from tch_vae.mixture import mixture_image, mixture_nll, params_per_pixel
 
 
 def random_pixel(k, c, seed):
@@ -68,12 +68,12 @@ def test_every_value_of_a_colour_pixel_sums_to_one():
     assert total == pytest.approx(1.0, abs=1e-9)
 
 
-def test_a_grey_pixel_sums_to_one_and_its_mean_is_inside_the_range():
+def test_a_grey_pixel_sums_to_one_and_its_picture_is_the_likeliest_component():
     k = 10
     p = random_pixel(k, 1, 9)
     x = torch.arange(256, dtype=torch.float64).unsqueeze(1) / 255.0
     assert torch.exp(-mixture_nll(p.expand(256, -1), x, k, 1)).sum().item() == pytest.approx(1.0, abs=1e-9)
-    # The mean image: the mixture's mean of the (unclamped) logistic means.
-    weights = torch.softmax(p[0, :k], 0)
-    want = ((weights * p[0, k:2 * k].clamp(-1, 1)).sum() + 1) / 2
-    assert mixture_mean(p, k, 1).item() == pytest.approx(want.clamp(0, 1).item(), rel=1e-12)
+    # The picture: the likeliest component's (clamped) mean.
+    best = int(torch.argmax(p[0, :k]))
+    want = (p[0, k + best].clamp(-1, 1) + 1) / 2
+    assert mixture_image(p, k, 1).item() == pytest.approx(want.item(), rel=1e-12)
