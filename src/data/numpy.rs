@@ -23,9 +23,10 @@ pub fn read(path: &Path) -> Result<RawData> {
     let is_npz = path.extension().is_some_and(|e| e == "npz");
     if !is_npz {
         let file = crate::native::files::open_regular(path)?;
+        let room = file.metadata().ok().map(|m| m.len());
         let npy = NpyFile::new(std::io::BufReader::new(file))
             .with_context(|| format!("{name}: not a NumPy .npy file"))?;
-        let images = read_images(npy, &format!("{name}"))?;
+        let images = read_images(npy, &format!("{name}"), room)?;
         return Ok(raw(images, Vec::new(), None));
     }
     let file = std::io::BufReader::new(crate::native::files::open_regular(path)?);
@@ -66,11 +67,18 @@ type Npz = npyz::npz::NpzArchive<std::io::BufReader<std::fs::File>>;
 /// The images in array `key` of the archive, if it holds one.
 fn images_of(npz: &mut Npz, key: &str, name: &impl std::fmt::Display) -> Result<Option<Images>> {
     let what = format!("{name}: {key}");
+    // The entry's uncompressed size as the archive declares it: the zip reader stops
+    // there, so a header that declares more values is refused before they are allocated.
+    let room = npz
+        .zip_archive()
+        .by_name(&npyz::npz::file_name_from_array_name(key))
+        .ok()
+        .map(|entry| entry.size());
     match npz
         .by_name(key)
         .with_context(|| format!("{what}: cannot read"))?
     {
-        Some(array) => Ok(Some(read_images(array, &what)?)),
+        Some(array) => Ok(Some(read_images(array, &what, room)?)),
         None => Ok(None),
     }
 }
@@ -120,7 +128,8 @@ fn raw(train: Images, train_labels: Vec<i64>, test: Option<(Images, Vec<i64>)>) 
     }
 }
 
-fn read_images<R: Read>(npy: NpyFile<R>, what: &str) -> Result<Images> {
+/// The images of one array; `room`: the bytes its file or archive entry holds, if known.
+fn read_images<R: Read>(npy: NpyFile<R>, what: &str, room: Option<u64>) -> Result<Images> {
     ensure!(
         npy.order() == Order::C,
         "{what}: the array is in Fortran order; save a C-ordered one (np.ascontiguousarray)"
@@ -145,7 +154,7 @@ fn read_images<R: Read>(npy: NpyFile<R>, what: &str) -> Result<Images> {
     let npyz::DType::Plain(ty) = &dtype else {
         bail!("{what}: a structured array ({dtype:?}); images are uint8 or float")
     };
-    check_size(&shape, ty.size_field(), what)?;
+    check_size(&shape, ty.size_field(), what, room)?;
     let cut = || format!("{what}: the array's values end early (a truncated or damaged file)");
     let bytes: Vec<u8> = match (ty.type_char(), ty.size_field()) {
         (TypeChar::Uint, 1) => npy.into_vec::<u8>().with_context(cut)?,
@@ -176,9 +185,10 @@ fn read_images<R: Read>(npy: NpyFile<R>, what: &str) -> Result<Images> {
 }
 
 /// Refuses, from the header alone, an array whose values (`item` bytes each) overflow a
-/// count, pass [`MAX_VALUES`] or would not fit in the memory available, before any of
-/// them is read (a compressed `.npz` entry can declare far more than its file holds).
-fn check_size(shape: &[usize], item: u64, what: &str) -> Result<()> {
+/// count, pass [`MAX_VALUES`], are more than its file or archive entry holds (`room`
+/// bytes, header included) or would not fit in the memory available, before any of them
+/// is read (a compressed `.npz` entry can declare far more than its file holds).
+fn check_size(shape: &[usize], item: u64, what: &str, room: Option<u64>) -> Result<()> {
     let values = shape
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
@@ -187,6 +197,14 @@ fn check_size(shape: &[usize], item: u64, what: &str) -> Result<()> {
         bail!("{what}: shape {shape:?} declares more than the {MAX_VALUES} values accepted");
     };
     let bytes = values.saturating_mul(item.max(1));
+    if let Some(room) = room {
+        ensure!(
+            bytes <= room,
+            "{what}: its header declares shape {shape:?} ({bytes} bytes of values) but the \
+             file holds only {room} bytes: a truncated or damaged array; save it again \
+             with NumPy"
+        );
+    }
     let available = crate::native::device::available_bytes(tch::Device::Cpu);
     ensure!(
         available.is_none_or(|a| bytes <= a),

@@ -261,12 +261,12 @@ fn array_sizes_are_checked_from_the_header_before_any_value_is_read() {
             "(4294967296, 4294967296, 2)",
             "declares more than the 17179869184 values accepted",
         ),
-        // 8e10 bytes of float64: more than this machine's memory, refused before reading.
+        // 8e10 bytes of float64 in a file of 132 bytes: refused before reading.
         (
             "huge.npy",
             "<f8",
             "(10000, 1000, 1000)",
-            "MiB of memory available",
+            "(80000000000 bytes of values) but the file holds only 132 bytes",
         ),
         // A header of 4 images of 2x2 and the bytes of one: the values end early.
         (
@@ -287,6 +287,21 @@ fn array_sizes_are_checked_from_the_header_before_any_value_is_read() {
         );
         assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
     }
+    // A sparse file as long as that header says: past the file's check, the memory's.
+    let sparse = tmp.path().join("sparse.npy");
+    npy_with_header(&sparse, "<f8", "(10000, 1000, 1000)", &[]);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&sparse)
+        .unwrap();
+    file.set_len(80_000_000_128).unwrap();
+    let e = format!(
+        "{:#}",
+        Dataset::load(&sparse, &OPTIONS, Device::Cpu)
+            .err()
+            .expect("an error")
+    );
+    assert!(e.contains("MiB of memory available"), "{e}");
     // The same header with all its bytes loads: the fixture itself is a valid .npy.
     let whole = tmp.path().join("whole.npy");
     npy_with_header(&whole, "|u1", "(4, 2, 2)", &[7; 16]);

@@ -89,6 +89,27 @@ def test_a_pickled_npz_is_refused_by_name(tmp_path):
         load_run_data(config, "train")
 
 
+def test_an_npz_entry_whose_header_declares_more_than_it_holds_is_refused(tmp_path):
+    """A zip entry of 200 bytes whose .npy header declares 100,000 28x28 images (78 MB):
+    the binary names the array and refuses it before allocating anything."""
+    import subprocess
+    import zipfile
+
+    from conftest import BINARY
+
+    header = "{'descr': '|u1', 'fortran_order': False, 'shape': (100000, 28, 28), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    npy = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(128)
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x_train.npy", npy)
+    out = subprocess.run([str(BINARY), "train", "--data", str(path), "--out", str(tmp_path / "run"),
+                          "--device", "cpu"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "liar.npz: x_train: its header declares shape [100000, 28, 28]" in out.stderr, out.stderr
+    assert "holds only" in out.stderr and not (tmp_path / "run").exists()
+
+
 def test_ddp_write_back_keeps_each_value_in_its_column(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
