@@ -53,6 +53,28 @@ fn list(root: &Path, classes: &mut Vec<OsString>, fixed: bool) -> Result<Vec<(Pa
         files.extend(all.iter().filter(|p| is_image(p)).map(|p| (p.clone(), 0)));
         return Ok(files);
     }
+    // Images beside class folders would have no class: refused, not dropped (and an empty
+    // subfolder does not silently turn a folder of images into one of classes).
+    let loose: Vec<String> = all
+        .iter()
+        .filter(|p| is_image(p))
+        .map(|p| display_name(p.file_name().unwrap_or_default()))
+        .collect();
+    ensure!(
+        loose.is_empty(),
+        "{}: {} image(s) ({}{}) beside the subfolder(s) {}: with subfolders, each is a class and \
+         images belong in one. Move the images into class folders, or the subfolders out",
+        root.display(),
+        loose.len(),
+        loose[..loose.len().min(3)].join(", "),
+        if loose.len() > 3 { ", ..." } else { "" },
+        subfolders
+            .iter()
+            .take(3)
+            .map(|p| display_name(p.file_name().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for sub in subfolders {
         let name = sub.file_name().unwrap_or_default().to_os_string();
         let label = match classes.iter().position(|c| *c == name) {

@@ -154,6 +154,26 @@ fn empty_foreign_and_corrupt_folders_are_named() {
     std::fs::write(split.join("test/readme.txt"), "x").unwrap();
     let e = err(&split, &options(None));
     assert!(e.contains("test") && e.contains("holds no images"), "{e}");
+    // Images beside class folders would have no class: refused with their names, and so
+    // are images beside an empty subfolder (which would otherwise make them vanish).
+    let loose = tmp.path().join("loose");
+    grey(&loose.join("cat/0.png"), 4, 4, 1);
+    grey(&loose.join("stray.png"), 4, 4, 2);
+    let e = err(&loose, &options(None));
+    assert!(
+        e.contains("1 image(s) (stray.png) beside the subfolder(s) cat")
+            && e.contains("Move the images into class folders"),
+        "{e}"
+    );
+    let beside_empty = tmp.path().join("beside_empty");
+    grey(&beside_empty.join("a.png"), 4, 4, 1);
+    grey(&beside_empty.join("b.png"), 4, 4, 2);
+    std::fs::create_dir_all(beside_empty.join("thumbnails")).unwrap();
+    let e = err(&beside_empty, &options(None));
+    assert!(
+        e.contains("2 image(s) (a.png, b.png) beside the subfolder(s) thumbnails"),
+        "{e}"
+    );
 }
 
 #[test]
