@@ -68,7 +68,8 @@ pub fn default_iw_samples(device: Device) -> usize {
 /// ones), 1.6 GB on CUDA: 16,384 and 524,288 MNIST images' logits. A colour model with the
 /// logistic mixture holds a hundred times more per sample, and gets fewer.
 pub fn default_batch_rows(device: Device, model: &crate::config::ModelConfig) -> usize {
-    let budget: u128 = if device.is_cuda() { 1 << 19 } else { 1 << 14 } * 784;
+    let rows_of_784: u128 = if device.is_cuda() { 1 << 19 } else { 1 << 14 };
+    let budget = rows_of_784 * 784;
     let per_row = crate::model::memory::decoded_values(model).unwrap_or(u128::MAX);
     (budget / per_row.max(1)).clamp(1, MAX_BATCH_ROWS as u128) as usize
 }
