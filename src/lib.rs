@@ -26,7 +26,8 @@
 //!   and `idx_folder` (MNIST format), `cifar`, `numpy`, `folder` (images, with `folder_cache`); `transform`
 //!   (`--channels`, `--image-size`), `split` (a drawn test split).
 //! - `model/`: the network (`vae`: [`model::Vae`], built from `arch`'s one layer list for
-//!   tch, TorchScript and Python), `loss` (the seed's maths: reparameterisation, the
+//!   tch, TorchScript and Python, in `layers`' tch modules; `hierarchy`, the top-down
+//!   hierarchical model of `--arch hierarchical`: `layout`, `net`, `terms`), `loss` (the seed's maths: reparameterisation, the
 //!   likelihoods, the closed-form KL split into L_mu and L_sigma^2), `logistic` (the
 //!   discretized logistic and its bin mass), `mixture` (PixelCNN++'s mixture of them), `prior` (N(0, I) or
 //!   the VampPrior), `objective` (the ELBO or the IWAE bound), `invariant` (element-wise
@@ -38,7 +39,7 @@
 //! - `report`: what a command tells its user, through a [`report::Reporter`] the caller
 //!   supplies (the library never prints).
 //! - `train/`: the loop (`trainer`: [`train::Trainer`], its plain state), `step` (eager or
-//!   CUDA graph replay), `optim` (fused Adam), `schedule` (learning rate and KL weight),
+//!   CUDA graph replay), `evaluate` (the test pass), `optim` (fused Adam), `schedule` (learning rate and KL weight),
 //!   `fault` (the non-finite check), `sums` (a pass's running sums), `threads` (the CPU
 //!   thread count that follows the load) and `thread_record` (`threads.csv`), `checkpoint`
 //!   (the state's file), `tensorboard` (the event file).
@@ -46,7 +47,8 @@
 //!   `images` (PNG), `plot` (SVG curves).
 //! - `eval/`: `mod` (importance-weighted likelihoods, posterior statistics), `report`
 //!   (`eval.json`), `compare` (runs side by side).
-//! - `export/`: the TorchScript module `vae.pt` (`source`: its TorchScript text).
+//! - `export/`: the TorchScript module `vae.pt` (`source`: its TorchScript text;
+//!   `hierarchy_source`: a hierarchical model's).
 //! - `commands/`: one function per command, from a plain request to files in a run
 //!   folder (`train`: `train` and `--resume`).
 //!

@@ -13,6 +13,7 @@ on the path).
 from .data import DEFAULT_DATA, load_run_data, load_split, read_idx
 from .export import ExportedVAE, export_pt2
 from .machine import cpu_name
+from .hierarchy import HierarchicalVAE
 from .model import VAE, elbo_terms
 from .run import COLUMNS, Metrics, load_run, read_config, read_metrics, write_metrics
 

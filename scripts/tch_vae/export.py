@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .files import check_output
+from .hierarchy import HierarchicalVAE
 from .run import load_run
 
 
@@ -16,13 +17,16 @@ class ExportedVAE(nn.Module):
     """One forward pass with every piece a user compares: for images x ([n, C*H*W] or
     [n, C, H, W]; the exported program takes [n, C, H, W]), noise eps ([n, latent]) and, for a conditional model, labels y ([n]
     int64): (mu, logvar, decode(z), recon, kl_mu, kl_var) with z = mu + sigma * eps, or,
-    under the VampPrior, (mu, logvar, decode(z), recon, kl)."""
+    under the VampPrior, (mu, logvar, decode(z), recon, kl). A hierarchical model: the same
+    six, z drawn group by group (HierarchicalVAE.exported_terms)."""
 
     def __init__(self, vae: nn.Module):
         super().__init__()
         self.vae = vae
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor, y: torch.Tensor | None = None):
+        if isinstance(self.vae, HierarchicalVAE):
+            return self.vae.exported_terms(x, eps)
         mu, logvar = self.vae.encode(x, y)
         z = mu + torch.exp(0.5 * logvar) * eps
         return (mu, logvar, self.vae.decode(z, y), *self.vae.elbo_terms(x, eps, y))

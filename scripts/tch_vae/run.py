@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .files import read_regular
+from .hierarchy import HierarchicalVAE
 from .model import VAE
 
 CONFIG = "config.json"
@@ -100,9 +101,12 @@ def load_run(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu
     return model.to(map_location).eval()
 
 
-def _build(config: dict) -> VAE:
+def _build(config: dict) -> VAE | HierarchicalVAE:
     m = config["model"]
     channels = m.get("channels", 1)  # runs written before colour images are grey
+    if m.get("arch") == "hierarchical":
+        return HierarchicalVAE((m["image_height"], m["image_width"]), channels, m["width"],
+                               m["depth"], m["latent"], m["likelihood"], m.get("mixtures", 0))
     return VAE(channels * m["image_height"] * m["image_width"], m["hidden"], m["latent"],
                m.get("arch", "mlp"), (m["image_height"], m["image_width"]), channels,
                m.get("conv_channels", [32, 64]), m["likelihood"],

@@ -35,3 +35,15 @@ pub mod num_bounds {
         const MAX: u64 = u64::MAX;
     }
 }
+
+/// `--temperature`: a number from 0 to 10.
+pub fn temperature(s: &str) -> Result<f64, String> {
+    let t: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number (e.g. 0.8)"))?;
+    if (0.0..=10.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!("must be from 0 to 10 (got {s})"))
+    }
+}

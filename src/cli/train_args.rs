@@ -83,9 +83,24 @@ pub struct TrainArgs {
     /// 32,64,128 for 64x64].
     #[arg(long, value_delimiter = ',')]
     pub conv_channels: Option<Vec<usize>>,
-    /// Network family: mlp, or conv (strided convolutions before the hidden layers).
+    /// Network family: mlp, conv (strided convolutions before the hidden layers), or
+    /// hierarchical (a top-down VAE in the VDVAE style: --depth latent groups of --latent
+    /// channels a pixel at each resolution, --width channels; for 8-bit colour images).
     #[arg(long, value_enum, default_value_t = Arch::Mlp)]
     pub arch: Arch,
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
+        "With --arch hierarchical: channels of the residual stream, from 1 to {} [default: {}]",
+        tch_vae::config::MAX_WIDTH,
+        defaults::WIDTH
+    ))]
+    pub width: Option<usize>,
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
+        "With --arch hierarchical: latent groups (and residual blocks) per resolution, from 1 \
+         to {} [default: {}]",
+        tch_vae::config::MAX_DEPTH,
+        defaults::DEPTH
+    ))]
+    pub depth: Option<usize>,
     /// What training minimises: elbo (recon + beta * KL), or iwae, the negative k-sample
     /// importance-weighted bound of Burda et al. (2015), with --k samples per image.
     #[arg(long, value_enum, default_value_t = Objective::Elbo)]
@@ -190,6 +205,8 @@ impl TrainArgs {
                 mixtures: self.mixtures,
                 conv_channels: self.conv_channels,
                 conditional: self.conditional,
+                width: self.width,
+                depth: self.depth,
             },
             train: TrainConfig {
                 data: self.data,

@@ -36,12 +36,13 @@ fn lock_for(run_dir: &Path, output: &Path, own: &str) -> Result<Option<run::RunL
 }
 
 /// `tch-vae sample`: a new grid from the saved weights (for a conditional model, of class
-/// `label`, or a row per class without one). Returns the file written.
+/// `label`, or a row per class without one), at `temperature`. Returns the file written.
 pub fn sample(
     run_dir: &Path,
     output: Option<PathBuf>,
     seed: u64,
     label: Option<i64>,
+    temperature: f64,
     device: &str,
 ) -> Result<PathBuf> {
     let device = device::resolve(device)?;
@@ -49,7 +50,7 @@ pub fn sample(
     let _lock = lock_for(run_dir, &path, SAMPLES)?;
     let run = run::load(run_dir, device)?;
     tch::manual_seed(seed as i64);
-    figures::write_samples(&run.vae, &path, label)?;
+    figures::write_samples(&run.vae, &path, label, temperature)?;
     Ok(path)
 }
 

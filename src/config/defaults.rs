@@ -19,6 +19,11 @@ pub const TEST_FRACTION: f64 = 0.1;
 pub const PSEUDO_INPUTS: usize = 500;
 /// `--mixtures` of `--likelihood logistic-mixture`: PixelCNN++, NVAE and VDVAE use 10.
 pub const MIXTURES: usize = 10;
+/// `--width` of `--arch hierarchical`: small enough for a CPU (VDVAE's CIFAR-10 uses 384).
+pub const WIDTH: usize = 64;
+/// `--depth` of `--arch hierarchical`: latent groups per resolution (VDVAE's CIFAR-10
+/// model has 3 to 13 blocks per resolution).
+pub const DEPTH: usize = 2;
 
 /// The default `--conv-channels` for images of `height` x `width`: one stride-2 stage per
 /// halving that keeps both sides even and larger than 8 (28x28 and 32x32: two stages,

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 pub mod defaults;
 
 pub use defaults::default_conv_channels;
-pub use model::{Activation, Arch, Likelihood, ModelConfig, Objective, Prior, MAX_MIXTURES};
+pub use model::{
+    Activation, Arch, Likelihood, ModelConfig, Objective, Prior, MAX_DEPTH, MAX_MIXTURES, MAX_WIDTH,
+};
 pub use resolve::{DataShape, ModelFlags, TrainRequest};
 
 mod model;

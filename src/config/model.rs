@@ -58,10 +58,20 @@ pub enum Arch {
     /// Stride-2 convolutions (`--conv-channels`) before the hidden layers, and transposed
     /// convolutions after them in the decoder (`model/arch.rs`).
     Conv,
+    /// A top-down hierarchical VAE in the VDVAE style (`model/hierarchy/`): residual
+    /// bottleneck blocks, `--depth` latent groups of `--latent` channels a pixel at each
+    /// resolution (32x32: 1, 4, 8, 16, 32), `--width` channels.
+    Hierarchical,
 }
 
 /// The largest `--pseudo-inputs`: each is an image the prior encodes at every step.
 pub const MAX_PSEUDO_INPUTS: usize = 100_000;
+
+/// The largest `--width` of `--arch hierarchical`.
+pub const MAX_WIDTH: usize = 4096;
+
+/// The largest `--depth` (latent groups per resolution) of `--arch hierarchical`.
+pub const MAX_DEPTH: usize = 64;
 
 /// The largest `--mixtures`: each component adds 1 + 2C + C(C-1)/2 decoder outputs a pixel.
 pub const MAX_MIXTURES: usize = 64;
@@ -121,6 +131,12 @@ pub struct ModelConfig {
     /// K, the components of `--likelihood logistic-mixture` (0 with the other likelihoods).
     #[serde(default)]
     pub mixtures: usize,
+    /// `--arch hierarchical`: channels of the residual stream (0 for the other families).
+    #[serde(default)]
+    pub width: usize,
+    /// `--arch hierarchical`: latent groups (and bottom-up blocks) per resolution.
+    #[serde(default)]
+    pub depth: usize,
 }
 
 pub(super) fn one() -> usize {
@@ -149,6 +165,8 @@ impl ModelConfig {
             pseudo_inputs: 0,
             classes: None,
             mixtures: 0,
+            width: 0,
+            depth: 0,
         }
     }
 
@@ -159,6 +177,11 @@ impl ModelConfig {
 
     /// "mlp 784-400-20": the usual way papers name a VAE.
     pub fn describe(&self) -> String {
+        if self.arch == Arch::Hierarchical {
+            let (c, h, w) = (self.channels, self.image_height, self.image_width);
+            let (width, depth, z) = (self.width, self.depth, self.latent);
+            return format!("hierarchical {c}x{h}x{w} w{width} d{depth} z{z}");
+        }
         let mut parts = vec![self.input_dim()];
         parts.extend(&self.hidden);
         parts.push(self.latent);
@@ -166,6 +189,7 @@ impl ModelConfig {
         let arch = match self.arch {
             Arch::Mlp => "",
             Arch::Conv => "conv ",
+            Arch::Hierarchical => "hierarchical ",
         };
         let act = match self.activation {
             Activation::Relu => "",
@@ -194,6 +218,8 @@ impl ModelConfig {
             mixtures: Some(self.mixtures),
             conv_channels: Some(self.conv_channels.clone()),
             conditional: self.classes.is_some(),
+            width: Some(self.width),
+            depth: Some(self.depth),
         }
     }
 
@@ -270,6 +296,7 @@ impl ModelFlags {
             "--hidden widths must be at least 1 (got {:?})",
             self.hidden
         );
+        self.check_hierarchy()?;
         if let (Arch::Conv, Some(stages)) = (self.arch, &self.conv_channels) {
             ensure!(
                 !stages.is_empty() && stages.iter().all(|&c| c >= 1),
@@ -277,6 +304,43 @@ impl ModelFlags {
                  {stages:?})"
             );
         }
+        Ok(())
+    }
+
+    /// `--width` and `--depth` belong to `--arch hierarchical`, which has no conditional or
+    /// VampPrior form yet and no `--conv-channels`.
+    fn check_hierarchy(&self) -> Result<()> {
+        let (width, depth) = (self.width(), self.depth());
+        if self.arch != Arch::Hierarchical {
+            ensure!(
+                width == 0 && depth == 0,
+                "--width and --depth are for --arch hierarchical; give that architecture, or \
+                 leave them out"
+            );
+            return Ok(());
+        }
+        ensure!(
+            (1..=MAX_WIDTH).contains(&width),
+            "--width must be from 1 to {MAX_WIDTH} (got {width})"
+        );
+        ensure!(
+            (1..=MAX_DEPTH).contains(&depth),
+            "--depth must be from 1 to {MAX_DEPTH} (got {depth})"
+        );
+        ensure!(
+            !self.conditional,
+            "--conditional is not available with --arch hierarchical yet; use --arch conv or \
+             mlp for a conditional model"
+        );
+        ensure!(
+            self.prior == Prior::Normal,
+            "--prior vamp is not available with --arch hierarchical: its top-down prior is \
+             learned already"
+        );
+        ensure!(
+            self.conv_channels.as_ref().is_none_or(|c| c.is_empty()),
+            "--conv-channels is for --arch conv; --arch hierarchical takes --width and --depth"
+        );
         Ok(())
     }
 }

@@ -34,6 +34,10 @@ pub struct ModelFlags {
     pub conv_channels: Option<Vec<usize>>,
     /// `--conditional`: the number of classes is read from the data.
     pub conditional: bool,
+    /// `--width` [default: [`defaults::WIDTH`] with `--arch hierarchical`].
+    pub width: Option<usize>,
+    /// `--depth` [default: [`defaults::DEPTH`] with `--arch hierarchical`].
+    pub depth: Option<usize>,
 }
 
 impl Default for ModelFlags {
@@ -53,6 +57,8 @@ impl Default for ModelFlags {
             mixtures: None,
             conv_channels: None,
             conditional: false,
+            width: None,
+            depth: None,
         }
     }
 }
@@ -64,6 +70,23 @@ impl ModelFlags {
         match self.prior {
             Prior::Vamp => self.pseudo_inputs.unwrap_or(defaults::PSEUDO_INPUTS),
             Prior::Normal => self.pseudo_inputs.unwrap_or(0),
+        }
+    }
+
+    /// The hierarchical model's width: the flag, or the default with `--arch hierarchical`
+    /// (kept when given with another architecture, for the check's message).
+    pub fn width(&self) -> usize {
+        match self.arch {
+            Arch::Hierarchical => self.width.unwrap_or(defaults::WIDTH),
+            _ => self.width.unwrap_or(0),
+        }
+    }
+
+    /// The hierarchical model's groups per resolution, as [`ModelFlags::width`].
+    pub fn depth(&self) -> usize {
+        match self.arch {
+            Arch::Hierarchical => self.depth.unwrap_or(defaults::DEPTH),
+            _ => self.depth.unwrap_or(0),
         }
     }
 
@@ -152,14 +175,19 @@ impl TrainRequest {
         let conv_channels = match (&flags.conv_channels, flags.arch) {
             (Some(given), _) => given.clone(),
             (None, Arch::Conv) => default_conv_channels(data.height, data.width),
-            (None, Arch::Mlp) => Vec::new(),
+            (None, Arch::Mlp | Arch::Hierarchical) => Vec::new(),
+        };
+        // The hierarchical model has no hidden layers: `--width` sizes it.
+        let hidden = match flags.arch {
+            Arch::Hierarchical => Vec::new(),
+            _ => flags.hidden.clone(),
         };
         ModelConfig {
             image_height: data.height,
             image_width: data.width,
             channels: data.channels,
             conv_channels,
-            hidden: flags.hidden.clone(),
+            hidden,
             latent: flags.latent,
             likelihood: flags.likelihood,
             arch: flags.arch,
@@ -169,6 +197,8 @@ impl TrainRequest {
             mixtures: flags.mixtures(),
             // No classes known is refused by the size check, never made unconditional.
             classes: flags.conditional.then(|| data.classes.unwrap_or(0)),
+            width: flags.width(),
+            depth: flags.depth(),
         }
     }
 }

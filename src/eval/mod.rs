@@ -8,12 +8,14 @@
 //!   -log w);
 //! - for a conditional model, all of these given the labels: -log p(x|y);
 //! - active units (Burda et al. 2015, section 5.2): `Cov_x(E_q[z_u])` > 0.01;
-//! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I).
+//! - the KL per latent dimension, and the aggregate posterior's moments against N(0, I);
+//!   for a hierarchical model, whose prior is learned group by group, the KL per group.
 pub(crate) mod compare;
 pub mod report;
 
+use crate::model::hierarchy;
 use crate::model::loss::kl_per_dim;
-use crate::model::objective::{importance_samples, Posterior};
+use crate::model::objective::{hierarchical_samples, importance_samples, Posterior};
 use crate::model::prior::Components;
 use crate::model::Vae;
 use anyhow::{ensure, Result};
@@ -61,6 +63,17 @@ pub fn likelihoods(
             let b = images.min(n - start);
             let xb = x.narrow(0, start, b); // [b, D]
             let yb = y.map(|y| y.narrow(0, start, b)); // [b]
+            if let Some(net) = vae.hierarchy() {
+                let (lse, sum_log_w, sum_recon, sum_kl) =
+                    hierarchical_sums(vae, net, &xb, k, samples);
+                let recon = sum_recon / k as f64;
+                nll.push(-(lse - (k as f64).ln()));
+                neg_elbo.push(&recon + sum_kl / k as f64);
+                neg_mean.push(-sum_log_w / k as f64);
+                recons.push(recon);
+                on_progress((start + b) as usize);
+                continue;
+            }
             let (mu, logvar) = vae.encode(&xb, yb.as_ref())?; // [b, d] each
             let q = Posterior {
                 mu: &mu,
@@ -102,6 +115,58 @@ pub fn likelihoods(
         neg_mean_log_w: Tensor::cat(&neg_mean, 0),
         recon: Tensor::cat(&recons, 0),
     })
+}
+
+/// A hierarchical model's running sums over `k` importance samples of each row of `x`
+/// (`[b, D]`), `chunk` samples an image at a time: log sum_i w_i, sum_i log w_i, the
+/// reconstructions' sum and the closed-form KLs' sum (`[b]` each).
+fn hierarchical_sums(
+    vae: &Vae,
+    net: &hierarchy::Net,
+    x: &Tensor,
+    k: usize,
+    chunk: i64,
+) -> (Tensor, Tensor, Tensor, Tensor) {
+    let b = x.size()[0];
+    let zeros = || Tensor::zeros([b], (Kind::Float, x.device()));
+    let mut lse = Tensor::full([b], f64::NEG_INFINITY, (Kind::Float, x.device()));
+    let (mut sum_log_w, mut sum_recon, mut sum_kl) = (zeros(), zeros(), zeros());
+    let mut done = 0i64;
+    while done < k as i64 {
+        let s = chunk.min(k as i64 - done);
+        let (samples, kl) = hierarchical_samples(vae, net, x, s);
+        let dims = &[1i64][..];
+        lse = lse.logaddexp(&samples.log_w.logsumexp(dims, false));
+        sum_log_w += samples.log_w.sum_dim_intlist(dims, false, None::<Kind>);
+        sum_recon += samples.recon.sum_dim_intlist(dims, false, None::<Kind>);
+        sum_kl += (kl.kl_mu + kl.kl_var)
+            .view([b, s])
+            .sum_dim_intlist(dims, false, None::<Kind>);
+        done += s;
+    }
+    (lse, sum_log_w, sum_recon, sum_kl)
+}
+
+/// A hierarchical model's mean KL of each group against its prior over the rows of `x`
+/// (`[n, D]`), `batch` at a time, top-down order (nats).
+pub fn kl_per_group(net: &hierarchy::Net, x: &Tensor, batch: usize) -> Result<Vec<f64>> {
+    let n = x.size()[0];
+    let sum = tch::no_grad(|| {
+        let mut sum = Tensor::zeros(
+            [net.layout().groups.len() as i64],
+            (Kind::Double, x.device()),
+        );
+        for start in (0..n).step_by(batch.max(1)) {
+            let len = (batch as i64).min(n - start);
+            let pass = net.posterior_pass(&x.narrow(0, start, len), None);
+            let kl = hierarchy::group_kl(&pass).per_group; // [len, groups]
+            sum += kl
+                .to_kind(Kind::Double)
+                .sum_dim_intlist(&[0i64][..], false, None::<Kind>);
+        }
+        sum
+    });
+    Ok(Vec::<f64>::try_from(&(sum / n.max(1) as f64))?)
 }
 
 /// The aggregate posterior q(z) = mean_x N(mu(x), diag sigma^2(x)) of a split, by its

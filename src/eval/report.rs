@@ -126,10 +126,26 @@ pub struct EvalReport {
     /// The mean KL of each latent dimension to N(0, I), largest first (empty under the
     /// VampPrior, whose KL does not split by dimension).
     pub kl_per_dim: Vec<f64>,
-    pub aggregate_posterior_test: AggregatePosterior,
-    pub aggregate_posterior_train: AggregatePosterior,
+    /// A hierarchical model's mean KL of each latent group against its prior, top-down
+    /// (empty for the flat models; for it the per-dimension fields above are empty and the
+    /// aggregate posteriors null: its prior is learned, not N(0, I)).
+    #[serde(default)]
+    pub kl_per_group: Vec<f64>,
+    pub aggregate_posterior_test: Option<AggregatePosterior>,
+    pub aggregate_posterior_train: Option<AggregatePosterior>,
     /// Wall time of the importance-weighted pass.
     pub iw_seconds: f64,
+}
+
+/// What the posteriors say beside the likelihoods: per unit for a flat model, per group
+/// for a hierarchical one.
+#[derive(Default)]
+struct Posteriors {
+    activity: Vec<f64>,
+    kl_per_dim: Vec<f64>,
+    kl_per_group: Vec<f64>,
+    test: Option<AggregatePosterior>,
+    train: Option<AggregatePosterior>,
 }
 
 impl EvalReport {
@@ -182,15 +198,31 @@ impl EvalReport {
         let nll = mean(&l.nll);
         let nll_stderr = (n >= 2)
             .then(|| l.nll.to_kind(Kind::Double).std(true).double_value(&[]) / (n as f64).sqrt());
-        let test = encode_all(&run.vae, &x, y.as_ref(), ENCODE_BATCH)?;
         let prior = run.config.model.prior;
-        let mut kl_sorted = match prior {
-            Prior::Normal => test.kl_per_dim()?,
-            Prior::Vamp => Vec::new(),
+        let posterior = match run.vae.hierarchy() {
+            Some(net) => Posteriors {
+                kl_per_group: super::kl_per_group(net, &x, ENCODE_BATCH)?,
+                ..Posteriors::default()
+            },
+            None => {
+                let test = encode_all(&run.vae, &x, y.as_ref(), ENCODE_BATCH)?;
+                let mut kl_sorted = match prior {
+                    Prior::Normal => test.kl_per_dim()?,
+                    Prior::Vamp => Vec::new(),
+                };
+                kl_sorted.sort_by(|a, b| b.total_cmp(a));
+                let train = encode_all(&run.vae, &train_x, train_y.as_ref(), ENCODE_BATCH)?;
+                Posteriors {
+                    activity: test.unit_activity()?,
+                    kl_per_dim: kl_sorted,
+                    kl_per_group: Vec::new(),
+                    test: Some(test.aggregate_posterior()?),
+                    train: Some(train.aggregate_posterior()?),
+                }
+            }
         };
-        kl_sorted.sort_by(|a, b| b.total_cmp(a));
         let (neg_elbo, recon) = (mean(&l.neg_elbo), mean(&l.recon));
-        let activity = test.unit_activity()?;
+        let activity = posterior.activity;
         let config = &run.config;
         Ok(EvalReport {
             model: config.model.describe(),
@@ -214,15 +246,10 @@ impl EvalReport {
                 .filter(|&&v| v > ACTIVE_UNIT_THRESHOLD)
                 .count(),
             unit_activity: activity,
-            kl_per_dim: kl_sorted,
-            aggregate_posterior_test: test.aggregate_posterior()?,
-            aggregate_posterior_train: encode_all(
-                &run.vae,
-                &train_x,
-                train_y.as_ref(),
-                ENCODE_BATCH,
-            )?
-            .aggregate_posterior()?,
+            kl_per_dim: posterior.kl_per_dim,
+            kl_per_group: posterior.kl_per_group,
+            aggregate_posterior_test: posterior.test,
+            aggregate_posterior_train: posterior.train,
             iw_seconds,
         })
     }
@@ -230,14 +257,6 @@ impl EvalReport {
 
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let agg = &self.aggregate_posterior_train;
-        let mean_norm = agg.mean.iter().map(|m| m * m).sum::<f64>().sqrt();
-        let (lo, hi) = agg
-            .cov_diag
-            .iter()
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
         writeln!(
             f,
             "{} on {} test images ({}, binarize {}):",
@@ -265,6 +284,18 @@ impl std::fmt::Display for EvalReport {
             "  -log p({}) {:.2} {stderr} nats (k = {}, {:.1} s), {:.4} bits/dim{given}",
             self.likelihood_of, self.nll, self.iw_samples, self.iw_seconds, self.bits_per_dim
         )?;
+        if !self.kl_per_group.is_empty() {
+            let groups: Vec<String> = self
+                .kl_per_group
+                .iter()
+                .map(|k| format!("{k:.1}"))
+                .collect();
+            return write!(
+                f,
+                "  KL per latent group, top-down (nats): {}",
+                groups.join(", ")
+            );
+        }
         let largest = match self.kl_per_dim.first() {
             Some(kl) => format!("largest KL per dimension {kl:.2} nats"),
             None => "the VampPrior's KL does not split by dimension".to_string(),
@@ -274,12 +305,22 @@ impl std::fmt::Display for EvalReport {
             "  active units {}/{}; {largest}",
             self.active_units, self.latent
         )?;
-        write!(
-            f,
-            "  aggregate posterior (training set): |mean| {mean_norm:.3}, variances \
-             {lo:.3}..{hi:.3}, KL(moment-matched Gaussian || N(0, I)) {:.3} nats",
-            agg.kl_moment_matched_to_prior
-        )
+        if let Some(agg) = &self.aggregate_posterior_train {
+            let mean_norm = agg.mean.iter().map(|m| m * m).sum::<f64>().sqrt();
+            let (lo, hi) = agg
+                .cov_diag
+                .iter()
+                .fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            write!(
+                f,
+                "  aggregate posterior (training set): |mean| {mean_norm:.3}, variances \
+                 {lo:.3}..{hi:.3}, KL(moment-matched Gaussian || N(0, I)) {:.3} nats",
+                agg.kl_moment_matched_to_prior
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -17,6 +17,7 @@
 //! `encode(x, y)`, `decode(z, y)`, `sample(n, y)`, `elbo_terms(x, y, eps)`. Attributes:
 //! `latent`, `channels`, `image_height`, `image_width`, `input_dim`, `hidden`
 //! (`List[int]`), `likelihood` (str), and `classes` for a conditional model.
+mod hierarchy_source;
 mod source;
 
 pub use source::torchscript_source;

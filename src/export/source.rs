@@ -6,7 +6,7 @@ use crate::model::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 
 /// How a parameterised layer is referred to in TorchScript: `encoder.0` is submodule `0`
 /// of submodule `encoder`, which is not a valid attribute name, hence `getattr`.
-fn module_expr(name: &str) -> String {
+pub(super) fn module_expr(name: &str) -> String {
     name.split('.').fold("self".to_string(), |acc, part| {
         if part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !part.starts_with(|c: char| c.is_ascii_digit())
@@ -212,9 +212,45 @@ def prior_sample(self, n: int) -> Tensor:
     )
 }
 
+/// The likelihood's helpers appended to `s`; returns the expression of the reconstruction
+/// -log p(x|z) (`[n]`) from `logits` and `x`, and the function from logits to the picture.
+fn likelihood_source(config: &ModelConfig, s: &mut String) -> (String, &'static str) {
+    let recon = match config.likelihood {
+        Likelihood::Bernoulli => {
+            "torch.sum(torch.binary_cross_entropy_with_logits(logits, x, None, None, 0), 1)"
+                .to_string()
+        }
+        Likelihood::Gaussian => format!(
+            "torch.sum((x - torch.sigmoid(logits)) ** 2, 1) + {:?}",
+            0.5 * config.input_dim() as f64 * std::f64::consts::PI.ln()
+        ),
+        Likelihood::Logistic => {
+            *s += LOG_MASS_SOURCE;
+            *s += LOGISTIC_SOURCE;
+            "self.discretized_logistic_nll(torch.sigmoid(logits), self.log_scale, x)".to_string()
+        }
+        Likelihood::LogisticMixture => {
+            *s += LOG_MASS_SOURCE;
+            *s += &mixture_source(config.mixtures, config.channels);
+            "self.mixture_nll(logits, x)".to_string()
+        }
+    };
+    // decode: the pixels' probabilities or means, or the mixture's picture.
+    let decoded = match config.likelihood {
+        Likelihood::LogisticMixture => "self.mixture_image",
+        _ => "torch.sigmoid",
+    };
+    (recon, decoded)
+}
+
 /// The TorchScript source of the module's methods for `config`. A conditional model's
 /// methods take labels `y` (`[n]` int64) after their first argument.
 pub fn torchscript_source(config: &ModelConfig) -> String {
+    if config.arch == crate::config::Arch::Hierarchical {
+        let mut s = String::new();
+        let (recon, decoded) = likelihood_source(config, &mut s);
+        return s + &super::hierarchy_source::source(config, &recon, decoded);
+    }
     let conditional = config.classes.is_some();
     // Signature pieces: ", y: Tensor" in definitions and ", y" in calls when conditional.
     let (y_arg, y) = if conditional {
@@ -239,31 +275,7 @@ pub fn torchscript_source(config: &ModelConfig) -> String {
     s += &format!("def decode_logits(self, z: Tensor{y_arg}) -> Tensor:\n    h = z\n");
     s += &trunk_lines(&arch::decoder(config), conditional);
     s += "    return h\n\n";
-    let recon = match config.likelihood {
-        Likelihood::Bernoulli => {
-            "torch.sum(torch.binary_cross_entropy_with_logits(logits, x, None, None, 0), 1)"
-                .to_string()
-        }
-        Likelihood::Gaussian => format!(
-            "torch.sum((x - torch.sigmoid(logits)) ** 2, 1) + {:?}",
-            0.5 * config.input_dim() as f64 * std::f64::consts::PI.ln()
-        ),
-        Likelihood::Logistic => {
-            s += LOG_MASS_SOURCE;
-            s += LOGISTIC_SOURCE;
-            "self.discretized_logistic_nll(torch.sigmoid(logits), self.log_scale, x)".to_string()
-        }
-        Likelihood::LogisticMixture => {
-            s += LOG_MASS_SOURCE;
-            s += &mixture_source(config.mixtures, config.channels);
-            "self.mixture_nll(logits, x)".to_string()
-        }
-    };
-    // decode: the pixels' probabilities or means, or the mixture's picture.
-    let decoded = match config.likelihood {
-        Likelihood::LogisticMixture => "self.mixture_image",
-        _ => "torch.sigmoid",
-    };
+    let (recon, decoded) = likelihood_source(config, &mut s);
     // The KL: closed form and its split against N(0, I); against the VampPrior, the
     // one-sample estimate log q(z|x) - log p(z) at the decoded z (no split exists).
     let kl = match config.prior {

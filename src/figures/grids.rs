@@ -4,7 +4,7 @@
 use crate::data::Dataset;
 use crate::model::Vae;
 use crate::run::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
-use crate::{figures::images, figures::plot, model::prior};
+use crate::{figures::images, figures::plot};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -36,15 +36,17 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
         written.push(dir.join(name));
         dir.join(name)
     };
-    write_samples(vae, &add(SAMPLES), None)?;
+    write_samples(vae, &add(SAMPLES), None, 1.0)?;
     write_reconstructions(vae, data, &add(RECONSTRUCTIONS))?;
     write_latent(vae, data, &add(LATENT))?;
     // An interpolation needs a pair of test images.
     if data.test.len() >= 2 {
         write_interpolation(vae, data, &add(INTERPOLATION))?;
     }
-    // A conditional model has a manifold per class; none is drawn.
-    if vae.config().latent == 2 && vae.config().classes.is_none() {
+    // A conditional model has a manifold per class, a hierarchical one a z of many
+    // groups; none is drawn.
+    let flat_2d = vae.config().latent == 2 && vae.hierarchy().is_none();
+    if flat_2d && vae.config().classes.is_none() {
         write_manifold(vae, &add(MANIFOLD))?;
     }
     Ok(written)
@@ -53,13 +55,13 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
 /// Images decoded from z ~ p(z) (generation as in Kingma & Welling 2013, figure 4), 8 to a
 /// row: 64 of them; for a conditional model, 64 of class `label`, or without one a row of
 /// 8 per class (the first 32 classes).
-pub fn write_samples(vae: &Vae, path: &Path, label: Option<i64>) -> Result<()> {
-    let x = sample_grid(vae, label)?;
+pub fn write_samples(vae: &Vae, path: &Path, label: Option<i64>, temperature: f64) -> Result<()> {
+    let x = sample_grid(vae, label, temperature)?;
     images::write_grid(path, &x, shape(vae.config()), GRID_COLS)
 }
 
 /// The images of [`write_samples`], `[n, pixels]`, 8 to a row.
-pub fn sample_grid(vae: &Vae, label: Option<i64>) -> Result<Tensor> {
+pub fn sample_grid(vae: &Vae, label: Option<i64>, temperature: f64) -> Result<Tensor> {
     let c = vae.config();
     let device = vae.device();
     let labels = match (c.classes, label) {
@@ -82,7 +84,8 @@ pub fn sample_grid(vae: &Vae, label: Option<i64>) -> Result<Tensor> {
         }
     };
     let n = labels.as_ref().map_or(GRID_IMAGES as i64, |l| l.size()[0]);
-    tch::no_grad(|| vae.decode(&prior::sample(vae, n)?, labels.as_ref())) // [n, pixels]
+    tch::no_grad(|| Ok(vae.picture(&vae.sample_logits(n, temperature, labels.as_ref())?)))
+    // [n, pixels]
 }
 
 /// The first `n` test labels for a conditional model, `[n]`; None otherwise.
@@ -117,17 +120,23 @@ pub fn reconstruction_grid(vae: &Vae, data: &Dataset) -> Result<(Tensor, usize)>
 pub fn epoch_pngs(vae: &Vae, data: &Dataset, seed: u64) -> Result<[images::Png; 2]> {
     tch::manual_seed(seed as i64);
     let s = shape(vae.config());
-    let samples = images::grid_png(&sample_grid(vae, None)?, s, GRID_COLS)?;
+    let samples = images::grid_png(&sample_grid(vae, None, 1.0)?, s, GRID_COLS)?;
     let (grid, cols) = reconstruction_grid(vae, data)?;
     Ok([samples, images::grid_png(&grid, s, cols)?])
 }
 
 /// Test-set posterior means coloured by label: the latent itself when it is 2-D, else
-/// its projection on the first two principal components.
+/// its projection on the first two principal components (a hierarchical model's: those
+/// of its top groups).
 pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let n = data.test.len().min(LATENT_POINTS) as i64;
     let y = test_labels(vae, data, n as usize);
     let (mu, _) = vae.encode_all(&data.test.head(n as usize), y.as_ref(), 2048)?;
+    // A hierarchical model: its top (1x1) groups, the code of the whole image.
+    let mu = match vae.hierarchy() {
+        Some(net) => mu.narrow(1, 0, (net.layout().depth * net.layout().latent) as i64),
+        None => mu,
+    };
     let mu = mu.to_device(Device::Cpu);
     let (points, axis) = project_2d(&mu)?;
     let labels = Vec::<i64>::try_from(data.test.labels.narrow(0, 0, n).to_device(Device::Cpu))?;

@@ -6,7 +6,7 @@
 //! A layer's name is `<part>.<position>`, its position in the sequence, as PyTorch's
 //! `nn.Sequential` numbers its children (activations and reshapes take positions too).
 use crate::config::{Activation, Arch, Likelihood, ModelConfig, Prior};
-use crate::model::mixture::params_per_pixel;
+pub use crate::model::loss::outputs_per_pixel;
 
 /// Kernel 4, stride 2, padding 1: each convolution halves the height and width exactly.
 pub const CONV_KERNEL: usize = 4;
@@ -146,10 +146,12 @@ fn widen_first_linear(ops: &mut [Op], by: usize) {
 }
 
 /// The encoder trunk: images [n, C*H*W] -> features [n, trunk_width] (the label joins
-/// at [`label_joins`]).
+/// at [`label_joins`]). Empty for `--arch hierarchical`, whose layers are
+/// `hierarchy::Layout`'s.
 pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
     let act = activation(config);
     let mut ops = match config.arch {
+        Arch::Hierarchical => return Vec::new(),
         Arch::Mlp => mlp(&[&[config.input_dim()], &config.hidden[..]].concat(), act),
         Arch::Conv => {
             let (c, h, w) = conv_output(config);
@@ -176,7 +178,7 @@ pub fn encoder(config: &ModelConfig) -> Vec<Layer> {
 pub fn trunk_width(config: &ModelConfig) -> usize {
     match (config.hidden.last(), config.arch) {
         (Some(&h), _) => h,
-        (None, Arch::Mlp) => config.input_dim(),
+        (None, Arch::Mlp | Arch::Hierarchical) => config.input_dim(),
         (None, Arch::Conv) => {
             let (c, h, w) = conv_output(config);
             c * h * w
@@ -209,22 +211,15 @@ pub fn heads(config: &ModelConfig) -> [Layer; 2] {
     ]
 }
 
-/// The decoder's outputs per pixel: a logit per channel, or the mixture's parameters.
-pub fn outputs_per_pixel(config: &ModelConfig) -> usize {
-    match config.likelihood {
-        Likelihood::LogisticMixture => params_per_pixel(config.mixtures, config.channels),
-        _ => config.channels,
-    }
-}
-
 /// The decoder: z [n, latent] -> [n, P*H*W], P = [`outputs_per_pixel`]; no activation at
-/// the end.
+/// the end. Empty for `--arch hierarchical` (see [`encoder`]).
 pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
     let hidden: Vec<usize> = config.hidden.iter().rev().copied().collect();
     let act = activation(config);
     let per_pixel = outputs_per_pixel(config);
     let out = per_pixel * config.image_height * config.image_width;
     let mut ops = match config.arch {
+        Arch::Hierarchical => return Vec::new(),
         Arch::Mlp => mlp(&[&[config.latent], &hidden[..], &[out]].concat(), act),
         Arch::Conv => {
             let (c, h, w) = conv_output(config);
@@ -256,13 +251,16 @@ pub fn decoder(config: &ModelConfig) -> Vec<Layer> {
 /// VampPrior's `pseudo_inputs`, then encoder, heads, decoder; weight then bias): the
 /// order of the PyTorch module's `state_dict`.
 pub fn parameter_names(config: &ModelConfig) -> Vec<String> {
-    let mut names: Vec<String> = encoder(config)
-        .into_iter()
-        .chain(heads(config))
-        .chain(decoder(config))
-        .filter(|l| l.op.weight_shape().is_some())
-        .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
-        .collect();
+    let mut names: Vec<String> = match config.arch {
+        Arch::Hierarchical => crate::model::hierarchy::Layout::of(config).parameter_names(),
+        Arch::Mlp | Arch::Conv => encoder(config)
+            .into_iter()
+            .chain(heads(config))
+            .chain(decoder(config))
+            .filter(|l| l.op.weight_shape().is_some())
+            .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
+            .collect(),
+    };
     // A parameter of the module itself: PyTorch lists those before its submodules'.
     if config.prior == Prior::Vamp {
         names.insert(0, PSEUDO_INPUTS.to_string());

@@ -2,7 +2,7 @@
 //!
 //! -ELBO(x) = E_q[-log p(x|z)] + beta * KL(q(z|x) || N(0, I)), with q(z|x) = N(mu, sigma^2 I)
 //! (Kingma & Welling 2013, "Auto-Encoding Variational Bayes", eq. 10 and Appendix B).
-use crate::config::Likelihood;
+use crate::config::{Likelihood, ModelConfig};
 use crate::model::invariant;
 use tch::{Kind, Tensor};
 
@@ -157,6 +157,16 @@ impl ElboTerms {
         } else {
             &self.recon + &self.kl * beta
         }
+    }
+}
+
+/// The decoder's outputs per pixel: a logit per channel, or the mixture's parameters.
+pub fn outputs_per_pixel(config: &ModelConfig) -> usize {
+    match config.likelihood {
+        Likelihood::LogisticMixture => {
+            crate::model::mixture::params_per_pixel(config.mixtures, config.channels)
+        }
+        _ => config.channels,
     }
 }
 

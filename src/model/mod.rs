@@ -4,7 +4,9 @@
 //! invariant functions), its weights' file (`weights`) and the memory it needs
 //! (`memory`).
 pub mod arch;
+pub mod hierarchy;
 pub(crate) mod invariant;
+mod layers;
 pub mod logistic;
 pub mod loss;
 pub(crate) mod memory;

@@ -5,7 +5,7 @@
 use crate::config::{Objective, TrainConfig};
 use crate::model::loss::{batch_objective, reconstruction_nll, reparameterize_with, ElboTerms};
 use crate::model::prior::{self, Components};
-use crate::model::Vae;
+use crate::model::{hierarchy, Vae};
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
@@ -16,6 +16,85 @@ use tch::{Kind, Tensor};
 pub struct ImportanceSamples {
     pub recon: Tensor,
     pub log_w: Tensor,
+}
+
+/// `s` importance samples of a hierarchical model for each row of `x` (`[b, D]`): each
+/// image repeated `s` times through one posterior pass (z ~ q group by group).
+pub fn hierarchical_samples(
+    vae: &Vae,
+    net: &hierarchy::Net,
+    x: &Tensor,
+    s: i64,
+) -> (ImportanceSamples, hierarchy::GroupKl) {
+    let b = x.size()[0];
+    let xs = x.repeat_interleave_self_int(s, Some(0), None); // [b*s, D]
+    let pass = net.posterior_pass(&xs, None);
+    let recon = reconstruction_nll(&pass.out, &xs, vae.observation()).view([b, s]);
+    let log_w = -&recon + hierarchy::log_ratio(&pass).view([b, s]);
+    (
+        ImportanceSamples { recon, log_w },
+        hierarchy::group_kl(&pass),
+    )
+}
+
+/// The negative ELBO's terms of a hierarchical model for `x` (`[b, D]`), one posterior
+/// pass (z ~ q group by group); also the groups' KL and the pass itself.
+pub fn hierarchical_elbo(
+    vae: &Vae,
+    net: &hierarchy::Net,
+    x: &Tensor,
+) -> (ElboTerms, hierarchy::GroupKl, hierarchy::TopDown) {
+    let pass = net.posterior_pass(x, None);
+    let kl = hierarchy::group_kl(&pass);
+    let terms = ElboTerms {
+        recon: reconstruction_nll(&pass.out, x, vae.observation()),
+        kl: &kl.kl_mu + &kl.kl_var,
+        kl_mu: kl.kl_mu.shallow_clone(),
+        kl_var: kl.kl_var.shallow_clone(),
+    };
+    (terms, kl, pass)
+}
+
+/// The step of a hierarchical model: the ELBO with its closed-form KL per group (free bits
+/// per group), or the importance-weighted bound over `--k` posterior passes.
+fn hierarchical_step(
+    vae: &Vae,
+    net: &hierarchy::Net,
+    x: &Tensor,
+    config: &TrainConfig,
+    beta: f64,
+) -> StepTerms {
+    let mean_over_k =
+        |t: &Tensor, k: i64| t.view([-1, k]).mean_dim(&[1i64][..], false, None::<Kind>);
+    match config.objective {
+        Objective::Elbo => {
+            let (terms, kl, _) = hierarchical_elbo(vae, net, x);
+            let objective = hierarchy::objective(&terms.recon, &kl, beta, config.free_bits);
+            StepTerms {
+                objective,
+                loss: terms.loss(beta),
+                terms,
+            }
+        }
+        Objective::Iwae => {
+            let k = config.k as i64;
+            let (samples, kl) = hierarchical_samples(vae, net, x, k);
+            let bound = samples.log_w.logsumexp(&[1i64][..], false) - (k as f64).ln(); // [b]
+            let (kl_mu, kl_var) = (mean_over_k(&kl.kl_mu, k), mean_over_k(&kl.kl_var, k));
+            let terms = ElboTerms {
+                recon: samples.recon.mean_dim(&[1i64][..], false, None::<Kind>),
+                kl: &kl_mu + &kl_var,
+                kl_mu,
+                kl_var,
+            };
+            let loss = -bound;
+            StepTerms {
+                objective: loss.mean(loss.kind()),
+                loss,
+                terms,
+            }
+        }
+    }
 }
 
 /// The encoder's output for a batch and the prior it is measured against.
@@ -107,6 +186,9 @@ pub fn step_terms(
     config: &TrainConfig,
     beta: f64,
 ) -> Result<StepTerms> {
+    if let Some(net) = vae.hierarchy() {
+        return Ok(hierarchical_step(vae, net, x, config, beta));
+    }
     let (mu, logvar) = vae.encode(x, y)?; // [b, latent] each
     let components = Components::of(vae)?;
     let q = Posterior {

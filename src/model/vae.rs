@@ -16,36 +16,13 @@
 //! A conditional model (`classes`) takes labels `y` (`[n]` int64) beside its inputs: their
 //! one-hot codes join the input of the first linear layer of the encoder and of the
 //! decoder (`arch::label_joins`).
-use crate::config::{ModelConfig, Prior};
-use crate::model::arch::{self, Layer, Op, CONV_KERNEL, CONV_PADDING, CONV_STRIDE};
+use crate::config::{Arch, ModelConfig, Prior};
+use crate::model::arch;
+use crate::model::hierarchy;
+use crate::model::layers::{linear, Trunk};
 use anyhow::{ensure, Result};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
-
-/// A layer list cut where the one-hot label joins: `before`, then [h, y] into `after`.
-struct Trunk {
-    before: nn::Sequential,
-    after: nn::Sequential,
-}
-
-impl Trunk {
-    fn new(root: &nn::Path, layers: &[Layer]) -> Self {
-        let (before, after) = layers.split_at(arch::label_joins(layers));
-        Trunk {
-            before: sequential(root, before),
-            after: sequential(root, after),
-        }
-    }
-
-    /// [n, in] (and the one-hot labels [n, classes]) -> [n, out].
-    fn forward(&self, x: &Tensor, one_hot: Option<&Tensor>) -> Tensor {
-        let h = self.before.forward(x);
-        match one_hot {
-            Some(y) => self.after.forward(&Tensor::cat(&[&h, y], 1)),
-            None => self.after.forward(&h),
-        }
-    }
-}
 
 /// The starting value of the logistic likelihood's log-scale: a scale of e^-3 = 0.05 of the [0, 1] range, about 13 of the 256
 /// levels. At scale 1 (log-scale 0) every pixel would start near the uniform's 5.5 nats,
@@ -59,14 +36,7 @@ pub const PSEUDO_INPUTS_INIT: (f64, f64) = (0.05, 0.01);
 pub struct Vae {
     config: ModelConfig,
     device: tch::Device,
-    /// x -> h: the trunk of `arch::encoder` (empty for an MLP without hidden layers).
-    encoder: Trunk,
-    /// f1: h -> mu.
-    fc_mu: nn::Linear,
-    /// f2: h -> log sigma^2. No activation: a log-variance may be any real number.
-    fc_logvar: nn::Linear,
-    /// z -> logits over pixels (`arch::decoder`); no activation at the end.
-    decoder: Trunk,
+    body: Body,
     /// The logistic likelihood's log-scale per value, `[C*H*W]` (at the start
     /// [`LOG_SCALE_INIT`]); None for the other likelihoods.
     log_scale: Option<Tensor>,
@@ -74,17 +44,41 @@ pub struct Vae {
     pseudo_inputs: Option<Tensor>,
 }
 
+/// The network between the pixels and the likelihood's parameters.
+enum Body {
+    /// The MLP and conv families: one latent vector.
+    Flat {
+        /// x -> h: the trunk of `arch::encoder` (empty for an MLP without hidden layers).
+        encoder: Trunk,
+        /// f1: h -> mu.
+        fc_mu: nn::Linear,
+        /// f2: h -> log sigma^2. No activation: a log-variance may be any real number.
+        fc_logvar: nn::Linear,
+        /// z -> logits over pixels (`arch::decoder`); no activation at the end.
+        decoder: Trunk,
+    },
+    /// `--arch hierarchical`: groups of latents at several resolutions.
+    Hierarchical(Box<hierarchy::Net>),
+}
+
 impl Vae {
     /// Creates the variables under `root` (normally `vs.root()`).
     pub fn new(root: &nn::Path, config: &ModelConfig) -> Self {
-        let [mu, logvar] = arch::heads(config);
+        let body = if config.arch == Arch::Hierarchical {
+            Body::Hierarchical(Box::new(hierarchy::Net::new(root, config)))
+        } else {
+            let [mu, logvar] = arch::heads(config);
+            Body::Flat {
+                encoder: Trunk::new(root, &arch::encoder(config)),
+                fc_mu: linear(root, &mu),
+                fc_logvar: linear(root, &logvar),
+                decoder: Trunk::new(root, &arch::decoder(config)),
+            }
+        };
         Vae {
             config: config.clone(),
             device: root.device(),
-            encoder: Trunk::new(root, &arch::encoder(config)),
-            fc_mu: linear(root, &mu),
-            fc_logvar: linear(root, &logvar),
-            decoder: Trunk::new(root, &arch::decoder(config)),
+            body,
             log_scale: (config.likelihood == crate::config::Likelihood::Logistic).then(|| {
                 root.var(
                     arch::LOG_SCALE,
@@ -100,6 +94,22 @@ impl Vae {
                     nn::Init::Randn { mean, stdev },
                 )
             }),
+        }
+    }
+
+    /// The hierarchical network, for `--arch hierarchical`.
+    pub fn hierarchy(&self) -> Option<&hierarchy::Net> {
+        match &self.body {
+            Body::Hierarchical(net) => Some(net),
+            Body::Flat { .. } => None,
+        }
+    }
+
+    /// The width of z: `latent`, or a hierarchical model's values over all its groups.
+    pub fn latent_dim(&self) -> usize {
+        match &self.body {
+            Body::Hierarchical(net) => net.layout().latent_dim(),
+            Body::Flat { .. } => self.config.latent,
         }
     }
 
@@ -186,118 +196,76 @@ impl Vae {
         })
     }
 
-    /// `[n, pixels]` in [0, 1] (and labels `[n]`) -> (mu `[n, latent]`, logvar `[n, latent]`).
+    /// `[n, pixels]` in [0, 1] (and labels `[n]`) -> (mu `[n, latent]`, logvar `[n, latent]`);
+    /// a hierarchical model's every group, `[n, latent_dim]` each (`hierarchy::Net::encode`).
     pub fn encode(&self, x: &Tensor, y: Option<&Tensor>) -> Result<(Tensor, Tensor)> {
         check_shape(x, self.config.input_dim(), "encoder input")?;
-        let h = self.encoder.forward(x, self.one_hot(y)?.as_ref());
-        Ok((self.fc_mu.forward(&h), self.fc_logvar.forward(&h)))
+        let one_hot = self.one_hot(y)?;
+        Ok(match &self.body {
+            Body::Flat {
+                encoder,
+                fc_mu,
+                fc_logvar,
+                ..
+            } => {
+                let h = encoder.forward(x, one_hot.as_ref());
+                (fc_mu.forward(&h), fc_logvar.forward(&h))
+            }
+            Body::Hierarchical(net) => net.encode(x),
+        })
     }
 
     /// `[n, latent]` (and labels `[n]`) -> the decoder's output: logits `[n, pixels]` (before
     /// the sigmoid), or the logistic mixture's parameters `[n, P*H*W]` (`mixture.rs`).
     pub fn decode_logits(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
-        check_shape(z, self.config.latent, "decoder input")?;
-        Ok(self.decoder.forward(z, self.one_hot(y)?.as_ref()))
+        check_shape(z, self.latent_dim(), "decoder input")?;
+        let one_hot = self.one_hot(y)?;
+        Ok(match &self.body {
+            Body::Flat { decoder, .. } => decoder.forward(z, one_hot.as_ref()),
+            Body::Hierarchical(net) => net.decode_logits(z),
+        })
+    }
+
+    /// The decoder's output (as [`Vae::decode_logits`]) for `n` draws from the prior: N(0, I)
+    /// or the VampPrior for a flat model, the top-down prior with its standard deviations
+    /// times `temperature` for a hierarchical one; labels `y` (`[n]`) for a conditional one.
+    pub fn sample_logits(&self, n: i64, temperature: f64, y: Option<&Tensor>) -> Result<Tensor> {
+        match &self.body {
+            Body::Hierarchical(net) => Ok(net.sample_logits(n, temperature)),
+            Body::Flat { .. } => {
+                let z = crate::model::prior::sample(self, n)?;
+                let z = match self.config.prior {
+                    Prior::Normal => z * temperature,
+                    Prior::Vamp => {
+                        ensure!(
+                            temperature == 1.0,
+                            "--temperature: the VampPrior is a mixture; it has no temperature \
+                             (leave --temperature out)"
+                        );
+                        z
+                    }
+                };
+                self.decode_logits(&z, y)
+            }
+        }
+    }
+
+    /// The pixels' probabilities or means from the decoder's output (see [`Vae::decode`]).
+    pub fn picture(&self, out: &Tensor) -> Tensor {
+        match self.config.likelihood {
+            crate::config::Likelihood::LogisticMixture => {
+                crate::model::mixture::image(out, self.config.mixtures, self.config.channels)
+            }
+            _ => out.sigmoid(),
+        }
     }
 
     /// `[n, latent]` (and labels `[n]`) -> `[n, pixels]` in [0, 1]: the Bernoulli
     /// probabilities, or the Gaussian or logistic means, of each pixel (sigmoid(logits));
     /// the logistic mixture's picture (its likeliest component's means, `mixture::image`).
     pub fn decode(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
-        let out = self.decode_logits(z, y)?;
-        Ok(match self.config.likelihood {
-            crate::config::Likelihood::LogisticMixture => {
-                crate::model::mixture::image(&out, self.config.mixtures, self.config.channels)
-            }
-            _ => out.sigmoid(),
-        })
+        Ok(self.picture(&self.decode_logits(z, y)?))
     }
-}
-
-/// tch's variable path for a layer name: tch forbids '.' inside one path component, so
-/// "encoder.0" is the path encoder / 0 (its variables are then named "encoder.0.weight").
-fn path<'a>(root: &nn::Path<'a>, name: &str) -> nn::Path<'a> {
-    name.split('.').fold(root.clone(), |p, part| p / part)
-}
-
-/// PyTorch's default initialisation for every layer: weights and biases uniform in
-/// +-1/sqrt(fan_in), so that runs compare like for like with the PyTorch reference
-/// (tch's default weight init uses the ReLU gain instead, about 2.4 times wider).
-fn pytorch_init(op: &Op) -> nn::Init {
-    let fan_in = op.weight_shape().map_or(1, |(_, fan_in)| fan_in);
-    let bound = 1.0 / (fan_in as f64).sqrt();
-    nn::Init::Uniform {
-        lo: -bound,
-        up: bound,
-    }
-}
-
-fn linear(root: &nn::Path, layer: &Layer) -> nn::Linear {
-    let Op::Linear { inputs, outputs } = layer.op else {
-        unreachable!("the heads are linear layers")
-    };
-    let init = pytorch_init(&layer.op);
-    let config = nn::LinearConfig {
-        ws_init: init,
-        bs_init: Some(init),
-        bias: true,
-    };
-    nn::linear(
-        path(root, &layer.name),
-        inputs as i64,
-        outputs as i64,
-        config,
-    )
-}
-
-fn sequential(root: &nn::Path, layers: &[Layer]) -> nn::Sequential {
-    let (k, stride, padding) = (CONV_KERNEL as i64, CONV_STRIDE as i64, CONV_PADDING as i64);
-    let mut previous: Option<&Op> = None;
-    layers.iter().fold(nn::seq(), |seq, layer| {
-        // An activation after a weighted layer overwrites that layer's fresh output (one
-        // allocation and pass fewer; their backward passes do not read it). Anywhere else
-        // its input may be the caller's tensor, which it must not touch.
-        let in_place = previous.is_some_and(|op| op.weight_shape().is_some());
-        previous = Some(&layer.op);
-        let init = pytorch_init(&layer.op);
-        let p = path(root, &layer.name);
-        match layer.op {
-            Op::Linear { .. } => seq.add(linear(root, layer)),
-            Op::Conv2d { inputs, outputs } => {
-                let c = nn::ConvConfig {
-                    stride,
-                    padding,
-                    ws_init: init,
-                    bs_init: init,
-                    ..Default::default()
-                };
-                seq.add(nn::conv2d(p, inputs as i64, outputs as i64, k, c))
-            }
-            Op::ConvTranspose2d { inputs, outputs } => {
-                let c = nn::ConvTransposeConfig {
-                    stride,
-                    padding,
-                    ws_init: init,
-                    bs_init: init,
-                    ..Default::default()
-                };
-                seq.add(nn::conv_transpose2d(p, inputs as i64, outputs as i64, k, c))
-            }
-            Op::Relu if in_place => seq.add_fn(|x| x.shallow_clone().relu_()),
-            Op::Tanh if in_place => seq.add_fn(|x| x.shallow_clone().tanh_()),
-            Op::Relu => seq.add_fn(|x| x.relu()),
-            Op::Tanh => seq.add_fn(|x| x.tanh()),
-            Op::Flatten => seq.add_fn(|x| x.flatten(1, -1)),
-            Op::Unflatten {
-                channels,
-                height,
-                width,
-            } => {
-                let shape = [-1, channels as i64, height as i64, width as i64];
-                seq.add_fn(move |x| x.view(shape))
-            }
-        }
-    })
 }
 
 fn check_shape(t: &Tensor, columns: usize, what: &str) -> Result<()> {

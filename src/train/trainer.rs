@@ -11,11 +11,10 @@ use crate::data::split::{splitmix64, GOLDEN};
 use crate::data::{self, Dataset, Split};
 use crate::model::arch;
 use crate::model::objective;
-use crate::model::prior;
 use crate::model::weights;
 use crate::model::Vae;
 use crate::report::BatchProgress;
-use crate::run::metrics::{EpochMetrics, PassMetrics};
+use crate::run::metrics::EpochMetrics;
 use crate::train::fault::FaultRecord;
 use crate::train::optim::Adam;
 use crate::train::schedule;
@@ -26,10 +25,8 @@ use crate::train::threads::ThreadPolicy;
 use anyhow::{ensure, Result};
 use std::collections::HashMap;
 use std::time::Instant;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
-/// Test-set passes need no gradients, so they use large batches.
-const EVAL_BATCH: usize = 1024;
 /// How often (in batches) the running loss and the fault record are read back on CUDA,
 /// where a read is a host sync. On the CPU they are read after every batch.
 const REPORT_EVERY: usize = 25;
@@ -226,7 +223,7 @@ impl Trainer {
         let mut train = self.pos.sums.to_metrics(n)?;
         let beta = self.beta_at(epoch * n.div_ceil(self.config.batch_size), n);
         tch::manual_seed(keyed_seed(self.config.seed, epoch, TEST_KEY));
-        let (mut test, mean_var) = evaluate(&self.vae, &data.test, beta)?;
+        let (mut test, mean_var) = super::evaluate::evaluate(&self.vae, &data.test, beta)?;
         if self.vae.config().prior == Prior::Vamp {
             (train, test) = (train.without_kl_split(), test.without_kl_split());
         }
@@ -348,37 +345,6 @@ impl Trainer {
         }
         Ok(true)
     }
-}
-
-/// A pass over `split` without gradients: per-sample averages of the negative ELBO's parts
-/// (one z per image, as in training) and the mean of sigma^2 over images and latent units.
-pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64)> {
-    tch::no_grad(|| {
-        let n = split.len();
-        let device = split.images.device();
-        let mut sums = PassSums::zeros(device);
-        let mut var_sum = Tensor::zeros([], (Kind::Float, device));
-        let components = prior::Components::of(vae)?;
-        for start in (0..n).step_by(EVAL_BATCH) {
-            let len = EVAL_BATCH.min(n - start) as i64;
-            let x = split.rows(start, len as usize); // [b, values]
-            let y = vae
-                .config()
-                .classes
-                .map(|_| split.labels.narrow(0, start as i64, len)); // [b]
-            let (mu, logvar) = vae.encode(&x, y.as_ref())?;
-            let q = objective::Posterior {
-                mu: &mu,
-                logvar: &logvar,
-                prior: components.as_ref(),
-            };
-            let terms = objective::elbo_terms(vae, &x, y.as_ref(), &q)?;
-            sums.add(&terms, beta);
-            var_sum += logvar.exp().sum(Kind::Float);
-        }
-        let mean_var = var_sum.double_value(&[]) / (n * vae.config().latent).max(1) as f64;
-        Ok((sums.to_metrics(n)?, mean_var))
-    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod compare;
 mod data;
 mod export;
 mod folders;
+mod hierarchy;
 mod hostile;
 mod idx_properties;
 mod loader_properties;

@@ -5,7 +5,7 @@ use crate::common::*;
 
 /// Trains `flags` for 2 epochs in one go and in two (1, then `--resume` to 2) and checks
 /// that the two metrics.csv agree exactly; returns the whole run's folder.
-fn resumes_exactly(
+pub fn resumes_exactly(
     tmp: &std::path::Path,
     data: &std::path::Path,
     flags: &[&str],

@@ -251,7 +251,10 @@ fn binarised_warm_up_run_and_its_evaluation() {
         report.kl_per_dim
     );
     assert_eq!(report.unit_activity.len(), 2);
-    assert_eq!(report.aggregate_posterior_train.images, 2000);
+    assert_eq!(
+        report.aggregate_posterior_train.as_ref().unwrap().images,
+        2000
+    );
     let out = stdout(&o);
     assert!(
         out.contains("-log p(x)") && out.contains("bits/dim") && out.contains("active units"),

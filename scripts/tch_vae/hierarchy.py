@@ -1,0 +1,201 @@
+"""tch-vae's `--arch hierarchical` in PyTorch: a top-down hierarchical VAE in the VDVAE style
+(src/model/hierarchy/), with the same parameter names, operations and loss terms.
+tests/python checks the parity with the Rust model's vae.pt."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .mixture import mixture_image, params_per_pixel
+from .model import _recon
+
+
+def sides(h: int, w: int) -> list[tuple[int, int]]:
+    """The resolutions of an h x w image, top-down: halved while both sides are even and the
+    smaller is above 4, then 1x1 (layout.rs's `sides`)."""
+    out = [(h, w)]
+    while out[-1][0] % 2 == 0 and out[-1][1] % 2 == 0 and min(out[-1]) > 4:
+        out.append((out[-1][0] // 2, out[-1][1] // 2))
+    if out[-1] != (1, 1):
+        out.append((1, 1))
+    return out[::-1]
+
+
+class Block(nn.Module):
+    """gelu then conv, four times (1x1, k x k, k x k, 1x1; k = 3 unless the side is 2 or
+    less); the input added when residual."""
+
+    def __init__(self, inputs: int, mid: int, outputs: int, side: tuple[int, int], residual: bool):
+        super().__init__()
+        k = 3 if min(side) > 2 else 1
+        self.c1 = nn.Conv2d(inputs, mid, 1)
+        self.c2 = nn.Conv2d(mid, mid, k, padding=k // 2)
+        self.c3 = nn.Conv2d(mid, mid, k, padding=k // 2)
+        self.c4 = nn.Conv2d(mid, outputs, 1)
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for c in (self.c1, self.c2, self.c3, self.c4):
+            h = c(F.gelu(h))
+        return x + h if self.residual else h
+
+
+class Group(nn.Module):
+    """One latent group: posterior block q, prior block p, z projection, residual block."""
+
+    def __init__(self, width: int, mid: int, latent: int, side: tuple[int, int], level: int):
+        super().__init__()
+        self.q = Block(2 * width, mid, 2 * latent, side, False)
+        self.p = Block(width, mid, 2 * latent + width, side, False)
+        self.z_proj = nn.Conv2d(latent, width, 1)
+        self.res = Block(width, mid, width, side, True)
+        self.side, self.level = side, level
+
+
+class Encoder(nn.Module):
+    def __init__(self, channels: int, width: int, mid: int, depth: int, all_sides):
+        super().__init__()
+        self.in_conv = nn.Conv2d(channels, width, 3, padding=1)
+        self.blocks = nn.ModuleList(
+            Block(width, mid, width, side, True) for side in all_sides[::-1] for _ in range(depth))
+
+
+class Decoder(nn.Module):
+    def __init__(self, width: int, mid: int, latent: int, depth: int, all_sides, outputs: int):
+        super().__init__()
+        self.h_top = nn.Parameter(torch.zeros(1, width, 1, 1))
+        self.groups = nn.ModuleList(
+            Group(width, mid, latent, side, level)
+            for level, side in enumerate(all_sides) for _ in range(depth))
+        self.out = nn.Conv2d(width, outputs, 1)
+
+
+class HierarchicalVAE(nn.Module):
+    """The model of a tch-vae `--arch hierarchical` run. z is the stack of its groups; the
+    flat interface of the other models holds: `encode(x) -> (mu, logvar)`, every group's
+    posterior at the means of the groups above, `[n, latent_dim]` each (top-down, each group
+    `[latent, h, w]` flattened); `decode(z)`; `sample(n, temperature=1.0)`;
+    `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` with z = mu + sigma * eps group by group;
+    `log_ratio(x, eps) -> (recon, log p(z) - log q(z|x))`."""
+
+    def __init__(self, image_shape: tuple[int, int], channels: int, width: int, depth: int,
+                 latent: int, likelihood: str, mixtures: int = 0):
+        super().__init__()
+        self.image_shape, self.channels, self.width = tuple(image_shape), channels, width
+        self.likelihood, self.mixtures, self.latent_channels = likelihood, mixtures, latent
+        mid = max(width // 4, 1)
+        self.sides = sides(*image_shape)
+        outputs = params_per_pixel(mixtures, channels) if likelihood == "logistic-mixture" else channels
+        self.encoder = Encoder(channels, width, mid, depth, self.sides)
+        self.decoder = Decoder(width, mid, latent, depth, self.sides, outputs)
+        self.depth, self.classes = depth, None
+        self.latent = sum(latent * g.side[0] * g.side[1] for g in self.decoder.groups)
+        if likelihood == "logistic":
+            self.log_scale = nn.Parameter(torch.full((channels * image_shape[0] * image_shape[1],), -3.0))
+
+    def bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[n, C*H*W] in [0, 1] -> one [n, width, h, w] per resolution, top-down."""
+        h, w = self.image_shape
+        a = self.encoder.in_conv(x.reshape(-1, self.channels, h, w) * 2.0 - 1.0)
+        acts = []
+        blocks = iter(self.encoder.blocks)
+        up = self.sides[::-1]
+        for i in range(len(up)):
+            for _ in range(self.depth):
+                a = next(blocks)(a)
+            acts.insert(0, a)
+            if i + 1 < len(up):
+                nxt = up[i + 1]
+                a = a.mean((2, 3), keepdim=True) if nxt == (1, 1) else F.avg_pool2d(a, 2)
+        return acts
+
+    def top_down(self, acts, n: int, mode: str, given: torch.Tensor | None = None,
+                 temperature: float = 1.0):
+        """mode: "noise" (z = q's mean + sigma * given), "mean", "given" (z = given) or
+        "prior" (z ~ p at temperature). Returns (out, kl_mu, kl_var, log_ratio, q_mu, q_logvar)."""
+        z_dim = self.latent_channels
+        h = self.decoder.h_top.expand(n, -1, -1, -1)
+        zero = torch.zeros(n, dtype=h.dtype, device=h.device)
+        kl_mu, kl_var, log_ratio = zero, zero, zero
+        q_mus, q_logvars, offset, level = [], [], 0, 0
+        for group in self.decoder.groups:
+            sh, sw = group.side
+            if group.level != level:
+                h = F.interpolate(h, size=(sh, sw), mode="nearest")
+                level = group.level
+            p = group.p(h)
+            p_mu, p_logvar = p[:, :z_dim], p[:, z_dim:2 * z_dim]
+            size = z_dim * sh * sw
+            part = None if given is None else given[:, offset:offset + size].reshape(n, z_dim, sh, sw)
+            if mode == "prior":
+                z = p_mu + torch.exp(0.5 * p_logvar) * torch.randn_like(p_mu) * temperature
+            elif mode == "given":
+                z = part
+            else:
+                q = group.q(torch.cat([h, acts[group.level]], 1))
+                q_mu, q_logvar = q[:, :z_dim], q[:, z_dim:]
+                z = q_mu if mode == "mean" else q_mu + torch.exp(0.5 * q_logvar) * part
+                # KL(N(q) || N(p)) in closed form, as the means' and the variances' parts.
+                ratio = q_logvar - p_logvar
+                kl_mu = kl_mu + (0.5 * (q_mu - p_mu) ** 2 / torch.exp(p_logvar)).sum((1, 2, 3))
+                kl_var = kl_var + (0.5 * (torch.exp(ratio) - 1.0 - ratio)).sum((1, 2, 3))
+                log_p = (-0.5 * ((z - p_mu) ** 2 / torch.exp(p_logvar) + p_logvar)).sum((1, 2, 3))
+                log_q = (-0.5 * ((z - q_mu) ** 2 / torch.exp(q_logvar) + q_logvar)).sum((1, 2, 3))
+                log_ratio = log_ratio + log_p - log_q
+                q_mus.append(q_mu.flatten(1))
+                q_logvars.append(q_logvar.flatten(1))
+            offset += size
+            h = h + p[:, 2 * z_dim:]
+            h = h + group.z_proj(z)
+            h = group.res(h)
+        out = self.decoder.out(h).flatten(1)
+        cat = (lambda t: torch.cat(t, 1)) if q_mus else (lambda t: None)
+        return out, kl_mu, kl_var, log_ratio, cat(q_mus), cat(q_logvars)
+
+    def picture(self, out: torch.Tensor) -> torch.Tensor:
+        if self.likelihood == "logistic-mixture":
+            return mixture_image(out, self.mixtures, self.channels)
+        return torch.sigmoid(out)
+
+    def recon(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _recon(self, out, x, self.likelihood)
+
+    def encode(self, x: torch.Tensor):
+        x = torch.flatten(x, 1)
+        r = self.top_down(self.bottom_up(x), x.shape[0], "mean")
+        return r[4], r[5]
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.top_down(None, z.shape[0], "given", z)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.picture(self.decode_logits(z))
+
+    def sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
+        return self.picture(self.top_down(None, n, "prior", temperature=temperature)[0])
+
+    def forward(self, x: torch.Tensor):
+        x = torch.flatten(x, 1)
+        eps = torch.randn(x.shape[0], self.latent, dtype=x.dtype, device=x.device)
+        r = self.top_down(self.bottom_up(x), x.shape[0], "noise", eps)
+        return self.picture(r[0]), r[4], r[5]
+
+    def elbo_terms(self, x: torch.Tensor, eps: torch.Tensor):
+        x = torch.flatten(x, 1)
+        r = self.top_down(self.bottom_up(x), x.shape[0], "noise", eps)
+        return self.recon(r[0], x), r[1], r[2]
+
+    def exported_terms(self, x: torch.Tensor, eps: torch.Tensor):
+        """export_pt2's outputs: (mu, logvar, decode(z), recon, kl_mu, kl_var) of one
+        posterior pass with z = mu + sigma * eps group by group (mu and logvar: every
+        group's posterior on that pass)."""
+        x = torch.flatten(x, 1)
+        out, kl_mu, kl_var, _, mu, logvar = self.top_down(self.bottom_up(x), x.shape[0], "noise", eps)
+        return mu, logvar, self.picture(out), self.recon(out, x), kl_mu, kl_var
+
+    def log_ratio(self, x: torch.Tensor, eps: torch.Tensor):
+        x = torch.flatten(x, 1)
+        r = self.top_down(self.bottom_up(x), x.shape[0], "noise", eps)
+        return self.recon(r[0], x), r[3]

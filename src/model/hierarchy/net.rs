@@ -1,0 +1,247 @@
+//! The hierarchical network in tch, built from [`Layout`]: the bottom-up path, the
+//! top-down path that inference and generation share, and the per-group Gaussian terms.
+use super::layout::{BlockSpec, ConvSpec, GroupSpec, Layout, H_TOP};
+use crate::config::ModelConfig;
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+/// One convolution, PyTorch's default initialisation (uniform in +-1/sqrt(fan_in)),
+/// weights optionally scaled (VDVAE's 1/sqrt(blocks) on a residual block's last layer) or
+/// zeroed (the prior block's last layer).
+fn conv(root: &nn::Path, spec: &ConvSpec, scale: f64) -> nn::Conv2D {
+    let bound = 1.0 / ((spec.inputs * spec.kernel * spec.kernel) as f64).sqrt();
+    let init = nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    };
+    let config = nn::ConvConfig {
+        padding: (spec.kernel / 2) as i64,
+        ws_init: init,
+        bs_init: init,
+        ..Default::default()
+    };
+    let path = spec.name.split('.').fold(root.clone(), |p, part| p / part);
+    let mut c = nn::conv2d(
+        path,
+        spec.inputs as i64,
+        spec.outputs as i64,
+        spec.kernel as i64,
+        config,
+    );
+    if scale != 1.0 {
+        tch::no_grad(|| {
+            let _ = c.ws.g_mul_scalar_(scale);
+            if scale == 0.0 {
+                if let Some(b) = c.bs.as_mut() {
+                    let _ = b.g_mul_scalar_(0.0);
+                }
+            }
+        });
+    }
+    c
+}
+
+struct Block {
+    convs: [nn::Conv2D; 4],
+    residual: bool,
+}
+
+impl Block {
+    /// `last`: the scale of the last convolution's initial weights.
+    fn new(root: &nn::Path, spec: &BlockSpec, last: f64) -> Self {
+        let [a, b, c, d] = &spec.convs;
+        Block {
+            convs: [
+                conv(root, a, 1.0),
+                conv(root, b, 1.0),
+                conv(root, c, 1.0),
+                conv(root, d, last),
+            ],
+            residual: spec.residual,
+        }
+    }
+
+    /// [n, in, h, w] -> [n, out, h, w]: gelu then convolution, four times; plus the input
+    /// when residual.
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self
+            .convs
+            .iter()
+            .fold(x.shallow_clone(), |h, c| c.forward(&h.gelu("none")));
+        if self.residual {
+            x + h
+        } else {
+            h
+        }
+    }
+}
+
+struct Group {
+    spec: GroupSpec,
+    q: Block,
+    p: Block,
+    z_proj: nn::Conv2D,
+    res: Block,
+}
+
+/// How the top-down pass picks each group's z.
+pub enum Draw<'a> {
+    /// z ~ q(z | x, z above): training, the ELBO and the importance weights; z = mean +
+    /// sigma * the given noise (`[n, latent_dim]`, top-down) where given, else fresh noise.
+    Posterior(Option<&'a Tensor>),
+    /// z = q's mean: `encode` and the pictures of reconstructions.
+    PosteriorMean,
+    /// The given z of every group, `[n, latent_dim]` in top-down order (`decode`).
+    Given(&'a Tensor),
+    /// z ~ p(z | z above) with its standard deviation times `temperature` (`sample`).
+    Prior { temperature: f64 },
+}
+
+/// One group's Gaussians and z, `[n, latent, h, w]` each.
+pub struct GroupTerms {
+    pub z: Tensor,
+    /// The posterior's mean and log-variance (None when drawing from the prior or a given z).
+    pub q: Option<(Tensor, Tensor)>,
+    pub p: (Tensor, Tensor),
+}
+
+/// The whole top-down pass: the decoder's output `[n, outputs * H * W]` (the likelihood's
+/// parameters, channel-major as the conv models'), and each group's terms, top-down.
+pub struct TopDown {
+    pub out: Tensor,
+    pub groups: Vec<GroupTerms>,
+}
+
+pub struct Net {
+    layout: Layout,
+    in_conv: nn::Conv2D,
+    encoder: Vec<Block>,
+    h_top: Tensor,
+    groups: Vec<Group>,
+    out: nn::Conv2D,
+}
+
+impl Net {
+    pub fn new(root: &nn::Path, config: &ModelConfig) -> Self {
+        let layout = Layout::of(config);
+        let last = 1.0 / (layout.residual_blocks() as f64).sqrt();
+        let in_conv = conv(root, &layout.in_conv, 1.0);
+        let encoder = layout
+            .encoder_blocks
+            .iter()
+            .map(|b| Block::new(root, b, last))
+            .collect();
+        // VDVAE starts the top-down state at zero (its `bias_xs`), learned.
+        let (part, name) = H_TOP.split_once('.').expect("H_TOP is decoder.h_top");
+        let h_top = (root / part).var(name, &[1, layout.width as i64, 1, 1], nn::Init::Const(0.0));
+        let groups = layout
+            .groups
+            .iter()
+            .map(|g| Group {
+                spec: g.clone(),
+                q: Block::new(root, &g.q, 1.0),
+                p: Block::new(root, &g.p, 0.0),
+                z_proj: conv(root, &g.z_proj, last),
+                res: Block::new(root, &g.res, last),
+            })
+            .collect();
+        let out = conv(root, &layout.out, 1.0);
+        Net {
+            layout,
+            in_conv,
+            encoder,
+            h_top,
+            groups,
+            out,
+        }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The bottom-up activations of `x` (`[n, C*H*W]` in [0, 1]), one `[n, width, h, w]`
+    /// per resolution, top-down order (1x1 first).
+    pub fn bottom_up(&self, x: &Tensor) -> Vec<Tensor> {
+        let l = &self.layout;
+        let (c, (h, w)) = (l.channels as i64, l.image);
+        // Centred on 0, as VDVAE's inputs are.
+        let mut a = self
+            .in_conv
+            .forward(&(x.view([-1, c, h as i64, w as i64]) * 2.0 - 1.0));
+        let mut acts = Vec::with_capacity(l.sides.len());
+        let mut blocks = self.encoder.iter();
+        let sides: Vec<_> = l.sides.iter().rev().collect();
+        for (i, _) in sides.iter().enumerate() {
+            for block in blocks.by_ref().take(l.depth) {
+                a = block.forward(&a);
+            }
+            acts.push(a.shallow_clone());
+            if let Some(&&next) = sides.get(i + 1) {
+                a = downsample(&a, next);
+            }
+        }
+        acts.reverse();
+        acts
+    }
+
+    /// The top-down pass for `n` images: `acts` from [`Net::bottom_up`] (None when drawing
+    /// from the prior or decoding a given z).
+    pub fn top_down(&self, acts: Option<&[Tensor]>, n: i64, draw: &Draw) -> TopDown {
+        let l = &self.layout;
+        let z_dim = l.latent as i64;
+        let mut h = self.h_top.expand([n, -1, -1, -1], false);
+        let mut offset = 0;
+        let mut terms = Vec::with_capacity(self.groups.len());
+        for (g, group) in self.groups.iter().enumerate() {
+            let (sh, sw) = (group.spec.side.0 as i64, group.spec.side.1 as i64);
+            if g > 0 && self.groups[g - 1].spec.level != group.spec.level {
+                h = h.upsample_nearest2d([sh, sw], None, None);
+            }
+            let p = group.p.forward(&h); // [n, 2z + width, sh, sw]
+            let (p_mu, p_logvar) = (p.narrow(1, 0, z_dim), p.narrow(1, z_dim, z_dim));
+            let q = acts.map(|a| {
+                let q = group
+                    .q
+                    .forward(&Tensor::cat(&[&h, &a[group.spec.level]], 1));
+                (q.narrow(1, 0, z_dim), q.narrow(1, z_dim, z_dim))
+            });
+            let len = z_dim * sh * sw;
+            let part = |all: &Tensor| all.narrow(1, offset, len).reshape([n, z_dim, sh, sw]);
+            let z = match (draw, &q) {
+                (Draw::Posterior(eps), Some((mu, logvar))) => {
+                    let eps = eps.map_or_else(|| mu.randn_like(), part);
+                    mu + (logvar * 0.5).exp() * eps
+                }
+                (Draw::PosteriorMean, Some((mu, _))) => mu.shallow_clone(),
+                (Draw::Given(all), _) => part(all),
+                (Draw::Prior { temperature }, _) => {
+                    &p_mu + (&p_logvar * 0.5).exp() * p_mu.randn_like() * *temperature
+                }
+                _ => unreachable!("posterior draws come with the bottom-up activations"),
+            };
+            offset += len;
+            h += p.narrow(1, 2 * z_dim, l.width as i64);
+            h += group.z_proj.forward(&z);
+            h = group.res.forward(&h);
+            terms.push(GroupTerms {
+                z,
+                q,
+                p: (p_mu, p_logvar),
+            });
+        }
+        TopDown {
+            out: self.out.forward(&h).flatten(1, -1),
+            groups: terms,
+        }
+    }
+}
+
+/// [n, c, h, w] -> [n, c, next]: 2x2 average pooling, or the mean over the image for 1x1.
+fn downsample(a: &Tensor, next: (usize, usize)) -> Tensor {
+    if next == (1, 1) {
+        a.mean_dim(&[2i64, 3][..], true, Kind::Float)
+    } else {
+        a.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)
+    }
+}
