@@ -18,7 +18,7 @@ from .model import VAE, elbo_terms
 from .run import COLUMNS, Metrics, load_run, read_config, read_metrics, write_metrics
 
 __all__ = [
-    "COLUMNS", "DEFAULT_DATA", "ExportedVAE", "Metrics", "VAE", "cpu_name", "elbo_terms", "export_pt2",
+    "COLUMNS", "DEFAULT_DATA", "ExportedVAE", "HierarchicalVAE", "Metrics", "VAE", "cpu_name", "elbo_terms", "export_pt2",
     "load_run", "load_run_data", "load_split",
     "read_config", "read_idx", "read_metrics", "write_metrics",
 ]

@@ -78,7 +78,11 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let load_seconds = load_start.elapsed().as_secs_f64();
     let shape = data.shape(&req.train.data, req.model.conditional)?;
     let run = req.resolve(&shape, device)?;
-    let opened = Opened::check(&run, &data, device, "--latent and --hidden")?;
+    let sizes = match run.model.arch {
+        crate::config::Arch::Hierarchical => "--width, --depth and --latent",
+        _ => "--latent and --hidden",
+    };
+    let opened = Opened::check(&run, &data, device, sizes)?;
     let _lock = run::prepare(&out)?;
     if reused {
         run::remove_stale_events(&out)?;

@@ -328,6 +328,12 @@ impl ModelFlags {
             "--depth must be from 1 to {MAX_DEPTH} (got {depth})"
         );
         ensure!(
+            self.latent <= MAX_WIDTH,
+            "--latent of --arch hierarchical is channels a pixel of each group: at most \
+             {MAX_WIDTH} (got {})",
+            self.latent
+        );
+        ensure!(
             !self.conditional,
             "--conditional is not available with --arch hierarchical yet; use --arch conv or \
              mlp for a conditional model"

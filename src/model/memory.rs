@@ -11,6 +11,14 @@ const GIB: f64 = (1u64 << 30) as f64;
 /// The number of parameters, or None when it does not fit in 128 bits: the layers', the
 /// logistic likelihood's log-scale (one per value) and the VampPrior's pseudo-inputs.
 pub fn parameters(model: &ModelConfig) -> Option<u128> {
+    if model.arch == Arch::Hierarchical {
+        let layout = crate::model::hierarchy::Layout::of(model);
+        let log_scale = match model.likelihood {
+            crate::config::Likelihood::Logistic => model.input_dim() as u128,
+            _ => 0,
+        };
+        return Some(layout.parameter_count() as u128 + log_scale);
+    }
     let [mu, logvar] = arch::heads(model);
     let layers = arch::encoder(model)
         .into_iter()
@@ -53,8 +61,10 @@ pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
     }
     per_image = per_image.checked_add(4 * model.latent as u128)?;
     per_image = per_image.checked_add(likelihood_values(model)?)?;
-    if model.arch == Arch::Conv {
-        per_image = per_image.checked_add(conv_feature_values(model)?)?;
+    match model.arch {
+        Arch::Conv => per_image = per_image.checked_add(conv_feature_values(model)?)?,
+        Arch::Hierarchical => per_image = per_image.checked_add(hierarchy_values(model)?)?,
+        Arch::Mlp => {}
     }
     let activations = per_image.checked_mul(batch as u128)?.checked_mul(2)?;
     params
@@ -82,9 +92,16 @@ fn likelihood_values(model: &ModelConfig) -> Option<u128> {
 pub fn decoded_values(model: &ModelConfig) -> Option<u128> {
     let per_pixel = arch::outputs_per_pixel(model) as u128;
     let pixels = (model.image_height as u128).checked_mul(model.image_width as u128)?;
+    // A hierarchical sample also holds its bottom-up activations and the top-down state
+    // (about 4 of `width` values a pixel at the image's resolution) until it is decoded.
+    let network = match model.arch {
+        Arch::Hierarchical => (model.width as u128).checked_mul(pixels)?.checked_mul(6)?,
+        Arch::Mlp | Arch::Conv => 0,
+    };
     per_pixel
         .checked_mul(pixels)?
-        .checked_add(likelihood_values(model)?)
+        .checked_add(likelihood_values(model)?)?
+        .checked_add(network)
 }
 
 /// The values of a conv model's feature maps per image: each stride-2 stage's channels at
@@ -97,6 +114,41 @@ fn conv_feature_values(model: &ModelConfig) -> Option<u128> {
         values = values.checked_add((channels as u128).checked_mul(pixels)?)?;
     }
     values.checked_mul(2)
+}
+
+/// The values a hierarchical model keeps per image for the backward pass: at each pixel of
+/// a block's resolution, each convolution's input after gelu and its output (with their
+/// gradients, counted by the caller); per group also z, the two Gaussians and the KL's
+/// terms (about 8 values per latent channel).
+fn hierarchy_values(model: &ModelConfig) -> Option<u128> {
+    let l = crate::model::hierarchy::Layout::of(model);
+    let block = |b: &crate::model::hierarchy::BlockSpec| -> u128 {
+        b.convs
+            .iter()
+            .map(|c| 2 * c.inputs as u128 + c.outputs as u128)
+            .sum::<u128>()
+            + if b.residual {
+                b.convs[3].outputs as u128
+            } else {
+                0
+            }
+    };
+    let pixels = |(h, w): (usize, usize)| (h as u128) * (w as u128);
+    let mut values = pixels(l.image) * (l.in_conv.outputs as u128 + l.out.inputs as u128);
+    for (b, side) in l.encoder_blocks.iter().zip(
+        l.sides
+            .iter()
+            .rev()
+            .flat_map(|&s| std::iter::repeat_n(s, l.depth)),
+    ) {
+        values = values.checked_add(pixels(side).checked_mul(block(b))?)?;
+    }
+    for g in &l.groups {
+        let per_pixel =
+            block(&g.q) + block(&g.p) + block(&g.res) + 8 * l.latent as u128 + 3 * l.width as u128;
+        values = values.checked_add(pixels(g.side).checked_mul(per_pixel)?)?;
+    }
+    Some(values)
 }
 
 /// Refuses a model that cannot be trained in the memory `device` offers. `source` says
@@ -187,6 +239,19 @@ mod tests {
             let held: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
             assert_eq!(parameters(&config), Some(held as u128), "{config:?}");
         }
+        // A hierarchical model at 28x28 (groups at 1x1, 7x7, 14x14, 28x28), logistic.
+        let config = ModelConfig {
+            arch: Arch::Hierarchical,
+            channels: 3,
+            width: 8,
+            depth: 2,
+            likelihood: crate::config::Likelihood::Logistic,
+            ..model(vec![], 3)
+        };
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let _vae = crate::model::Vae::new(&vs.root(), &config);
+        let held: i64 = vs.variables().values().map(|t| t.numel() as i64).sum();
+        assert_eq!(parameters(&config), Some(held as u128));
     }
 
     #[test]
@@ -203,5 +268,41 @@ mod tests {
             "{e}"
         );
         check_fits(&model(vec![400], 20), 128, Device::Cpu, "--latent").unwrap();
+    }
+
+    #[test]
+    fn a_hierarchical_model_is_sized_from_its_layout() {
+        let hier = |width: usize, depth: usize| ModelConfig {
+            arch: Arch::Hierarchical,
+            channels: 3,
+            width,
+            depth,
+            ..ModelConfig::mlp(32, 32, vec![], 16)
+        };
+        // The parameters counted from the layout's convolutions, plus `decoder.h_top`.
+        let small = hier(16, 1);
+        let layout = crate::model::hierarchy::Layout::of(&small);
+        let convs: usize = layout
+            .convs()
+            .iter()
+            .map(|c| c.outputs * (c.inputs * c.kernel * c.kernel + 1))
+            .sum();
+        assert_eq!(parameters(&small), Some(convs as u128 + 16));
+        // VDVAE's own width with the deepest groups: far past any machine's memory.
+        let e = check_fits(
+            &hier(4096, 64),
+            32,
+            Device::Cpu,
+            "--width, --depth and --latent",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("--width, --depth and --latent: the hierarchical"),
+            "{e}"
+        );
+        check_fits(&hier(64, 2), 32, Device::Cpu, "--width").unwrap();
+        // Deeper costs more memory, at a batch as at rest.
+        assert!(training_bytes(&hier(64, 4), 32) > training_bytes(&hier(64, 2), 32));
     }
 }

@@ -63,6 +63,14 @@ def tiny_mixture_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_hierarchical_run(tmp_path_factory) -> Path:
+    """An --arch hierarchical run (groups at 1x1, 4x4, 8x8) with a 2-component mixture."""
+    return _train(tmp_path_factory, "hierarchical", "--data", str(_colour_npz(tmp_path_factory)),
+                  "--arch", "hierarchical", "--width", "8", "--depth", "2", "--latent", "2",
+                  "--likelihood", "logistic-mixture", "--mixtures", "2")
+
+
+@pytest.fixture(scope="session")
 def tiny_conv_run(tmp_path_factory) -> Path:
     """An --arch conv run with the Gaussian likelihood."""
     return _train(tmp_path_factory, "tinyconv", "--limit", "500", "--arch", "conv", "--hidden", "32",

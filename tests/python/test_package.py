@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from conftest import REPO
-from tch_vae import COLUMNS, export_pt2, load_run, read_metrics
+from tch_vae import COLUMNS, HierarchicalVAE, export_pt2, load_run, read_metrics
 
 RUNS = ["tiny_run", "tiny_conv_run", "tiny_colour_conv_run", "tiny_mixture_run"]
 VARIANTS = ["conditional-tanh", "vamp-iwae", "conditional-vamp-conv"]
@@ -63,6 +63,42 @@ def test_load_run_export_pt2_and_vae_pt_agree(name, request, tmp_path):
             ts_pieces = (*ts.encode(x, *ys), ts.decode(z, *ys), *ts.elbo_terms(x, *ys, eps))
             for a, b in zip(ts_pieces, mine):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_hierarchical_run_loads_exports_and_matches_vae_pt(tiny_hierarchical_run, tmp_path):
+    # The Python class (tch_vae/hierarchy.py) is written apart from the TorchScript that the
+    # Rust layout generates (src/export/hierarchy_source.rs); they must agree on every piece.
+    run = tiny_hierarchical_run
+    model = load_run(run)
+    assert isinstance(model, HierarchicalVAE) and not model.training
+    assert model.latent == 2 * 2 * (1 + 16 + 64)  # 2 groups a side of 1, 4, 8; 2 channels
+    ts = torch.jit.load(str(run / "vae.pt"))
+    assert [n for n, _ in ts.named_parameters()] == list(model.state_dict())
+    program = torch.export.load(str(export_pt2(run, tmp_path / "h.pt2"))).module()
+    torch.manual_seed(2)
+    for n in (5, 1):
+        x = (torch.rand(n, 3, 8, 8) * 255).round() / 255
+        eps = torch.randn(n, model.latent)
+        with torch.no_grad():
+            mine = model.exported_terms(x, eps)
+            for a, b in zip(program(x, eps), mine):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            mu, logvar = model.encode(x)
+            pairs = [(ts.encode(x), (mu, logvar)), ((ts.decode(mu),), (model.decode(mu),)),
+                     (ts.elbo_terms(x, eps), model.elbo_terms(x, eps)),
+                     (ts.log_ratio(x, eps), model.log_ratio(x, eps))]
+            for theirs, ours in pairs:
+                for a, b in zip(theirs, ours):
+                    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+            # The ELBO's pieces from export_pt2 are vae.pt's too.
+            torch.testing.assert_close(mine[3], ts.elbo_terms(x, eps)[0], rtol=1e-5, atol=1e-4)
+    # At temperature 0 a draw is the prior's means: the same images whatever the seed.
+    torch.manual_seed(3)
+    a = model.sample(4, 0.0)
+    torch.manual_seed(4)
+    torch.testing.assert_close(a, model.sample(4, 0.0))
+    torch.testing.assert_close(a, ts.sample(4, 0.0), rtol=1e-5, atol=1e-5)
+    assert a.shape == (4, 3 * 8 * 8) and 0.0 <= a.min() and a.max() <= 1.0
 
 
 def test_torch_compile_runs_the_module(tiny_run):

@@ -221,8 +221,9 @@ impl Net {
                 _ => unreachable!("posterior draws come with the bottom-up activations"),
             };
             offset += len;
-            h += p.narrow(1, 2 * z_dim, l.width as i64);
-            h += group.z_proj.forward(&z);
+            // Not `+=`: that adds in place, and the first h is a view of a parameter.
+            h = h.g_add(&p.narrow(1, 2 * z_dim, l.width as i64));
+            h = h.g_add(&group.z_proj.forward(&z));
             h = group.res.forward(&h);
             terms.push(GroupTerms {
                 z,
