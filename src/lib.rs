@@ -68,7 +68,7 @@
 //!     tch_vae::native::numerics::init(Default::default())?;
 //!     let mut request = TrainRequest::defaults("/usr/share/datasets/fashion-mnist");
 //!     request.train.epochs = 2;
-//!     request.model.latent = 2;
+//!     request.model.latent = Some(2);
 //!     let run_folder = tch_vae::commands::train(&request, &mut Quiet)?;
 //!     let run = tch_vae::run::load(&run_folder, tch::Device::Cpu)?;
 //!     println!("{} trained in {}", run.config.model.describe(), run_folder.display());

@@ -59,18 +59,24 @@ pub struct TrainArgs {
     /// 3^i epochs at --lr * 10^(-i/7), 3,280 epochs in all; the last rate after them).
     #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
     pub lr_schedule: LrSchedule,
-    /// Latent dimensions (size of z).
-    #[arg(long, default_value_t = defaults::LATENT, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
-    pub latent: usize,
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
+        "Latent dimensions (size of z); with --arch hierarchical, channels a pixel of each \
+         latent group [default: {}; {} with --arch hierarchical]",
+        defaults::LATENT,
+        defaults::GROUP_LATENT
+    ))]
+    pub latent: Option<usize>,
     /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
     #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
     pub hidden: Vec<usize>,
     /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error),
     /// logistic (8-bit pixels, discretized logistic with a learned scale per pixel: exact
     /// bits/dim), or logistic-mixture (PixelCNN++'s mixture of --mixtures discretized
-    /// logistics per pixel, colour channels coupled: the colour models' likelihood).
-    #[arg(long, value_enum, default_value_t = Likelihood::Bernoulli)]
-    pub likelihood: Likelihood,
+    /// logistics per pixel, colour channels coupled: the colour models' likelihood)
+    /// [default: bernoulli; colour images given neither --arch nor --likelihood:
+    /// logistic-mixture, see --arch].
+    #[arg(long, value_enum)]
+    pub likelihood: Option<Likelihood>,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
         "Components of --likelihood logistic-mixture, from 1 to {} [default: {}]",
         tch_vae::config::MAX_MIXTURES,
@@ -85,9 +91,12 @@ pub struct TrainArgs {
     pub conv_channels: Option<Vec<usize>>,
     /// Network family: mlp, conv (strided convolutions before the hidden layers), or
     /// hierarchical (a top-down VAE in the VDVAE style: --depth latent groups of --latent
-    /// channels a pixel at each resolution, --width channels; for 8-bit colour images).
-    #[arg(long, value_enum, default_value_t = Arch::Mlp)]
-    pub arch: Arch,
+    /// channels a pixel at each resolution, --width channels; for 8-bit colour images)
+    /// [default: mlp; colour images (3 channels) given neither --arch nor --likelihood get
+    /// the colour recipe: hierarchical with --likelihood logistic-mixture, or conv with it
+    /// where --conditional, --prior vamp or --conv-channels is given].
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
         "With --arch hierarchical: channels of the residual stream, from 1 to {} [default: {}]",
         tch_vae::config::MAX_WIDTH,
@@ -140,6 +149,11 @@ pub struct TrainArgs {
     /// Rescale gradients whose joint L2 norm exceeds this (off by default).
     #[arg(long, allow_negative_numbers = true)]
     pub clip_grad: Option<f64>,
+    /// Skip an update whose gradient norm (before clipping) exceeds this, as VDVAE does
+    /// (it uses 400 for CIFAR-10 with --clip-grad 200): a rare huge gradient of a deep
+    /// model is dropped instead of applied; each epoch says how many were (off by default).
+    #[arg(long, allow_negative_numbers = true)]
+    pub skip_threshold: Option<f64>,
     /// Also write a checkpoint every N batches (one always follows each epoch).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub checkpoint_every: Option<usize>,
@@ -197,8 +211,8 @@ impl TrainArgs {
             model: ModelFlags {
                 hidden: self.hidden,
                 latent: self.latent,
-                likelihood: self.likelihood,
-                arch: self.arch,
+                likelihood: self.likelihood.unwrap_or(Likelihood::Bernoulli),
+                arch: self.arch.unwrap_or(Arch::Mlp),
                 activation: self.activation,
                 prior: self.prior,
                 pseudo_inputs: self.pseudo_inputs,
@@ -207,6 +221,7 @@ impl TrainArgs {
                 conditional: self.conditional,
                 width: self.width,
                 depth: self.depth,
+                colour_recipe: self.arch.is_none() && self.likelihood.is_none(),
             },
             train: TrainConfig {
                 data: self.data,
@@ -221,6 +236,7 @@ impl TrainArgs {
                 kl_warmup: self.kl_warmup,
                 free_bits: self.free_bits,
                 clip_grad: self.clip_grad,
+                skip_threshold: self.skip_threshold,
                 checkpoint_every: self.checkpoint_every,
                 deterministic: self.deterministic,
                 test_fraction: self.test_fraction,

@@ -93,6 +93,13 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     }
     data.binarize_fixed(run.train.binarize);
     run::write_config(&out, &run)?;
+    if req.model.colour_recipe && shape.channels == 3 {
+        report.note(&format!(
+            "colour images, and neither --arch nor --likelihood given: the colour recipe, \
+             --arch {} --likelihood logistic-mixture (give either flag to choose yourself)",
+            run.model.arch.name()
+        ));
+    }
     report.note(&format!(
         "training {} VAE ({} likelihood) on {} ({} train / {} test images, data loaded in {:.3} s) on {}; run folder {}",
         run.model.describe(),
@@ -299,6 +306,13 @@ fn train_loop(
                 let (counts, max) = trainer.take_thread_counts();
                 if let Some(threads) = max.and_then(|max| counts.summary(max)) {
                     report.note(&format!("epoch {epoch}: {threads}"));
+                }
+                let skipped = trainer.take_skipped();
+                if let (true, Some(t)) = (skipped > 0, run.train.skip_threshold) {
+                    report.note(&format!(
+                        "epoch {epoch}: {skipped} update(s) skipped, their gradient norm above \
+                         --skip-threshold {t}"
+                    ));
                 }
                 thread_rows.extend(thread_record::rows(epoch, &counts));
                 thread_record::write(&out.join(THREADS), &thread_rows)?;

@@ -7,6 +7,8 @@ pub const EPOCHS: usize = 10;
 pub const BATCH_SIZE: usize = 128;
 pub const LR: f64 = 1e-3;
 pub const LATENT: usize = 20;
+/// `--latent` of `--arch hierarchical`: channels a pixel of each latent group (VDVAE: 16).
+pub const GROUP_LATENT: usize = 8;
 /// Encoder hidden widths, comma-separated (clap's form of a list default).
 pub const HIDDEN: &str = "400";
 pub const BETA: f64 = 1.0;

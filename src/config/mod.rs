@@ -98,6 +98,11 @@ pub struct TrainConfig {
     /// Rescale the gradients to this joint L2 norm when it is larger (Pascanu et al. 2013).
     #[serde(default)]
     pub clip_grad: Option<f64>,
+    /// Skip an update whose gradient norm (before clipping) is above this: VDVAE's guard
+    /// against the rare huge gradients of deep hierarchical models (Child 2021). The skipped
+    /// batches are counted and reported; nothing of the model or Adam changes.
+    #[serde(default)]
+    pub skip_threshold: Option<f64>,
     /// Also checkpoint every N batches within an epoch (checkpoints always follow each
     /// epoch).
     #[serde(default)]
@@ -151,6 +156,7 @@ impl TrainConfig {
             kl_warmup: defaults::KL_WARMUP,
             free_bits: defaults::FREE_BITS,
             clip_grad: None,
+            skip_threshold: None,
             checkpoint_every: None,
             deterministic: false,
             test_fraction: defaults::TEST_FRACTION,
@@ -194,6 +200,12 @@ impl TrainConfig {
                 .is_none_or(|c| c.is_finite() && c > 0.0 && c <= f32_max),
             "--clip-grad must be a positive number of at most {f32_max:e} (got {})",
             self.clip_grad.unwrap_or_default()
+        );
+        ensure!(
+            self.skip_threshold
+                .is_none_or(|c| c.is_finite() && c > 0.0 && c <= f32_max),
+            "--skip-threshold must be a positive number of at most {f32_max:e} (got {})",
+            self.skip_threshold.unwrap_or_default()
         );
         ensure!(
             self.test_fraction > 0.0 && self.test_fraction < 1.0,

@@ -67,6 +67,16 @@ pub enum Arch {
 /// The largest `--pseudo-inputs`: each is an image the prior encodes at every step.
 pub const MAX_PSEUDO_INPUTS: usize = 100_000;
 
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Mlp => "mlp",
+            Arch::Conv => "conv",
+            Arch::Hierarchical => "hierarchical",
+        }
+    }
+}
+
 /// The largest `--width` of `--arch hierarchical`.
 pub const MAX_WIDTH: usize = 4096;
 
@@ -209,7 +219,7 @@ impl ModelConfig {
     pub fn flags(&self) -> ModelFlags {
         ModelFlags {
             hidden: self.hidden.clone(),
-            latent: self.latent,
+            latent: Some(self.latent),
             likelihood: self.likelihood,
             arch: self.arch,
             activation: self.activation,
@@ -220,6 +230,7 @@ impl ModelConfig {
             conditional: self.classes.is_some(),
             width: Some(self.width),
             depth: Some(self.depth),
+            colour_recipe: false,
         }
     }
 
@@ -266,7 +277,7 @@ impl ModelConfig {
 impl ModelFlags {
     /// The rules that the flags alone decide, whatever the data.
     pub fn check(&self) -> Result<()> {
-        ensure!(self.latent >= 1, "--latent must be at least 1 (got 0)");
+        ensure!(self.latent() >= 1, "--latent must be at least 1 (got 0)");
         let pseudo_inputs = self.pseudo_inputs();
         match self.prior {
             Prior::Vamp => ensure!(
@@ -328,10 +339,10 @@ impl ModelFlags {
             "--depth must be from 1 to {MAX_DEPTH} (got {depth})"
         );
         ensure!(
-            self.latent <= MAX_WIDTH,
+            self.latent() <= MAX_WIDTH,
             "--latent of --arch hierarchical is channels a pixel of each group: at most \
              {MAX_WIDTH} (got {})",
-            self.latent
+            self.latent()
         );
         ensure!(
             !self.conditional,

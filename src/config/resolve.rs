@@ -21,7 +21,9 @@ use tch::Device;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelFlags {
     pub hidden: Vec<usize>,
-    pub latent: usize,
+    /// `--latent` [default: [`defaults::LATENT`], [`defaults::GROUP_LATENT`] a group with
+    /// `--arch hierarchical`].
+    pub latent: Option<usize>,
     pub likelihood: Likelihood,
     pub arch: Arch,
     pub activation: Activation,
@@ -38,6 +40,9 @@ pub struct ModelFlags {
     pub width: Option<usize>,
     /// `--depth` [default: [`defaults::DEPTH`] with `--arch hierarchical`].
     pub depth: Option<usize>,
+    /// Neither `--arch` nor `--likelihood` was given: colour images get the colour recipe
+    /// ([`ModelFlags::for_data`]).
+    pub colour_recipe: bool,
 }
 
 impl Default for ModelFlags {
@@ -48,7 +53,7 @@ impl Default for ModelFlags {
                 .split(',')
                 .filter_map(|w| w.parse().ok())
                 .collect(),
-            latent: defaults::LATENT,
+            latent: None,
             likelihood: Likelihood::Bernoulli,
             arch: Arch::Mlp,
             activation: Activation::Relu,
@@ -59,6 +64,7 @@ impl Default for ModelFlags {
             conditional: false,
             width: None,
             depth: None,
+            colour_recipe: false,
         }
     }
 }
@@ -71,6 +77,30 @@ impl ModelFlags {
             Prior::Vamp => self.pseudo_inputs.unwrap_or(defaults::PSEUDO_INPUTS),
             Prior::Normal => self.pseudo_inputs.unwrap_or(0),
         }
+    }
+
+    /// The latent size: the flag, or the default of the architecture (per group for
+    /// `--arch hierarchical`).
+    pub fn latent(&self) -> usize {
+        match self.arch {
+            Arch::Hierarchical => self.latent.unwrap_or(defaults::GROUP_LATENT),
+            _ => self.latent.unwrap_or(defaults::LATENT),
+        }
+    }
+
+    /// The flags for data of `channels` channels: with `colour_recipe` and colour images,
+    /// the colour recipe's architecture and likelihood: `--arch hierarchical --likelihood
+    /// logistic-mixture`, or, where a flag of the flat models is given (`--conditional`,
+    /// `--prior vamp`, `--conv-channels`), `--arch conv --likelihood logistic-mixture`.
+    pub fn for_data(&self, channels: usize) -> ModelFlags {
+        let mut flags = self.clone();
+        if self.colour_recipe && channels == 3 {
+            let flat =
+                self.conditional || self.prior != Prior::Normal || self.conv_channels.is_some();
+            flags.arch = if flat { Arch::Conv } else { Arch::Hierarchical };
+            flags.likelihood = Likelihood::LogisticMixture;
+        }
+        flags
     }
 
     /// The hierarchical model's width: the flag, or the default with `--arch hierarchical`
@@ -171,7 +201,7 @@ impl TrainRequest {
 
     /// The model's config for images of `data`'s shape.
     fn network(&self, data: &DataShape) -> ModelConfig {
-        let flags = &self.model;
+        let flags = &self.model.for_data(data.channels);
         let conv_channels = match (&flags.conv_channels, flags.arch) {
             (Some(given), _) => given.clone(),
             (None, Arch::Conv) => default_conv_channels(data.height, data.width),
@@ -188,7 +218,7 @@ impl TrainRequest {
             channels: data.channels,
             conv_channels,
             hidden,
-            latent: flags.latent,
+            latent: flags.latent(),
             likelihood: flags.likelihood,
             arch: flags.arch,
             activation: flags.activation,

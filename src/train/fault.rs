@@ -10,6 +10,10 @@ pub struct FaultRecord {
     /// The 0-based number of the batch in progress.
     batch: usize,
     record: Record,
+    /// `--skip-threshold`: a finite step whose gradient norm is above it is skipped.
+    skip_above: Option<f64>,
+    /// The steps skipped so far for their norm: a count on the CPU, a `[]` double on CUDA.
+    outliers: (usize, Option<Tensor>),
 }
 
 enum Record {
@@ -21,8 +25,9 @@ enum Record {
 }
 
 impl FaultRecord {
-    /// A clean record for a pass whose next batch is `batch`.
-    pub fn new(batch: usize, device: Device) -> Self {
+    /// A clean record for a pass whose next batch is `batch`; steps whose gradient norm is
+    /// above `skip_above` are skipped (and counted, [`FaultRecord::outliers`]).
+    pub fn new(batch: usize, device: Device, skip_above: Option<f64>) -> Self {
         let record = if device.is_cuda() {
             Record::Device {
                 first: Tensor::from_slice(&[-1.0f64, 0.0, 0.0]).to_device(device),
@@ -31,14 +36,32 @@ impl FaultRecord {
         } else {
             Record::Host(None)
         };
-        FaultRecord { batch, record }
+        let device_count = device
+            .is_cuda()
+            .then(|| Tensor::zeros([], (Kind::Double, device)));
+        FaultRecord {
+            batch,
+            record,
+            skip_above,
+            outliers: (0, device_count),
+        }
+    }
+
+    /// The steps of this pass skipped for a gradient norm above `--skip-threshold` (on
+    /// CUDA a host sync).
+    pub fn outliers(&self) -> usize {
+        match &self.outliers {
+            (_, Some(count)) => count.double_value(&[]) as usize,
+            (count, None) => *count,
+        }
     }
 
     /// Records the step that just ran (`objective` and gradient `norm`: `[]`) and moves on
     /// to the next batch. Returns whether to apply the update, and the `skip` flag for
     /// Adam (`[1]` float, 1 where either value is not finite). On CUDA the update always
     /// runs and the flag makes the kernel leave everything unchanged; on the CPU the flag
-    /// is None and the answer is false for a non-finite step.
+    /// is None and the answer is false for a non-finite step. A finite step whose norm is
+    /// above `--skip-threshold` is skipped the same way, and counted instead of recorded.
     pub fn note(&mut self, objective: &Tensor, norm: &Tensor) -> (bool, Option<Tensor>) {
         let batch = self.batch;
         self.batch += 1;
@@ -49,7 +72,9 @@ impl FaultRecord {
                 if !finite && first.is_none() {
                     *first = Some((batch, loss, norm));
                 }
-                (finite, None)
+                let outlier = finite && self.skip_above.is_some_and(|t| norm > t);
+                self.outliers.0 += outlier as usize;
+                (finite && !outlier, None)
             }
             Record::Device { first, batch } => tch::no_grad(|| {
                 let ok = objective.isfinite().logical_and(&norm.isfinite());
@@ -64,7 +89,13 @@ impl FaultRecord {
                 let is_first = ok.logical_not().logical_and(&first.get(0).lt(0.0));
                 first.copy_(&record.where_self(&is_first, first));
                 *batch += 1.0;
-                (true, Some(ok.logical_not().to_kind(Kind::Float).view([1])))
+                let mut skip = ok.logical_not();
+                if let (Some(t), Some(count)) = (self.skip_above, self.outliers.1.as_mut()) {
+                    let outlier = ok.logical_and(&norm.gt(t));
+                    *count += outlier.to_kind(Kind::Double);
+                    skip = skip.logical_or(&outlier);
+                }
+                (true, Some(skip.to_kind(Kind::Float).view([1])))
             }),
         }
     }
@@ -101,7 +132,7 @@ mod tests {
     #[test]
     fn the_first_non_finite_batch_is_kept_and_named() {
         for device in devices() {
-            let mut record = FaultRecord::new(5, device);
+            let mut record = FaultRecord::new(5, device, None);
             let v = |v: f64| Tensor::from(v).to_device(device);
             let (ok, skip) = record.note(&v(1.0), &v(2.0)); // batch 5 (0-based): fine
             assert!(ok);
@@ -123,7 +154,7 @@ mod tests {
                 "{e}"
             );
             // A finite loss with a non-finite gradient is a fault too.
-            let mut record = FaultRecord::new(0, device);
+            let mut record = FaultRecord::new(0, device, None);
             let (ok, _) = record.note(&v(1.0), &v(f64::INFINITY));
             assert_eq!(ok, device.is_cuda());
             let e = format!("{:#}", record.check(1, 3, 1e-3).unwrap_err());
@@ -131,6 +162,27 @@ mod tests {
                 e.contains("batch 1 of 3: the loss was 1 and the gradient norm inf"),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn outlier_steps_are_skipped_and_counted_but_not_faults() {
+        for device in devices() {
+            let mut record = FaultRecord::new(0, device, Some(400.0));
+            let v = |v: f64| Tensor::from(v).to_device(device);
+            let skipped = |s: Option<Tensor>| s.is_some_and(|s| s.double_value(&[0]) == 1.0);
+            let (ok, skip) = record.note(&v(1.0), &v(399.0));
+            assert!(ok && !skipped(skip));
+            let (ok, skip) = record.note(&v(1.0), &v(401.0)); // above: skipped
+            assert_eq!(ok, device.is_cuda());
+            assert_eq!(skipped(skip), device.is_cuda());
+            record.note(&v(2.0), &v(1e6));
+            assert_eq!(record.outliers(), 2);
+            record.check(1, 3, 1e-3).unwrap(); // not a fault: training goes on
+                                               // Without a threshold nothing finite is skipped.
+            let mut record = FaultRecord::new(0, device, None);
+            assert!(record.note(&v(1.0), &v(1e30)).0);
+            assert_eq!(record.outliers(), 0);
         }
     }
 

@@ -97,6 +97,8 @@ pub struct Trainer {
     threads: Option<ThreadPolicy>,
     /// Batches run at each CPU thread count (threads.csv).
     thread_counts: ThreadCounts,
+    /// Steps skipped for a gradient norm above `--skip-threshold` since the last take.
+    skipped: usize,
 }
 
 impl Trainer {
@@ -118,6 +120,7 @@ impl Trainer {
             steps: Steps::new(device, config.kl_warmup),
             threads: None,
             thread_counts: ThreadCounts::default(),
+            skipped: 0,
         })
     }
 
@@ -177,6 +180,11 @@ impl Trainer {
     pub fn take_thread_counts(&mut self) -> (ThreadCounts, Option<usize>) {
         let max = self.threads.as_ref().map(ThreadPolicy::max);
         (std::mem::take(&mut self.thread_counts), max)
+    }
+
+    /// The steps skipped for a gradient norm above `--skip-threshold` since the last call.
+    pub fn take_skipped(&mut self) -> usize {
+        std::mem::take(&mut self.skipped)
     }
 
     /// Whether training steps on CUDA are recorded into CUDA graphs and replayed (`step.rs`).
@@ -303,7 +311,7 @@ impl Trainer {
             "the saved data order has {} rows, the data {n}",
             order.size()[0]
         );
-        let mut fault = FaultRecord::new(self.pos.batch, device);
+        let mut fault = FaultRecord::new(self.pos.batch, device, self.config.skip_threshold);
         let sync_every = if device.is_cuda() { REPORT_EVERY } else { 1 };
         let start = self.pos.batch;
         for (i, index) in data::batches(&order, bs).enumerate().skip(start) {
@@ -332,6 +340,7 @@ impl Trainer {
             });
             if batch < batches {
                 if stop {
+                    self.skipped += fault.outliers();
                     return Ok(false);
                 }
                 if self
@@ -343,6 +352,7 @@ impl Trainer {
                 }
             }
         }
+        self.skipped += fault.outliers();
         Ok(true)
     }
 }

@@ -320,3 +320,91 @@ fn flags_that_do_not_fit_the_hierarchical_model_are_refused() {
         &["--conv-channels is for --arch conv"],
     );
 }
+
+#[test]
+fn skip_threshold_drops_outlier_updates_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_data(tmp.path());
+    let small = ["--epochs", "1", "--hidden", "16", "--latent", "2"];
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let o = train_ok(&train_args_on(&data, &out, &[&small[..], extra].concat()));
+        (out, format!("{}{}", stdout(&o), stderr(&o)))
+    };
+    // A threshold no gradient reaches changes no bit.
+    let (plain, _) = run("plain", &[]);
+    let (high, said) = run("high", &["--skip-threshold", "1e30"]);
+    assert_eq!(metrics_without_time(&plain), metrics_without_time(&high));
+    assert!(!said.contains("skipped"), "{said}");
+    // One every gradient exceeds skips every update (3 batches of 128 of 300 images), so
+    // a second epoch leaves the weights exactly as the first did.
+    let (low, said) = run("low", &["--skip-threshold", "1e-9"]);
+    assert!(said.contains("epoch 1: 3 update(s) skipped"), "{said}");
+    let first = std::fs::read(low.join("weights.safetensors")).unwrap();
+    let o = tch_vae(&["train", "--resume", low.to_str().unwrap(), "--epochs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        first,
+        std::fs::read(low.join("weights.safetensors")).unwrap()
+    );
+    assert_ne!(
+        first,
+        std::fs::read(plain.join("weights.safetensors")).unwrap()
+    );
+    fails_with(
+        &train_args_on(&data, &tmp.path().join("bad"), &["--skip-threshold", "-1"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &["--skip-threshold must be a positive number"],
+    );
+}
+
+#[test]
+fn colour_images_without_arch_or_likelihood_get_the_colour_recipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let npy = uniform_bytes(tmp.path());
+    let config_of = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let args = [&["--epochs", "1", "--batch-size", "100"][..], extra].concat();
+        let o = train_ok(&train_args_on(&npy, &out, &args));
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        let m = &config["model"];
+        let said = format!("{}{}", stdout(&o), stderr(&o));
+        (
+            m["arch"].as_str().unwrap().to_string(),
+            m["likelihood"].as_str().unwrap().to_string(),
+            m["latent"].as_u64().unwrap(),
+            said,
+        )
+    };
+    let (arch, likelihood, latent, said) = config_of("recipe", &[]);
+    assert_eq!(
+        (arch.as_str(), likelihood.as_str(), latent),
+        ("hierarchical", "logistic-mixture", 8)
+    );
+    assert!(
+        said.contains("the colour recipe, --arch hierarchical"),
+        "{said}"
+    );
+    // A flag of the flat models keeps a flat family, with the colour likelihood.
+    let (arch, likelihood, _, _) = config_of("vamp", &["--prior", "vamp", "--pseudo-inputs", "5"]);
+    assert_eq!(
+        (arch.as_str(), likelihood.as_str()),
+        ("conv", "logistic-mixture")
+    );
+    // Either flag given: the user's choice, the other at its plain default.
+    let (arch, likelihood, latent, said) = config_of("chosen", &["--likelihood", "logistic"]);
+    assert_eq!(
+        (arch.as_str(), likelihood.as_str(), latent),
+        ("mlp", "logistic", 20)
+    );
+    assert!(!said.contains("colour recipe"), "{said}");
+    let (arch, likelihood, _, _) = config_of("arch", &["--arch", "hierarchical"]);
+    assert_eq!(
+        (arch.as_str(), likelihood.as_str()),
+        ("hierarchical", "bernoulli")
+    );
+}
