@@ -102,7 +102,7 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
     let request = TrainRequest {
         model: ModelFlags {
             hidden: vec![64],
-            latent: 4,
+            latent: Some(4),
             ..ModelFlags::default()
         },
         train,
