@@ -57,6 +57,25 @@ fn step_rows(run: &RunConfig, train_images: usize) -> usize {
     run.train.batch_size.min(train_images) * run.train.k + run.model.pseudo_inputs
 }
 
+/// What a user is told of the entries of an image folder that were not read.
+fn skipped_note(skipped: &[PathBuf]) -> Option<String> {
+    let names: Vec<String> = skipped
+        .iter()
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect();
+    (!skipped.is_empty()).then(|| {
+        format!(
+            "skipped {} entr{} that {} not image files (hidden, or of another extension): {}{}",
+            skipped.len(),
+            if skipped.len() == 1 { "y" } else { "ies" },
+            if skipped.len() == 1 { "is" } else { "are" },
+            names.join(", "),
+            if skipped.len() > 3 { ", ..." } else { "" }
+        )
+    })
+}
+
 /// Trains a VAE and writes its run folder; returns the folder.
 pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
@@ -76,6 +95,9 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let options = LoadOptions::of_run(&req.train, cache.as_deref());
     let mut data = Dataset::load(&req.train.data, &options, device)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
+    if let Some(note) = skipped_note(&data.skipped) {
+        report.note(&note);
+    }
     let shape = data.shape(&req.train.data, req.model.conditional)?;
     let run = req.resolve(&shape, device)?;
     let sizes = match run.model.arch {

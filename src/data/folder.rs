@@ -26,17 +26,18 @@ fn is_image(path: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Files and folders of `dir`, sorted by name.
-fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+/// Files and folders of `dir`, sorted by name; hidden ones (names starting with '.') are
+/// added to `skipped` instead.
+fn entries(dir: &Path, skipped: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    let (hidden, mut out): (Vec<PathBuf>, Vec<PathBuf>) = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the folder {}", dir.display()))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
+        .partition(|p| {
+            p.file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+        });
+    skipped.extend(hidden);
     out.sort();
     Ok(out)
 }
@@ -45,9 +46,16 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// (their sorted names are the classes, compared as the raw bytes the file system holds,
 /// so that two names that differ only in bytes that are not UTF-8 stay two classes), else
 /// the images of the root itself.
-fn list(root: &Path, classes: &mut Vec<OsString>, fixed: bool) -> Result<Vec<(PathBuf, i64)>> {
-    let all = entries(root)?;
+/// Hidden entries and files that are not images are added to `skipped`.
+fn list(
+    root: &Path,
+    classes: &mut Vec<OsString>,
+    fixed: bool,
+    skipped: &mut Vec<PathBuf>,
+) -> Result<Vec<(PathBuf, i64)>> {
+    let all = entries(root, skipped)?;
     let subfolders: Vec<&PathBuf> = all.iter().filter(|p| p.is_dir()).collect();
+    skipped.extend(all.iter().filter(|p| !p.is_dir() && !is_image(p)).cloned());
     let mut files = Vec::new();
     if subfolders.is_empty() {
         files.extend(all.iter().filter(|p| is_image(p)).map(|p| (p.clone(), 0)));
@@ -91,8 +99,11 @@ fn list(root: &Path, classes: &mut Vec<OsString>, fixed: bool) -> Result<Vec<(Pa
                 classes.len() - 1
             }
         };
-        let images = entries(sub)?.into_iter().filter(|p| is_image(p));
-        files.extend(images.map(|p| (p, label as i64)));
+        let (images, others): (Vec<PathBuf>, Vec<PathBuf>) = entries(sub, skipped)?
+            .into_iter()
+            .partition(|p| is_image(p));
+        skipped.extend(others);
+        files.extend(images.into_iter().map(|p| (p, label as i64)));
     }
     Ok(files)
 }
@@ -121,18 +132,30 @@ fn display_name(name: &std::ffi::OsStr) -> String {
 /// The largest image one file may decode to: the `image` crate's own default limit.
 const MAX_DECODED_BYTES: u64 = 512 << 20;
 
-pub fn read(dir: &Path, wanted: Wanted, options: &LoadOptions<'_>) -> Result<RawData> {
+/// Reads the images of `dir`; also returns the entries skipped: hidden ones (names starting
+/// with '.') and files that are not images, which are never opened.
+pub fn read(
+    dir: &Path,
+    wanted: Wanted,
+    options: &LoadOptions<'_>,
+) -> Result<(RawData, Vec<PathBuf>)> {
     let (train_root, test_root) = (dir.join("train"), dir.join("test"));
     let split = train_root.is_dir() && test_root.is_dir();
     let mut classes = Vec::new();
-    let mut train = list(if split { &train_root } else { dir }, &mut classes, false)?;
+    let mut skipped = Vec::new();
+    let mut train = list(
+        if split { &train_root } else { dir },
+        &mut classes,
+        false,
+        &mut skipped,
+    )?;
     let mut test = if split {
-        list(&test_root, &mut classes, true)?
+        list(&test_root, &mut classes, true, &mut skipped)?
     } else {
         Vec::new()
     };
     if train.is_empty() {
-        let others: Vec<String> = entries(dir)?
+        let others: Vec<String> = entries(dir, &mut Vec::new())?
             .iter()
             .take(3)
             .map(|p| {
@@ -185,7 +208,7 @@ pub fn read(dir: &Path, wanted: Wanted, options: &LoadOptions<'_>) -> Result<Raw
         ..raw
     };
     if let Some(raw) = cache_file.as_deref().and_then(read_cache) {
-        return Ok(found(raw));
+        return Ok((found(raw), skipped));
     }
     let headers: Vec<Header> = train
         .par_iter()
@@ -225,7 +248,7 @@ pub fn read(dir: &Path, wanted: Wanted, options: &LoadOptions<'_>) -> Result<Raw
         // A cache that cannot be written costs only time on the next run.
         let _ = write_cache(file, &raw);
     }
-    Ok(found(raw))
+    Ok((found(raw), skipped))
 }
 
 /// What an image file's header says, read without decoding its pixels.

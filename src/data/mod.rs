@@ -174,6 +174,9 @@ pub struct Dataset {
     /// Whether the source gave labels (else they are all 0).
     pub has_labels: bool,
     pub origin: Origin,
+    /// Entries of an image folder that were not read: hidden ones and files that are not
+    /// images (the command says so).
+    pub skipped: Vec<std::path::PathBuf>,
 }
 
 impl Dataset {
@@ -186,6 +189,7 @@ impl Dataset {
     /// `.npy`/`.npz` file.
     pub fn load(path: &Path, options: &LoadOptions<'_>, device: Device) -> Result<Self> {
         ensure!(options.limit != Some(0), "--limit must be at least 1");
+        let mut skipped = Vec::new();
         let (mut raw, source) = if path.is_file() {
             ensure!(
                 path.extension().is_some_and(|e| e == "npy" || e == "npz"),
@@ -202,7 +206,9 @@ impl Dataset {
                 channels: options.channels,
                 size: options.image_size,
             };
-            (folder::read(path, wanted, options)?, "folder")
+            let (raw, passed) = folder::read(path, wanted, options)?;
+            skipped = passed;
+            (raw, "folder")
         } else {
             (idx_folder::read(path)?, "idx")
         };
@@ -225,6 +231,7 @@ impl Dataset {
             source,
             drawn_test_split: drawn,
         };
+        dataset.skipped = skipped;
         Ok(dataset)
     }
 
@@ -250,6 +257,7 @@ impl Dataset {
                 source: "idx",
                 drawn_test_split: false,
             },
+            skipped: Vec::new(),
         }
     }
 

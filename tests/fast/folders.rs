@@ -274,6 +274,9 @@ fn a_folder_of_colour_images_trains_with_the_conv_model_and_grey_conversion() {
             i * 10,
         );
     }
+    // Never read, and said so: a hidden image and a file of another extension.
+    rgb(&data.join("odd/.thumb.png"), 3, 3, 0);
+    std::fs::write(data.join("even/notes.txt"), "not an image").unwrap();
     for (run, extra) in [
         (
             "conv",
@@ -313,6 +316,13 @@ fn a_folder_of_colour_images_trains_with_the_conv_model_and_grey_conversion() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{run}: {}", stderr(&o));
+        let said = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(
+            said.contains("skipped 2 entries that are not image files")
+                && said.contains("notes.txt")
+                && said.contains(".thumb.png"),
+            "{said}"
+        );
         let config = tch_vae::run::read_config(&out).unwrap();
         assert_eq!(config.data.source, "folder");
         assert_eq!(config.data.class_names, vec!["even", "odd"]);
