@@ -13,8 +13,11 @@ from tch_vae import load_run, load_run_data, read_metrics
 
 
 def train(data, run, *flags):
+    """A 1-epoch run: an MLP unless `flags` name an --arch (colour images would otherwise
+    get the colour recipe, whose KL is against a learned prior)."""
+    arch = () if "--arch" in flags else ("--arch", "mlp")
     subprocess.run([str(BINARY), "train", "--device", "cpu", "--data", str(data), "--epochs", "1",
-                    "--hidden", "16", "--latent", "3", "--out", str(run), *flags],
+                    *arch, "--hidden", "16", "--latent", "3", "--out", str(run), *flags],
                    check=True, capture_output=True)
 
 
