@@ -19,8 +19,9 @@
 //!   operation), `error` (libtorch's messages), `files` (regular files only), `atomic`
 //!   (files written whole or not at all).
 //! - `config/`: what a run is: `mod` ([`config::RunConfig`], `config.json`'s content, and
-//!   [`config::TrainConfig`]), `model` ([`config::ModelConfig`]), `defaults` (every flag's
-//!   default), `resolve` (the one resolve step: [`config::TrainRequest`] and the data's
+//!   [`config::TrainConfig`]), `model` ([`config::ModelConfig`]), `hierarchical` (the
+//!   hierarchical model's resolutions and rules), `preset` (`--preset`'s recipes),
+//!   `defaults` (every flag's default), `resolve` (the one resolve step: [`config::TrainRequest`] and the data's
 //!   [`config::DataShape`] in, a validated [`config::RunConfig`] out).
 //! - `data/`: datasets on the device ([`data::Dataset`]), one reader per source: `idx`
 //!   and `idx_folder` (MNIST format), `cifar`, `numpy`, `folder` (images, with `folder_cache`); `transform`

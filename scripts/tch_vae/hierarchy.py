@@ -55,20 +55,21 @@ class Group(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, channels: int, width: int, mid: int, depth: int, all_sides):
+    def __init__(self, channels: int, width: int, mid: int, depths: list[int], all_sides):
         super().__init__()
         self.in_conv = nn.Conv2d(channels, width, 3, padding=1)
         self.blocks = nn.ModuleList(
-            Block(width, mid, width, side, True) for side in all_sides[::-1] for _ in range(depth))
+            Block(width, mid, width, side, True)
+            for side, depth in list(zip(all_sides, depths))[::-1] for _ in range(depth))
 
 
 class Decoder(nn.Module):
-    def __init__(self, width: int, mid: int, latent: int, depth: int, all_sides, outputs: int):
+    def __init__(self, width: int, mid: int, latent: int, depths: list[int], all_sides, outputs: int):
         super().__init__()
         self.h_top = nn.Parameter(torch.zeros(1, width, 1, 1))
         self.groups = nn.ModuleList(
             Group(width, mid, latent, side, level)
-            for level, side in enumerate(all_sides) for _ in range(depth))
+            for level, side in enumerate(all_sides) for _ in range(depths[level]))
         self.out = nn.Conv2d(width, outputs, 1)
 
 
@@ -80,17 +81,22 @@ class HierarchicalVAE(nn.Module):
     `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` with z = mu + sigma * eps group by group;
     `log_ratio(x, eps) -> (recon, log p(z) - log q(z|x))`."""
 
-    def __init__(self, image_shape: tuple[int, int], channels: int, width: int, depth: int,
-                 latent: int, likelihood: str, mixtures: int = 0):
+    def __init__(self, image_shape: tuple[int, int], channels: int, width: int,
+                 depth: int | list[int], latent: int, likelihood: str, mixtures: int = 0):
         super().__init__()
         self.image_shape, self.channels, self.width = tuple(image_shape), channels, width
         self.likelihood, self.mixtures, self.latent_channels = likelihood, mixtures, latent
         mid = max(width // 4, 1)
         self.sides = sides(*image_shape)
+        # Groups at each resolution, top-down: one number for all, or one each.
+        depth = [depth] if isinstance(depth, int) else list(depth)
+        self.depths = depth * len(self.sides) if len(depth) == 1 else depth
+        if len(self.depths) != len(self.sides):
+            raise ValueError(f"depth {depth}: give one number or one per resolution {self.sides}")
         outputs = params_per_pixel(mixtures, channels) if likelihood == "logistic-mixture" else channels
-        self.encoder = Encoder(channels, width, mid, depth, self.sides)
-        self.decoder = Decoder(width, mid, latent, depth, self.sides, outputs)
-        self.depth, self.classes = depth, None
+        self.encoder = Encoder(channels, width, mid, self.depths, self.sides)
+        self.decoder = Decoder(width, mid, latent, self.depths, self.sides, outputs)
+        self.classes = None
         self.latent = sum(latent * g.side[0] * g.side[1] for g in self.decoder.groups)
         if likelihood == "logistic":
             self.log_scale = nn.Parameter(torch.full((channels * image_shape[0] * image_shape[1],), -3.0))
@@ -101,13 +107,12 @@ class HierarchicalVAE(nn.Module):
         a = self.encoder.in_conv(x.reshape(-1, self.channels, h, w) * 2.0 - 1.0)
         acts = []
         blocks = iter(self.encoder.blocks)
-        up = self.sides[::-1]
-        for i in range(len(up)):
-            for _ in range(self.depth):
+        for level in reversed(range(len(self.sides))):
+            for _ in range(self.depths[level]):
                 a = next(blocks)(a)
             acts.insert(0, a)
-            if i + 1 < len(up):
-                nxt = up[i + 1]
+            if level > 0:
+                nxt = self.sides[level - 1]
                 a = a.mean((2, 3), keepdim=True) if nxt == (1, 1) else F.avg_pool2d(a, 2)
         return acts
 

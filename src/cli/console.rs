@@ -13,6 +13,8 @@ pub struct Console {
     /// The bar of the epoch or evaluation in progress, and when it started.
     bar: Option<(ProgressBar, Instant)>,
     terminal: bool,
+    /// The seconds of the epochs this process trained, for the time to the end.
+    epoch_seconds: Vec<f64>,
 }
 
 impl Console {
@@ -23,6 +25,7 @@ impl Console {
             stop,
             bar: None,
             terminal: std::io::stdout().is_terminal(),
+            epoch_seconds: Vec::new(),
         }
     }
 
@@ -79,7 +82,12 @@ impl Reporter for Console {
 
     fn epoch_finished(&mut self, row: &EpochMetrics, epochs: usize, train_images: usize) {
         self.clear_bar();
-        println!("{}", row.summary(epochs, train_images));
+        self.epoch_seconds.push(row.epoch_seconds);
+        let left = epochs.saturating_sub(row.epoch);
+        let rest = time_left(&self.epoch_seconds, left).map_or_else(String::new, |t| {
+            format!(" | {t} to the end ({left} epochs)")
+        });
+        println!("{}{rest}", row.summary(epochs, train_images));
     }
 
     fn work_started(&mut self, total: usize, unit: &str) {
@@ -100,5 +108,35 @@ impl Reporter for Console {
 
     fn stop_requested(&self) -> Option<Stop> {
         self.stop.as_ref().and_then(StopRequest::requested)
+    }
+}
+
+/// The time `left` more epochs take at the mean pace of `done` ("about 12 min"), once at
+/// least one epoch has run in this process; None when none is left.
+fn time_left(done: &[f64], left: usize) -> Option<String> {
+    if left == 0 || done.is_empty() {
+        return None;
+    }
+    let secs = done.iter().sum::<f64>() / done.len() as f64 * left as f64;
+    Some(if secs < 90.0 {
+        format!("about {secs:.0} s")
+    } else if secs < 5400.0 {
+        format!("about {:.0} min", secs / 60.0)
+    } else {
+        format!("about {:.1} h", secs / 3600.0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_left;
+
+    #[test]
+    fn the_time_to_the_end_is_the_mean_pace_times_the_epochs_left() {
+        assert_eq!(time_left(&[], 5), None);
+        assert_eq!(time_left(&[10.0], 0), None);
+        assert_eq!(time_left(&[10.0, 20.0], 4).as_deref(), Some("about 60 s"));
+        assert_eq!(time_left(&[60.0], 30).as_deref(), Some("about 30 min"));
+        assert_eq!(time_left(&[3600.0], 3).as_deref(), Some("about 3.0 h"));
     }
 }

@@ -49,12 +49,22 @@ pub struct TrainArgs {
         defaults::EPOCHS
     ))]
     pub epochs: Option<usize>,
-    /// Images per training batch (the last batch of an epoch may be smaller).
-    #[arg(long, default_value_t = defaults::BATCH_SIZE, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
-    pub batch_size: usize,
-    /// Adam learning rate (with --lr-schedule burda: that of the first epoch).
-    #[arg(long, default_value_t = defaults::LR, allow_negative_numbers = true)]
-    pub lr: f64,
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
+        "Images per training batch (the last batch of an epoch may be smaller) [default: {}]",
+        defaults::BATCH_SIZE
+    ))]
+    pub batch_size: Option<usize>,
+    #[arg(long, allow_negative_numbers = true, help = format!(
+        "Adam learning rate (with --lr-schedule burda: that of the first epoch) [default: {}]",
+        defaults::LR
+    ))]
+    pub lr: Option<f64>,
+    /// A published recipe: fills every flag of it that is not given. vdvae-cifar10: VDVAE's
+    /// CIFAR-10 model as --arch hierarchical holds it (--width 384 --latent 16 --depth
+    /// 1,3,6,11,22 --likelihood logistic-mixture --lr 2e-4 --batch-size 16 --clip-grad 200
+    /// --skip-threshold 400; without VDVAE's weight decay, warm-up and weight averaging).
+    #[arg(long, value_enum)]
+    pub preset: Option<tch_vae::config::Preset>,
     /// Learning rate per epoch: constant, or burda (Burda et al. 2015: passes i = 0..7 of
     /// 3^i epochs at --lr * 10^(-i/7), 3,280 epochs in all; the last rate after them).
     #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
@@ -103,13 +113,14 @@ pub struct TrainArgs {
         defaults::WIDTH
     ))]
     pub width: Option<usize>,
-    #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
-        "With --arch hierarchical: latent groups (and residual blocks) per resolution, from 1 \
-         to {} [default: {}]",
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
+        "With --arch hierarchical: latent groups (and residual blocks) at each resolution, \
+         from 1 to {}: one number for all, or one per resolution, comma-separated, top-down \
+         (VDVAE's CIFAR-10 groups: 1,3,6,11,22 at 1, 4, 8, 16, 32) [default: {}]",
         tch_vae::config::MAX_DEPTH,
         defaults::DEPTH
     ))]
-    pub depth: Option<usize>,
+    pub depth: Option<Vec<usize>>,
     /// What training minimises: elbo (recon + beta * KL), or iwae, the negative k-sample
     /// importance-weighted bound of Burda et al. (2015), with --k samples per image.
     #[arg(long, value_enum, default_value_t = Objective::Elbo)]
@@ -207,27 +218,39 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// The request for a new run (for `--resume`, see `cli/mod.rs`).
     pub fn into_request(self) -> TrainRequest {
+        let preset = self.preset.map(|p| p.flags());
+        let from = |f: fn(&tch_vae::config::PresetFlags) -> f64| preset.as_ref().map(f);
+        let given_or_preset = self.arch.is_some() || self.likelihood.is_some() || preset.is_some();
         TrainRequest {
             model: ModelFlags {
                 hidden: self.hidden,
-                latent: self.latent,
-                likelihood: self.likelihood.unwrap_or(Likelihood::Bernoulli),
-                arch: self.arch.unwrap_or(Arch::Mlp),
+                latent: self.latent.or(preset.as_ref().map(|p| p.latent)),
+                likelihood: self
+                    .likelihood
+                    .or(preset.as_ref().map(|p| p.likelihood))
+                    .unwrap_or(Likelihood::Bernoulli),
+                arch: self
+                    .arch
+                    .or(preset.as_ref().map(|p| p.arch))
+                    .unwrap_or(Arch::Mlp),
                 activation: self.activation,
                 prior: self.prior,
                 pseudo_inputs: self.pseudo_inputs,
-                mixtures: self.mixtures,
+                mixtures: self.mixtures.or(preset.as_ref().map(|p| p.mixtures)),
                 conv_channels: self.conv_channels,
                 conditional: self.conditional,
-                width: self.width,
-                depth: self.depth,
-                colour_recipe: self.arch.is_none() && self.likelihood.is_none(),
+                width: self.width.or(preset.as_ref().map(|p| p.width)),
+                depth: self.depth.or(preset.as_ref().map(|p| p.depth.clone())),
+                colour_recipe: !given_or_preset,
             },
             train: TrainConfig {
                 data: self.data,
                 epochs: self.epochs.unwrap_or(defaults::EPOCHS),
-                batch_size: self.batch_size,
-                lr: self.lr,
+                batch_size: self
+                    .batch_size
+                    .or(preset.as_ref().map(|p| p.batch_size))
+                    .unwrap_or(defaults::BATCH_SIZE),
+                lr: self.lr.or(from(|p| p.lr)).unwrap_or(defaults::LR),
                 beta: self.beta,
                 seed: self.seed,
                 limit: self.limit,
@@ -235,8 +258,9 @@ impl TrainArgs {
                 binarize: self.binarize,
                 kl_warmup: self.kl_warmup,
                 free_bits: self.free_bits,
-                clip_grad: self.clip_grad,
-                skip_threshold: self.skip_threshold,
+                clip_grad: self.clip_grad.or(from(|p| p.clip_grad)),
+                skip_threshold: self.skip_threshold.or(from(|p| p.skip_threshold)),
+                preset: self.preset,
                 checkpoint_every: self.checkpoint_every,
                 deterministic: self.deterministic,
                 test_fraction: self.test_fraction,
@@ -305,5 +329,71 @@ mod tests {
         }
         // The 28 flags of a new run's config and its run folder.
         assert!(refused >= 28, "{refused}");
+    }
+
+    /// The request `train` makes of `flags`.
+    fn request(flags: &[&str]) -> TrainRequest {
+        use clap::FromArgMatches;
+        let line = [&["tch-vae", "train"][..], flags].concat();
+        let matches = crate::cli::Cli::command()
+            .try_get_matches_from(line)
+            .unwrap();
+        let (_, given) = matches.subcommand().unwrap();
+        TrainArgs::from_arg_matches(given).unwrap().into_request()
+    }
+
+    #[test]
+    fn a_preset_fills_the_flags_left_out_and_no_more() {
+        let r = request(&["--preset", "vdvae-cifar10"]);
+        let shape = tch_vae::config::DataShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: None,
+            info: Default::default(),
+        };
+        r.check().unwrap();
+        let run = r.resolve(&shape, tch::Device::Cpu).unwrap();
+        let (m, t) = (&run.model, &run.train);
+        assert_eq!(
+            (m.arch, m.likelihood, m.mixtures),
+            (Arch::Hierarchical, Likelihood::LogisticMixture, 10)
+        );
+        assert_eq!(
+            (m.width, m.latent, m.depth.as_slice()),
+            (384, 16, &[1, 3, 6, 11, 22][..])
+        );
+        assert_eq!(
+            (t.lr, t.batch_size, t.clip_grad, t.skip_threshold),
+            (2e-4, 16, Some(200.0), Some(400.0))
+        );
+        assert_eq!(t.preset, Some(tch_vae::config::Preset::VdvaeCifar10));
+        // VDVAE's 43 groups: 1 + 3 + 6 + 11 + 22.
+        assert_eq!(m.resolutions().len(), 5);
+        // Given flags win; the colour recipe stays off.
+        let r = request(&[
+            "--preset",
+            "vdvae-cifar10",
+            "--width",
+            "64",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            "8",
+        ]);
+        assert_eq!(
+            (r.model.width, r.train.lr, r.train.batch_size),
+            (Some(64), 1e-3, 8)
+        );
+        assert!(!r.model.colour_recipe);
+        // Without a preset: the plain defaults.
+        let r = request(&[]);
+        assert_eq!(
+            (r.train.lr, r.train.batch_size, r.train.preset),
+            (defaults::LR, defaults::BATCH_SIZE, None)
+        );
+        assert!(r.model.colour_recipe);
+        let r = request(&["--arch", "hierarchical", "--depth", "1,3,6,11,22"]);
+        assert_eq!(r.model.depth, Some(vec![1, 3, 6, 11, 22]));
     }
 }

@@ -115,6 +115,13 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     }
     data.binarize_fixed(run.train.binarize);
     run::write_config(&out, &run)?;
+    if let Some(preset) = run.train.preset {
+        report.note(&format!(
+            "--preset {}: {}",
+            preset.name(),
+            preset.differences()
+        ));
+    }
     if req.model.colour_recipe && shape.channels == 3 {
         report.note(&format!(
             "colour images, and neither --arch nor --likelihood given: the colour recipe, \

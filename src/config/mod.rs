@@ -7,14 +7,17 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub mod defaults;
+mod hierarchical;
 
 pub use defaults::default_conv_channels;
 pub use model::{
     Activation, Arch, Likelihood, ModelConfig, Objective, Prior, MAX_DEPTH, MAX_MIXTURES, MAX_WIDTH,
 };
+pub use preset::{Preset, PresetFlags};
 pub use resolve::{DataShape, ModelFlags, TrainRequest};
 
 mod model;
+mod preset;
 mod resolve;
 
 /// The seed of fixed binarisations (static training sets, and every binarised test set),
@@ -103,6 +106,9 @@ pub struct TrainConfig {
     /// batches are counted and reported; nothing of the model or Adam changes.
     #[serde(default)]
     pub skip_threshold: Option<f64>,
+    /// The `--preset` that filled the flags the user left out (recorded, not re-applied).
+    #[serde(default)]
+    pub preset: Option<Preset>,
     /// Also checkpoint every N batches within an epoch (checkpoints always follow each
     /// epoch).
     #[serde(default)]
@@ -157,6 +163,7 @@ impl TrainConfig {
             free_bits: defaults::FREE_BITS,
             clip_grad: None,
             skip_threshold: None,
+            preset: None,
             checkpoint_every: None,
             deterministic: false,
             test_fraction: defaults::TEST_FRACTION,

@@ -144,9 +144,10 @@ pub struct ModelConfig {
     /// `--arch hierarchical`: channels of the residual stream (0 for the other families).
     #[serde(default)]
     pub width: usize,
-    /// `--arch hierarchical`: latent groups (and bottom-up blocks) per resolution.
+    /// `--arch hierarchical`: latent groups (and bottom-up blocks) at each resolution,
+    /// top-down (1x1 first): one number for every resolution, or one per resolution.
     #[serde(default)]
-    pub depth: usize,
+    pub depth: Vec<usize>,
 }
 
 pub(super) fn one() -> usize {
@@ -176,7 +177,7 @@ impl ModelConfig {
             classes: None,
             mixtures: 0,
             width: 0,
-            depth: 0,
+            depth: Vec::new(),
         }
     }
 
@@ -189,7 +190,8 @@ impl ModelConfig {
     pub fn describe(&self) -> String {
         if self.arch == Arch::Hierarchical {
             let (c, h, w) = (self.channels, self.image_height, self.image_width);
-            let (width, depth, z) = (self.width, self.depth, self.latent);
+            let depth: Vec<String> = self.depth.iter().map(usize::to_string).collect();
+            let (width, z, depth) = (self.width, self.latent, depth.join(","));
             return format!("hierarchical {c}x{h}x{w} w{width} d{depth} z{z}");
         }
         let mut parts = vec![self.input_dim()];
@@ -229,7 +231,7 @@ impl ModelConfig {
             conv_channels: Some(self.conv_channels.clone()),
             conditional: self.classes.is_some(),
             width: Some(self.width),
-            depth: Some(self.depth),
+            depth: Some(self.depth.clone()),
             colour_recipe: false,
         }
     }
@@ -247,6 +249,7 @@ impl ModelConfig {
             self.classes != Some(0),
             "a conditional model needs at least 1 class (got 0)"
         );
+        self.check_depth()?;
         if self.arch == Arch::Conv {
             ensure!(
                 !self.conv_channels.is_empty(),
@@ -315,49 +318,6 @@ impl ModelFlags {
                  {stages:?})"
             );
         }
-        Ok(())
-    }
-
-    /// `--width` and `--depth` belong to `--arch hierarchical`, which has no conditional or
-    /// VampPrior form yet and no `--conv-channels`.
-    fn check_hierarchy(&self) -> Result<()> {
-        let (width, depth) = (self.width(), self.depth());
-        if self.arch != Arch::Hierarchical {
-            ensure!(
-                width == 0 && depth == 0,
-                "--width and --depth are for --arch hierarchical; give that architecture, or \
-                 leave them out"
-            );
-            return Ok(());
-        }
-        ensure!(
-            (1..=MAX_WIDTH).contains(&width),
-            "--width must be from 1 to {MAX_WIDTH} (got {width})"
-        );
-        ensure!(
-            (1..=MAX_DEPTH).contains(&depth),
-            "--depth must be from 1 to {MAX_DEPTH} (got {depth})"
-        );
-        ensure!(
-            self.latent() <= MAX_WIDTH,
-            "--latent of --arch hierarchical is channels a pixel of each group: at most \
-             {MAX_WIDTH} (got {})",
-            self.latent()
-        );
-        ensure!(
-            !self.conditional,
-            "--conditional is not available with --arch hierarchical yet; use --arch conv or \
-             mlp for a conditional model"
-        );
-        ensure!(
-            self.prior == Prior::Normal,
-            "--prior vamp is not available with --arch hierarchical: its top-down prior is \
-             learned already"
-        );
-        ensure!(
-            self.conv_channels.as_ref().is_none_or(|c| c.is_empty()),
-            "--conv-channels is for --arch conv; --arch hierarchical takes --width and --depth"
-        );
         Ok(())
     }
 }

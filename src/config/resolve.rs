@@ -38,8 +38,9 @@ pub struct ModelFlags {
     pub conditional: bool,
     /// `--width` [default: [`defaults::WIDTH`] with `--arch hierarchical`].
     pub width: Option<usize>,
-    /// `--depth` [default: [`defaults::DEPTH`] with `--arch hierarchical`].
-    pub depth: Option<usize>,
+    /// `--depth`, one number or one per resolution [default: [`defaults::DEPTH`] with
+    /// `--arch hierarchical`].
+    pub depth: Option<Vec<usize>>,
     /// Neither `--arch` nor `--likelihood` was given: colour images get the colour recipe
     /// ([`ModelFlags::for_data`]).
     pub colour_recipe: bool,
@@ -113,10 +114,11 @@ impl ModelFlags {
     }
 
     /// The hierarchical model's groups per resolution, as [`ModelFlags::width`].
-    pub fn depth(&self) -> usize {
-        match self.arch {
-            Arch::Hierarchical => self.depth.unwrap_or(defaults::DEPTH),
-            _ => self.depth.unwrap_or(0),
+    pub fn depth(&self) -> Vec<usize> {
+        match (self.arch, &self.depth) {
+            (_, Some(given)) => given.clone(),
+            (Arch::Hierarchical, None) => vec![defaults::DEPTH],
+            (_, None) => Vec::new(),
         }
     }
 

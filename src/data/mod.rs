@@ -224,7 +224,7 @@ impl Dataset {
                 .map_or(raw.height * raw.width, |(h, w)| h * w);
         let images = raw.train_labels.len() + raw.test_labels.len();
         check_memory(images, fitted, path)?;
-        refit(&mut raw, options.channels, options.image_size);
+        transform::refit(&mut raw, options.channels, options.image_size);
         let drawn = raw.drawn_test;
         let mut dataset = Self::from_raw(raw, None, device);
         dataset.origin = Origin {
@@ -312,35 +312,6 @@ impl Dataset {
             self.train.images = draw(&self.train);
         }
     }
-}
-
-/// Applies `--channels` and `--image-size` to a source's images where they differ (a folder
-/// source has applied them while decoding).
-fn refit(raw: &mut RawData, channels: Option<usize>, size: Option<(usize, usize)>) {
-    let fit = transform::Fit {
-        channels: channels.unwrap_or(raw.channels),
-        size: size.or(Some((raw.height, raw.width))),
-    };
-    if (fit.channels, fit.size) == (raw.channels, Some((raw.height, raw.width))) {
-        return;
-    }
-    let dim = raw.channels * raw.height * raw.width;
-    // Each image on its own, on every core; their order is kept.
-    let convert = |bytes: &[u8]| -> Vec<u8> {
-        use rayon::prelude::*;
-        bytes
-            .par_chunks_exact(dim)
-            .map(|b| {
-                let img = transform::from_planes(b, raw.channels, raw.height, raw.width);
-                transform::fit(img, fit)
-            })
-            .collect::<Vec<Vec<u8>>>()
-            .concat()
-    };
-    raw.train = convert(&raw.train);
-    raw.test = convert(&raw.test);
-    raw.channels = fit.channels;
-    (raw.height, raw.width) = fit.size.expect("set above");
 }
 
 /// A training batch as the model sees it: redrawn binary pixels under dynamic

@@ -1,6 +1,7 @@
 //! `--channels` and `--image-size`: an image converted to grey or RGB and resized to fill
 //! the size, then centre-cropped (the `image` crate's `resize_to_fill`), as bytes channel
 //! by channel.
+use super::RawData;
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, RgbImage};
 
@@ -45,6 +46,35 @@ pub fn from_planes(bytes: &[u8], channels: usize, height: usize, width: usize) -
         .flat_map(|p| (0..3).map(move |c| bytes[c * plane + p]))
         .collect();
     DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, interleaved).expect("sizes agree"))
+}
+
+/// Applies `--channels` and `--image-size` to a source's images where they differ (a folder
+/// source has applied them while decoding).
+pub(crate) fn refit(raw: &mut RawData, channels: Option<usize>, size: Option<(usize, usize)>) {
+    let fit = Fit {
+        channels: channels.unwrap_or(raw.channels),
+        size: size.or(Some((raw.height, raw.width))),
+    };
+    if (fit.channels, fit.size) == (raw.channels, Some((raw.height, raw.width))) {
+        return;
+    }
+    let dim = raw.channels * raw.height * raw.width;
+    // Each image on its own, on every core; their order is kept.
+    let convert = |bytes: &[u8]| -> Vec<u8> {
+        use rayon::prelude::*;
+        bytes
+            .par_chunks_exact(dim)
+            .map(|b| {
+                let img = from_planes(b, raw.channels, raw.height, raw.width);
+                self::fit(img, fit)
+            })
+            .collect::<Vec<Vec<u8>>>()
+            .concat()
+    };
+    raw.train = convert(&raw.train);
+    raw.test = convert(&raw.test);
+    raw.channels = fit.channels;
+    (raw.height, raw.width) = fit.size.expect("set above");
 }
 
 #[cfg(test)]

@@ -45,15 +45,14 @@ fn bottom_up(l: &Layout) -> String {
             )
         )
     );
-    let sides: Vec<_> = l.sides.iter().rev().collect();
     let mut blocks = l.encoder_blocks.iter();
-    for (i, _) in sides.iter().enumerate() {
-        for b in blocks.by_ref().take(l.depth) {
+    for level in (0..l.sides.len()).rev() {
+        for b in blocks.by_ref().take(l.depths[level]) {
             s += &block(b, "a", "a");
         }
         s += "    acts.insert(0, a)\n";
-        match sides.get(i + 1) {
-            Some(&&(1, 1)) => s += "    a = torch.mean(a, [2, 3], True)\n",
+        match level.checked_sub(1).map(|next| l.sides[next]) {
+            Some((1, 1)) => s += "    a = torch.mean(a, [2, 3], True)\n",
             Some(_) => s += "    a = torch.avg_pool2d(a, [2, 2], [2, 2], [0, 0], False, True)\n",
             None => {}
         }

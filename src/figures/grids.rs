@@ -134,7 +134,7 @@ pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let (mu, _) = vae.encode_all(&data.test.head(n as usize), y.as_ref(), 2048)?;
     // A hierarchical model: its top (1x1) groups, the code of the whole image.
     let mu = match vae.hierarchy() {
-        Some(net) => mu.narrow(1, 0, (net.layout().depth * net.layout().latent) as i64),
+        Some(net) => mu.narrow(1, 0, (net.layout().depths[0] * net.layout().latent) as i64),
         None => mu,
     };
     let mu = mu.to_device(Device::Cpu);

@@ -135,13 +135,8 @@ fn hierarchy_values(model: &ModelConfig) -> Option<u128> {
     };
     let pixels = |(h, w): (usize, usize)| (h as u128) * (w as u128);
     let mut values = pixels(l.image) * (l.in_conv.outputs as u128 + l.out.inputs as u128);
-    for (b, side) in l.encoder_blocks.iter().zip(
-        l.sides
-            .iter()
-            .rev()
-            .flat_map(|&s| std::iter::repeat_n(s, l.depth)),
-    ) {
-        values = values.checked_add(pixels(side).checked_mul(block(b))?)?;
+    for b in &l.encoder_blocks {
+        values = values.checked_add(pixels(b.side).checked_mul(block(b))?)?;
     }
     for g in &l.groups {
         let per_pixel =
@@ -244,7 +239,7 @@ mod tests {
             arch: Arch::Hierarchical,
             channels: 3,
             width: 8,
-            depth: 2,
+            depth: vec![2],
             likelihood: crate::config::Likelihood::Logistic,
             ..model(vec![], 3)
         };
@@ -276,7 +271,7 @@ mod tests {
             arch: Arch::Hierarchical,
             channels: 3,
             width,
-            depth,
+            depth: vec![depth],
             ..ModelConfig::mlp(32, 32, vec![], 16)
         };
         // The parameters counted from the layout's convolutions, plus `decoder.h_top`.

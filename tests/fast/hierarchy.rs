@@ -21,7 +21,7 @@ fn config(likelihood: Likelihood) -> ModelConfig {
             0
         },
         width: 8,
-        depth: 2,
+        depth: vec![1, 2, 2],
         ..ModelConfig::mlp(8, 8, vec![], 3)
     }
 }
@@ -96,7 +96,7 @@ fn vae_pt_agrees_with_the_rust_model() {
 
         let x = bytes(6);
         let d = vae.latent_dim() as i64;
-        assert_eq!(d, 2 * 3 * (1 + 16 + 64)); // 2 groups at 1x1, 4x4 and 8x8, 3 channels
+        assert_eq!(d, 3 * (1 + 2 * 16 + 2 * 64)); // 1 group at 1x1, 2 at 4x4 and 8x8; 3 channels
         let eps = Tensor::randn([6, d], (Kind::Float, Device::Cpu));
         let call = |m: &str, args: &[&Tensor]| {
             let args: Vec<IValue> = args
@@ -298,6 +298,13 @@ fn flags_that_do_not_fit_the_hierarchical_model_are_refused() {
     refused(
         &["--width", "8"],
         &["--width and --depth are for --arch hierarchical"],
+    );
+    refused(
+        &["--arch", "hierarchical", "--depth", "1,2"],
+        &[
+            "--depth 1,2: give one number, or one per resolution",
+            "have 4 (1x1, 7x7, 14x14, 28x28)",
+        ],
     );
     refused(
         &["--arch", "hierarchical", "--depth", "0"],

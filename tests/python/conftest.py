@@ -64,9 +64,9 @@ def tiny_mixture_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_hierarchical_run(tmp_path_factory) -> Path:
-    """An --arch hierarchical run (groups at 1x1, 4x4, 8x8) with a 2-component mixture."""
+    """An --arch hierarchical run (1 group at 1x1, 2 at 4x4 and 8x8), a 2-component mixture."""
     return _train(tmp_path_factory, "hierarchical", "--data", str(_colour_npz(tmp_path_factory)),
-                  "--arch", "hierarchical", "--width", "8", "--depth", "2", "--latent", "2",
+                  "--arch", "hierarchical", "--width", "8", "--depth", "1,2,2", "--latent", "2",
                   "--likelihood", "logistic-mixture", "--mixtures", "2")
 
 

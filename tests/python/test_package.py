@@ -71,7 +71,7 @@ def test_a_hierarchical_run_loads_exports_and_matches_vae_pt(tiny_hierarchical_r
     run = tiny_hierarchical_run
     model = load_run(run)
     assert isinstance(model, HierarchicalVAE) and not model.training
-    assert model.latent == 2 * 2 * (1 + 16 + 64)  # 2 groups a side of 1, 4, 8; 2 channels
+    assert model.latent == 2 * (1 + 2 * 16 + 2 * 64)  # groups 1, 2, 2 at 1, 4, 8; 2 channels
     ts = torch.jit.load(str(run / "vae.pt"))
     assert [n for n, _ in ts.named_parameters()] == list(model.state_dict())
     program = torch.export.load(str(export_pt2(run, tmp_path / "h.pt2"))).module()

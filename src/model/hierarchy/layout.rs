@@ -31,6 +31,8 @@ pub struct BlockSpec {
     pub name: String,
     pub convs: [ConvSpec; 4],
     pub residual: bool,
+    /// The height and width it works at.
+    pub side: (usize, usize),
 }
 
 /// One latent group: `latent` channels at each pixel of `side`.
@@ -64,15 +66,15 @@ pub struct Layout {
     pub mid: usize,
     /// Latent channels per pixel of each group.
     pub latent: usize,
-    /// Groups (and bottom-up blocks) per resolution.
-    pub depth: usize,
+    /// Groups (and bottom-up blocks) at each resolution, top-down.
+    pub depths: Vec<usize>,
     /// The decoder's outputs per pixel (the likelihood's parameters).
     pub outputs: usize,
     /// Resolutions, top-down: 1x1 first, the image's last.
     pub sides: Vec<(usize, usize)>,
     /// [n, C, H, W] -> [n, width, H, W], 3x3.
     pub in_conv: ConvSpec,
-    /// The bottom-up blocks, image side first: `depth` at each resolution.
+    /// The bottom-up blocks, image side first: `depths[level]` at each resolution.
     pub encoder_blocks: Vec<BlockSpec>,
     /// The groups, top-down.
     pub groups: Vec<GroupSpec>,
@@ -82,24 +84,6 @@ pub struct Layout {
 
 /// The decoder's starting state, a parameter `[1, width, 1, 1]`.
 pub const H_TOP: &str = "decoder.h_top";
-
-/// The resolutions of an `h` x `w` image, top-down: halved while both sides are even and
-/// the smaller is above 4 (32x32: 32, 16, 8, 4), then 1x1 (pooled over the whole image).
-pub fn sides(h: usize, w: usize) -> Vec<(usize, usize)> {
-    let mut sides = vec![(h, w)];
-    while let Some(&(a, b)) = sides.last() {
-        if a % 2 == 0 && b % 2 == 0 && a.min(b) > 4 {
-            sides.push((a / 2, b / 2));
-        } else {
-            break;
-        }
-    }
-    if sides.last() != Some(&(1, 1)) {
-        sides.push((1, 1));
-    }
-    sides.reverse();
-    sides
-}
 
 fn conv(name: String, inputs: usize, outputs: usize, kernel: usize) -> ConvSpec {
     ConvSpec {
@@ -129,17 +113,19 @@ fn block(
         ],
         name,
         residual,
+        side,
     }
 }
 
 impl Layout {
     /// The layout of `config` (an `--arch hierarchical` config).
     pub fn of(config: &ModelConfig) -> Self {
-        let (width, z, depth) = (config.width, config.latent, config.depth);
+        let (width, z) = (config.width, config.latent);
         let mid = (width / 4).max(1);
-        let sides = sides(config.image_height, config.image_width);
+        let sides = config.resolutions();
+        let depths: Vec<usize> = (0..sides.len()).map(|l| config.depth_at(l)).collect();
         let mut encoder_blocks = Vec::new();
-        for &side in sides.iter().rev() {
+        for (&side, &depth) in sides.iter().zip(&depths).rev() {
             for _ in 0..depth {
                 let name = format!("encoder.blocks.{}", encoder_blocks.len());
                 encoder_blocks.push(block(name, width, mid, width, side, true));
@@ -147,7 +133,7 @@ impl Layout {
         }
         let mut groups = Vec::new();
         for (level, &side) in sides.iter().enumerate() {
-            for _ in 0..depth {
+            for _ in 0..depths[level] {
                 let name = format!("decoder.groups.{}", groups.len());
                 groups.push(GroupSpec {
                     level,
@@ -166,7 +152,7 @@ impl Layout {
             width,
             mid,
             latent: z,
-            depth,
+            depths,
             outputs: crate::model::arch::outputs_per_pixel(config),
             in_conv: conv("encoder.in_conv".into(), config.channels, width, 3),
             encoder_blocks,
@@ -241,6 +227,10 @@ impl Layout {
 mod tests {
     use super::*;
 
+    fn sides(h: usize, w: usize) -> Vec<(usize, usize)> {
+        ModelConfig::mlp(h, w, vec![], 1).resolutions()
+    }
+
     #[test]
     fn sides_halve_to_four_then_one() {
         assert_eq!(
@@ -261,7 +251,7 @@ mod tests {
         let config = ModelConfig {
             channels: 3,
             width: 16,
-            depth: 2,
+            depth: vec![2],
             arch: crate::config::Arch::Hierarchical,
             ..ModelConfig::mlp(8, 8, vec![], 5)
         };
@@ -288,5 +278,22 @@ mod tests {
             .map(|c| c.outputs * (c.inputs * c.kernel * c.kernel + 1))
             .sum();
         assert_eq!(count, 444);
+    }
+
+    #[test]
+    fn a_depth_per_resolution_places_its_groups_and_blocks() {
+        let config = ModelConfig {
+            channels: 3,
+            width: 8,
+            depth: vec![1, 3, 2],
+            arch: crate::config::Arch::Hierarchical,
+            ..ModelConfig::mlp(8, 8, vec![], 2)
+        };
+        let l = Layout::of(&config);
+        let groups: Vec<(usize, usize)> = l.groups.iter().map(|g| g.side).collect();
+        assert_eq!(groups, [(1, 1), (4, 4), (4, 4), (4, 4), (8, 8), (8, 8)]);
+        // Bottom-up: the image's side first, the same counts.
+        let blocks: Vec<(usize, usize)> = l.encoder_blocks.iter().map(|b| b.side).collect();
+        assert_eq!(blocks, [(8, 8), (8, 8), (4, 4), (4, 4), (4, 4), (1, 1)]);
     }
 }

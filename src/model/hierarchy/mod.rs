@@ -13,6 +13,6 @@ mod layout;
 mod net;
 mod terms;
 
-pub use layout::{sides, BlockSpec, ConvSpec, GroupSpec, Layout, H_TOP};
+pub use layout::{BlockSpec, ConvSpec, GroupSpec, Layout, H_TOP};
 pub use net::{Draw, GroupTerms, Net, TopDown};
 pub use terms::{group_kl, log_ratio, objective, GroupKl};

@@ -171,14 +171,13 @@ impl Net {
             .forward(&(x.view([-1, c, h as i64, w as i64]) * 2.0 - 1.0));
         let mut acts = Vec::with_capacity(l.sides.len());
         let mut blocks = self.encoder.iter();
-        let sides: Vec<_> = l.sides.iter().rev().collect();
-        for (i, _) in sides.iter().enumerate() {
-            for block in blocks.by_ref().take(l.depth) {
+        for level in (0..l.sides.len()).rev() {
+            for block in blocks.by_ref().take(l.depths[level]) {
                 a = block.forward(&a);
             }
             acts.push(a.shallow_clone());
-            if let Some(&&next) = sides.get(i + 1) {
-                a = downsample(&a, next);
+            if level > 0 {
+                a = downsample(&a, l.sides[level - 1]);
             }
         }
         acts.reverse();

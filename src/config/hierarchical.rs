@@ -1,0 +1,107 @@
+//! The sizes of `--arch hierarchical` in its configuration: its resolutions, its groups
+//! at each, and the rules its flags and sizes follow (`model/hierarchy/` builds the network
+//! from them).
+use super::resolve::ModelFlags;
+use super::{Arch, ModelConfig, Prior, MAX_DEPTH, MAX_WIDTH};
+use anyhow::{ensure, Result};
+
+impl ModelConfig {
+    /// The resolutions of `--arch hierarchical`, top-down: the image's sides halved while
+    /// both are even and the smaller is above 4 (32x32: 32, 16, 8, 4), then 1x1.
+    pub fn resolutions(&self) -> Vec<(usize, usize)> {
+        let mut sides = vec![(self.image_height, self.image_width)];
+        while let Some(&(a, b)) = sides.last() {
+            if a % 2 == 0 && b % 2 == 0 && a.min(b) > 4 {
+                sides.push((a / 2, b / 2));
+            } else {
+                break;
+            }
+        }
+        if sides.last() != Some(&(1, 1)) {
+            sides.push((1, 1));
+        }
+        sides.reverse();
+        sides
+    }
+
+    /// The groups of `--arch hierarchical` at each of its [`ModelConfig::resolutions`].
+    pub fn depth_at(&self, level: usize) -> usize {
+        match self.depth.as_slice() {
+            [one] => *one,
+            each => each.get(level).copied().unwrap_or(0),
+        }
+    }
+
+    /// `--depth` against the resolutions: one number, or one per resolution.
+    pub(super) fn check_depth(&self) -> Result<()> {
+        if self.arch != Arch::Hierarchical {
+            return Ok(());
+        }
+        let sides = self.resolutions();
+        ensure!(
+            self.depth.len() == 1 || self.depth.len() == sides.len(),
+            "--depth {}: give one number, or one per resolution; these {}x{} images have \
+                 {} ({})",
+            self.depth
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            self.image_height,
+            self.image_width,
+            sides.len(),
+            sides
+                .iter()
+                .map(|(h, w)| format!("{h}x{w}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(())
+    }
+}
+
+impl ModelFlags {
+    /// `--width` and `--depth` belong to `--arch hierarchical`, which has no conditional or
+    /// VampPrior form yet and no `--conv-channels`.
+    pub(super) fn check_hierarchy(&self) -> Result<()> {
+        let (width, depth) = (self.width(), self.depth());
+        if self.arch != Arch::Hierarchical {
+            ensure!(
+                width == 0 && depth.is_empty(),
+                "--width and --depth are for --arch hierarchical; give that architecture, or \
+                 leave them out"
+            );
+            return Ok(());
+        }
+        ensure!(
+            (1..=MAX_WIDTH).contains(&width),
+            "--width must be from 1 to {MAX_WIDTH} (got {width})"
+        );
+        ensure!(
+            !depth.is_empty() && depth.iter().all(|d| (1..=MAX_DEPTH).contains(d)),
+            "--depth must be from 1 to {MAX_DEPTH} groups a resolution, one number or one per \
+             resolution (got {depth:?})"
+        );
+        ensure!(
+            self.latent() <= MAX_WIDTH,
+            "--latent of --arch hierarchical is channels a pixel of each group: at most \
+             {MAX_WIDTH} (got {})",
+            self.latent()
+        );
+        ensure!(
+            !self.conditional,
+            "--conditional is not available with --arch hierarchical yet; use --arch conv or \
+             mlp for a conditional model"
+        );
+        ensure!(
+            self.prior == Prior::Normal,
+            "--prior vamp is not available with --arch hierarchical: its top-down prior is \
+             learned already"
+        );
+        ensure!(
+            self.conv_channels.as_ref().is_none_or(|c| c.is_empty()),
+            "--conv-channels is for --arch conv; --arch hierarchical takes --width and --depth"
+        );
+        Ok(())
+    }
+}
