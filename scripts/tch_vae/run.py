@@ -88,8 +88,11 @@ def load_run(run_dir: str | os.PathLike, map_location: str | torch.device = "cpu
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     state = load_bytes(read_regular(run_dir / WEIGHTS, what="of memory available"))
-    with torch.device("meta"):
-        sized = _build(config)
+    try:
+        with torch.device("meta"):
+            sized = _build(config)
+    except (ValueError, RuntimeError, KeyError, TypeError) as e:
+        raise ValueError(f"{run_dir / CONFIG} describes no model tch-vae builds: {e}") from None
     wanted = sum(p.numel() for p in sized.state_dict().values())
     held = sum(t.numel() for t in state.values())
     if wanted != held:
@@ -105,6 +108,13 @@ def _build(config: dict) -> VAE | HierarchicalVAE:
     m = config["model"]
     channels = m.get("channels", 1)  # runs written before colour images are grey
     if m.get("arch") == "hierarchical":
+        # The binary's limits (src/config/model.rs): checked before anything is sized.
+        depth = m["depth"] if isinstance(m["depth"], list) else [m["depth"]]
+        for name, value, top in (("width", m["width"], 4096), ("latent", m["latent"], 4096)):
+            if not (isinstance(value, int) and 1 <= value <= top):
+                raise ValueError(f"--{name} must be from 1 to {top} (got {value!r})")
+        if not depth or not all(isinstance(d, int) and 1 <= d <= 64 for d in depth):
+            raise ValueError(f"--depth must be from 1 to 64 groups a resolution (got {depth!r})")
         return HierarchicalVAE((m["image_height"], m["image_width"]), channels, m["width"],
                                m["depth"], m["latent"], m["likelihood"], m.get("mixtures", 0))
     return VAE(channels * m["image_height"] * m["image_width"], m["hidden"], m["latent"],

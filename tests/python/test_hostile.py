@@ -62,6 +62,19 @@ def test_a_config_that_names_another_model_is_refused_before_it_is_built(tiny_ru
         load_run(run)
 
 
+@pytest.mark.parametrize("edit", [{"width": 10**12}, {"depth": [0]}, {"latent": -3}, {"depth": "x"}])
+def test_a_hierarchical_config_out_of_range_is_named_not_sized(tiny_hierarchical_run, tmp_path, edit):
+    # Before: a width of 10^12 reached PyTorch's storage arithmetic ("overflowed").
+    run = tmp_path / "run"
+    shutil.copytree(tiny_hierarchical_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["model"].update(edit)
+    (run / "config.json").write_text(json.dumps(config))
+    name = next(iter(edit))
+    with pytest.raises(ValueError, match=rf"config.json describes no model .*--{name} must be"):
+        load_run(run)
+
+
 @pytest.mark.parametrize("name", ["weights.safetensors", "metrics.csv", "vae.pt"])
 def test_export_pt2_never_replaces_a_run_file(tiny_run, tmp_path, name):
     run = copy_run(tiny_run, tmp_path)
