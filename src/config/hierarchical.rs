@@ -105,3 +105,19 @@ impl ModelFlags {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ModelConfig;
+
+    #[test]
+    fn depth_reads_as_one_number_or_a_list() {
+        let mut json = serde_json::to_value(ModelConfig::mlp(8, 8, vec![], 2)).unwrap();
+        json["depth"] = serde_json::json!(3);
+        let one: ModelConfig = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(one.depth, vec![3]);
+        json["depth"] = serde_json::json!([1, 3, 6]);
+        let many: ModelConfig = serde_json::from_value(json).unwrap();
+        assert_eq!((many.depth_at(0), many.depth_at(2)), (1, 6));
+    }
+}

@@ -146,12 +146,27 @@ pub struct ModelConfig {
     pub width: usize,
     /// `--arch hierarchical`: latent groups (and bottom-up blocks) at each resolution,
     /// top-down (1x1 first): one number for every resolution, or one per resolution.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub depth: Vec<usize>,
 }
 
 pub(super) fn one() -> usize {
     1
+}
+
+/// `depth` as configs write it: a list, or (written by the first builds of the
+/// hierarchical model) one number.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(usize),
+        Many(Vec<usize>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(n) => vec![n],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 fn two_conv_stages() -> Vec<usize> {
