@@ -61,8 +61,10 @@ pub struct TrainArgs {
     pub lr: Option<f64>,
     /// A published recipe: fills every flag of it that is not given. vdvae-cifar10: VDVAE's
     /// CIFAR-10 model as --arch hierarchical holds it (--width 384 --latent 16 --depth
-    /// 1,3,6,11,22 --likelihood logistic-mixture --lr 2e-4 --batch-size 16 --clip-grad 200
-    /// --skip-threshold 400; without VDVAE's weight decay, warm-up and weight averaging).
+    /// 1,3,6,11,22 --likelihood logistic-mixture --lr 2e-4 --batch-size 16, and VDVAE's
+    /// clipping at 200 and skipping at 400 nats per value as --clip-grad 614400
+    /// --skip-threshold 1228800 for this crate's loss in nats per image; without VDVAE's
+    /// weight decay, warm-up and weight averaging).
     #[arg(long, value_enum)]
     pub preset: Option<tch_vae::config::Preset>,
     /// Learning rate per epoch: constant, or burda (Burda et al. 2015: passes i = 0..7 of
@@ -161,7 +163,8 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub clip_grad: Option<f64>,
     /// Skip an update whose gradient norm (before clipping) exceeds this, as VDVAE does
-    /// (it uses 400 for CIFAR-10 with --clip-grad 200): a rare huge gradient of a deep
+    /// (400 with clipping at 200 for CIFAR-10, in nats per value: multiply by the values of
+    /// an image for this loss in nats per image): a rare huge gradient of a deep
     /// model is dropped instead of applied; each epoch says how many were (off by default).
     #[arg(long, allow_negative_numbers = true)]
     pub skip_threshold: Option<f64>,
@@ -365,7 +368,7 @@ mod tests {
         );
         assert_eq!(
             (t.lr, t.batch_size, t.clip_grad, t.skip_threshold),
-            (2e-4, 16, Some(200.0), Some(400.0))
+            (2e-4, 16, Some(614400.0), Some(1228800.0))
         );
         assert_eq!(t.preset, Some(tch_vae::config::Preset::VdvaeCifar10));
         // VDVAE's 43 groups: 1 + 3 + 6 + 11 + 22.

@@ -11,11 +11,15 @@ pub enum Preset {
     /// VDVAE's CIFAR-10 model (Child 2021, its `hps.py`) as `--arch hierarchical` holds it:
     /// width 384, 16 latent channels a group, 1, 3, 6, 11 and 22 groups at 1, 4, 8, 16 and
     /// 32 pixels (its 43 decoder blocks), PixelCNN++'s mixture of 10 logistics, Adam at
-    /// 2e-4, batches of 16, gradients clipped at 200 and updates skipped above 400.
+    /// 2e-4, batches of 16, gradients clipped at 200 and updates skipped above 400 (in its
+    /// units, nats per value: 3,072 times those here, where the loss is nats per image).
     #[serde(rename = "vdvae-cifar10")]
     #[value(name = "vdvae-cifar10")]
     VdvaeCifar10,
 }
+
+/// Values in a CIFAR image (3 x 32 x 32).
+const CIFAR_VALUES: f64 = 3072.0;
 
 /// The flags a preset sets.
 pub struct PresetFlags {
@@ -49,8 +53,10 @@ impl Preset {
                 latent: 16,
                 lr: 2e-4,
                 batch_size: 16,
-                clip_grad: 200.0,
-                skip_threshold: 400.0,
+                // VDVAE's 200 and 400 bound the gradient of a loss in nats per value; this
+                // crate's loss is in nats per image, 3,072 values of a CIFAR-10 image.
+                clip_grad: 200.0 * CIFAR_VALUES,
+                skip_threshold: 400.0 * CIFAR_VALUES,
             },
         }
     }
