@@ -59,12 +59,10 @@ pub struct TrainArgs {
         defaults::LR
     ))]
     pub lr: Option<f64>,
-    /// A published recipe: fills every flag of it that is not given. vdvae-cifar10: VDVAE's
-    /// CIFAR-10 model as --arch hierarchical holds it (--width 384 --latent 16 --depth
-    /// 1,3,6,11,22 --likelihood logistic-mixture --lr 2e-4 --batch-size 16, and VDVAE's
-    /// clipping at 200 and skipping at 400 nats per value as --clip-grad 614400
-    /// --skip-threshold 1228800 for this crate's loss in nats per image; without VDVAE's
-    /// weight decay, warm-up and weight averaging).
+    /// A published recipe, filling its flags that are not given. vdvae-cifar10: --arch
+    /// hierarchical --width 384 --latent 16 --depth 1,3,6,11,22 --likelihood logistic-mixture
+    /// --lr 2e-4 --batch-size 16 --clip-grad 614400 --skip-threshold 1228800 (VDVAE's 200
+    /// and 400 per value, for a loss per image); not its weight decay, warm-up or EMA.
     #[arg(long, value_enum)]
     pub preset: Option<tch_vae::config::Preset>,
     /// Learning rate per epoch: constant, or burda (Burda et al. 2015: passes i = 0..7 of
