@@ -230,3 +230,32 @@ pub fn fingerprint(run: &Path) -> String {
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// 300 colour 8x8 images of uniformly drawn bytes in an `.npy`.
+pub fn uniform_bytes(dir: &std::path::Path) -> std::path::PathBuf {
+    let npy = dir.join("bytes.npy");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&npy).unwrap());
+    use npyz::WriterBuilder;
+    let mut w = npyz::WriteOptions::<u8>::new()
+        .default_dtype()
+        .shape(&[300, 8, 8, 3])
+        .writer(&mut file)
+        .begin_nd()
+        .unwrap();
+    w.extend((0..300u64 * 192).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8))
+        .unwrap();
+    w.finish().unwrap();
+    npy
+}
+
+/// `a` equals `b` to 1e-5 of `b`'s largest magnitude (at least 1): float32 rounding of
+/// the same computation done twice.
+pub fn assert_close(a: &tch::Tensor, b: &tch::Tensor, what: &str) {
+    assert_eq!(a.size(), b.size(), "{what}: shapes differ");
+    let diff = (a - b).abs().max().double_value(&[]);
+    let scale = b.abs().max().double_value(&[]).max(1.0);
+    assert!(
+        diff <= 1e-5 * scale,
+        "{what}: max difference {diff} (scale {scale})"
+    );
+}

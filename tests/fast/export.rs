@@ -59,16 +59,6 @@ fn tuple(v: IValue) -> Vec<Tensor> {
     }
 }
 
-fn assert_close(a: &Tensor, b: &Tensor, what: &str) {
-    assert_eq!(a.size(), b.size(), "{what}: shapes differ");
-    let diff = (a - b).abs().max().double_value(&[]);
-    let scale = b.abs().max().double_value(&[]).max(1.0);
-    assert!(
-        diff <= 1e-5 * scale,
-        "{what}: max difference {diff} (scale {scale})"
-    );
-}
-
 #[test]
 fn torchscript_module_agrees_with_the_rust_model() {
     for (likelihood, arch, channels) in [

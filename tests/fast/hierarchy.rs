@@ -31,16 +31,6 @@ fn bytes(n: i64) -> Tensor {
     (Tensor::rand([n, 192], (Kind::Float, Device::Cpu)) * 255.0).round() / 255.0
 }
 
-fn close(a: &Tensor, b: &Tensor, what: &str) {
-    assert_eq!(a.size(), b.size(), "{what}: shapes differ");
-    let diff = (a - b).abs().max().double_value(&[]);
-    let scale = b.abs().max().double_value(&[]).max(1.0);
-    assert!(
-        diff <= 1e-5 * scale,
-        "{what}: max difference {diff} (scale {scale})"
-    );
-}
-
 fn tensors(v: IValue) -> Vec<Tensor> {
     match v {
         IValue::Tensor(t) => vec![t],
@@ -107,9 +97,9 @@ fn vae_pt_agrees_with_the_rust_model() {
         };
         let (mu, logvar) = vae.encode(&x, None).unwrap();
         let ts = call("encode", &[&x]);
-        close(&ts[0], &mu, "encode mu");
-        close(&ts[1], &logvar, "encode logvar");
-        close(
+        assert_close(&ts[0], &mu, "encode mu");
+        assert_close(&ts[1], &logvar, "encode logvar");
+        assert_close(
             &call("decode", &[&mu])[0],
             &vae.decode(&mu, None).unwrap(),
             "decode",
@@ -119,10 +109,10 @@ fn vae_pt_agrees_with_the_rust_model() {
         let recon = reconstruction_nll(&pass.out, &x, vae.observation());
         let kl = hierarchy::group_kl(&pass);
         let ts = call("elbo_terms", &[&x, &eps]);
-        close(&ts[0], &recon, "elbo recon");
-        close(&ts[1], &kl.kl_mu, "elbo kl_mu");
-        close(&ts[2], &kl.kl_var, "elbo kl_var");
-        close(
+        assert_close(&ts[0], &recon, "elbo recon");
+        assert_close(&ts[1], &kl.kl_mu, "elbo kl_mu");
+        assert_close(&ts[2], &kl.kl_var, "elbo kl_var");
+        assert_close(
             &call("log_ratio", &[&x, &eps])[1],
             &hierarchy::log_ratio(&pass),
             "log ratio",
@@ -145,7 +135,7 @@ fn vae_pt_agrees_with_the_rust_model() {
             tch::manual_seed(seed);
             vae.picture(&vae.sample_logits(4, 0.0, None).unwrap())
         };
-        close(&rust_cold(5), &sample(6, 0.0), "samples at temperature 0");
+        assert_close(&rust_cold(5), &sample(6, 0.0), "samples at temperature 0");
     }
 }
 
@@ -192,7 +182,7 @@ fn the_importance_weighted_bound_is_below_the_elbo_and_tightens() {
     let mean = |t: &Tensor| t.mean(Kind::Double).double_value(&[]);
     let (one, many) = (run(1), run(50));
     // k = 1: the bound is the one-sample ELBO itself.
-    close(&one.nll, &one.neg_mean_log_w, "k = 1");
+    assert_close(&one.nll, &one.neg_mean_log_w, "k = 1");
     assert!(
         mean(&many.nll) < mean(&many.neg_elbo),
         "IW bound above the ELBO"
@@ -201,23 +191,6 @@ fn the_importance_weighted_bound_is_below_the_elbo_and_tightens() {
         mean(&many.nll) < mean(&one.nll),
         "50 samples give no tighter bound than 1"
     );
-}
-
-/// 300 colour 8x8 images of uniformly drawn bytes in an `.npy`.
-fn uniform_bytes(dir: &std::path::Path) -> std::path::PathBuf {
-    let npy = dir.join("bytes.npy");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&npy).unwrap());
-    use npyz::WriterBuilder;
-    let mut w = npyz::WriteOptions::<u8>::new()
-        .default_dtype()
-        .shape(&[300, 8, 8, 3])
-        .writer(&mut file)
-        .begin_nd()
-        .unwrap();
-    w.extend((0..300u64 * 192).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8))
-        .unwrap();
-    w.finish().unwrap();
-    npy
 }
 
 #[test]

@@ -258,19 +258,7 @@ fn a_logistic_mixture_cannot_beat_the_entropy_of_uniform_bytes() {
     // below that would mean probabilities that sum to more than 1. A conv model with a
     // 3-component mixture, trained for 2 epochs and resumed exactly, must land just above.
     let tmp = tempfile::tempdir().unwrap();
-    let npy = tmp.path().join("bytes.npy");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&npy).unwrap());
-    use npyz::WriterBuilder;
-    let mut w = npyz::WriteOptions::<u8>::new()
-        .default_dtype()
-        .shape(&[300, 8, 8, 3])
-        .writer(&mut file)
-        .begin_nd()
-        .unwrap();
-    let bytes = (0..300u64 * 192).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8);
-    w.extend(bytes).unwrap();
-    w.finish().unwrap();
-    drop(file);
+    let npy = uniform_bytes(tmp.path());
     let flags = [
         "--arch",
         "conv",
