@@ -62,14 +62,10 @@ pub struct Layout {
     /// Image height and width.
     pub image: (usize, usize),
     pub width: usize,
-    /// The blocks' inner width: a quarter of `width` (VDVAE's bottleneck), at least 1.
-    pub mid: usize,
     /// Latent channels per pixel of each group.
     pub latent: usize,
     /// Groups (and bottom-up blocks) at each resolution, top-down.
     pub depths: Vec<usize>,
-    /// The decoder's outputs per pixel (the likelihood's parameters).
-    pub outputs: usize,
     /// Resolutions, top-down: 1x1 first, the image's last.
     pub sides: Vec<(usize, usize)>,
     /// [n, C, H, W] -> [n, width, H, W], 3x3.
@@ -121,6 +117,7 @@ impl Layout {
     /// The layout of `config` (an `--arch hierarchical` config).
     pub fn of(config: &ModelConfig) -> Self {
         let (width, z) = (config.width, config.latent);
+        // The blocks' inner width: a quarter of `width` (VDVAE's bottleneck), at least 1.
         let mid = (width / 4).max(1);
         let sides = config.resolutions();
         let depths: Vec<usize> = (0..sides.len()).map(|l| config.depth_at(l)).collect();
@@ -150,13 +147,12 @@ impl Layout {
             channels: config.channels,
             image: (config.image_height, config.image_width),
             width,
-            mid,
             latent: z,
             depths,
-            outputs: crate::model::arch::outputs_per_pixel(config),
             in_conv: conv("encoder.in_conv".into(), config.channels, width, 3),
             encoder_blocks,
             groups,
+            // The likelihood's parameters at each pixel.
             out: conv(
                 "decoder.out".into(),
                 width,
