@@ -19,9 +19,8 @@ fi
 cargo test --release --lib --bins --test fast --test slow
 cargo test --release --doc
 # The numerics tier one test at a time, so that its quiet runs are quiet and its busy runs
-# have exactly one busy core beside them: run together, the tier's other trainings and busy
-# cores surround every run, the oversubscription under which issue 23's open flake shows
-# (notebooks-export/reproducibility/README.md).
+# have exactly one busy core beside them (run together, each case would have the others'
+# trainings and busy cores around it too).
 cargo test --release --test numerics -- --test-threads=1
 "$TCH_VAE_PYTHON" -m pytest -q tests/python
 # The package (load_run, export_pt2, vae.pt) on the newest torch on PyPI as well.

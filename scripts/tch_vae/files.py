@@ -34,6 +34,22 @@ def available_memory() -> int | None:
     return None
 
 
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
+
+
+def check_folder(run_dir: str | os.PathLike) -> None:
+    """Refuses a run folder that exists but is not a folder, saying what it is (a missing one
+    is left to the reader's own message), as the binary does."""
+    try:
+        mode = os.stat(run_dir).st_mode
+    except OSError:
+        return
+    if not stat.S_ISDIR(mode):
+        kind = "a regular file" if stat.S_ISREG(mode) else _kind(mode)
+        raise ValueError(f"{run_dir} is {kind}, not a run folder (a folder made by `tch-vae train`)")
+
+
 def read_regular(path: str | os.PathLike, limit: int | None = None, what: str = "") -> bytes:
     """The bytes of `path`, if it is a regular file of at most `limit` bytes (default: the
     memory available); otherwise an OSError or ValueError that names the file and says
@@ -43,8 +59,7 @@ def read_regular(path: str | os.PathLike, limit: int | None = None, what: str = 
     try:
         mode = os.fstat(fd)
         if not stat.S_ISREG(mode.st_mode):
-            kind = next((name for test, name in _KINDS if test(mode.st_mode)), "a special file")
-            raise ValueError(f"{path} is {kind}, not a regular file: tch-vae reads data and run "
+            raise ValueError(f"{path} is {_kind(mode.st_mode)}, not a regular file: tch-vae reads data and run "
                              "files only from regular files; put the file itself there")
         bound = limit if limit is not None else available_memory()
         if bound is not None and mode.st_size > bound:

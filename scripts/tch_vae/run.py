@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .files import read_regular
+from .files import check_folder, read_regular
 from .hierarchy import HierarchicalVAE
 from .model import VAE
 
@@ -34,11 +34,16 @@ MAX_METRICS_BYTES = 64 << 20
 
 def read_config(run_dir: str | os.PathLike) -> dict:
     """The run's config.json as a dict."""
+    check_folder(run_dir)
     path = Path(run_dir) / CONFIG
     try:
-        return json.loads(read_regular(path, MAX_CONFIG_BYTES, "a config.json may hold"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        config = json.loads(read_regular(path, MAX_CONFIG_BYTES, "a config.json may hold"))
+    # RecursionError: brackets nested thousands deep (json's parser recurses).
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"{path} is not a valid tch-vae config: {e}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not a valid tch-vae config: a JSON {type(config).__name__}, not an object")
+    return config
 
 
 class Metrics(list):
@@ -64,8 +69,19 @@ def read_metrics(path: str | os.PathLike) -> Metrics:
     path = Path(path)
     if path.is_dir():
         path = path / METRICS
-    text = read_regular(path, MAX_METRICS_BYTES, "a metrics.csv may hold").decode()
-    return Metrics({k: float(v) for k, v in row.items()} for row in csv.DictReader(text.splitlines()))
+    data = read_regular(path, MAX_METRICS_BYTES, "a metrics.csv may hold")
+    try:
+        text = data.decode()
+        # Every field as a float, and every row as long as the header (DictReader puts a
+        # longer row's rest under None and fills a shorter one with None).
+        rows = Metrics()
+        for row in csv.DictReader(text.splitlines()):
+            if None in row or None in row.values():
+                raise ValueError(f"row {len(rows) + 1} has another number of fields than the header")
+            rows.append({k: float(v) for k, v in row.items()})
+        return rows
+    except (UnicodeDecodeError, csv.Error, ValueError) as e:
+        raise ValueError(f"{path} is not a tch-vae metrics file: {e}") from None
 
 
 def write_metrics(path: str | os.PathLike, rows: list[list[float]]) -> None:

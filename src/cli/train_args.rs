@@ -77,7 +77,7 @@ pub struct TrainArgs {
     ))]
     pub latent: Option<usize>,
     /// Hidden layer widths of the encoder, comma-separated; the decoder mirrors them.
-    #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN)]
+    #[arg(long, value_delimiter = ',', default_value = defaults::HIDDEN, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub hidden: Vec<usize>,
     /// Observation model p(x|z): bernoulli (cross-entropy), gaussian (squared error),
     /// logistic (8-bit pixels, discretized logistic with a learned scale per pixel: exact
@@ -97,7 +97,7 @@ pub struct TrainArgs {
     /// stage each; image sides must divide by 2^stages) [default: 32, doubling per stage,
     /// one stage per halving of the sides down to 8 pixels: 32,64 for 28x28 or 32x32,
     /// 32,64,128 for 64x64].
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub conv_channels: Option<Vec<usize>>,
     /// Network family: mlp, conv (strided convolutions before the hidden layers), or
     /// hierarchical (a top-down VAE in the VDVAE style: --depth latent groups of --latent

@@ -122,3 +122,31 @@ pub fn compare(runs: &[PathBuf], outputs: &[PathBuf]) -> Result<String> {
     let (header, rows) = crate::eval::compare::table(&loaded);
     Ok(crate::eval::compare::text_table(&header, &rows))
 }
+
+/// What a user is told of the entries of an image folder that were not read, if any.
+fn skipped_note(skipped: &[PathBuf]) -> Option<String> {
+    let n = skipped.len();
+    let names: Vec<String> = skipped
+        .iter()
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect();
+    (n > 0).then(|| {
+        format!(
+            "skipped {} that {} (hidden, of another extension, or a folder inside a class \
+             folder): {}{}",
+            if n == 1 {
+                "1 entry".to_string()
+            } else {
+                format!("{n} entries")
+            },
+            if n == 1 {
+                "is not an image file"
+            } else {
+                "are not image files"
+            },
+            names.join(", "),
+            if n > 3 { ", ..." } else { "" }
+        )
+    })
+}

@@ -57,25 +57,6 @@ fn step_rows(run: &RunConfig, train_images: usize) -> usize {
     run.train.batch_size.min(train_images) * run.train.k + run.model.pseudo_inputs
 }
 
-/// What a user is told of the entries of an image folder that were not read.
-fn skipped_note(skipped: &[PathBuf]) -> Option<String> {
-    let names: Vec<String> = skipped
-        .iter()
-        .take(3)
-        .map(|p| p.display().to_string())
-        .collect();
-    (!skipped.is_empty()).then(|| {
-        format!(
-            "skipped {} entr{} that {} not image files (hidden, or of another extension): {}{}",
-            skipped.len(),
-            if skipped.len() == 1 { "y" } else { "ies" },
-            if skipped.len() == 1 { "is" } else { "are" },
-            names.join(", "),
-            if skipped.len() > 3 { ", ..." } else { "" }
-        )
-    })
-}
-
 /// Trains a VAE and writes its run folder; returns the folder.
 pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
@@ -95,7 +76,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let options = LoadOptions::of_run(&req.train, cache.as_deref());
     let mut data = Dataset::load(&req.train.data, &options, device)?;
     let load_seconds = load_start.elapsed().as_secs_f64();
-    if let Some(note) = skipped_note(&data.skipped) {
+    if let Some(note) = super::skipped_note(&data.skipped) {
         report.note(&note);
     }
     let shape = data.shape(&req.train.data, req.model.conditional)?;
@@ -169,7 +150,11 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     let saved = checkpoint::Checkpoint::read(&path)?;
     let epochs = req.epochs.unwrap_or(run.train.epochs);
     let done = saved.history.len();
-    ensure!(epochs >= 1, "--epochs must be at least 1 (got 0)");
+    ensure!(
+        (1..=crate::config::MAX_EPOCHS).contains(&epochs),
+        "--epochs must be from 1 to {} (got {epochs})",
+        crate::config::MAX_EPOCHS
+    );
     ensure!(
         epochs >= done,
         "--epochs {epochs}: {} already holds {done} finished epochs; pass a larger --epochs to train further",
@@ -216,6 +201,8 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
 /// `train` and `resume` open a trainer.
 struct Opened {
     device: Device,
+    /// Images in a training step (with IWAE's copies and the VampPrior's pseudo-inputs).
+    rows: usize,
 }
 
 impl Opened {
@@ -224,7 +211,7 @@ impl Opened {
     fn check(run: &RunConfig, data: &Dataset, device: Device, source: &str) -> Result<Self> {
         let rows = step_rows(run, data.train.len());
         memory::check_fits(&run.model, rows, device, source)?;
-        Ok(Opened { device })
+        Ok(Opened { device, rows })
     }
 
     /// The trainer, new (`state` None) or at a checkpoint's state, with its CUDA graphs
@@ -244,6 +231,13 @@ impl Opened {
         };
         trainer.set_cuda_graphs(cuda_graphs);
         say_how_steps_run(&trainer, report);
+        if let Some(bytes) = memory::training_bytes(&run.model, self.rows) {
+            report.note(&format!(
+                "memory for training, estimated: about {} MiB (weights, gradients, Adam's \
+                 moments and a step's activations; the process adds libtorch's own)",
+                bytes >> 20
+            ));
+        }
         adapt_threads(&mut trainer, threads, &run.model, self.device, report);
         Ok(trainer)
     }

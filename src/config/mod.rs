@@ -67,6 +67,9 @@ pub const MAX_BETA: f64 = 1e6;
 /// The largest `--batch-size`: far above what any memory holds at once, and small enough
 /// that every count derived from it fits libtorch's 64-bit sizes.
 pub const MAX_BATCH_SIZE: usize = 1 << 24;
+/// The largest `--epochs`: 300 times Burda et al.'s 3,280 (each epoch adds a row to
+/// `metrics.csv`, which `plot` and `compare` read whole).
+pub const MAX_EPOCHS: usize = 1_000_000;
 /// The largest `--k`: importance samples per image in training.
 pub const MAX_K: usize = 10_000;
 /// The largest side `--image-size` accepts.
@@ -178,7 +181,11 @@ impl TrainConfig {
 
     /// Rejects out-of-range values before any work, naming the flag.
     pub fn validate(&self) -> Result<()> {
-        ensure!(self.epochs >= 1, "--epochs must be at least 1 (got 0)");
+        ensure!(
+            (1..=MAX_EPOCHS).contains(&self.epochs),
+            "--epochs must be from 1 to {MAX_EPOCHS} (got {})",
+            self.epochs
+        );
         ensure!(
             (1..=MAX_BATCH_SIZE).contains(&self.batch_size),
             "--batch-size must be from 1 to {MAX_BATCH_SIZE} (got {})",

@@ -10,13 +10,15 @@ const SIDE: usize = 32;
 const PIXELS: usize = 3 * SIDE * SIDE;
 
 /// Whether `dir` holds CIFAR binary files.
+/// (`exists`, not `is_file`: a FIFO or device in a batch's place is then named by the
+/// reader as what it is, instead of the folder being taken for a folder of images).
 pub fn is_cifar(dir: &Path) -> bool {
-    dir.join("data_batch_1.bin").is_file() || dir.join("train.bin").is_file()
+    dir.join("data_batch_1.bin").exists() || dir.join("train.bin").exists()
 }
 
 pub fn read(dir: &Path) -> Result<RawData> {
     // CIFAR-10 names its batches; CIFAR-100 has one training file and two labels per image.
-    let ten = dir.join("data_batch_1.bin").is_file();
+    let ten = dir.join("data_batch_1.bin").exists();
     let (train_files, test_file, names_file) = if ten {
         let batches: Vec<PathBuf> = (1..=5)
             .map(|i| dir.join(format!("data_batch_{i}.bin")))

@@ -135,7 +135,8 @@ fn find_file(dir: &Path, prefix: &str, what: &str, ndims: u8) -> Result<PathBuf>
         .collect();
     candidates
         .iter()
-        .find(|p| p.is_file())
+        // `exists`: a FIFO or device under the name is named by the reader as what it is.
+        .find(|p| p.exists())
         .cloned()
         .with_context(|| {
             format!(

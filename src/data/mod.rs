@@ -190,12 +190,15 @@ impl Dataset {
     pub fn load(path: &Path, options: &LoadOptions<'_>, device: Device) -> Result<Self> {
         ensure!(options.limit != Some(0), "--limit must be at least 1");
         let mut skipped = Vec::new();
-        let (mut raw, source) = if path.is_file() {
+        // Anything but a folder is taken for a file (the reader names a FIFO or device).
+        let (mut raw, source) = if path.exists() && !path.is_dir() {
             ensure!(
                 path.extension().is_some_and(|e| e == "npy" || e == "npz"),
-                "--data {}: that is a file; --data takes a folder (MNIST-format IDX files, or \
-                 CIFAR binary files) or a NumPy .npy/.npz file",
-                path.display()
+                "--data {}: that is {}; --data takes a folder (MNIST-format IDX files, CIFAR \
+                 binary files or images) or a NumPy .npy/.npz file",
+                path.display(),
+                std::fs::metadata(path)
+                    .map_or("a file", |m| crate::native::files::describe(m.file_type()))
             );
             (numpy::read(path)?, "numpy")
         } else if cifar::is_cifar(path) {

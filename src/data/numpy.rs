@@ -5,11 +5,19 @@
 use super::RawData;
 use anyhow::{bail, ensure, Context, Result};
 use npyz::{NpyFile, Order, TypeChar};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 /// Values accepted in one array (16 GiB of bytes): a header may declare any shape.
 const MAX_VALUES: u64 = 1 << 34;
+
+/// The longest header read: NumPy's own bound (`numpy.load`'s `max_header_size`, 10,000
+/// bytes since NumPy 1.24, set against the same attack).
+const MAX_HEADER: usize = 10_000;
+
+/// The deepest nesting of brackets in a header that tch-vae reads: NumPy writes a dict
+/// holding a tuple (2); a structured dtype's list of tuples adds 2.
+const MAX_HEADER_DEPTH: usize = 4;
 
 /// The images of one array, channel by channel within each image.
 struct Images {
@@ -22,10 +30,12 @@ pub fn read(path: &Path) -> Result<RawData> {
     let name = path.display();
     let is_npz = path.extension().is_some_and(|e| e == "npz");
     if !is_npz {
-        let file = crate::native::files::open_regular(path)?;
-        let room = file.metadata().ok().map(|m| m.len());
-        let npy = NpyFile::new(std::io::BufReader::new(file))
-            .with_context(|| format!("{name}: not a NumPy .npy file"))?;
+        let mut file = std::io::BufReader::new(crate::native::files::open_regular(path)?);
+        let room = file.get_ref().metadata().ok().map(|m| m.len());
+        check_header(&mut file, &format!("{name}"))?;
+        file.rewind()
+            .with_context(|| format!("cannot read {name}"))?;
+        let npy = NpyFile::new(file).with_context(|| format!("{name}: not a NumPy .npy file"))?;
         let images = read_images(npy, &format!("{name}"), room)?;
         return Ok(raw(images, Vec::new(), None));
     }
@@ -33,6 +43,12 @@ pub fn read(path: &Path) -> Result<RawData> {
     let mut npz = npyz::npz::NpzArchive::new(file)
         .with_context(|| format!("{name}: not a NumPy .npz file"))?;
     let keys: Vec<String> = npz.array_names().map(String::from).collect();
+    // The zip reader keeps one entry of a name; which one is the zip library's choice.
+    ensure!(
+        npz.zip_archive().len() == npz.zip_archive().file_names().count(),
+        "{name} holds two or more entries of the same name, so which array is meant is \
+         unclear; save it again with np.savez"
+    );
     ensure!(
         keys.iter().any(|k| k == "x_train"),
         "{name} holds the arrays {keys:?}, not x_train: an .npz needs x_train (images), and \
@@ -67,6 +83,9 @@ type Npz = npyz::npz::NpzArchive<std::io::BufReader<std::fs::File>>;
 /// The images in array `key` of the archive, if it holds one.
 fn images_of(npz: &mut Npz, key: &str, name: &impl std::fmt::Display) -> Result<Option<Images>> {
     let what = format!("{name}: {key}");
+    if !check_entry_header(npz, key, &what)? {
+        return Ok(None);
+    }
     // The entry's uncompressed size as the archive declares it: the zip reader stops
     // there, so a header that declares more values is refused before they are allocated.
     let room = npz
@@ -91,6 +110,9 @@ fn labels_of(
     n: usize,
 ) -> Result<Option<Vec<i64>>> {
     let what = format!("{name}: {key}");
+    if !check_entry_header(npz, key, &what)? {
+        return Ok(None);
+    }
     match npz
         .by_name(key)
         .with_context(|| format!("{what}: cannot read"))?
@@ -98,6 +120,82 @@ fn labels_of(
         Some(array) => Ok(Some(read_labels(array, &what, n)?)),
         None => Ok(None),
     }
+}
+
+/// [`check_header`] on the archive's entry for array `key`; false if there is none.
+fn check_entry_header(npz: &mut Npz, key: &str, what: &str) -> Result<bool> {
+    let file = npyz::npz::file_name_from_array_name(key);
+    let zip = npz.zip_archive();
+    if !zip.file_names().any(|n| n == file) {
+        return Ok(false);
+    }
+    let mut entry = zip
+        .by_name(&file)
+        .with_context(|| format!("{what}: cannot read"))?;
+    check_header(&mut entry, what)?;
+    Ok(true)
+}
+
+/// Reads an array's header (from the start of `r`) and refuses, before the NumPy parser
+/// sees it, one longer than [`MAX_HEADER`] or nested deeper than [`MAX_HEADER_DEPTH`]: the
+/// parser's work grows without bound with the nesting (measured: a 20,000-byte header of
+/// nested brackets kept it busy past 120 s).
+fn check_header(r: &mut impl Read, what: &str) -> Result<()> {
+    let cut =
+        || format!("{what}: the file ends inside its NumPy header (a truncated or damaged file)");
+    let mut lead = [0u8; 8];
+    r.read_exact(&mut lead).with_context(cut)?;
+    ensure!(
+        lead.starts_with(b"\x93NUMPY"),
+        "{what}: not a NumPy array (it does not start with NumPy's \\x93NUMPY); save it with \
+         np.save or np.savez"
+    );
+    let len = match lead[6] {
+        1 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).with_context(cut)?;
+            u16::from_le_bytes(b) as usize
+        }
+        2 | 3 => {
+            let mut b = [0u8; 4];
+            r.read_exact(&mut b).with_context(cut)?;
+            u32::from_le_bytes(b) as usize
+        }
+        v => bail!(
+            "{what}: NumPy format version {v}.{}; tch-vae reads versions 1 to 3 (np.save writes \
+             them)",
+            lead[7]
+        ),
+    };
+    ensure!(
+        len <= MAX_HEADER,
+        "{what}: a header of {len} bytes, more than the {MAX_HEADER} that NumPy itself reads \
+         (numpy.load's max_header_size): a damaged or hostile file"
+    );
+    let mut header = vec![0u8; len];
+    r.read_exact(&mut header).with_context(|| {
+        format!(
+            "{what}: its header declares {len} bytes but the file ends before them (a truncated \
+             or damaged file)"
+        )
+    })?;
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in header {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    ensure!(
+        deepest <= MAX_HEADER_DEPTH,
+        "{what}: its header nests brackets {deepest} deep; NumPy's headers nest at most \
+         {MAX_HEADER_DEPTH}: a damaged or hostile file"
+    );
+    Ok(())
 }
 
 /// A `RawData` from the arrays read; missing labels are all 0.

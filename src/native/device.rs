@@ -112,6 +112,8 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
             }
         }
     }
+    // The most threads this run uses: the load-following count only lowers it.
+    crate::native::numerics::warm_threads(tch::get_num_threads().max(1) as usize);
     Ok(())
 }
 

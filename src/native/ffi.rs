@@ -86,6 +86,7 @@ extern "C" {
     pub(crate) fn tchvae_libtorch_version() -> i32;
     pub(crate) fn tchvae_set_onednn(on: bool);
     pub(crate) fn tchvae_onednn_enabled() -> bool;
+    pub(crate) fn tchvae_warm_vector_math(values: i64) -> bool;
 
     fn tchvae_free_message(message: *mut c_char);
 }

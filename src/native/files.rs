@@ -31,6 +31,19 @@ pub fn open_regular(path: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// Refuses a run folder (`--run`, `--resume`) that exists but is not a folder, saying what
+/// it is; a missing one is left to the reader's own message.
+pub fn check_folder(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => bail!(
+            "{} is {}, not a run folder (a folder made by `tch-vae train`)",
+            dir.display(),
+            describe(meta.file_type())
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The whole content of the regular file `path`, if it fits in the memory available.
 pub fn read_regular(path: &Path) -> Result<Vec<u8>> {
     let available = crate::native::device::available_bytes(tch::Device::Cpu);
@@ -61,8 +74,11 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn describe(kind: FileType) -> &'static str {
-    if kind.is_dir() {
+/// What a file system entry is, in words ("a FIFO (named pipe)").
+pub fn describe(kind: FileType) -> &'static str {
+    if kind.is_file() {
+        "a regular file"
+    } else if kind.is_dir() {
         "a folder"
     } else if kind.is_fifo() {
         "a FIFO (named pipe)"

@@ -27,6 +27,12 @@
 //!    of the vector width (3 threads on 128 x 784 values: shares of 33,451), other elements
 //!    take the scalar path. The losses use `invariant.rs` instead, built from kernels that
 //!    compute every element alike.
+//! 5. MKL's vector math (VML: ATen's exp, log, tanh, ... on the CPU) sets itself up at its
+//!    first call, and when that call is split between threads, now and then one thread's
+//!    share comes out at VML's lowest accuracy (about one process in a hundred on a loaded
+//!    2-core machine; the odd runs of issue 23 differed from the first forward pass on). So
+//!    [`init`] makes the first calls on its own thread, and [`warm_threads`] on every
+//!    thread of libtorch's pool once the count is set.
 use crate::native::ffi;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -169,12 +175,32 @@ fn start(mode: Reproducible) -> Started {
             ));
         }
     }
+    // After MKL's mode (fixed at its first computation), before any parallel work.
+    // A handful of values: below ATen's grain, so the calls run here, unsplit.
+    warm_vector_math(16);
     Started {
         mode,
         mkl_from_user,
         aten_from_user,
         mkl_refused,
     }
+}
+
+/// Values a thread gets in [`warm_threads`]: more than ATen's grain for its vector-math
+/// kernels (2,048), so that every thread of the pool gets a share.
+const WARM_VALUES_PER_THREAD: i64 = 8192;
+
+/// Makes the first call of each of MKL's vector-math functions on every thread of
+/// libtorch's pool at `threads` threads (module note 5); the binary calls it where it sets
+/// the count (`native::device::set_threads`), before any training or evaluation.
+pub fn warm_threads(threads: usize) {
+    warm_vector_math(WARM_VALUES_PER_THREAD * threads.max(1) as i64);
+}
+
+fn warm_vector_math(values: i64) {
+    // SAFETY: a plain C function taking a count (src/native/cpp/numerics.cpp). A false
+    // answer means libtorch threw on a few constants: the run's first operation reports it.
+    let _ = unsafe { ffi::tchvae_warm_vector_math(values) };
 }
 
 /// The portable mode's promise needs both pins to hold; a CPU without AVX2, or a user's

@@ -74,6 +74,14 @@ pub fn default_dir(data: &Path) -> PathBuf {
 /// never reached its first checkpoint (killed, or stopped by an error, during its first
 /// epoch) may be used again: returns true for it.
 pub fn check_new(dir: &Path) -> Result<bool> {
+    if let Ok(meta) = std::fs::metadata(dir) {
+        ensure!(
+            meta.is_dir(),
+            "--out {}: that is {}, not a folder; --out names the run folder to create",
+            dir.display(),
+            crate::native::files::describe(meta.file_type())
+        );
+    }
     if !dir.join(CONFIG).exists() {
         return Ok(false);
     }
@@ -163,6 +171,7 @@ pub fn lock(dir: &Path) -> Result<RunLock> {
 /// `own`, the one the command writes by default (symbolic links followed, as the write
 /// would follow them).
 pub fn check_output(run_dir: &Path, output: &Path, own: &str) -> Result<()> {
+    crate::native::files::check_folder(run_dir)?;
     let dest = crate::native::atomic::destination(output)?;
     let name = dest
         .file_name()
@@ -205,6 +214,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads and checks a run's `config.json`.
 pub fn read_config(dir: &Path) -> Result<RunConfig> {
+    crate::native::files::check_folder(dir)?;
     let path = dir.join(CONFIG);
     check_regular(&path)?;
     // Opened without blocking and checked again on the handle (files.rs): a FIFO swapped

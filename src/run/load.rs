@@ -24,10 +24,12 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedRun> {
     let vae = Vae::new(&vs.root(), &config.model);
     let path = dir.join(WEIGHTS);
     ensure!(
-        path.is_file(),
+        path.exists(),
         "{} is missing: did the training finish?",
         path.display()
     );
+    // A FIFO or device in its place is named as what it is (and never blocks a read).
+    drop(crate::native::files::open_regular(&path)?);
     weights::load(&vs, &path).with_context(|| {
         format!(
             "{} does not fit the {} model that {CONFIG} describes",

@@ -147,7 +147,7 @@ fn out_of_range_flags_are_rejected_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(tmp.path());
     let out = tmp.path().join("run");
-    let cases: [(&[&str], &str); 23] = [
+    let cases: [(&[&str], &str); 24] = [
         (
             &["--test-fraction", "0"],
             "--test-fraction must be between 0 and 1",
@@ -195,7 +195,11 @@ fn out_of_range_flags_are_rejected_before_any_work() {
         ),
         (&["--latent", "0"], "--latent must be at least 1"),
         (&["--limit", "0"], "--limit must be at least 1"),
-        (&["--epochs", "0"], "--epochs must be at least 1"),
+        (&["--epochs", "0"], "--epochs must be from 1 to 1000000"),
+        (
+            &["--epochs", "18446744073709551615"],
+            "--epochs must be from 1 to 1000000",
+        ),
         (&["--beta", "-1"], "--beta must be a number from 0 to 1e6"),
         (
             &["--beta", "1e300"],
@@ -254,6 +258,16 @@ fn malformed_flags_are_clap_errors_naming_the_flag() {
             &["--threads", "-2"][..],
             "'--threads <THREADS>': expected a whole number",
         ),
+        // Lists of whole numbers: each value through the same parser as a single number
+        // (before, "-1" gave Rust's "invalid digit found in string").
+        (
+            &["--hidden", "400,-1"][..],
+            "invalid value '-1' for '--hidden <HIDDEN>': expected a whole number",
+        ),
+        (
+            &["--conv-channels", "32,x"][..],
+            "invalid value 'x' for '--conv-channels <CONV_CHANNELS>': expected a whole number",
+        ),
     ] {
         let err = train_fails(flags, 2);
         assert!(err.contains(needle), "{flags:?}: {err}");
@@ -274,6 +288,20 @@ fn unwritable_output_folder_is_rejected_before_training() {
         "{err}"
     );
     assert!(!err.contains("epoch 1"), "training started: {err}");
+    // The file itself, and a device, as --out: named as what they are.
+    for (out, kind) in [
+        (blocker.as_path(), "a regular file"),
+        (Path::new("/dev/null"), "a character device"),
+    ] {
+        let err = train_fails(&["--data", &data, "--out", out.to_str().unwrap()], 1);
+        assert!(
+            err.contains(&format!(
+                "--out {}: that is {kind}, not a folder",
+                out.display()
+            )),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -358,7 +358,7 @@ fn misleading_cases_get_the_right_message() {
             "--out",
             out.to_str().unwrap(),
         ],
-        &["that is a file; --data takes a folder"],
+        &["that is a regular file; --data takes a folder"],
     );
     assert!(!out.exists());
     // A config.json whose batch_size is 0, on --resume: config.json is named.

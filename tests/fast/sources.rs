@@ -314,6 +314,77 @@ fn array_sizes_are_checked_from_the_header_before_any_value_is_read() {
 }
 
 #[test]
+fn hostile_headers_are_refused_before_numpys_header_parser_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Version, declared header length and header bytes, as a hostile file sets them.
+    let raw = |name: &str, version: u8, len: u16, header: &[u8]| -> PathBuf {
+        let path = tmp.path().join(name);
+        let mut bytes = vec![0x93, b'N', b'U', b'M', b'P', b'Y', version, 0];
+        bytes.extend(len.to_le_bytes());
+        bytes.extend(header);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    // Nested brackets kept npyz's parser busy past 120 s (20,000 bytes); within NumPy's
+    // 10,000-byte bound they are refused by their depth.
+    let nested = [vec![b'['; 4000], vec![b']'; 4000], b"\n".to_vec()].concat();
+    let long = vec![b' '; 20_000];
+    let cases = [
+        (
+            raw("nested.npy", 1, nested.len() as u16, &nested),
+            "its header nests brackets 4000 deep",
+        ),
+        (
+            raw("long.npy", 1, long.len() as u16, &long),
+            "a header of 20000 bytes, more than the 10000 that NumPy itself reads",
+        ),
+        (
+            raw("cut.npy", 1, 5000, b"{'descr'"),
+            "its header declares 5000 bytes but the file ends before them",
+        ),
+        (raw("version.npy", 9, 10, b"{}"), "NumPy format version 9.0"),
+    ];
+    for (path, needle) in &cases {
+        let e = format!(
+            "{:#}",
+            Dataset::load(path, &OPTIONS, Device::Cpu).err().unwrap()
+        );
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(e.contains(name) && e.contains(needle), "{name}: {e}");
+    }
+    // The same nested header as an .npz entry.
+    let path = tmp.path().join("nested.npz");
+    let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+    let zip = npz.zip_writer();
+    zip.start_file("x_train.npy", Default::default()).unwrap();
+    std::io::Write::write_all(zip, &std::fs::read(&cases[0].0).unwrap()).unwrap();
+    drop(npz); // the zip is completed when the writer drops
+    let e = format!(
+        "{:#}",
+        Dataset::load(&path, &OPTIONS, Device::Cpu).err().unwrap()
+    );
+    assert!(
+        e.contains("nested.npz: x_train: its header nests brackets 4000 deep"),
+        "{e}"
+    );
+    // Two entries named x_train: which one the zip library keeps is its choice, so the
+    // archive is refused.
+    let path = tmp.path().join("twice.npz");
+    let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+    npz_array(&mut npz, "x_train", &[2, 2, 2], &[0u8; 8]);
+    npz_array(&mut npz, "x_train", &[2, 2, 2], &[255u8; 8]);
+    drop(npz); // the zip is completed when the writer drops
+    let e = format!(
+        "{:#}",
+        Dataset::load(&path, &OPTIONS, Device::Cpu).err().unwrap()
+    );
+    assert!(
+        e.contains("twice.npz holds two or more entries of the same name"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_arrays_are_named_with_what_was_found() {
     let tmp = tempfile::tempdir().unwrap();
     let write = |name: &str, arrays: &[(&str, &[u64], Vec<i32>)]| -> PathBuf {

@@ -53,6 +53,37 @@ def test_a_config_past_its_bound_is_refused_before_it_is_read(tiny_run, tmp_path
         read_config(run)
 
 
+@pytest.mark.parametrize("text, why", [
+    ("[" * 100_000 + "]" * 100_000, "maximum recursion depth"),  # json's parser recurses
+    ("[1, 2, 3]", "a JSON list, not an object"),
+])
+def test_a_config_that_is_not_an_object_is_a_value_error_naming_it(tiny_run, tmp_path, text, why):
+    # Before: a RecursionError from json, naming no file.
+    run = copy_run(tiny_run, tmp_path)
+    (run / "config.json").write_text(text)
+    with pytest.raises(ValueError, match=rf"config.json is not a valid tch-vae config: .*{why}"):
+        load_run(run)
+
+
+def test_a_run_folder_that_is_not_a_folder_is_named(tmp_path):
+    link = tmp_path / "run"
+    link.symlink_to("/dev/null")
+    with pytest.raises(ValueError, match=r"run is a character device, not a run folder"):
+        load_run(link)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("epoch,train_loss\n1," + "9" * 200_000 + "\n", "field larger than field limit"),
+    ("epoch,train_loss\n1,2,3\n", "row 1 has another number of fields than the header"),
+    ("epoch,train_loss\n1,abc\n", "could not convert string to float"),
+])
+def test_a_damaged_metrics_file_is_a_value_error_naming_it(tiny_run, tmp_path, text, why):
+    run = copy_run(tiny_run, tmp_path)
+    (run / "metrics.csv").write_text(text)
+    with pytest.raises(ValueError, match=rf"metrics.csv is not a tch-vae metrics file: .*{why}"):
+        read_metrics(run)
+
+
 def test_a_config_that_names_another_model_is_refused_before_it_is_built(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     config = json.loads((run / "config.json").read_text())

@@ -6,6 +6,7 @@
 // under their internal names (mkl_serv_cbwr_get is what MKL's public mkl_cbwr_get
 // calls). They are declared weak: a libtorch built without MKL (ARM, a custom build)
 // leaves them null, and the answer is then "no MKL".
+#include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <ATen/Version.h>
 #include <torch/headeronly/version.h>
@@ -23,6 +24,28 @@ namespace {
 // MKL's own constants (mkl_cbwr.h): the argument that asks for every setting, and the
 // answer's bit for strict mode; the branch is in the low bits.
 constexpr int MKL_CBWR_ALL = ~0;
+
+// Makes the first call of each of MKL's vector-math (VML) functions that ATen uses (exp,
+// log, tanh, sqrt, erf, ...: aten/src/ATen/cpu/vml.h), in float32 and float64, on `values`
+// values, and throws the results away. Measured (issue 23, notebooks-export/reproducibility/):
+// when a fresh process's first exp is split between two threads, now and then (about one
+// process in a hundred on a loaded 2-core machine) one thread's share comes out at VML's
+// lowest accuracy (EP on MKL's AVX-512 branch, hundreds of float32 ulps off, though ATen
+// asks for HA), and every later call is right. So tch-vae makes these first calls itself:
+// with a handful of values on the calling thread before any parallel work (no split), then
+// with enough values to give every thread of the pool a share.
+void warm_vector_math(int64_t values) {
+  using Op = at::Tensor (*)(const at::Tensor&);
+  const Op ops[] = {at::exp, at::log,  at::log2,   at::log10, at::tanh, at::sqrt,
+                    at::erf, at::erfc, at::erfinv, at::sin,   at::cos,  at::tan,
+                    at::asin, at::acos, at::atan,  at::trunc};
+  for (auto dtype : {at::kFloat, at::kDouble}) {
+    const at::Tensor x = at::full({values}, 0.5, at::TensorOptions().dtype(dtype));
+    for (Op op : ops) {
+      op(x);
+    }
+  }
+}
 }  // namespace
 
 extern "C" {
@@ -59,6 +82,16 @@ void tchvae_set_onednn(bool on) {
   at::globalContext().setUserEnabledNNPACK(on);
 }
 bool tchvae_onednn_enabled() { return at::globalContext().userEnabledMkldnn(); }
+
+// False if libtorch threw (a broken install, which the run's first operation reports).
+bool tchvae_warm_vector_math(int64_t values) noexcept {
+  try {
+    warm_vector_math(values);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
 
 // The libtorch version that this binary was compiled against, as major*10000 +
 // minor*100 + patch.
