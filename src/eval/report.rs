@@ -63,15 +63,10 @@ pub fn default_iw_samples(device: Device) -> usize {
     }
 }
 
-/// Decoded samples per chunk: as many as hold about 50 MB of decoder outputs and
-/// likelihood intermediates on the CPU (smaller chunks measured faster there than 200 MB
-/// ones), 1.6 GB on CUDA: 16,384 and 524,288 MNIST images' logits. A colour model with the
-/// logistic mixture holds a hundred times more per sample, and gets fewer.
+/// Decoded samples per chunk: [`crate::model::memory::decoded_chunk_rows`], at most
+/// `MAX_BATCH_ROWS`.
 pub fn default_batch_rows(device: Device, model: &crate::config::ModelConfig) -> usize {
-    let rows_of_784: u128 = if device.is_cuda() { 1 << 19 } else { 1 << 14 };
-    let budget = rows_of_784 * 784;
-    let per_row = crate::model::memory::decoded_values(model).unwrap_or(u128::MAX);
-    (budget / per_row.max(1)).clamp(1, MAX_BATCH_ROWS as u128) as usize
+    crate::model::memory::decoded_chunk_rows(device, model).min(MAX_BATCH_ROWS)
 }
 
 /// Refuses a `--batch-rows` whose decoded samples (outputs and the likelihood's

@@ -87,6 +87,19 @@ fn likelihood_values(model: &ModelConfig) -> Option<u128> {
         .checked_mul(20)
 }
 
+/// Decoded samples per chunk of an evaluation (`eval`, and training's test pass): as many
+/// as hold about 50 MB of decoder outputs and likelihood intermediates on the CPU (smaller
+/// chunks measured faster there than 200 MB ones), 1.6 GB on CUDA: 16,384 and 524,288
+/// MNIST images' logits. A colour model with the logistic mixture holds a hundred times
+/// more per sample, and gets fewer (before, training's test pass took 1,024 at once: 900
+/// MiB past the training step's peak for a 32x32 mixture).
+pub fn decoded_chunk_rows(device: Device, model: &ModelConfig) -> usize {
+    let rows_of_784: u128 = if device.is_cuda() { 1 << 19 } else { 1 << 14 };
+    let budget = rows_of_784 * 784;
+    let per_row = decoded_values(model).unwrap_or(u128::MAX);
+    (budget / per_row.max(1)).clamp(1, usize::MAX as u128) as usize
+}
+
 /// The values one decoded sample holds while its -log p(x|z) is computed: the decoder's
 /// output and the likelihood's intermediates (`eval` sizes its chunks by it).
 pub fn decoded_values(model: &ModelConfig) -> Option<u128> {

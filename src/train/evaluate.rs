@@ -9,7 +9,9 @@ use crate::train::sums::PassSums;
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
-/// Test-set passes need no gradients, so they use large batches.
+/// Test-set passes need no gradients, so they use large batches: this many rows, or
+/// fewer where the decoded rows would hold more than an evaluation's chunk
+/// (`memory::decoded_chunk_rows`).
 const EVAL_BATCH: usize = 1024;
 
 /// A pass over `split` without gradients: per-sample averages of the negative ELBO's parts
@@ -21,8 +23,12 @@ pub fn evaluate(vae: &Vae, split: &Split, beta: f64) -> Result<(PassMetrics, f64
         let mut sums = PassSums::zeros(device);
         let mut var_sum = Tensor::zeros([], (Kind::Float, device));
         let components = prior::Components::of(vae)?;
-        for start in (0..n).step_by(EVAL_BATCH) {
-            let len = EVAL_BATCH.min(n - start) as i64;
+        let chunk = EVAL_BATCH.min(crate::model::memory::decoded_chunk_rows(
+            device,
+            vae.config(),
+        ));
+        for start in (0..n).step_by(chunk) {
+            let len = chunk.min(n - start) as i64;
             let x = split.rows(start, len as usize); // [b, values]
             let y = vae
                 .config()

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Training speed and memory of tch-vae's `--arch hierarchical` against the same model in
+PyTorch, in one interleaved run (issue 25).
+
+    python scripts/benchmark_hierarchical.py                  # colour digits, w64 d2 z8, batch 32
+    python scripts/benchmark_hierarchical.py --peers eager,fused --repeats 3
+    python scripts/benchmark_hierarchical.py --raw runs.csv   # every epoch of every run
+
+The PyTorch peer is the package's own `tch_vae.HierarchicalVAE` (the class `load_run`
+builds, whose parity with the Rust model tests/python checks), built from the tch-vae run's
+config.json and trained on the same images (`tch_vae.load_run_data`) with the same loss
+(recon + KL, mean over the batch), batch size, Adam learning rate and thread count:
+eager with the default Adam, eager with `Adam(fused=True)`, and `torch.compile` of the
+loss (its first epoch holds the compilation and is left out of its median). Each program
+runs in its own process, one after the other, `--repeats` times in turn. The table gives
+the median seconds of a training epoch (the epochs after the first; tch-vae's own
+`epoch_seconds`, the peers' timing of the same pass) and the peak resident memory of each
+process, beside tch-vae's estimate printed before training.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmark import run
+from tch_vae import cpu_name, load_run_data, read_metrics
+from tch_vae.run import _build
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = {"eager": "PyTorch eager", "fused": "PyTorch eager, fused Adam", "compile": "torch.compile"}
+
+
+def worker(a) -> None:
+    """One PyTorch peer's training (`--worker`): prints each epoch's seconds."""
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    config = json.loads(Path(a.config).read_text())
+    model = _build(config)
+    x, _ = load_run_data(config, "train")
+    opt = torch.optim.Adam(model.parameters(), lr=config["train"]["lr"], fused=a.worker == "fused")
+
+    def loss_of(batch, eps):
+        recon, kl_mu, kl_var = model.elbo_terms(batch, eps)
+        return (recon + kl_mu + kl_var).mean()
+
+    loss_fn = torch.compile(loss_of) if a.worker == "compile" else loss_of
+    batch = config["train"]["batch_size"]
+    for epoch in range(a.epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), batch):
+            xb = x[order[i:i + batch]]
+            eps = torch.randn(len(xb), model.latent)
+            loss = loss_fn(xb, eps)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        print(f"epoch_seconds {time.perf_counter() - start:.4f} loss {loss.item():.2f}", flush=True)
+
+
+def flags(a, out: Path) -> list[str]:
+    return ["--data", a.data, "--out", str(out), "--arch", "hierarchical",
+            "--likelihood", "logistic-mixture", "--width", str(a.width), "--depth", a.depth,
+            "--latent", str(a.latent), "--batch-size", str(a.batch_size), "--epochs", str(a.epochs),
+            "--threads", str(a.threads), "--limit", str(a.limit), "--seed", str(a.seed)]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--binary", default=str(REPO / "target/release/tch-vae"))
+    p.add_argument("--data", default="/tmp/colour/digits.npz",
+                   help="an .npz of 32x32 colour images (made by scripts/make_colour_digits.py if missing)")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--depth", default="2")
+    p.add_argument("--latent", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--limit", type=int, default=500, help="training images")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--peers", default="eager,fused,compile")
+    p.add_argument("--raw", help="write every epoch of every run to this CSV")
+    p.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)
+    p.add_argument("--config", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        return worker(a)
+    if not Path(a.data).exists():
+        run([sys.executable, str(REPO / "scripts/make_colour_digits.py"), a.data])
+    peers = [s for s in a.peers.split(",") if s]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-hier-"))
+    times: dict[str, list[float]] = {}
+    firsts: dict[str, list[float]] = {}
+    memory: dict[str, list[float]] = {}
+    estimate = None
+    rows = []
+    print(f"{cpu_name()}, {a.threads} threads; hierarchical w{a.width} d{a.depth} z{a.latent}, "
+          f"logistic mixture, batch {a.batch_size}, {a.limit} training images, {a.epochs} epochs "
+          f"a run, {a.repeats} rounds", flush=True)
+    for r in range(a.repeats):
+        out = tmp / f"tch-vae-{r}"
+        rss, _, text = run([a.binary, "train", *flags(a, out)])
+        found = re.search(r"memory for training, estimated: about (\d+) MiB", text)
+        estimate = int(found.group(1)) if found else estimate
+        secs = [row["epoch_seconds"] for row in read_metrics(out)]
+        runs = {"tch-vae": (secs, rss)}
+        for peer in peers:
+            rss, _, text = run([sys.executable, __file__, "--worker", peer, "--config",
+                                str(out / "config.json"), "--epochs", str(a.epochs),
+                                "--threads", str(a.threads), "--seed", str(a.seed)])
+            runs[PEERS[peer]] = ([float(v) for v in re.findall(r"epoch_seconds (\S+)", text)], rss)
+        for name, (secs, rss) in runs.items():
+            times.setdefault(name, []).extend(secs[1:])
+            firsts.setdefault(name, []).append(secs[0])
+            memory.setdefault(name, []).append(rss)
+            rows += [{"round": r + 1, "program": name, "epoch": e + 1, "seconds": s, "peak_rss_mib": round(rss)}
+                     for e, s in enumerate(secs)]
+            print(f"round {r + 1}: {name}: epochs {', '.join(f'{s:.2f}' for s in secs)} s; "
+                  f"peak {rss:.0f} MiB", flush=True)
+    best_peer = min((n for n in times if n != "tch-vae"), key=lambda n: statistics.median(times[n]), default=None)
+    print(f"\n| program | median epoch (s) | first epoch (s) | against tch-vae | peak memory (MiB) |")
+    print("|---|---|---|---|---|")
+    ours = statistics.median(times["tch-vae"])
+    for name in times:
+        med = statistics.median(times[name])
+        print(f"| {name} | {med:.2f} | {statistics.median(firsts[name]):.2f} | "
+              f"{med / ours:.2f}x | {max(memory[name]):.0f} |")
+    if best_peer:
+        print(f"\ntch-vae's epoch is {ours / statistics.median(times[best_peer]):.2f}x the best "
+              f"peer's ({best_peer}); its memory estimate before training: about {estimate} MiB")
+    if a.raw:
+        with open(a.raw, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
