@@ -63,7 +63,7 @@ pub fn default_iw_samples(device: Device) -> usize {
     }
 }
 
-/// Decoded samples per chunk: [`crate::model::memory::decoded_chunk_rows`], at most
+/// Decoded samples per chunk: `model::memory::decoded_chunk_rows`, at most
 /// `MAX_BATCH_ROWS`.
 pub fn default_batch_rows(device: Device, model: &crate::config::ModelConfig) -> usize {
     crate::model::memory::decoded_chunk_rows(device, model).min(MAX_BATCH_ROWS)
