@@ -2,7 +2,8 @@
 # Issue 23: the numerics tier with its tests together (--test-threads=2), alternating the
 # build before the fix (de4f840, /tmp/base) and the build that warms MKL's vector math
 # (/tmp/fix), round by round, so that both see the same machine and load.
-for round in $(seq 1 ${N:-16}); do
+# START: the first round's number (a later session continues the log).
+for round in $(seq ${START:-1} $(( ${START:-1} + ${N:-16} - 1 ))); do
   for build in base fix; do
     cd /tmp/$build
     s=$(date +%s)
