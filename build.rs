@@ -9,7 +9,9 @@
 //!   `torchscript.cpp` builds TorchScript modules with named parameters (see
 //!   `src/export/mod.rs`), `optim.cpp` is libtorch's fused Adam (see `src/train/optim.rs`),
 //!   `numerics.cpp` reads back MKL's reproducibility mode and ATen's CPU capability (see
-//!   `src/native/numerics.rs`), and
+//!   `src/native/numerics.rs`), `c10d.cpp` is the distributed engine's Gloo process group
+//!   (see `src/native/c10d.rs`; built when libtorch has c10d's headers, with our own
+//!   declarations of Gloo's in `src/native/cpp/gloo_decls/`), and
 //! * `cuda_graph.cpp` (see `src/native/cuda_graph.rs`) also needs the CUDA runtime
 //!   headers: the PyTorch wheel's `nvidia/cu*/include` (or `CUDA_HOME`). Without them it
 //!   is compiled to functions that report "no CUDA graph support", and training on CUDA
@@ -17,13 +19,21 @@
 use std::path::{Path, PathBuf};
 
 /// The C++ files, compiled into one archive; `ffi_message.h` is their shared header.
-const CPP_SOURCES: [&str; 4] = [
+const CPP_SOURCES: [&str; 5] = [
     "src/native/cpp/torchscript.cpp",
+    "src/native/cpp/c10d.cpp",
     "src/native/cpp/optim.cpp",
     "src/native/cpp/cuda_graph.cpp",
     "src/native/cpp/numerics.cpp",
 ];
-const CPP_HEADERS: [&str; 1] = ["src/native/cpp/ffi_message.h"];
+const CPP_HEADERS: [&str; 6] = [
+    "src/native/cpp/ffi_message.h",
+    "src/native/cpp/gloo_decls/gloo/algorithm.h",
+    "src/native/cpp/gloo_decls/gloo/common/error.h",
+    "src/native/cpp/gloo_decls/gloo/context.h",
+    "src/native/cpp/gloo_decls/gloo/rendezvous/store.h",
+    "src/native/cpp/gloo_decls/gloo/transport/device.h",
+];
 
 /// The folder holding `cuda_runtime_api.h`: `$CUDA_HOME/include`, else the CUDA wheels
 /// installed beside torch (`site-packages/nvidia/cu13/include` for torch 2.11+cu130).
@@ -89,6 +99,16 @@ fn main() {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .files(CPP_SOURCES);
+    // c10d's Gloo process group: in every Linux PyTorch wheel and libtorch archive built
+    // with USE_DISTRIBUTED (whose headers it ships).
+    let c10d = include.join("torch/csrc/distributed/c10d/ProcessGroupGloo.hpp");
+    if c10d.exists() {
+        build
+            .include("src/native/cpp/gloo_decls")
+            .define("TCHVAE_C10D", None)
+            .define("USE_C10D_GLOO", None);
+    }
+    println!("cargo:rustc-env=TCHVAE_C10D={}", u8::from(c10d.exists()));
     let cuda = cuda_include(&lib).filter(|_| lib.join("libc10_cuda.so").exists());
     if let Some(cuda) = &cuda {
         build

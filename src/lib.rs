@@ -14,7 +14,8 @@
 //! From the bottom up:
 //!
 //! - `native/`: what the crate asks of libtorch's C++ and the operating system: `ffi`
-//!   (the C++ glue in `native/cpp/`), `cuda_graph`, `device` (`--device`, `--threads`),
+//!   (the C++ glue in `native/cpp/`), `c10d` (libtorch's distributed engine: a Gloo
+//!   process group and its collectives), `cuda_graph`, `device` (`--device`, `--threads`),
 //!   `numerics` (MKL's reproducible mode and the portable mode, set before libtorch's first
 //!   operation), `error` (libtorch's messages), `files` (regular files only), `atomic`
 //!   (files written whole or not at all).
@@ -32,14 +33,16 @@
 //!   likelihoods, the closed-form KL split into L_mu and L_sigma^2), `logistic` (the
 //!   discretized logistic and its bin mass), `mixture` (PixelCNN++'s mixture of them), `prior` (N(0, I) or
 //!   the VampPrior), `objective` (the ELBO or the IWAE bound), `invariant` (element-wise
-//!   functions whose bits do not depend on the thread count), `weights`
+//!   functions whose bits do not depend on the thread count), `noise` (a step's normal
+//!   noise, the same for an image whichever process holds it), `weights`
 //!   (`weights.safetensors`), `memory` (what a model needs, before it is built).
 //! - `run/`: the run folder: `files` (its files' names, its lock, `config.json`),
 //!   `metrics` (`metrics.csv`; its columns listed once), `load` (a trained run and its
 //!   data, [`run::LoadedRun`]).
 //! - `report`: what a command tells its user, through a [`report::Reporter`] the caller
 //!   supplies (the library never prints).
-//! - `train/`: the loop (`trainer`: [`train::Trainer`], its plain state), `step` (eager or
+//! - `train/`: the loop (`trainer`: [`train::Trainer`]; `position`: its plain state;
+//!   `parallel`: several processes over c10d, launched by torchrun), `step` (eager or
 //!   CUDA graph replay), `evaluate` (the test pass), `optim` (fused Adam), `schedule` (learning rate and KL weight),
 //!   `fault` (the non-finite check), `sums` (a pass's running sums), `threads` (the CPU
 //!   thread count that follows the load) and `thread_record` (`threads.csv`), `checkpoint`
@@ -51,7 +54,8 @@
 //! - `export/`: the TorchScript module `vae.pt` (`source`: its TorchScript text;
 //!   `hierarchy_source`: a hierarchical model's).
 //! - `commands/`: one function per command, from a plain request to files in a run
-//!   folder (`train`: `train` and `--resume`).
+//!   folder (`train`: `train` and `--resume`; `open`: the trainer they open; `parallel`:
+//!   what differs on several processes).
 //!
 //! The binary (`main.rs`, `cli/`) is apart: `cli/mod.rs` (the commands' flags),
 //! `train_args` (`train`'s flags and the one list of what `--resume` takes), `args`

@@ -73,3 +73,15 @@ pub struct Quiet;
 impl Reporter for Quiet {
     fn note(&mut self, _text: &str) {}
 }
+
+/// Says nothing, but passes on the stop requests that `inner` hears: the reporter of a
+/// run's processes other than rank 0, which speaks for them all.
+pub struct Silent<'a>(pub &'a dyn Reporter);
+
+impl Reporter for Silent<'_> {
+    fn note(&mut self, _text: &str) {}
+
+    fn stop_requested(&self) -> Option<Stop> {
+        self.0.stop_requested()
+    }
+}

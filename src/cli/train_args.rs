@@ -55,8 +55,10 @@ pub struct TrainArgs {
     ))]
     pub batch_size: Option<usize>,
     #[arg(long, allow_negative_numbers = true, help = format!(
-        "Adam learning rate (with --lr-schedule burda: that of the first epoch) [default: {}]",
-        defaults::LR
+        "Adam learning rate (with a --lr-schedule: that of the first epoch) [default: {}; {} \
+         with --arch hierarchical]",
+        defaults::LR,
+        defaults::HIERARCHICAL_LR
     ))]
     pub lr: Option<f64>,
     /// A published recipe, filling its flags that are not given. vdvae-cifar10: --arch
@@ -65,10 +67,11 @@ pub struct TrainArgs {
     /// and 400 per value, for a loss per image); not its weight decay, warm-up or EMA.
     #[arg(long, value_enum)]
     pub preset: Option<tch_vae::config::Preset>,
-    /// Learning rate per epoch: constant, or burda (Burda et al. 2015: passes i = 0..7 of
-    /// 3^i epochs at --lr * 10^(-i/7), 3,280 epochs in all; the last rate after them).
-    #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
-    pub lr_schedule: LrSchedule,
+    /// Learning rate per epoch: constant; burda (Burda et al. 2015: passes i = 0..7 of 3^i
+    /// epochs at --lr * 10^(-i/7), 3,280 in all); or cosine (from --lr to near 0 at --epochs,
+    /// PyTorch's CosineAnnealingLR) [default: constant; cosine with --arch hierarchical].
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<LrSchedule>,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
         "Latent dimensions (size of z); with --arch hierarchical, channels a pixel of each \
          latent group [default: {}; {} with --arch hierarchical]",
@@ -251,6 +254,7 @@ impl TrainArgs {
                     .batch_size
                     .or(preset.as_ref().map(|p| p.batch_size))
                     .unwrap_or(defaults::BATCH_SIZE),
+                // For the checks before the data; the request's own `lr` decides.
                 lr: self.lr.or(from(|p| p.lr)).unwrap_or(defaults::LR),
                 beta: self.beta,
                 seed: self.seed,
@@ -269,9 +273,11 @@ impl TrainArgs {
                 image_size: self.image_size,
                 objective: self.objective,
                 k: self.k,
-                lr_schedule: self.lr_schedule,
                 reproducible: self.reproducible,
+                ..TrainConfig::defaults()
             },
+            lr: self.lr.or(from(|p| p.lr)),
+            lr_schedule: self.lr_schedule.or(preset.as_ref().map(|p| p.lr_schedule)),
             out: self.out,
             threads: self.threads,
             cuda_graphs: !self.no_cuda_graphs,
@@ -280,121 +286,4 @@ impl TrainArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    /// Every flag of `train` is either taken by `--resume` or refused with it: a flag added
-    /// later cannot be ignored silently on resume.
-    #[test]
-    fn every_training_flag_is_taken_or_refused_with_resume() {
-        let mut cli = crate::cli::Cli::command();
-        cli.build();
-        let train = cli.find_subcommand("train").unwrap().clone();
-        let ids: Vec<&str> = train.get_arguments().map(|a| a.get_id().as_str()).collect();
-        for taken in RESUME_TAKES {
-            assert!(
-                ids.contains(&taken),
-                "--resume takes an unknown flag {taken}"
-            );
-        }
-        let mut refused = 0;
-        for arg in train.get_arguments() {
-            let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
-                continue;
-            };
-            if id == "resume" || id == "help" {
-                continue;
-            }
-            let mut line = vec!["tch-vae", "train", "--resume", "run"];
-            let flag = format!("--{long}");
-            line.push(&flag);
-            let values = arg.get_possible_values();
-            let value = values.first().map_or("1", |v| v.get_name());
-            if arg.get_action().takes_values() {
-                line.push(value);
-            }
-            let matches = cli.clone().try_get_matches_from(&line).unwrap();
-            let (_, given) = matches.subcommand().unwrap();
-            let found = refused_with_resume(&train, given);
-            if RESUME_TAKES.contains(&id) {
-                assert!(found.is_empty(), "{flag} is taken with --resume: {found:?}");
-            } else {
-                assert_eq!(
-                    found,
-                    vec![flag.clone()],
-                    "{flag} must be refused with --resume"
-                );
-                refused += 1;
-            }
-        }
-        // The 28 flags of a new run's config and its run folder.
-        assert!(refused >= 28, "{refused}");
-    }
-
-    /// The request `train` makes of `flags`.
-    fn request(flags: &[&str]) -> TrainRequest {
-        use clap::FromArgMatches;
-        let line = [&["tch-vae", "train"][..], flags].concat();
-        let matches = crate::cli::Cli::command()
-            .try_get_matches_from(line)
-            .unwrap();
-        let (_, given) = matches.subcommand().unwrap();
-        TrainArgs::from_arg_matches(given).unwrap().into_request()
-    }
-
-    #[test]
-    fn a_preset_fills_the_flags_left_out_and_no_more() {
-        let r = request(&["--preset", "vdvae-cifar10"]);
-        let shape = tch_vae::config::DataShape {
-            channels: 3,
-            height: 32,
-            width: 32,
-            classes: None,
-            info: Default::default(),
-        };
-        r.check().unwrap();
-        let run = r.resolve(&shape, tch::Device::Cpu).unwrap();
-        let (m, t) = (&run.model, &run.train);
-        assert_eq!(
-            (m.arch, m.likelihood, m.mixtures),
-            (Arch::Hierarchical, Likelihood::LogisticMixture, 10)
-        );
-        assert_eq!(
-            (m.width, m.latent, m.depth.as_slice()),
-            (384, 16, &[1, 3, 6, 11, 22][..])
-        );
-        assert_eq!(
-            (t.lr, t.batch_size, t.clip_grad, t.skip_threshold),
-            (2e-4, 16, Some(614400.0), Some(1228800.0))
-        );
-        assert_eq!(t.preset, Some(tch_vae::config::Preset::VdvaeCifar10));
-        // VDVAE's 43 groups: 1 + 3 + 6 + 11 + 22.
-        assert_eq!(m.resolutions().len(), 5);
-        // Given flags win; the colour recipe stays off.
-        let r = request(&[
-            "--preset",
-            "vdvae-cifar10",
-            "--width",
-            "64",
-            "--lr",
-            "1e-3",
-            "--batch-size",
-            "8",
-        ]);
-        assert_eq!(
-            (r.model.width, r.train.lr, r.train.batch_size),
-            (Some(64), 1e-3, 8)
-        );
-        assert!(!r.model.colour_recipe);
-        // Without a preset: the plain defaults.
-        let r = request(&[]);
-        assert_eq!(
-            (r.train.lr, r.train.batch_size, r.train.preset),
-            (defaults::LR, defaults::BATCH_SIZE, None)
-        );
-        assert!(r.model.colour_recipe);
-        let r = request(&["--arch", "hierarchical", "--depth", "1,3,6,11,22"]);
-        assert_eq!(r.model.depth, Some(vec![1, 3, 6, 11, 22]));
-    }
-}
+mod tests;

@@ -1,5 +1,7 @@
 //! The commands behind the CLI, each a small function from a plain request to files in a
 //! run folder. They never print: they report through the caller's [`Reporter`].
+mod open;
+mod parallel;
 mod train;
 
 pub use crate::config::TrainRequest;

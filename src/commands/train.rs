@@ -1,22 +1,22 @@
 //! `tch-vae train` and `train --resume`: the run folder around the trainer. Each epoch
 //! gives a summary, a `metrics.csv` row, `loss.svg` and a checkpoint; the end gives the
 //! weights, `vae.pt` and the figures.
-use crate::config::{Arch, ModelConfig, RunConfig, TrainRequest};
+use super::open::Opened;
+use crate::config::{RunConfig, TrainRequest};
 use crate::data::{self, Dataset, LoadOptions};
-use crate::report::{Reporter, Stop};
+use crate::report::{Reporter, Silent, Stop};
 use crate::run::metrics::{self, EpochMetrics};
 use crate::run::{self, CHECKPOINT, LOSS_SVG, METRICS, THREADS, TORCHSCRIPT, WEIGHTS};
+use crate::train::parallel::World;
 use crate::train::tensorboard::{Board, RUNNING_LOSS};
-use crate::train::threads::ThreadPolicy;
-use crate::train::{EpochEnd, Trainer, TrainerState};
+use crate::train::{EpochEnd, Trainer};
 use crate::{
-    export, figures, figures::plot, model::memory, model::weights, native::device,
-    train::checkpoint, train::thread_record,
+    export, figures, figures::plot, model::weights, native::device, train::checkpoint,
+    train::thread_record,
 };
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::Device;
 
 /// What `tch-vae train --resume DIR` was asked to do.
 #[derive(Clone, Debug)]
@@ -50,26 +50,39 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// The rows a training step runs through the network, for the memory check: each image
-/// of a batch is decoded k times under the IWAE objective, and the VampPrior encodes its
-/// pseudo-inputs at every step.
-fn step_rows(run: &RunConfig, train_images: usize) -> usize {
-    run.train.batch_size.min(train_images) * run.train.k + run.model.pseudo_inputs
+/// The reporter of this process: `report` for rank 0 or a single process; for the
+/// other ranks of a run on several processes, one that only hears stop requests.
+fn speaker<'a>(
+    world: Option<&World>,
+    report: &'a mut dyn Reporter,
+    silent: &'a mut Option<Silent<'a>>,
+) -> &'a mut dyn Reporter {
+    match world {
+        Some(w) if w.rank() > 0 => silent.insert(Silent(report)),
+        _ => report,
+    }
 }
 
-/// Trains a VAE and writes its run folder; returns the folder.
+/// Trains a VAE and writes its run folder; returns the folder. Under torchrun (several
+/// processes), rank 0 writes the folder and the others train with it (`parallel.rs`).
 pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     // Everything a user can get wrong is checked before the run folder is made: flags,
     // then the data, then the model's sizes against the data and the memory.
     crate::native::numerics::init(req.train.reproducible)?;
     req.check()?;
+    let world = World::from_env()?;
+    let writes = world.as_ref().is_none_or(|w| w.rank() == 0);
+    let mut silent = None;
+    let report = speaker(world.as_ref(), report, &mut silent);
+    let req = &super::parallel::global_request(req, world.as_ref());
     let device = device::resolve(&req.train.device)?;
+    super::parallel::check(world.as_ref(), &req.train, device)?;
     device::set_threads(req.threads)?;
     let out = req
         .out
         .clone()
         .unwrap_or_else(|| run::default_dir(&req.train.data));
-    let reused = run::check_new(&out)?;
+    let reused = writes && run::check_new(&out)?;
 
     let load_start = Instant::now();
     let cache = data::cache_dir();
@@ -86,7 +99,11 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         _ => "--latent and --hidden",
     };
     let opened = Opened::check(&run, &data, device, sizes)?;
-    let _lock = run::prepare(&out)?;
+    let parallel = match &world {
+        Some(world) => Some(super::parallel::meet(world, &run, &data)?),
+        None => None,
+    };
+    let _lock = writes.then(|| run::prepare(&out)).transpose()?;
     if reused {
         run::remove_stale_events(&out)?;
         report.note(&format!(
@@ -95,7 +112,9 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         ));
     }
     data.binarize_fixed(run.train.binarize);
-    run::write_config(&out, &run)?;
+    if writes {
+        run::write_config(&out, &run)?;
+    }
     if let Some(preset) = run.train.preset {
         report.note(&format!(
             "--preset {}: {}",
@@ -121,13 +140,20 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
         run.train.device,
         out.display()
     ));
-    let trainer = opened.trainer(&run, None, req.threads, req.cuda_graphs, report)?;
-    let mut board = Board::open(&out, None)?;
-    board.text(
-        "config",
-        &format!("```\n{}\n```", serde_json::to_string_pretty(&run)?),
-    )?;
-    train_loop(&run, &out, &data, trainer, Vec::new(), &mut board, report)?;
+    let mut trainer = opened.trainer(&run, None, req.threads, req.cuda_graphs, report)?;
+    if let Some(parallel) = parallel {
+        super::parallel::join(&mut trainer, parallel, &run, report)?;
+    }
+    let mut board = writes.then(|| Board::open(&out, None)).transpose()?;
+    if let Some(board) = board.as_mut() {
+        let config = serde_json::to_string_pretty(&run)?;
+        board.text("config", &format!("```\n{config}\n```"))?;
+    }
+    let folder = Folder {
+        out: &out,
+        board: board.as_mut(),
+    };
+    train_loop(&run, folder, &data, trainer, Vec::new(), report)?;
     Ok(out)
 }
 
@@ -136,8 +162,14 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     let dir = &req.run;
     let mut run = run::read_config(dir)?;
     crate::native::numerics::init(run.train.reproducible)?;
+    let world = World::from_env()?;
+    let writes = world.as_ref().is_none_or(|w| w.rank() == 0);
+    let mut silent = None;
+    let report = speaker(world.as_ref(), report, &mut silent);
+    // The run's batch stays; a new process count shares it out anew.
+    run.train.processes = world.as_ref().map_or(1, World::size);
     let config_path = dir.join(run::CONFIG);
-    let _lock = run::lock(dir)?;
+    let _lock = writes.then(|| run::lock(dir)).transpose()?;
     let path = dir.join(CHECKPOINT);
     run::check_regular(&path)?;
     ensure!(
@@ -163,12 +195,19 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     run.train.epochs = epochs;
     device::set_threads(req.threads)?;
     let device = device::resolve(&req.device)?;
+    super::parallel::check(world.as_ref(), &run.train, device)?;
     run.train.device = device::name(device);
     let data = run::load_data(&run, None, device)?;
     let opened = Opened::check(&run, &data, device, &config_path.display().to_string())?;
     saved.check_fits(&path, data.train.len(), run.train.batch_size)?;
     let (epoch, batch) = (saved.state.position.epoch, saved.state.position.batch);
-    run::write_config(dir, &run)?;
+    let parallel = match &world {
+        Some(world) => Some(super::parallel::meet(world, &run, &data)?),
+        None => None,
+    };
+    if writes {
+        run::write_config(dir, &run)?;
+    }
     if let Some(recorded) = &run.numerics {
         let changes = recorded.differences(&crate::native::numerics::record());
         if !changes.is_empty() {
@@ -184,115 +223,52 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
         dir.display(),
         run.train.device
     ));
-    let trainer = opened.trainer(
+    let mut trainer = opened.trainer(
         &run,
         Some(saved.state),
         req.threads,
         req.cuda_graphs,
         report,
     )?;
+    if let Some(parallel) = parallel {
+        super::parallel::join(&mut trainer, parallel, &run, report)?;
+    }
     let batches = data.train.len().div_ceil(run.train.batch_size);
-    let mut board = Board::open(dir, Some(((epoch - 1) * batches + batch) as u64))?;
-    train_loop(&run, dir, &data, trainer, saved.history, &mut board, report)?;
+    let step = ((epoch - 1) * batches + batch) as u64;
+    let mut board = writes.then(|| Board::open(dir, Some(step))).transpose()?;
+    let folder = Folder {
+        out: dir,
+        board: board.as_mut(),
+    };
+    train_loop(&run, folder, &data, trainer, saved.history, report)?;
     Ok(dir.clone())
 }
 
-/// A run whose model fits the device's memory for a step on its data: the one way that
-/// `train` and `resume` open a trainer.
-struct Opened {
-    device: Device,
-    /// Images in a training step (with IWAE's copies and the VampPrior's pseudo-inputs).
-    rows: usize,
-}
-
-impl Opened {
-    /// Checks the memory a step needs on `device`; `source` names where the sizes came
-    /// from in the error.
-    fn check(run: &RunConfig, data: &Dataset, device: Device, source: &str) -> Result<Self> {
-        let rows = step_rows(run, data.train.len());
-        memory::check_fits(&run.model, rows, device, source)?;
-        Ok(Opened { device, rows })
-    }
-
-    /// The trainer, new (`state` None) or at a checkpoint's state, with its CUDA graphs
-    /// and CPU thread policy set and said.
-    fn trainer(
-        self,
-        run: &RunConfig,
-        state: Option<TrainerState>,
-        threads: Option<usize>,
-        cuda_graphs: bool,
-        report: &mut dyn Reporter,
-    ) -> Result<Trainer> {
-        device::set_cudnn_deterministic(run.train.deterministic)?;
-        let mut trainer = match state {
-            None => Trainer::new(&run.model, &run.train, self.device)?,
-            Some(state) => Trainer::resume(&run.model, &run.train, self.device, state)?,
-        };
-        trainer.set_cuda_graphs(cuda_graphs);
-        say_how_steps_run(&trainer, report);
-        if let Some(bytes) = memory::training_bytes(&run.model, self.rows) {
-            report.note(&format!(
-                "memory for training, estimated: about {} MiB (weights, gradients, Adam's \
-                 moments and a step's activations; the process adds libtorch's own)",
-                bytes >> 20
-            ));
-        }
-        adapt_threads(&mut trainer, threads, &run.model, self.device, report);
-        Ok(trainer)
-    }
-}
-
-/// Without `--threads`, on the CPU, an MLP's thread count follows the machine's load
-/// (threads.rs says why; numerics.rs why conv models only in the portable mode).
-fn adapt_threads(
-    trainer: &mut Trainer,
-    threads: Option<usize>,
-    model: &ModelConfig,
-    device: Device,
-    report: &mut dyn Reporter,
-) {
-    // Only models whose bits do not depend on the thread count (numerics.rs): MLPs, and
-    // conv models once oneDNN is off (the portable mode).
-    let invariant = model.arch == Arch::Mlp || !crate::native::numerics::onednn_enabled();
-    if threads.is_some() || device.is_cuda() || !invariant {
-        return;
-    }
-    if let Some(policy) = ThreadPolicy::new(tch::get_num_threads().max(1) as usize) {
-        if policy.max() > 1 {
-            report.note(&format!(
-                "CPU threads: {}, fewer while other programs keep cores busy (--threads N fixes the count)",
-                policy.max()
-            ));
-            trainer.adapt_threads(policy);
-        }
-    }
-}
-
-/// On CUDA, says whether training steps are replayed from CUDA graphs, and if not, why.
-fn say_how_steps_run(trainer: &Trainer, report: &mut dyn Reporter) {
-    if trainer.steps().uses_cuda_graphs() {
-        report.note(
-            "training steps are recorded into a CUDA graph and replayed (--no-cuda-graphs: eager)",
-        );
-    } else if let Some(why) = trainer.steps().eager_reason() {
-        report.note(&format!("training steps run eagerly on CUDA: {why}"));
-    }
+/// The run folder as a process sees it: rank 0 (or a single process) writes it and its
+/// TensorBoard log (`board`); the other processes of a run only know its path.
+struct Folder<'a> {
+    out: &'a Path,
+    board: Option<&'a mut Board>,
 }
 
 /// The epochs from the trainer's position to `run.train.epochs`, with a summary,
 /// metrics.csv, loss.svg and a checkpoint after each, then the final weights, vae.pt and
-/// figures.
+/// figures (all written by the process that has the folder's board).
 fn train_loop(
     run: &RunConfig,
-    out: &Path,
+    folder: Folder,
     data: &Dataset,
     mut trainer: Trainer,
     mut history: Vec<EpochMetrics>,
-    board: &mut Board,
     report: &mut dyn Reporter,
 ) -> Result<()> {
+    let Folder { out, mut board } = folder;
+    let writes = board.is_some();
     let ckpt_path = out.join(CHECKPOINT);
+    let save = |t: &Trainer, history: &[EpochMetrics]| match writes {
+        true => checkpoint::write(&ckpt_path, &t.state(), history),
+        false => Ok(()),
+    };
     let interrupted = |stop| Interrupted {
         stop,
         run: out.to_path_buf(),
@@ -311,14 +287,14 @@ fn train_loop(
             data,
             &mut |p| {
                 report.batch_done(p);
-                if let Some(loss) = p.running_loss {
+                if let (Some(loss), Some(board)) = (p.running_loss, board.as_mut()) {
                     let written = board.scalars(step_of(p.batch), &[(RUNNING_LOSS, loss)]);
                     board_error = written.err();
                 }
                 stop = report.stop_requested();
                 stop.is_some() || board_error.is_some()
             },
-            &mut |t| checkpoint::write(&ckpt_path, &t.state(), &history),
+            &mut |t| save(t, &history),
         );
         if let Some(e) = board_error {
             return Err(e);
@@ -330,6 +306,15 @@ fn train_loop(
                 if let Some(threads) = max.and_then(|max| counts.summary(max)) {
                     report.note(&format!("epoch {epoch}: {threads}"));
                 }
+                if let Some(parallel) = trainer.parallel() {
+                    report.note(&format!(
+                        "epoch {epoch}: {:.2} s of rank 0's {:.2} s training pass in the \
+                         all-reduce of the {} processes (waiting for the slowest included)",
+                        parallel.take_reduce_seconds(),
+                        row.epoch_seconds,
+                        parallel.size()
+                    ));
+                }
                 let skipped = trainer.take_skipped();
                 if let (true, Some(t)) = (skipped > 0, run.train.skip_threshold) {
                     report.note(&format!(
@@ -337,30 +322,20 @@ fn train_loop(
                          --skip-threshold {t}"
                     ));
                 }
-                thread_rows.extend(thread_record::rows(epoch, &counts));
-                thread_record::write(&out.join(THREADS), &thread_rows)?;
-                // Before the checkpoint: a run killed in between redoes this epoch, and
-                // its resumption drops these values first (see tensorboard.rs).
-                let [samples, recon] = figures::epoch_pngs(trainer.vae(), data, run.train.seed)?;
-                board.epoch(
-                    step_of(batches),
-                    &row,
-                    &[("samples", samples), ("reconstructions", recon)],
-                )?;
                 history.push(row);
-                // Rewritten every epoch, so an interrupted run still shows its curves.
-                metrics::write(&out.join(METRICS), &history)?;
-                plot::write_loss_svg(&out.join(LOSS_SVG), &history)?;
-                checkpoint::write(&ckpt_path, &trainer.state(), &history)?;
+                if let Some(board) = board.as_mut() {
+                    thread_rows.extend(thread_record::rows(epoch, &counts));
+                    write_epoch(run, out, board, &trainer, data, &history, &thread_rows)?;
+                }
             }
             EpochEnd::Stopped => {
-                checkpoint::write(&ckpt_path, &trainer.state(), &history)?;
+                save(&trainer, &history)?;
                 let stop = stop.unwrap_or(Stop::Interrupt);
                 return Err(interrupted(stop).into());
             }
         }
-        if let Some(stop) = report.stop_requested() {
-            return Err(interrupted(stop).into());
+        if trainer.agree_stop(report.stop_requested().is_some())? {
+            return Err(interrupted(report.stop_requested().unwrap_or(Stop::Interrupt)).into());
         }
     }
     if trainer.steps().uses_cuda_graphs() {
@@ -369,9 +344,39 @@ fn train_loop(
             trainer.steps().replayed()
         ));
     }
-    weights::save(trainer.var_store(), &out.join(WEIGHTS))?;
-    export::write_torchscript(&out.join(TORCHSCRIPT), trainer.var_store(), run)?;
-    figures::write_all(trainer.vae(), data, out, run.train.seed)?;
-    report.note(&format!("wrote {}", out.display()));
+    if writes {
+        weights::save(trainer.var_store(), &out.join(WEIGHTS))?;
+        export::write_torchscript(&out.join(TORCHSCRIPT), trainer.var_store(), run)?;
+        figures::write_all(trainer.vae(), data, out, run.train.seed)?;
+        report.note(&format!("wrote {}", out.display()));
+    }
     Ok(())
+}
+
+/// The files of a finished epoch (the last row of `history`): threads.csv, the
+/// TensorBoard pictures and scalars, metrics.csv, loss.svg and the checkpoint.
+fn write_epoch(
+    run: &RunConfig,
+    out: &Path,
+    board: &mut Board,
+    trainer: &Trainer,
+    data: &Dataset,
+    history: &[EpochMetrics],
+    thread_rows: &[thread_record::Row],
+) -> Result<()> {
+    let row = history.last().expect("an epoch was just finished");
+    let batches = data.train.len().div_ceil(run.train.batch_size);
+    thread_record::write(&out.join(THREADS), thread_rows)?;
+    // Before the checkpoint: a run killed in between redoes this epoch, and its
+    // resumption drops these values first (see tensorboard.rs).
+    let [samples, recon] = figures::epoch_pngs(trainer.vae(), data, run.train.seed)?;
+    board.epoch(
+        (row.epoch * batches) as u64,
+        row,
+        &[("samples", samples), ("reconstructions", recon)],
+    )?;
+    // Rewritten every epoch, so an interrupted run still shows its curves.
+    metrics::write(&out.join(METRICS), history)?;
+    plot::write_loss_svg(&out.join(LOSS_SVG), history)?;
+    checkpoint::write(&out.join(CHECKPOINT), &trainer.state(), history)
 }

@@ -59,6 +59,9 @@ pub enum LrSchedule {
     Constant,
     /// Burda et al. (2015): passes i = 0..7 of 3^i epochs at `--lr` * 10^(-i/7).
     Burda,
+    /// Cosine annealing over the run's epochs (Loshchilov & Hutter 2017, without restarts;
+    /// PyTorch's `CosineAnnealingLR` with `T_max` = `--epochs`, stepped once an epoch).
+    Cosine,
 }
 
 /// The largest `--beta`: a KL weight beyond it makes any loss overflow float32, which would
@@ -143,6 +146,10 @@ pub struct TrainConfig {
     /// what was in force).
     #[serde(default)]
     pub reproducible: Reproducible,
+    /// The processes the run last trained on (torchrun's WORLD_SIZE; 1 when alone):
+    /// `batch_size` is their batch together.
+    #[serde(default = "model::one")]
+    pub processes: usize,
 }
 
 fn default_test_fraction() -> f64 {
@@ -176,6 +183,7 @@ impl TrainConfig {
             k: 1,
             lr_schedule: LrSchedule::Constant,
             reproducible: Reproducible::Machine,
+            processes: 1,
         }
     }
 

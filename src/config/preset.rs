@@ -30,6 +30,7 @@ pub struct PresetFlags {
     pub depth: Vec<usize>,
     pub latent: usize,
     pub lr: f64,
+    pub lr_schedule: super::LrSchedule,
     pub batch_size: usize,
     pub clip_grad: f64,
     pub skip_threshold: f64,
@@ -52,6 +53,8 @@ impl Preset {
                 depth: vec![1, 3, 6, 11, 22],
                 latent: 16,
                 lr: 2e-4,
+                // After its warm-up, VDVAE keeps its learning rate.
+                lr_schedule: super::LrSchedule::Constant,
                 batch_size: 16,
                 // VDVAE's 200 and 400 bound the gradient of a loss in nats per value; this
                 // crate's loss is in nats per image, 3,072 values of a CIFAR-10 image.

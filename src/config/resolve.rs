@@ -153,6 +153,11 @@ pub struct TrainRequest {
     /// config records the device's own name ("cpu", "cuda:1"). Its `data` may be relative;
     /// the resolved config records it absolute, so that `--resume` works from anywhere.
     pub train: TrainConfig,
+    /// `--lr` and `--lr-schedule` as given (or set by `--preset`); None: the defaults of
+    /// the architecture that [`TrainRequest::resolve`] settles ([`defaults::lr`],
+    /// [`defaults::lr_schedule`]). These, not `train`'s fields, decide the run's.
+    pub lr: Option<f64>,
+    pub lr_schedule: Option<super::LrSchedule>,
     /// The run folder (by default `models/<dataset>-<UTC time>`).
     pub out: Option<PathBuf>,
     /// `--threads` [default: the physical cores, following the load for MLPs].
@@ -171,6 +176,8 @@ impl TrainRequest {
                 device: "auto".into(),
                 ..TrainConfig::defaults()
             },
+            lr: None,
+            lr_schedule: None,
             out: None,
             threads: None,
             cuda_graphs: true,
@@ -190,6 +197,10 @@ impl TrainRequest {
         let model = self.network(data);
         model.check_sizes()?;
         let mut train = self.train.clone();
+        train.lr = self.lr.unwrap_or(defaults::lr(model.arch));
+        train.lr_schedule = self
+            .lr_schedule
+            .unwrap_or(defaults::lr_schedule(model.arch));
         train.data = std::path::absolute(&train.data).unwrap_or(train.data);
         train.device = device::name(device);
         Ok(RunConfig {

@@ -11,6 +11,7 @@ pub mod logistic;
 pub mod loss;
 pub(crate) mod memory;
 pub mod mixture;
+pub mod noise;
 pub(crate) mod objective;
 pub mod prior;
 mod vae;

@@ -4,6 +4,7 @@
 //! samples themselves, which `eval` uses for its -log p(x) estimate.
 use crate::config::{Objective, TrainConfig};
 use crate::model::loss::{batch_objective, reconstruction_nll, reparameterize_with, ElboTerms};
+use crate::model::noise;
 use crate::model::prior::{self, Components};
 use crate::model::{hierarchy, Vae};
 use anyhow::Result;
@@ -113,7 +114,7 @@ pub fn importance_samples(
     s: i64,
 ) -> Result<ImportanceSamples> {
     let (b, d) = (q.mu.size()[0], q.mu.size()[1]);
-    let eps = Tensor::randn([b, s, d], (q.mu.kind(), q.mu.device())); // [b, s, d]
+    let eps = noise::randn(&[b, s, d], (q.mu.kind(), q.mu.device())); // [b, s, d]
     let z = q.mu.unsqueeze(1) + (q.logvar * 0.5).exp().unsqueeze(1) * &eps; // [b, s, d]
     let ys = y.map(|y| y.unsqueeze(1).expand([b, s], false).reshape([b * s]));
     let logits = vae.decode_logits(&z.view([b * s, d]), ys.as_ref())?; // [b*s, D]
@@ -154,7 +155,7 @@ fn log_prior_over_posterior(
 /// The negative ELBO's terms for a batch `x` (`[b, D]`) with one z per image: the
 /// closed-form KL against N(0, I), or the one-sample estimate against the VampPrior.
 pub fn elbo_terms(vae: &Vae, x: &Tensor, y: Option<&Tensor>, q: &Posterior) -> Result<ElboTerms> {
-    let eps = q.mu.randn_like();
+    let eps = noise::randn_like(q.mu);
     let z = reparameterize_with(q.mu, q.logvar, &eps); // [b, latent]
     let logits = vae.decode_logits(&z, y)?; // [b, D]
     Ok(match q.prior {

@@ -1,7 +1,7 @@
 //! The C functions of `src/native/cpp/torchscript.cpp`, `src/native/cpp/optim.cpp`,
-//! `src/native/cpp/cuda_graph.cpp` and `src/native/cpp/numerics.cpp` (compiled by build.rs).
-//! Crate-private: the safe wrappers in `export/`, `optim.rs`, `cuda_graph.rs` and
-//! `numerics.rs` are the API.
+//! `src/native/cpp/cuda_graph.cpp`, `src/native/cpp/numerics.cpp` and
+//! `src/native/cpp/c10d.cpp` (compiled by build.rs). Crate-private: the safe wrappers in
+//! `export/`, `optim.rs`, `cuda_graph.rs`, `numerics.rs` and `c10d.rs` are the API.
 //! Each returns null on success or a message allocated by the C++ side; C++ exceptions
 //! never cross into Rust.
 use anyhow::{bail, Result};
@@ -87,6 +87,38 @@ extern "C" {
     pub(crate) fn tchvae_set_onednn(on: bool);
     pub(crate) fn tchvae_onednn_enabled() -> bool;
     pub(crate) fn tchvae_warm_vector_math(values: i64) -> bool;
+
+    // src/native/cpp/c10d.cpp (see c10d.rs).
+    pub(crate) fn tchvae_c10d_new(
+        addr: *const c_char,
+        port: i32,
+        rank: i32,
+        size: i32,
+        agent_store: bool,
+        prefix: *const c_char,
+        timeout_ms: i64,
+        out: *mut *mut c_void,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_c10d_free(group: *mut c_void);
+    pub(crate) fn tchvae_c10d_check_layout(group: *mut c_void) -> *mut c_char;
+    pub(crate) fn tchvae_c10d_allreduce(
+        group: *mut c_void,
+        tensor: *const C_tensor,
+        op: i32,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_c10d_broadcast(
+        group: *mut c_void,
+        tensor: *const C_tensor,
+        root: i32,
+    ) -> *mut c_char;
+    pub(crate) fn tchvae_c10d_barrier(group: *mut c_void) -> *mut c_char;
+    pub(crate) fn tchvae_c10d_set_timeout(group: *mut c_void, timeout_ms: i64) -> *mut c_char;
+    pub(crate) fn tchvae_c10d_store_mark(group: *mut c_void, key: *const c_char) -> *mut c_char;
+    pub(crate) fn tchvae_c10d_store_has(
+        group: *mut c_void,
+        key: *const c_char,
+        out: *mut bool,
+    ) -> *mut c_char;
 
     fn tchvae_free_message(message: *mut c_char);
 }

@@ -1,9 +1,11 @@
 //! Below everything else: what the crate asks of libtorch's C++ and of the operating
-//! system. The C++ glue (`ffi`, sources in `cpp/`), CUDA graphs (`cuda_graph`), the
+//! system. The C++ glue (`ffi`, sources in `cpp/`), libtorch's distributed engine
+//! (`c10d`), CUDA graphs (`cuda_graph`), the
 //! device and its threads (`device`), the CPU's numerics modes (`numerics`),
 //! libtorch's error text (`error`), files opened only when regular (`files`) and
 //! written whole or not at all (`atomic`).
 pub(crate) mod atomic;
+pub mod c10d;
 pub(crate) mod cuda_graph;
 pub(crate) mod device;
 pub mod error;

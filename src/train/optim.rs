@@ -61,6 +61,16 @@ impl Adam {
         }
     }
 
+    /// The gradients, in the parameters' order (shallow: the same storage).
+    pub fn grads(&self) -> Result<Vec<Tensor>> {
+        let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
+        ensure!(
+            grads.iter().all(|g| g.defined()),
+            "gradients asked for before any backward pass"
+        );
+        Ok(grads)
+    }
+
     /// The L2 norm of all gradients together, a 0-d tensor on the device (no host sync).
     pub fn grad_norm(&self) -> Result<Tensor> {
         let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();

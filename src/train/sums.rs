@@ -40,11 +40,21 @@ impl PassSums {
 
     /// Adds a batch's per-sample `loss` (`[b]`) and terms.
     pub fn add_with_loss(&mut self, loss: &Tensor, terms: &ElboTerms) {
+        self.add_batch(&Self::of_batch(loss, terms));
+    }
+
+    /// A batch's sums (`[5]`, this type's order) of its per-sample `loss` and terms.
+    pub fn of_batch(loss: &Tensor, terms: &ElboTerms) -> Tensor {
         // One stack and one reduction rather than five sums and a stack: on the CPU each
         // operation costs microseconds whatever its size.
         let rows = [loss, &terms.recon, &terms.kl, &terms.kl_mu, &terms.kl_var];
-        let batch = Tensor::stack(&rows, 0).sum_dim_intlist(&[1i64][..], false, Kind::Float); // [5]
-        self.0 += batch;
+        Tensor::stack(&rows, 0).sum_dim_intlist(&[1i64][..], false, Kind::Float)
+        // [5]
+    }
+
+    /// Adds a batch's sums from [`PassSums::of_batch`] (added up over processes).
+    pub fn add_batch(&mut self, batch: &Tensor) {
+        self.0 += batch.to_device(self.0.device());
     }
 
     /// The mean loss per sample of `count` samples so far (a host read).

@@ -7,7 +7,6 @@
 //! resumed from any batch therefore draws exactly the numbers an uninterrupted run would,
 //! with no generator state to save.
 use crate::config::{ModelConfig, Prior, TrainConfig};
-use crate::data::split::{splitmix64, GOLDEN};
 use crate::data::{self, Dataset, Split};
 use crate::model::arch;
 use crate::model::objective;
@@ -16,6 +15,10 @@ use crate::model::Vae;
 use crate::report::BatchProgress;
 use crate::run::metrics::EpochMetrics;
 use crate::train::fault::FaultRecord;
+use crate::train::parallel::DataParallel;
+pub use crate::train::position::{keyed_seed, Position, TrainerState, WEIGHTS_PREFIX};
+
+mod shared;
 use crate::train::optim::Adam;
 use crate::train::schedule;
 use crate::train::step::{PassSteps, Steps};
@@ -33,50 +36,6 @@ const REPORT_EVERY: usize = 25;
 /// Keys of the seeded draws that are not training batches.
 const ORDER_KEY: u64 = u64::MAX;
 const TEST_KEY: u64 = u64::MAX - 1;
-
-/// A seed for draw `key` of `epoch`: SplitMix64 over the three values, so neighbouring
-/// keys give unrelated streams.
-pub fn keyed_seed(seed: u64, epoch: usize, key: u64) -> i64 {
-    let z = seed ^ (epoch as u64).wrapping_mul(GOLDEN) ^ key.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    (splitmix64(z) >> 1) as i64
-}
-
-/// Where training stands: enough to continue bit for bit.
-pub struct Position {
-    /// The epoch in progress (1-based) and the next batch of it (0 = not started).
-    pub epoch: usize,
-    pub batch: usize,
-    /// This epoch's data order (`[n]` int64), once drawn.
-    pub order: Option<Tensor>,
-    /// This epoch's running sums so far.
-    pub sums: PassSums,
-    pub images: usize,
-    /// Training-pass seconds spent on this epoch so far.
-    pub seconds: f64,
-}
-
-/// Everything a checkpoint holds of a trainer: its tensors by name (`model.<param>`,
-/// and Adam's `adam.*`), on the CPU, and its position.
-pub struct TrainerState {
-    pub tensors: HashMap<String, Tensor>,
-    pub position: Position,
-}
-
-/// The prefix of the weights among a [`TrainerState`]'s tensors.
-pub const WEIGHTS_PREFIX: &str = "model.";
-
-impl Position {
-    fn start_of(epoch: usize, device: Device) -> Self {
-        Position {
-            epoch,
-            batch: 0,
-            order: None,
-            sums: PassSums::zeros(device),
-            images: 0,
-            seconds: 0.0,
-        }
-    }
-}
 
 /// How an epoch ended.
 pub enum EpochEnd {
@@ -99,6 +58,12 @@ pub struct Trainer {
     thread_counts: ThreadCounts,
     /// Steps skipped for a gradient norm above `--skip-threshold` since the last take.
     skipped: usize,
+    /// The run's other processes, when it has several (`parallel.rs`).
+    parallel: Option<DataParallel>,
+    /// With several processes: a stop asked for here (sent with every later step's
+    /// all-reduce), and whether the last all-reduce said that some process asked.
+    stop_asked: bool,
+    stop_agreed: bool,
 }
 
 impl Trainer {
@@ -121,6 +86,9 @@ impl Trainer {
             threads: None,
             thread_counts: ThreadCounts::default(),
             skipped: 0,
+            parallel: None,
+            stop_asked: false,
+            stop_agreed: false,
         })
     }
 
@@ -215,7 +183,12 @@ impl Trainer {
         checkpoint: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<EpochEnd> {
         let epoch = self.pos.epoch;
-        let lr = schedule::lr_at(self.config.lr_schedule, self.config.lr, epoch);
+        let lr = schedule::lr_at(
+            self.config.lr_schedule,
+            self.config.lr,
+            epoch,
+            self.config.epochs,
+        );
         self.opt.set_lr(lr);
         let start = Instant::now();
         let mut pass = self
@@ -266,19 +239,28 @@ impl Trainer {
             .config()
             .classes
             .map(|_| split.labels.index_select(0, index)); // [b]
+        if self.parallel.is_some() {
+            return self.shared_step(&x, y.as_ref(), beta, fault);
+        }
         let step = objective::step_terms(&self.vae, &x, y.as_ref(), &self.config, beta)?;
         let objective = step.objective;
         self.opt.zero_grad()?;
         objective.backward();
         let norm = self.opt.grad_norm()?;
-        let (apply, skip) = fault.note(&objective, &norm);
+        self.apply(&objective, &norm, fault)?;
+        tch::no_grad(|| self.pos.sums.add_with_loss(&step.loss, &step.terms));
+        Ok(())
+    }
+
+    /// Clipping, the skip decisions and Adam for a step whose gradients are in place.
+    fn apply(&mut self, objective: &Tensor, norm: &Tensor, fault: &mut FaultRecord) -> Result<()> {
+        let (apply, skip) = fault.note(objective, norm);
         if apply {
             if let Some(max) = self.config.clip_grad {
-                self.opt.clip_grad(&norm, max);
+                self.opt.clip_grad(norm, max);
             }
             self.opt.step(skip.as_ref())?;
         }
-        tch::no_grad(|| self.pos.sums.add_with_loss(&step.loss, &step.terms));
         Ok(())
     }
 
@@ -295,7 +277,12 @@ impl Trainer {
         let batches = n.div_ceil(bs);
         let device = self.vs.device();
         let epoch = self.pos.epoch;
-        let lr = schedule::lr_at(self.config.lr_schedule, self.config.lr, epoch);
+        let lr = schedule::lr_at(
+            self.config.lr_schedule,
+            self.config.lr,
+            epoch,
+            self.config.epochs,
+        );
         if self.pos.order.is_none() {
             tch::manual_seed(keyed_seed(self.config.seed, epoch, ORDER_KEY));
             self.pos.order = Some(data::shuffled_order(n, device));
@@ -338,6 +325,15 @@ impl Trainer {
                 images: self.pos.images,
                 running_loss,
             });
+            // With several processes a stop asked for here goes out with the next step's
+            // all-reduce, which tells every process at once.
+            let stop = match self.parallel {
+                None => stop,
+                Some(_) => {
+                    self.stop_asked |= stop;
+                    self.stop_agreed
+                }
+            };
             if batch < batches {
                 if stop {
                     self.skipped += fault.outliers();

@@ -106,6 +106,8 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
             ..ModelFlags::default()
         },
         train,
+        lr: None,
+        lr_schedule: None,
         out: Some(split.clone()),
         threads: None,
         cuda_graphs: true,

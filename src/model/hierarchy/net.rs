@@ -209,7 +209,7 @@ impl Net {
             let part = |all: &Tensor| all.narrow(1, offset, len).reshape([n, z_dim, sh, sw]);
             let z = match (draw, &q) {
                 (Draw::Posterior(eps), Some((mu, logvar))) => {
-                    let eps = eps.map_or_else(|| mu.randn_like(), part);
+                    let eps = eps.map_or_else(|| crate::model::noise::randn_like(mu), part);
                     mu + (logvar * 0.5).exp() * eps
                 }
                 (Draw::PosteriorMean, Some((mu, _))) => mu.shallow_clone(),

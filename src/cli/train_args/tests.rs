@@ -1,0 +1,148 @@
+//! `train`'s flags against `--resume` and `--preset`, and the defaults they resolve to.
+use super::*;
+use clap::CommandFactory;
+
+/// Every flag of `train` is either taken by `--resume` or refused with it: a flag added
+/// later cannot be ignored silently on resume.
+#[test]
+fn every_training_flag_is_taken_or_refused_with_resume() {
+    let mut cli = crate::cli::Cli::command();
+    cli.build();
+    let train = cli.find_subcommand("train").unwrap().clone();
+    let ids: Vec<&str> = train.get_arguments().map(|a| a.get_id().as_str()).collect();
+    for taken in RESUME_TAKES {
+        assert!(
+            ids.contains(&taken),
+            "--resume takes an unknown flag {taken}"
+        );
+    }
+    let mut refused = 0;
+    for arg in train.get_arguments() {
+        let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
+            continue;
+        };
+        if id == "resume" || id == "help" {
+            continue;
+        }
+        let mut line = vec!["tch-vae", "train", "--resume", "run"];
+        let flag = format!("--{long}");
+        line.push(&flag);
+        let values = arg.get_possible_values();
+        let value = values.first().map_or("1", |v| v.get_name());
+        if arg.get_action().takes_values() {
+            line.push(value);
+        }
+        let matches = cli.clone().try_get_matches_from(&line).unwrap();
+        let (_, given) = matches.subcommand().unwrap();
+        let found = refused_with_resume(&train, given);
+        if RESUME_TAKES.contains(&id) {
+            assert!(found.is_empty(), "{flag} is taken with --resume: {found:?}");
+        } else {
+            assert_eq!(
+                found,
+                vec![flag.clone()],
+                "{flag} must be refused with --resume"
+            );
+            refused += 1;
+        }
+    }
+    // The 28 flags of a new run's config and its run folder.
+    assert!(refused >= 28, "{refused}");
+}
+
+/// The request `train` makes of `flags`.
+fn request(flags: &[&str]) -> TrainRequest {
+    use clap::FromArgMatches;
+    let line = [&["tch-vae", "train"][..], flags].concat();
+    let matches = crate::cli::Cli::command()
+        .try_get_matches_from(line)
+        .unwrap();
+    let (_, given) = matches.subcommand().unwrap();
+    TrainArgs::from_arg_matches(given).unwrap().into_request()
+}
+
+#[test]
+fn a_preset_fills_the_flags_left_out_and_no_more() {
+    let r = request(&["--preset", "vdvae-cifar10"]);
+    let shape = tch_vae::config::DataShape {
+        channels: 3,
+        height: 32,
+        width: 32,
+        classes: None,
+        info: Default::default(),
+    };
+    r.check().unwrap();
+    let run = r.resolve(&shape, tch::Device::Cpu).unwrap();
+    let (m, t) = (&run.model, &run.train);
+    assert_eq!(
+        (m.arch, m.likelihood, m.mixtures),
+        (Arch::Hierarchical, Likelihood::LogisticMixture, 10)
+    );
+    assert_eq!(
+        (m.width, m.latent, m.depth.as_slice()),
+        (384, 16, &[1, 3, 6, 11, 22][..])
+    );
+    assert_eq!(
+        (t.lr, t.batch_size, t.clip_grad, t.skip_threshold),
+        (2e-4, 16, Some(614400.0), Some(1228800.0))
+    );
+    assert_eq!(t.preset, Some(tch_vae::config::Preset::VdvaeCifar10));
+    assert_eq!(
+        t.lr_schedule,
+        LrSchedule::Constant,
+        "VDVAE's rate after its warm-up"
+    );
+    // VDVAE's 43 groups: 1 + 3 + 6 + 11 + 22.
+    assert_eq!(m.resolutions().len(), 5);
+    // Given flags win; the colour recipe stays off.
+    let r = request(&[
+        "--preset",
+        "vdvae-cifar10",
+        "--width",
+        "64",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "8",
+    ]);
+    assert_eq!(
+        (r.model.width, r.train.lr, r.train.batch_size),
+        (Some(64), 1e-3, 8)
+    );
+    assert!(!r.model.colour_recipe);
+    // Without a preset: the plain defaults.
+    let r = request(&[]);
+    assert_eq!(
+        (r.train.lr, r.train.batch_size, r.train.preset),
+        (defaults::LR, defaults::BATCH_SIZE, None)
+    );
+    assert!(r.model.colour_recipe);
+    let r = request(&["--arch", "hierarchical", "--depth", "1,3,6,11,22"]);
+    assert_eq!(r.model.depth, Some(vec![1, 3, 6, 11, 22]));
+    // The hierarchical model's own rate and schedule, unless given.
+    let run = r.resolve(&shape, tch::Device::Cpu).unwrap();
+    assert_eq!(
+        (run.train.lr, run.train.lr_schedule),
+        (defaults::HIERARCHICAL_LR, LrSchedule::Cosine)
+    );
+    let r = request(&[
+        "--arch",
+        "hierarchical",
+        "--lr",
+        "5e-4",
+        "--lr-schedule",
+        "constant",
+    ]);
+    let run = r.resolve(&shape, tch::Device::Cpu).unwrap();
+    assert_eq!(
+        (run.train.lr, run.train.lr_schedule),
+        (5e-4, LrSchedule::Constant)
+    );
+    let run = request(&["--arch", "conv"])
+        .resolve(&shape, tch::Device::Cpu)
+        .unwrap();
+    assert_eq!(
+        (run.train.lr, run.train.lr_schedule),
+        (defaults::LR, LrSchedule::Constant)
+    );
+}

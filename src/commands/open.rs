@@ -1,0 +1,107 @@
+//! Opening a trainer for `train` and `train --resume`: the memory check, then the trainer
+//! with its CUDA graphs and CPU thread policy set and said.
+use crate::config::{Arch, ModelConfig, RunConfig};
+use crate::data::Dataset;
+use crate::model::memory;
+use crate::native::device;
+use crate::report::Reporter;
+use crate::train::threads::ThreadPolicy;
+use crate::train::{Trainer, TrainerState};
+use anyhow::Result;
+use tch::Device;
+
+/// The rows a training step runs through the network, for the memory check: each image
+/// of a batch is decoded k times under the IWAE objective, and the VampPrior encodes its
+/// pseudo-inputs at every step.
+fn step_rows(run: &RunConfig, train_images: usize) -> usize {
+    let batch = run.train.batch_size.div_ceil(run.train.processes.max(1));
+    batch.min(train_images) * run.train.k + run.model.pseudo_inputs
+}
+
+/// A run whose model fits the device's memory for a step on its data: the one way that
+/// `train` and `resume` open a trainer.
+pub(super) struct Opened {
+    device: Device,
+    /// Images in a training step (with IWAE's copies and the VampPrior's pseudo-inputs).
+    rows: usize,
+}
+
+impl Opened {
+    /// Checks the memory a step needs on `device`; `source` names where the sizes came
+    /// from in the error.
+    pub(super) fn check(
+        run: &RunConfig,
+        data: &Dataset,
+        device: Device,
+        source: &str,
+    ) -> Result<Self> {
+        let rows = step_rows(run, data.train.len());
+        memory::check_fits(&run.model, rows, device, source)?;
+        Ok(Opened { device, rows })
+    }
+
+    /// The trainer, new (`state` None) or at a checkpoint's state, with its CUDA graphs
+    /// and CPU thread policy set and said.
+    pub(super) fn trainer(
+        self,
+        run: &RunConfig,
+        state: Option<TrainerState>,
+        threads: Option<usize>,
+        cuda_graphs: bool,
+        report: &mut dyn Reporter,
+    ) -> Result<Trainer> {
+        device::set_cudnn_deterministic(run.train.deterministic)?;
+        let mut trainer = match state {
+            None => Trainer::new(&run.model, &run.train, self.device)?,
+            Some(state) => Trainer::resume(&run.model, &run.train, self.device, state)?,
+        };
+        trainer.set_cuda_graphs(cuda_graphs);
+        say_how_steps_run(&trainer, report);
+        if let Some(bytes) = memory::training_bytes(&run.model, self.rows) {
+            report.note(&format!(
+                "memory for training, estimated: about {} MiB (weights, gradients, Adam's \
+                 moments and a step's activations; the process adds libtorch's own)",
+                bytes >> 20
+            ));
+        }
+        adapt_threads(&mut trainer, threads, &run.model, self.device, report);
+        Ok(trainer)
+    }
+}
+
+/// Without `--threads`, on the CPU, an MLP's thread count follows the machine's load
+/// (threads.rs says why; numerics.rs why conv models only in the portable mode).
+fn adapt_threads(
+    trainer: &mut Trainer,
+    threads: Option<usize>,
+    model: &ModelConfig,
+    device: Device,
+    report: &mut dyn Reporter,
+) {
+    // Only models whose bits do not depend on the thread count (numerics.rs): MLPs, and
+    // conv models once oneDNN is off (the portable mode).
+    let invariant = model.arch == Arch::Mlp || !crate::native::numerics::onednn_enabled();
+    if threads.is_some() || device.is_cuda() || !invariant {
+        return;
+    }
+    if let Some(policy) = ThreadPolicy::new(tch::get_num_threads().max(1) as usize) {
+        if policy.max() > 1 {
+            report.note(&format!(
+                "CPU threads: {}, fewer while other programs keep cores busy (--threads N fixes the count)",
+                policy.max()
+            ));
+            trainer.adapt_threads(policy);
+        }
+    }
+}
+
+/// On CUDA, says whether training steps are replayed from CUDA graphs, and if not, why.
+fn say_how_steps_run(trainer: &Trainer, report: &mut dyn Reporter) {
+    if trainer.steps().uses_cuda_graphs() {
+        report.note(
+            "training steps are recorded into a CUDA graph and replayed (--no-cuda-graphs: eager)",
+        );
+    } else if let Some(why) = trainer.steps().eager_reason() {
+        report.note(&format!("training steps run eagerly on CUDA: {why}"));
+    }
+}

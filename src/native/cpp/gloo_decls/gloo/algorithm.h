@@ -1,0 +1,2 @@
+// Our declaration (see ../README.md): ProcessGroupGloo.hpp uses nothing from it.
+#pragma once
