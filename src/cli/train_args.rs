@@ -50,8 +50,10 @@ pub struct TrainArgs {
     ))]
     pub epochs: Option<usize>,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
-        "Images per training batch (the last batch of an epoch may be smaller) [default: {}]",
-        defaults::BATCH_SIZE
+        "Images per training batch (the last batch of an epoch may be smaller; under torchrun, \
+         each process's share) [default: {}; {} with --arch hierarchical]",
+        defaults::BATCH_SIZE,
+        defaults::HIERARCHICAL_BATCH_SIZE
     ))]
     pub batch_size: Option<usize>,
     #[arg(long, allow_negative_numbers = true, help = format!(
@@ -65,6 +67,8 @@ pub struct TrainArgs {
     /// hierarchical --width 384 --latent 16 --depth 1,3,6,11,22 --likelihood logistic-mixture
     /// --lr 2e-4 --batch-size 16 --clip-grad 614400 --skip-threshold 1228800 (VDVAE's 200
     /// and 400 per value, for a loss per image); not its weight decay, warm-up or EMA.
+    /// nvae-cifar10: --width 128 --latent 20 --depth 1,1,1,30,1 --lr 1e-2 --lr-schedule
+    /// cosine --batch-size 32 with the mixture; not its cells, flows or regularisers.
     #[arg(long, value_enum)]
     pub preset: Option<tch_vae::config::Preset>,
     /// Learning rate per epoch: constant; burda (Burda et al. 2015: passes i = 0..7 of 3^i
@@ -225,6 +229,7 @@ impl TrainArgs {
         let preset = self.preset.map(|p| p.flags());
         let from = |f: fn(&tch_vae::config::PresetFlags) -> f64| preset.as_ref().map(f);
         let given_or_preset = self.arch.is_some() || self.likelihood.is_some() || preset.is_some();
+        let batch_size = (self.batch_size).or(preset.as_ref().map(|p| p.batch_size));
         TrainRequest {
             model: ModelFlags {
                 hidden: self.hidden,
@@ -250,11 +255,8 @@ impl TrainArgs {
             train: TrainConfig {
                 data: self.data,
                 epochs: self.epochs.unwrap_or(defaults::EPOCHS),
-                batch_size: self
-                    .batch_size
-                    .or(preset.as_ref().map(|p| p.batch_size))
-                    .unwrap_or(defaults::BATCH_SIZE),
-                // For the checks before the data; the request's own `lr` decides.
+                // For the checks before the data; the request's own fields decide.
+                batch_size: batch_size.unwrap_or(defaults::BATCH_SIZE),
                 lr: self.lr.or(from(|p| p.lr)).unwrap_or(defaults::LR),
                 beta: self.beta,
                 seed: self.seed,
@@ -263,8 +265,9 @@ impl TrainArgs {
                 binarize: self.binarize,
                 kl_warmup: self.kl_warmup,
                 free_bits: self.free_bits,
-                clip_grad: self.clip_grad.or(from(|p| p.clip_grad)),
-                skip_threshold: self.skip_threshold.or(from(|p| p.skip_threshold)),
+                clip_grad: self.clip_grad.or(preset.as_ref().and_then(|p| p.clip_grad)),
+                skip_threshold: (self.skip_threshold)
+                    .or(preset.as_ref().and_then(|p| p.skip_threshold)),
                 preset: self.preset,
                 checkpoint_every: self.checkpoint_every,
                 deterministic: self.deterministic,
@@ -276,6 +279,7 @@ impl TrainArgs {
                 reproducible: self.reproducible,
                 ..TrainConfig::defaults()
             },
+            batch_size,
             lr: self.lr.or(from(|p| p.lr)),
             lr_schedule: self.lr_schedule.or(preset.as_ref().map(|p| p.lr_schedule)),
             out: self.out,

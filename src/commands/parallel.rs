@@ -12,11 +12,10 @@ use std::hash::{Hash, Hasher};
 use tch::{Device, Kind};
 
 /// The request of one process among `world`'s: the run's batch is `--batch-size` times
-/// the process count.
+/// the process count (`TrainRequest::resolve` multiplies).
 pub(super) fn global_request(req: &TrainRequest, world: Option<&World>) -> TrainRequest {
     let mut req = req.clone();
     if let Some(world) = world {
-        req.train.batch_size = req.train.batch_size.saturating_mul(world.size());
         req.train.processes = world.size();
     }
     req

@@ -153,9 +153,11 @@ pub struct TrainRequest {
     /// config records the device's own name ("cpu", "cuda:1"). Its `data` may be relative;
     /// the resolved config records it absolute, so that `--resume` works from anywhere.
     pub train: TrainConfig,
-    /// `--lr` and `--lr-schedule` as given (or set by `--preset`); None: the defaults of
-    /// the architecture that [`TrainRequest::resolve`] settles ([`defaults::lr`],
+    /// `--batch-size` (each process's share under torchrun), `--lr` and `--lr-schedule` as
+    /// given (or set by `--preset`); None: the defaults of the architecture that
+    /// [`TrainRequest::resolve`] settles ([`defaults::batch_size`], [`defaults::lr`],
     /// [`defaults::lr_schedule`]). These, not `train`'s fields, decide the run's.
+    pub batch_size: Option<usize>,
     pub lr: Option<f64>,
     pub lr_schedule: Option<super::LrSchedule>,
     /// The run folder (by default `models/<dataset>-<UTC time>`).
@@ -176,6 +178,7 @@ impl TrainRequest {
                 device: "auto".into(),
                 ..TrainConfig::defaults()
             },
+            batch_size: None,
             lr: None,
             lr_schedule: None,
             out: None,
@@ -197,6 +200,8 @@ impl TrainRequest {
         let model = self.network(data);
         model.check_sizes()?;
         let mut train = self.train.clone();
+        let batch = self.batch_size.unwrap_or(defaults::batch_size(model.arch));
+        train.batch_size = batch.saturating_mul(train.processes.max(1));
         train.lr = self.lr.unwrap_or(defaults::lr(model.arch));
         train.lr_schedule = self
             .lr_schedule

@@ -117,13 +117,33 @@ fn a_preset_fills_the_flags_left_out_and_no_more() {
         (defaults::LR, defaults::BATCH_SIZE, None)
     );
     assert!(r.model.colour_recipe);
+    // NVAE's: its 30 groups at 16x16, Adam at 1e-2 under a cosine, no clipping.
+    let run = request(&["--preset", "nvae-cifar10"])
+        .resolve(&shape, tch::Device::Cpu)
+        .unwrap();
+    let (m, t) = (&run.model, &run.train);
+    assert_eq!(
+        (m.width, m.latent, m.depth.as_slice(), m.depth_at(3)),
+        (128, 20, &[1, 1, 1, 30, 1][..], 30)
+    );
+    assert_eq!(m.resolutions()[3], (16, 16));
+    assert_eq!(
+        (
+            t.lr,
+            t.lr_schedule,
+            t.batch_size,
+            t.clip_grad,
+            t.skip_threshold
+        ),
+        (1e-2, LrSchedule::Cosine, 32, None, None)
+    );
     let r = request(&["--arch", "hierarchical", "--depth", "1,3,6,11,22"]);
     assert_eq!(r.model.depth, Some(vec![1, 3, 6, 11, 22]));
     // The hierarchical model's own rate and schedule, unless given.
     let run = r.resolve(&shape, tch::Device::Cpu).unwrap();
     assert_eq!(
-        (run.train.lr, run.train.lr_schedule),
-        (defaults::HIERARCHICAL_LR, LrSchedule::Cosine)
+        (run.train.lr, run.train.lr_schedule, run.train.batch_size),
+        (defaults::HIERARCHICAL_LR, LrSchedule::Cosine, 32)
     );
     let r = request(&[
         "--arch",
