@@ -116,6 +116,17 @@ fn main() {
             .define("TCHVAE_CUDA_GRAPHS", None);
     }
     build.compile("tchvae_cpp");
+    // What this build can do, for `tch-vae --version`.
+    println!(
+        "cargo:rustc-env=TCHVAE_BUILT_WITH=several processes: {}; NCCL: not built (several \
+         processes train on the CPU); CUDA graphs: {}",
+        if c10d.exists() {
+            "c10d's Gloo group (torchrun)"
+        } else {
+            "no (libtorch without c10d's headers)"
+        },
+        if cuda.is_some() { "yes" } else { "no" }
+    );
     if cuda.is_some() {
         // After the archive, so that its references to c10's CUDA streams resolve.
         println!("cargo:rustc-link-lib=dylib=c10_cuda");

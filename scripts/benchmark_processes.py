@@ -59,7 +59,7 @@ def one_run(name: str, flags: list[str], mode: str, cores: int, epochs: int, out
         raise SystemExit(f"{name} {mode} failed:\n{done.stdout}\n{done.stderr}")
     with open(out / "metrics.csv") as f:
         seconds = [float(r["epoch_seconds"]) for r in csv.DictReader(f)][1:]
-    shares = [float(m[1]) / float(m[2]) for m in SHARE.finditer(done.stdout)][1:]
+    shares = [float(m[2]) / float(m[3]) for m in SHARE.finditer(done.stdout)][1:]
     return {"workload": name, "mode": mode, "processes": processes, "threads": threads,
             "median_epoch_s": statistics.median(seconds),
             "allreduce_share": statistics.median(shares) if shares else ""}

@@ -22,6 +22,7 @@ use train_args::TrainArgs;
 #[command(
     name = "tch-vae",
     version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\n", env!("TCHVAE_BUILT_WITH")),
     about = "Train Variational Autoencoders on libtorch from Rust"
 )]
 pub(crate) struct Cli {

@@ -12,10 +12,11 @@ from tch_vae import read_metrics
 
 
 def ddp(run, processes, batch):
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                    f"--nproc_per_node={processes}", str(REPO / "scripts" / "ddp_train.py"),
-                    str(run), "--epochs", "1", "--batch-size", str(batch)],
-                   check=True, capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc_per_node={processes}", str(REPO / "scripts" / "ddp_train.py"),
+                           str(run), "--epochs", "1", "--batch-size", str(batch)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_two_processes_step_like_one_and_tch_vae_reads_the_run(tmp_path):
