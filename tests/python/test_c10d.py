@@ -4,6 +4,7 @@ the single-process run of the same binary), only rank 0 writes, a resumed run ma
 another process count, and a process that dies, hangs or was given other flags ends the
 run with a message naming it."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -172,8 +173,9 @@ def test_a_hung_process_is_named_by_the_others_within_the_timeout(tmp_path):
         launcher.wait()
     assert time.monotonic() - start < 120
     assert launcher.returncode != 0
+    # Whichever collective the stop caught (a step's all-reduce, or the end of an epoch's).
     for rank in (0, 1):
-        assert f"rank {rank} of 3: adding up the gradients failed: rank 2 stopped, hung or was killed" in output, output
+        assert re.search(rf"rank {rank} of 3: [a-z ]+ failed: rank 2 stopped, hung or was killed", output), output
 
 
 def test_processes_given_other_flags_are_refused_at_the_start(tmp_path):
