@@ -20,6 +20,7 @@ last epoch tch-vae itself trained, not from these.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -129,6 +130,15 @@ def main() -> int:
                   f"{world} processes", flush=True)
     if rank == 0:
         write_back(a.run, vae, history, rows)
+    # Leave in step with the others, and while Python is whole: DDP's reducer holds the
+    # process group and DDP's module graph has reference cycles, so otherwise the group may be
+    # freed by the garbage collector during the interpreter's finalisation; and a process that
+    # tears its Gloo pairs down while another still finishes the last collective meets a known
+    # Gloo race (pytorch/gloo#155). A CI run once ended with `terminate called without an
+    # active exception` in one rank after every file was written.
+    dist.barrier()
+    del model, opt
+    gc.collect()
     dist.destroy_process_group()
     return 0
 
