@@ -147,9 +147,11 @@ class GpuMemoryPeak:
 
 
 
-def run(cmd: list[str], cuda: bool = False) -> tuple[float, float | None, str]:
-    """Runs `cmd`, returns (peak RSS in MiB, peak GPU memory in MiB or None, stdout)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def run(cmd: list[str], cuda: bool = False, env: dict | None = None) -> tuple[float, float | None, str]:
+    """Runs `cmd` (with `env` added to the environment), returns (peak RSS in MiB, peak GPU
+    memory in MiB or None, stdout)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **env} if env else None)
     gpu = GpuMemoryPeak(proc.pid) if cuda else None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)

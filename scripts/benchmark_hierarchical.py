@@ -16,6 +16,11 @@ runs in its own process, one after the other, `--repeats` times in turn. The tab
 the median seconds of a training epoch (the epochs after the first; tch-vae's own
 `epoch_seconds`, the peers' timing of the same pass) and the peak resident memory of each
 process, beside tch-vae's estimate printed before training.
+
+tch-vae allocates through jemalloc, built in, with freed pages kept (src/main.rs). PyTorch's
+own tuning guide advises the same for the CPU (jemalloc or tcmalloc, by LD_PRELOAD), so with
+`--jemalloc PATH` (Debian's libjemalloc2: /usr/lib/x86_64-linux-gnu/libjemalloc.so.2) every
+peer also runs a second time preloaded with it and tch-vae's options, as "... + jemalloc".
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ from tch_vae import cpu_name, load_run_data, read_metrics
 from tch_vae.run import _build
 
 REPO = Path(__file__).resolve().parent.parent
+#: The options that src/main.rs gives jemalloc.
+MALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
 PEERS = {"eager": "PyTorch eager", "fused": "PyTorch eager, fused Adam", "compile": "torch.compile"}
 
 
@@ -90,6 +97,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--peers", default="eager,fused,compile")
     p.add_argument("--raw", help="write every epoch of every run to this CSV")
+    p.add_argument("--jemalloc", help="libjemalloc.so to preload into a second run of each peer")
     p.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)
     p.add_argument("--config", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -114,11 +122,15 @@ def main() -> None:
         estimate = int(found.group(1)) if found else estimate
         secs = [row["epoch_seconds"] for row in read_metrics(out)]
         runs = {"tch-vae": (secs, rss)}
+        allocators = [("", None)]
+        if a.jemalloc:
+            allocators.append((" + jemalloc", {"LD_PRELOAD": a.jemalloc, "MALLOC_CONF": MALLOC_CONF}))
         for peer in peers:
-            rss, _, text = run([sys.executable, __file__, "--worker", peer, "--config",
-                                str(out / "config.json"), "--epochs", str(a.epochs),
-                                "--threads", str(a.threads), "--seed", str(a.seed)])
-            runs[PEERS[peer]] = ([float(v) for v in re.findall(r"epoch_seconds (\S+)", text)], rss)
+            for suffix, env in allocators:
+                rss, _, text = run([sys.executable, __file__, "--worker", peer, "--config",
+                                    str(out / "config.json"), "--epochs", str(a.epochs),
+                                    "--threads", str(a.threads), "--seed", str(a.seed)], env=env)
+                runs[PEERS[peer] + suffix] = ([float(v) for v in re.findall(r"epoch_seconds (\S+)", text)], rss)
         for name, (secs, rss) in runs.items():
             times.setdefault(name, []).extend(secs[1:])
             firsts.setdefault(name, []).append(secs[0])

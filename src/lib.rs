@@ -30,7 +30,8 @@
 //! - `model/`: the network (`vae`: [`model::Vae`], built from `arch`'s one layer list for
 //!   tch, TorchScript and Python, in `layers`' tch modules; `hierarchy`, the top-down
 //!   hierarchical model of `--arch hierarchical`: `layout`, `net`, `terms`), `loss` (the seed's maths: reparameterisation, the
-//!   likelihoods, the closed-form KL split into L_mu and L_sigma^2), `logistic` (the
+//!   likelihoods, the closed-form KL split into L_mu and L_sigma^2), `free_bits` (the floor on each KL
+//!   unit, over the whole batch under several processes), `logistic` (the
 //!   discretized logistic and its bin mass), `mixture` (PixelCNN++'s mixture of them), `prior` (N(0, I) or
 //!   the VampPrior), `objective` (the ELBO or the IWAE bound), `invariant` (element-wise
 //!   functions whose bits do not depend on the thread count), `noise` (a step's normal

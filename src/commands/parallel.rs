@@ -21,8 +21,14 @@ pub(super) fn global_request(req: &TrainRequest, world: Option<&World>) -> Train
     req
 }
 
-/// What several processes cannot do yet, refused before any file is made.
-pub(super) fn check(world: Option<&World>, train: &TrainConfig, device: Device) -> Result<()> {
+/// What several processes cannot do yet, refused before any file is made. `resumed`: the
+/// config of a run being resumed, whose batch (of all processes) is cut into shares; a new
+/// run's `--batch-size` is each process's share, at least 1.
+pub(super) fn check(
+    world: Option<&World>,
+    device: Device,
+    resumed: Option<&TrainConfig>,
+) -> Result<()> {
     let Some(world) = world else {
         return Ok(());
     };
@@ -32,16 +38,15 @@ pub(super) fn check(world: Option<&World>, train: &TrainConfig, device: Device) 
         "several processes train on the CPU only for now (c10d's Gloo group; NCCL's glue for \
          CUDA is not built): give --device cpu, or train on one process"
     );
-    ensure!(
-        train.free_bits == 0.0,
-        "--free-bits with several processes: not available yet (each process would floor \
-         its own share of the batch, not the batch); train on one process, or without it"
-    );
-    ensure!(
-        train.batch_size >= size,
-        "a batch of {} images cannot be shared by {size} processes: give a larger --batch-size",
-        train.batch_size
-    );
+    if let Some(train) = resumed {
+        ensure!(
+            train.batch_size >= size,
+            "the run's batch of {} images cannot be shared by {size} processes: resume it on \
+             at most {} processes",
+            train.batch_size,
+            train.batch_size
+        );
+    }
     Ok(())
 }
 

@@ -76,7 +76,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     let report = speaker(world.as_ref(), report, &mut silent);
     let req = &super::parallel::global_request(req, world.as_ref());
     let device = device::resolve(&req.train.device)?;
-    super::parallel::check(world.as_ref(), &req.train, device)?;
+    super::parallel::check(world.as_ref(), device, None)?;
     device::set_threads(req.threads)?;
     let out = req
         .out
@@ -195,7 +195,7 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
     run.train.epochs = epochs;
     device::set_threads(req.threads)?;
     let device = device::resolve(&req.device)?;
-    super::parallel::check(world.as_ref(), &run.train, device)?;
+    super::parallel::check(world.as_ref(), device, Some(&run.train))?;
     run.train.device = device::name(device);
     let data = run::load_data(&run, None, device)?;
     let opened = Opened::check(&run, &data, device, &config_path.display().to_string())?;

@@ -35,26 +35,6 @@ pub fn kl_per_dim(mu: &Tensor, logvar: &Tensor) -> Tensor {
     (mu.square() + logvar.exp() - logvar - 1.0) * 0.5
 }
 
-/// The batch objective that training minimises, a scalar: the batch mean of
-/// `loss` (`terms.loss(beta)`, `[n]`), or, with free bits lambda > 0 (Kingma et al. 2016, eq. 15),
-/// mean(recon) + beta * sum_j max(lambda, mean_batch KL_j): a dimension whose KL is below
-/// lambda feels no pull towards the prior. Shapes: mu, logvar [n, latent].
-pub fn batch_objective(
-    terms: &ElboTerms,
-    loss: &Tensor,
-    mu: &Tensor,
-    logvar: &Tensor,
-    beta: f64,
-    free_bits: f64,
-) -> Tensor {
-    if free_bits > 0.0 {
-        let kl_dims = kl_per_dim(mu, logvar).mean_dim(&[0i64][..], false, None::<Kind>); // [latent]
-        terms.recon.mean(Kind::Float) + kl_dims.clamp_min(free_bits).sum(Kind::Float) * beta
-    } else {
-        loss.mean(Kind::Float)
-    }
-}
-
 /// The observation model p(x|z): what turns a decoder's output into -log p(x|z).
 #[derive(Clone, Copy)]
 pub struct Observation<'a> {
@@ -279,38 +259,6 @@ mod tests {
         let v = reconstruction_nll(&logits, &x, Observation::plain(Likelihood::Gaussian))
             .double_value(&[0]);
         assert!((v - (0.5 + std::f64::consts::PI.ln())).abs() < 1e-6, "{v}");
-    }
-
-    #[test]
-    fn free_bits_stop_the_kl_gradient_below_lambda() {
-        let _rng = crate::rng_lock();
-        tch::manual_seed(4);
-        let x = Tensor::rand([6, 5], F);
-        let logits = Tensor::randn([6, 5], F);
-        let mu = (Tensor::randn([6, 3], F) * 0.1).set_requires_grad(true);
-        let logvar = (Tensor::randn([6, 3], F) * 0.1).set_requires_grad(true);
-        let terms = ElboTerms::new(
-            &logits,
-            &x,
-            &mu,
-            &logvar,
-            Observation::plain(Likelihood::Bernoulli),
-        );
-        // Every dimension's KL is far below 5 nats: the KL part is the constant 3 * 5.
-        let loss = terms.loss(1.0);
-        let obj = batch_objective(&terms, &loss, &mu, &logvar, 1.0, 5.0);
-        let expected = terms.recon.mean(Kind::Float) + 15.0;
-        assert!(obj.allclose(&expected, 1e-5, 1e-5, false));
-        obj.backward();
-        assert_eq!(mu.grad().abs().max().double_value(&[]), 0.0);
-        // Without free bits the objective is the mean loss, and equals the lambda = 0 case.
-        let plain = batch_objective(&terms, &loss, &mu, &logvar, 1.0, 0.0);
-        let by_parts =
-            terms.recon.mean(Kind::Float) + (&terms.kl_mu + &terms.kl_var).mean(Kind::Float);
-        assert!(plain.allclose(&by_parts, 1e-5, 1e-5, false));
-        let per_dim_sum =
-            kl_per_dim(&mu, &logvar).sum_dim_intlist(&[1i64][..], false, None::<Kind>);
-        assert!(per_dim_sum.allclose(&terms.kl, 1e-6, 1e-6, false));
     }
 
     #[test]

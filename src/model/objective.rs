@@ -3,7 +3,8 @@
 //! (2015, eq. 8), -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x). Also the importance
 //! samples themselves, which `eval` uses for its -log p(x) estimate.
 use crate::config::{Objective, TrainConfig};
-use crate::model::loss::{batch_objective, reconstruction_nll, reparameterize_with, ElboTerms};
+use crate::model::free_bits::FreeBits;
+use crate::model::loss::{kl_per_dim, reconstruction_nll, reparameterize_with, ElboTerms};
 use crate::model::noise;
 use crate::model::prior::{self, Components};
 use crate::model::{hierarchy, Vae};
@@ -70,11 +71,15 @@ fn hierarchical_step(
     match config.objective {
         Objective::Elbo => {
             let (terms, kl, _) = hierarchical_elbo(vae, net, x);
-            let objective = hierarchy::objective(&terms.recon, &kl, beta, config.free_bits);
+            let free_bits = FreeBits::of(&terms.recon, &kl.per_group, beta, config.free_bits);
             StepTerms {
-                objective,
+                objective: free_bits.as_ref().map_or_else(
+                    || hierarchy::objective(&terms.recon, &kl, beta),
+                    FreeBits::alone,
+                ),
                 loss: terms.loss(beta),
                 terms,
+                free_bits,
             }
         }
         Objective::Iwae => {
@@ -93,6 +98,7 @@ fn hierarchical_step(
                 objective: loss.mean(loss.kind()),
                 loss,
                 terms,
+                free_bits: None,
             }
         }
     }
@@ -178,6 +184,9 @@ pub struct StepTerms {
     /// KL (under IWAE: the closed form against N(0, I), or the mean over the k samples of
     /// log q(z|x) - log p(z) against the VampPrior).
     pub terms: ElboTerms,
+    /// The objective's parts under free bits (the ELBO with --free-bits > 0), which a
+    /// process holding a share of a batch floors by the whole batch's KL.
+    pub free_bits: Option<FreeBits>,
 }
 
 pub fn step_terms(
@@ -203,11 +212,19 @@ pub fn step_terms(
             // A batch mean: Adam is scale-invariant, and this keeps the learning rate
             // meaningful across batch sizes (PyTorch's reference does the same).
             let loss = terms.loss(beta);
-            let objective = batch_objective(&terms, &loss, &mu, &logvar, beta, config.free_bits);
+            let free_bits = FreeBits::of(
+                &terms.recon,
+                &kl_per_dim(&mu, &logvar),
+                beta,
+                config.free_bits,
+            );
             Ok(StepTerms {
-                objective,
+                objective: free_bits
+                    .as_ref()
+                    .map_or_else(|| loss.mean(Kind::Float), FreeBits::alone),
                 loss,
                 terms,
+                free_bits,
             })
         }
         Objective::Iwae => {
@@ -236,6 +253,7 @@ pub fn step_terms(
                 objective: loss.mean(loss.kind()),
                 loss,
                 terms,
+                free_bits: None,
             })
         }
     }

@@ -58,18 +58,12 @@ pub fn log_ratio(pass: &TopDown) -> Tensor {
         .expect("a model has at least one group")
 }
 
-/// The batch's objective: mean recon + beta * sum over groups of each group's batch-mean
-/// KL, counted as at least `free_bits` nats a group when `free_bits` > 0 (Kingma et al.
-/// 2016's free bits, per group as their groups of latents; below it a group's KL has no
-/// gradient). `recon` `[n]`, `kl.per_group` `[n, groups]`.
-pub fn objective(recon: &Tensor, kl: &GroupKl, beta: f64, free_bits: f64) -> Tensor {
+/// The batch's objective without free bits: mean recon + beta * sum over groups of each
+/// group's batch-mean KL (`free_bits::FreeBits` floors each group). `recon` `[n]`,
+/// `kl.per_group` `[n, groups]`.
+pub fn objective(recon: &Tensor, kl: &GroupKl, beta: f64) -> Tensor {
     let per_group = kl.per_group.mean_dim(&[0i64][..], false, Kind::Float); // [groups]
-    let kl = if free_bits > 0.0 {
-        per_group.clamp_min(free_bits)
-    } else {
-        per_group
-    };
-    recon.mean(Kind::Float) + kl.sum(Kind::Float) * beta
+    recon.mean(Kind::Float) + per_group.sum(Kind::Float) * beta
 }
 
 impl Net {

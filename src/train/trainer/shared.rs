@@ -47,7 +47,8 @@ impl Trainer {
 
     /// [`Trainer::step`] on this process's share of the global batch `x` (`[m, values]`,
     /// binarized as one process would): its rows, the global batch's noise for them, its
-    /// objective weighted by its share of the rows, then one all-reduce of the gradients
+    /// objective (under free bits, floored by the global batch's KL means, one small
+    /// all-reduce more) weighted by its share of the rows, then one all-reduce of the gradients
     /// with the step's totals (`parallel.rs`). A process with no rows (a last batch
     /// smaller than the process count) runs one row at weight 0.
     pub(super) fn shared_step(
@@ -77,7 +78,16 @@ impl Trainer {
         let step = noise::with_rows(rows, || {
             objective::step_terms(&self.vae, &x, y.as_ref(), &self.config, beta)
         })?;
-        let objective = &step.objective * weight;
+        let objective = match &step.free_bits {
+            // Free bits floor each KL unit by the whole batch's mean: the shares' sums of
+            // each unit's KL, added up (a process with no rows adds nothing).
+            Some(parts) => {
+                let sums = tch::no_grad(|| parts.kl_mean.detach() * (len as f64 * weight.ceil()));
+                parallel.sum(&sums, "adding up the free bits' KL")?;
+                parts.objective(&(sums / m as f64))
+            }
+            None => step.objective.shallow_clone(),
+        } * weight;
         self.opt.zero_grad()?;
         objective.backward();
         let sums = tch::no_grad(|| PassSums::of_batch(&step.loss, &step.terms) * weight.ceil());
