@@ -61,7 +61,8 @@
 //! The binary (`main.rs`, `cli/`) is apart: `cli/mod.rs` (the commands' flags),
 //! `train_args` (`train`'s flags and the one list of what `--resume` takes), `args`
 //! (value parsers), `console` (progress bars), `signals` (Ctrl-C), `failure` (errors and
-//! panics as the user sees them).
+//! panics as the user sees them), `launch` (`train --nproc N`: the other processes of a
+//! run started as torchrun would).
 //!
 //! # Using it from Rust
 //!

@@ -5,6 +5,7 @@
 mod args;
 mod console;
 mod failure;
+mod launch;
 mod signals;
 mod train_args;
 
@@ -142,14 +143,36 @@ struct PlotArgs {
 }
 
 pub fn main() -> ExitCode {
-    let command = parse();
+    let mut command = parse();
+    // First, while this is the only thread: it sets this process's environment.
+    let launch = match launch_ranks(&mut command) {
+        Ok(launch) => launch,
+        Err(e) => return failure::report(Err(e)),
+    };
     // Before any libtorch operation and any other thread: MKL and ATen read their
     // settings once, at their first use (tch_vae::native::numerics says why).
-    if let Err(e) = numerics::init(reproducible_mode(&command)) {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
+    let result = numerics::init(reproducible_mode(&command))
+        .and_then(|()| failure::catch(|| execute(command)));
+    failure::report(match launch {
+        Some(launch) => launch.finish(result),
+        None => result,
+    })
+}
+
+/// `train --nproc N` (N > 1): the other N - 1 processes started, this one rank 0 of them,
+/// each with --threads or the CPUs divided among them.
+fn launch_ranks(command: &mut Command) -> anyhow::Result<Option<launch::Launch>> {
+    let Command::Train(a) = command else {
+        return Ok(None);
+    };
+    let n = usize::from(a.nproc.unwrap_or(1));
+    if n == 1 {
+        return Ok(None);
     }
-    failure::report(failure::catch(|| execute(command)))
+    let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = *a.threads.get_or_insert((cpus / n).max(1));
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    launch::start(n, &args, threads).map(Some)
 }
 
 /// The command line, parsed; `train --resume` with a flag it does not take exits here
@@ -167,7 +190,8 @@ fn parse() -> Command {
                     clap::error::ErrorKind::ArgumentConflict,
                     format!(
                         "the argument '--resume <DIR>' cannot be used with '{flag}': a resumed \
-                         run keeps its own config (only --epochs, --device and --threads)"
+                         run keeps its own config (only --epochs, --device, --threads and \
+                         --nproc)"
                     ),
                 )
                 .exit();

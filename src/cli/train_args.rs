@@ -11,7 +11,7 @@ use tch_vae::config::{
 /// The flags that `--resume` takes besides itself: the run's own config decides the rest,
 /// and any other flag given with it is refused ([`refused_with_resume`]), so that a new
 /// flag is never ignored silently on resume.
-pub const RESUME_TAKES: [&str; 4] = ["epochs", "device", "threads", "no_cuda_graphs"];
+pub const RESUME_TAKES: [&str; 5] = ["epochs", "device", "threads", "no_cuda_graphs", "nproc"];
 
 /// The flags of `train` (`command`) given on the command line (`matches`) that `--resume`
 /// refuses, as written ("--lr").
@@ -32,8 +32,8 @@ pub fn refused_with_resume(command: &clap::Command, matches: &clap::ArgMatches) 
 #[derive(Args)]
 pub struct TrainArgs {
     /// Continue the run in DIR from its checkpoint, with its own config (and
-    /// --reproducible mode), until --epochs epochs in total (only --epochs, --device and
-    /// --threads may be given with it).
+    /// --reproducible mode), until --epochs epochs in total (only --epochs, --device,
+    /// --threads and --nproc may be given with it).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// The dataset: a folder of MNIST-format IDX files (gzip or raw) or of CIFAR-10/100
@@ -202,6 +202,12 @@ pub struct TrainArgs {
     /// keeps a conv run's last bits the same].
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub threads: Option<usize>,
+    /// Train on N processes of this machine, which this one starts as `torchrun
+    /// --standalone --nproc-per-node N --no-python tch-vae train ...` would: one run,
+    /// --batch-size each process's share, the CPU only; each process gets --threads or the
+    /// CPUs divided among them [default: 1, this process alone].
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub nproc: Option<u16>,
     /// On CUDA, launch every training step's kernels one by one instead of replaying the
     /// step from a recorded CUDA graph (the default, except with --kl-warmup): slower,
     /// and the same numbers (measured identical for the MLP).
