@@ -73,22 +73,7 @@ impl Adam {
 
     /// The L2 norm of all gradients together, a 0-d tensor on the device (no host sync).
     pub fn grad_norm(&self) -> Result<Tensor> {
-        let grads: Vec<Tensor> = self.params.iter().map(|p| p.grad()).collect();
-        ensure!(
-            grads.iter().all(|g| g.defined()),
-            "gradient norm before any backward pass"
-        );
-        let ptrs: Vec<*const torch_sys::C_tensor> = grads.iter().map(|g| g.as_ptr()).collect();
-        let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
-        // SAFETY: the pointers are live tensors held above; on success the C++ side hands
-        // over a heap-allocated tensor, which Tensor::from_ptr takes ownership of.
-        unsafe {
-            ffi::check(
-                ffi::tchvae_grad_norm(ptrs.as_ptr(), ptrs.len(), &mut out),
-                "gradient norm failed",
-            )?;
-            Ok(Tensor::from_ptr(out))
-        }
+        norm_of(&self.grads()?)
     }
 
     /// Scales the gradients so that their joint norm is at most `max_norm`, given their
@@ -189,6 +174,22 @@ impl Adam {
         let step = take("adam.step".to_string(), &self.step)?;
         tch::no_grad(|| self.step.copy_(&step));
         Ok(())
+    }
+}
+
+/// The L2 norm of `grads` together (from [`Adam::grads`]), a 0-d tensor on their device
+/// (no host sync).
+pub fn norm_of(grads: &[Tensor]) -> Result<Tensor> {
+    let ptrs: Vec<*const torch_sys::C_tensor> = grads.iter().map(|g| g.as_ptr()).collect();
+    let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
+    // SAFETY: the pointers are live tensors that `grads` holds; on success the C++ side
+    // hands over a heap-allocated tensor, which Tensor::from_ptr takes ownership of.
+    unsafe {
+        ffi::check(
+            ffi::tchvae_grad_norm(ptrs.as_ptr(), ptrs.len(), &mut out),
+            "gradient norm failed",
+        )?;
+        Ok(Tensor::from_ptr(out))
     }
 }
 

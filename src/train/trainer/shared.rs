@@ -64,9 +64,10 @@ impl Trainer {
             .expect("called with several processes");
         let m = x.size()[0] as usize;
         let (offset, len) = parallel.share(m);
-        let (offset, len, weight) = match len {
-            0 => (0, 1, 0.0),
-            len => (offset, len, len as f64 / m as f64),
+        // A process left without rows runs one at weight 0, and its sums count nothing.
+        let (offset, len, weight, counted) = match len {
+            0 => (0, 1, 0.0, 0.0),
+            len => (offset, len, len as f64 / m as f64, 1.0),
         };
         let rows = Rows {
             offset: offset as i64,
@@ -82,7 +83,7 @@ impl Trainer {
             // Free bits floor each KL unit by the whole batch's mean: the shares' sums of
             // each unit's KL, added up (a process with no rows adds nothing).
             Some(parts) => {
-                let sums = tch::no_grad(|| parts.kl_mean.detach() * (len as f64 * weight.ceil()));
+                let sums = tch::no_grad(|| parts.kl_mean.detach() * (len as f64 * counted));
                 parallel.sum(&sums, "adding up the free bits' KL")?;
                 parts.objective(&(sums / m as f64))
             }
@@ -90,11 +91,12 @@ impl Trainer {
         } * weight;
         self.opt.zero_grad()?;
         objective.backward();
-        let sums = tch::no_grad(|| PassSums::of_batch(&step.loss, &step.terms) * weight.ceil());
+        let sums = tch::no_grad(|| PassSums::of_batch(&step.loss, &step.terms) * counted);
         let grads = self.opt.grads()?;
         let totals = parallel.reduce_step(&grads, &objective.detach(), &sums, self.stop_asked)?;
         self.stop_agreed = totals.stop;
-        let norm = self.opt.grad_norm()?;
+        // The same gradients, now the sums of every process's.
+        let norm = crate::train::optim::norm_of(&grads)?;
         self.apply(&totals.objective, &norm, fault)?;
         tch::no_grad(|| self.pos.sums.add_batch(&totals.sums));
         Ok(())
