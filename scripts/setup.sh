@@ -25,6 +25,8 @@ command -v cargo >/dev/null || { echo "[setup] cargo not found: install Rust (ht
 apt_missing=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || apt_missing+=(dataset-fashion-mnist)
 command -v g++ >/dev/null || apt_missing+=(g++)
+# tikv-jemalloc-sys (the binary's allocator) builds jemalloc with its configure script and make.
+command -v make >/dev/null || apt_missing+=(make)
 # The tboard crate (TensorBoard event files) compiles its protobuf schema with protoc.
 command -v protoc >/dev/null || apt_missing+=(protobuf-compiler)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
