@@ -9,15 +9,17 @@ cd "$(dirname "$0")"
 B=${B:-../../../target/release/tch-vae}
 data=/tmp/sprites32
 [ -d "$data" ] || "${PY:-python3}" ../../../scripts/make_sprites.py "$data" --size 32 --count 3000
-name=sprites32-40epochs
+name=${NAME:-sprites32-40epochs}
 out=/tmp/colour-defaults/$name
 if [ "${RESUME:-}" = 1 ]; then
     TCH_VAE_CACHE=/tmp/colour-defaults/cache "$B" train --resume "$out" --epochs 40 \
         --threads "${THREADS:-1}" 2>&1 | tee -a "$name.train.log"
 else
     rm -rf "$out"
+    # FLAGS: extra train flags (run-sprites-clip.sh gives its clipping here).
+    # shellcheck disable=SC2086
     TCH_VAE_CACHE=/tmp/colour-defaults/cache "$B" train --data "$data" --out "$out" --epochs 40 \
-        --threads "${THREADS:-1}" 2>&1 | tee "$name.train.log"
+        ${FLAGS:-} --threads "${THREADS:-1}" 2>&1 | tee "$name.train.log"
 fi
 "$B" eval --run "$out" --threads "${THREADS:-1}" --iw-samples 20 2>&1 | tee "$name.eval.log"
 mkdir -p "$name"
