@@ -57,7 +57,7 @@ impl Opened {
         };
         trainer.set_cuda_graphs(cuda_graphs);
         say_how_steps_run(&trainer, report);
-        if let Some(bytes) = memory::training_bytes(&run.model, self.rows) {
+        if let Some(bytes) = memory::training_bytes(&run.model, self.rows, self.device) {
             report.note(&format!(
                 "memory for training, estimated: about {} MiB (weights, gradients, Adam's \
                  moments and a step's activations; the process adds libtorch's own)",

@@ -48,10 +48,10 @@ fn op_parameters(op: &Op) -> Option<u128> {
     weights.checked_add(op.bias_len().unwrap_or(0) as u128)
 }
 
-/// Bytes to train `model` with batches of `batch` images: weights, gradients and Adam's
-/// two moments (4 float32 copies of every parameter), and, for each image of a batch, the
-/// activations of every layer kept for the backward pass (with their gradients).
-pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
+/// Bytes to train `model` with batches of `batch` images on `device`: weights, gradients
+/// and Adam's two moments (4 float32 copies of every parameter), and, for each image of a
+/// batch, the activations of every layer kept for the backward pass (with their gradients).
+pub fn training_bytes(model: &ModelConfig, batch: usize, device: Device) -> Option<u128> {
     let params = parameters(model)?;
     let mut per_image: u128 = (model.input_dim() as u128).checked_mul(2)?;
     for layer in arch::encoder(model).iter().chain(&arch::decoder(model)) {
@@ -60,7 +60,7 @@ pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
         }
     }
     per_image = per_image.checked_add(4 * model.latent as u128)?;
-    per_image = per_image.checked_add(likelihood_values(model)?)?;
+    per_image = per_image.checked_add(likelihood_values(model, device)?)?;
     match model.arch {
         Arch::Conv => per_image = per_image.checked_add(conv_feature_values(model)?)?,
         Arch::Hierarchical => per_image = per_image.checked_add(hierarchy_values(model)?)?,
@@ -73,12 +73,21 @@ pub fn training_bytes(model: &ModelConfig, batch: usize) -> Option<u128> {
         .checked_mul(4)
 }
 
-/// The values the likelihood's loss keeps per image beyond the decoder's output: for the
-/// logistic mixture about 20 per channel, component and pixel ([n, C, K, HW]: the bin's
-/// ends, their log-sigmoids, the masses); none for the per-value likelihoods.
-fn likelihood_values(model: &ModelConfig) -> Option<u128> {
+/// The values the likelihood's loss keeps per image beyond the decoder's output, on
+/// `device` (None: wherever it is largest): for the logistic mixture as tensor operations
+/// about 20 per channel, component and pixel ([n, C, K, HW]: the bin's ends, their
+/// log-sigmoids, the masses); on a CPU that runs its one-pass kernel (`native::mixture`),
+/// the gradient it keeps (the decoder's outputs again) and one value a pixel; none for the
+/// per-value likelihoods.
+fn likelihood_values(model: &ModelConfig, device: impl Into<Option<Device>>) -> Option<u128> {
     if model.likelihood != crate::config::Likelihood::LogisticMixture {
         return Some(0);
+    }
+    let pixels = (model.image_height as u128).checked_mul(model.image_width as u128)?;
+    if device.into() == Some(Device::Cpu)
+        && crate::native::mixture::supported(model.mixtures, model.channels)
+    {
+        return (arch::outputs_per_pixel(model) as u128 + 1).checked_mul(pixels);
     }
     (model.channels as u128)
         .checked_mul(model.mixtures as u128)?
@@ -101,7 +110,8 @@ pub fn decoded_chunk_rows(device: Device, model: &ModelConfig) -> usize {
 }
 
 /// The values one decoded sample holds while its -log p(x|z) is computed: the decoder's
-/// output and the likelihood's intermediates (`eval` sizes its chunks by it).
+/// output and the likelihood's intermediates (`eval` sizes its chunks by it), at most (the
+/// tensor operations' count, also on a CPU whose one-pass mixture needs fewer).
 pub fn decoded_values(model: &ModelConfig) -> Option<u128> {
     let per_pixel = arch::outputs_per_pixel(model) as u128;
     let pixels = (model.image_height as u128).checked_mul(model.image_width as u128)?;
@@ -113,7 +123,7 @@ pub fn decoded_values(model: &ModelConfig) -> Option<u128> {
     };
     per_pixel
         .checked_mul(pixels)?
-        .checked_add(likelihood_values(model)?)?
+        .checked_add(likelihood_values(model, None)?)?
         .checked_add(network)
 }
 
@@ -163,7 +173,7 @@ fn hierarchy_values(model: &ModelConfig) -> Option<u128> {
 /// where the sizes came from ("--latent and --hidden", or a config.json), for the message.
 pub fn check_fits(model: &ModelConfig, batch: usize, device: Device, source: &str) -> Result<()> {
     let params = parameters(model);
-    let needed = training_bytes(model, batch);
+    let needed = training_bytes(model, batch, device);
     let available = crate::native::device::available_bytes(device);
     let fits = match (needed, available) {
         (None, _) => false,
@@ -311,6 +321,7 @@ mod tests {
         );
         check_fits(&hier(64, 2), 32, Device::Cpu, "--width").unwrap();
         // Deeper costs more memory, at a batch as at rest.
-        assert!(training_bytes(&hier(64, 4), 32) > training_bytes(&hier(64, 2), 32));
+        let bytes = |m: &ModelConfig| training_bytes(m, 32, Device::Cpu);
+        assert!(bytes(&hier(64, 4)) > bytes(&hier(64, 2)));
     }
 }

@@ -6,14 +6,18 @@ use crate::native::ffi;
 use anyhow::Result;
 use tch::{Device, Kind, Tensor};
 
-/// Whether the one-pass kernel takes `params` for `k` components over `c` channels:
-/// float32 or float64 on a CPU with AVX2 and FMA (x86-64 since 2013), `k` up to 64 (the
-/// bound of `--mixtures`), `c` up to 4.
+/// Whether this CPU runs the kernel for `k` components over `c` channels: AVX2 and FMA
+/// (x86-64 since 2013), `k` up to 64 (the bound of `--mixtures`), `c` up to 4.
+pub(crate) fn supported(k: usize, c: usize) -> bool {
+    // SAFETY: a plain query of the CPU's features, no pointers.
+    unsafe { ffi::tchvae_mixture_supported(k as i64, c as i64) }
+}
+
+/// Whether the kernel takes `params`: float32 or float64 on the CPU, and [`supported`].
 pub(crate) fn applies(params: &Tensor, k: usize, c: usize) -> bool {
     params.device() == Device::Cpu
         && matches!(params.kind(), Kind::Float | Kind::Double)
-        // SAFETY: a plain query of the CPU's features, no pointers.
-        && unsafe { ffi::tchvae_mixture_supported(k as i64, c as i64) }
+        && supported(k, c)
 }
 
 /// -log p(x) of 8-bit images `x` (`[n, C*H*W]` in [0, 1]) under the mixture of `k`
