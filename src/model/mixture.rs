@@ -91,7 +91,8 @@ fn coupled(parts: &Parts, ch: i64, earlier: impl Fn(i64) -> Tensor) -> Tensor {
 /// -log p(x) of 8-bit images `x` (`[n, C*H*W]`, multiples of 1/255 in [0, 1]) under the
 /// mixture that `params` (`[n, P*H*W]`, P = [`params_per_pixel`]) describe, summed over
 /// pixels: `[n]`, in nats. On the CPU in one pass with its gradient
-/// (`native::mixture`: a quarter of a hierarchical step as tensor operations), elsewhere
+/// (`native::mixture`: the tensor operations' forty passes over memory were the largest
+/// part of a hierarchical step after its convolutions), elsewhere
 /// [`nll_composite`].
 pub fn nll(params: &Tensor, x: &Tensor, k: usize, c: usize) -> Tensor {
     if crate::native::mixture::applies(params, k, c) {

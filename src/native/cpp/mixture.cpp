@@ -3,8 +3,9 @@
 //
 // Written as tensor operations (mixture.rs's `nll_composite`), the likelihood is some forty
 // element-wise kernels over [n, C, K, H*W] tensors in the forward pass and as many again
-// in the backward pass, each reading and writing memory: on 32x32 colour digits at batch 32
-// it was a quarter of a hierarchical training step (issue 25's benchmark). Here each pixel
+// in the backward pass, each reading and writing memory: after the convolutions and GELU,
+// the largest part of a hierarchical step on 32x32 colour images (notebooks-export/SPEED.md,
+// "The mixture in one pass"). Here each pixel
 // is read once, its value and its gradient computed in registers (mixture_avx2.cpp, eight
 // pixels at a time), and the gradient kept for the backward pass, which only scales it by
 // the incoming gradient. The gradient is derived by hand and checked against autograd
