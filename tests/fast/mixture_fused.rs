@@ -163,3 +163,17 @@ fn gradients_stay_finite_far_in_the_tails_and_at_any_scale() {
         );
     }
 }
+
+#[test]
+fn a_second_derivative_is_refused_not_silently_zero() {
+    let (params, x) = case(1, 2, 3, 8, Kind::Double, 10);
+    let p = params.set_requires_grad(true);
+    let loss = nll(&p, &x, 2, 3).sum(Kind::Double);
+    // create_graph = true: the kernel's backward must refuse, as its gradient has no graph.
+    let result = Tensor::f_run_backward(&[&loss], &[&p], true, true);
+    let message = format!(
+        "{:?}",
+        result.err().expect("a second derivative was allowed")
+    );
+    assert!(message.contains("first derivatives only"), "{message}");
+}

@@ -62,12 +62,13 @@ void mixture_pixels(const T* params, const T* x, int64_t n, int64_t hw, int64_t 
 // -log p(x) per image, [n], and its gradient with respect to params when `want_grad`.
 std::pair<at::Tensor, at::Tensor> mixture_nll(const at::Tensor& params, const at::Tensor& x,
                                               int64_t k, int64_t c, bool want_grad) {
+  TORCH_CHECK(params.device().is_cpu() && x.device().is_cpu(), "the fused mixture runs on the CPU");
+  TORCH_CHECK(supported(k, c), "the fused mixture needs AVX2 and FMA, 1 to ", MAX_K,
+              " components and 1 to ", MAX_C, " channels");
+  TORCH_CHECK(params.dim() == 2 && x.dim() == 2, "mixture: params [n, P*H*W] and x [n, C*H*W] expected");
   const int64_t n = params.size(0);
   const int64_t hw = x.size(1) / c;
   const int64_t p_rows = k * (1 + 2 * c + c * (c - 1) / 2);
-  TORCH_CHECK(params.device().is_cpu() && x.device().is_cpu(), "the fused mixture runs on the CPU");
-  TORCH_CHECK(supported(k, c), "the fused mixture needs AVX2 and FMA, at most ", MAX_K,
-              " components and ", MAX_C, " channels");
   TORCH_CHECK(params.dim() == 2 && x.dim() == 2 && x.size(0) == n && x.size(1) == c * hw &&
                   params.size(1) == p_rows * hw,
               "mixture: params [n, P*H*W] and x [n, C*H*W] expected, got ", params.sizes(),
@@ -105,6 +106,10 @@ struct MixtureNll : public torch::autograd::Function<MixtureNll> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
+    // The saved gradient has no graph of its own: a second derivative through it would be
+    // silently zero, so asking for one (create_graph) is refused.
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "the fused logistic mixture has first derivatives only (no create_graph)");
     const at::Tensor grad = ctx->get_saved_variables()[0];
     return {grad * grad_out[0].unsqueeze(1), at::Tensor(), at::Tensor(), at::Tensor()};
   }

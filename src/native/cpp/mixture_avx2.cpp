@@ -5,8 +5,8 @@
 // This file alone is compiled with -mavx2 -mfma (build.rs), and mixture.cpp calls it only
 // on a CPU that has both. So that no function compiled here can stand in for another
 // file's copy of the same inline function (and run AVX2 code on a CPU without it), it
-// includes no C++ library header and everything but the two entry points has internal
-// linkage.
+// includes only <cstdint> and <cstring> (types and memcpy: no inline library code), no
+// libtorch header, and everything but the two entry points has internal linkage.
 //
 // The formulas are logistic.rs's `log_bin_mass` and mixture.rs's `nll_composite`, one
 // branch-free pass per lane: each bin is log(s(hi) - s(lo)) for s the logistic's CDF, with
