@@ -43,9 +43,18 @@ mkdir -p /tmp/tch-vae-data && cp -r $G/mnist /tmp/tch-vae-data/ 2>/dev/null
 B=/tmp/burda; mkdir -p $B
 # The committed state of each row (checkpoint, config, metrics, curve) continues here.
 C=$R/notebooks-export/experiments/burda-gpu
+# The checkpoints (5.3 MiB each) are not in the tree: restore them first from the commit that
+# holds them (burda-gpu/README.md); untracked files travel to the device. A row with metrics
+# but no checkpoint would start over silently, so it stops the section instead.
+rows=(vae iwae5 iwae50)
+for row in vae iwae5 iwae50; do
+  if [ -f $C/$row/$row/metrics.csv ] && [ ! -f $C/$row/$row/checkpoint.safetensors ]; then
+    echo "burda-gpu/$row has no checkpoint: restore it (burda-gpu/README.md)"; fail=1; rows=()
+  fi
+done
 [ -d $C ] && cp -r $C/. $B/
 pids=()
-for row in vae iwae5 iwae50; do
+for row in "${rows[@]}"; do
   python3 $R/scripts/burda_mnist.py --binary $G/tch-vae --data /tmp/tch-vae-data/mnist --rows $row --device cuda --out $B/$row > $B/$row.stdout 2>&1 &
   pids+=($!)
 done
