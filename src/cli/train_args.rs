@@ -115,13 +115,15 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
-        "With --arch hierarchical: channels of the residual stream, from 1 to {} [default: {}]",
+        "With --arch hierarchical (or the colour recipe, see --arch): channels of the \
+         residual stream, from 1 to {} [default: {}]",
         tch_vae::config::MAX_WIDTH,
         defaults::WIDTH
     ))]
     pub width: Option<usize>,
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
-        "With --arch hierarchical: latent groups (and residual blocks) at each resolution, \
+        "With --arch hierarchical (or the colour recipe): latent groups (and residual blocks) \
+         at each resolution, \
          from 1 to {}: one number for all, or one per resolution, comma-separated, top-down \
          (VDVAE's CIFAR-10 groups: 1,3,6,11,22 at 1, 4, 8, 16, 32) [default: {}]",
         tch_vae::config::MAX_DEPTH,

@@ -13,7 +13,7 @@ use super::{
     ModelConfig, Prior, RunConfig, TrainConfig,
 };
 use crate::native::{device, numerics};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 use tch::Device;
 
@@ -190,14 +190,42 @@ impl TrainRequest {
     /// The first gate: every rule that the flags alone decide, before the data are read.
     pub fn check(&self) -> Result<()> {
         self.train.validate()?;
-        self.model.check()?;
+        self.check_model()?;
         check_combination(self.model.prior, &self.train)
+    }
+
+    /// The model's flags as given, or as the colour recipe reads them: before the data say
+    /// whether the recipe applies, flags that either reading takes pass (the second gate
+    /// checks those the data chose); refused, the error is the recipe's where one of its
+    /// own flags (`--width`, `--depth`, `--mixtures`) was given.
+    fn check_model(&self) -> Result<()> {
+        let plain = self.model.check();
+        if plain.is_ok() || !self.model.colour_recipe {
+            return plain;
+        }
+        let m = &self.model;
+        let recipe_flags = m.width.is_some() || m.depth.is_some() || m.mixtures.is_some();
+        match m.for_data(3).check() {
+            Ok(()) => Ok(()),
+            Err(colour) if recipe_flags => Err(colour),
+            Err(_) => plain,
+        }
     }
 
     /// The second gate, and the only way to a new run's config: the flags (checked by
     /// [`TrainRequest::check`]) completed by the data and checked against them.
     pub fn resolve(&self, data: &DataShape, device: Device) -> Result<RunConfig> {
         let model = self.network(data);
+        if self.model.colour_recipe && data.channels != 3 {
+            model.flags().check().with_context(|| {
+                format!(
+                    "the colour recipe (which takes --width, --depth and --mixtures) is for \
+                     3-channel images, and these have {}; give --arch hierarchical \
+                     --likelihood logistic-mixture to use that model anyway",
+                    data.channels
+                )
+            })?;
+        }
         model.check_sizes()?;
         let mut train = self.train.clone();
         let batch = self.batch_size.unwrap_or(defaults::batch_size(model.arch));
@@ -286,6 +314,42 @@ mod tests {
         assert_eq!(run.train.device, "cpu");
         assert!(run.train.data.is_absolute() && run.train.data.ends_with("relative/data"));
         assert_eq!(run.model.pseudo_inputs, 0);
+    }
+
+    #[test]
+    fn the_colour_recipe_takes_its_own_flags_on_colour_images_only() {
+        let mut req = TrainRequest::defaults("d");
+        req.model.colour_recipe = true;
+        req.model.depth = Some(vec![3, 2, 1, 1, 1]);
+        req.model.width = Some(32);
+        req.model.mixtures = Some(5);
+        req.check().unwrap();
+        let run = req.resolve(&shape(32, 32, None), Device::Cpu).unwrap();
+        assert_eq!(run.model.arch, Arch::Hierarchical);
+        assert_eq!(run.model.likelihood, Likelihood::LogisticMixture);
+        assert_eq!(
+            (run.model.depth.clone(), run.model.width, run.model.mixtures),
+            (vec![3, 2, 1, 1, 1], 32, 5)
+        );
+        // On grey images the recipe does not apply, and the error says so.
+        let grey = DataShape {
+            channels: 1,
+            ..shape(32, 32, None)
+        };
+        let e = format!("{:#}", req.resolve(&grey, Device::Cpu).unwrap_err());
+        assert!(e.contains("colour recipe") && e.contains("have 1"), "{e}");
+        assert!(
+            e.contains("--mixtures 5 is for --likelihood logistic-mixture"),
+            "{e}"
+        );
+        // Flags the recipe cannot take are still refused before the data, with its error.
+        req.model.depth = Some(vec![0]);
+        let e = format!("{:#}", req.check().unwrap_err());
+        assert!(e.contains("--depth must be from 1 to"), "{e}");
+        req.model.depth = Some(vec![1]);
+        req.model.conditional = true;
+        let e = format!("{:#}", req.check().unwrap_err());
+        assert!(e.contains("--depth"), "{e}");
     }
 
     #[test]

@@ -369,6 +369,35 @@ fn colour_images_without_arch_or_likelihood_get_the_colour_recipe() {
         said.contains("the colour recipe, --arch hierarchical"),
         "{said}"
     );
+    // The recipe takes its own flags (sizes, components) without naming the architecture.
+    let tuned = tmp.path().join("tuned");
+    let args = [
+        "--epochs",
+        "1",
+        "--batch-size",
+        "100",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+    ];
+    train_ok(&train_args_on(
+        &npy,
+        &tuned,
+        &[&args[..], &["--mixtures", "3"]].concat(),
+    ));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tuned.join("config.json")).unwrap()).unwrap();
+    let m = &config["model"];
+    assert_eq!(
+        (&m["arch"], &m["width"], &m["depth"], &m["mixtures"]),
+        (
+            &serde_json::json!("hierarchical"),
+            &serde_json::json!(16),
+            &serde_json::json!([1]),
+            &serde_json::json!(3)
+        )
+    );
     // A flag of the flat models keeps a flat family, with the colour likelihood.
     let (arch, likelihood, _, _) = config_of("vamp", &["--prior", "vamp", "--pseudo-inputs", "5"]);
     assert_eq!(
