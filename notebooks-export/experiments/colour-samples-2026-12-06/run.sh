@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Samples of the colour recipe after its default 10 epochs on the 1,500/300 colour digits
+# of scripts/make_colour_digits.py: the recipe as it is, with --likelihood logistic instead
+# of the mixture, and with --kl-warmup 5; then (WARMUP40=1) the warm-up over 40 epochs
+# beside ../colour-defaults-2026-12-05/digits-hierarchical. Samples at temperatures 1
+# and 0.6 (seed 1). OUT: where the run folders go.
+set -euo pipefail
+cd "$(dirname "$0")"
+B=${B:-../../../target/release/tch-vae}
+DATA=${DATA:-/tmp/colour/digits.npz}
+OUT=${OUT:-/tmp/colour-samples}
+[ -f "$DATA" ] || python3 ../../../scripts/make_colour_digits.py "$DATA"
+go() {
+    name=$1
+    shift
+    rm -rf "${OUT:?}/$name"
+    mkdir -p "$OUT" "$name"
+    "$B" train --data "$DATA" --out "$OUT/$name" --threads 2 "$@" 2>&1 | tee "$name.train.log"
+    cp "$OUT/$name"/{config.json,metrics.csv,reconstructions.png} "$name"/
+    for t in 1.0 0.6; do
+        "$B" sample --run "$OUT/$name" --seed 1 --temperature "$t" --output "$name/samples-t$t.png"
+    done
+}
+if [ "${WARMUP40:-}" = 1 ]; then
+    go warmup5-40epochs --kl-warmup 5 --epochs 40
+else
+    go recipe-10epochs
+    go logistic-10epochs --arch hierarchical --likelihood logistic
+    go warmup5-10epochs --kl-warmup 5
+fi
