@@ -2,7 +2,8 @@
 # Samples of the colour recipe after its default 10 epochs on the 1,500/300 colour digits
 # of scripts/make_colour_digits.py: the recipe as it is, with --likelihood logistic instead
 # of the mixture, and with --kl-warmup 5; then (WARMUP40=1) the warm-up over 40 epochs
-# beside ../colour-defaults-2026-12-05/digits-hierarchical. Samples at temperatures 1
+# beside ../colour-defaults-2026-12-05/digits-hierarchical; (CLIP40=1) VDVAE's clipping
+# (200 per value times 3,072) over 40 epochs, beside the same. Samples at temperatures 1
 # and 0.6 (seed 1). OUT: where the run folders go.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,7 +22,9 @@ go() {
         "$B" sample --run "$OUT/$name" --seed 1 --temperature "$t" --output "$name/samples-t$t.png"
     done
 }
-if [ "${WARMUP40:-}" = 1 ]; then
+if [ "${CLIP40:-}" = 1 ]; then
+    go clip-40epochs --clip-grad 614400 --epochs 40
+elif [ "${WARMUP40:-}" = 1 ]; then
     go warmup5-40epochs --kl-warmup 5 --epochs 40
 else
     go recipe-10epochs
