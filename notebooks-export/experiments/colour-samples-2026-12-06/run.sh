@@ -3,7 +3,8 @@
 # of scripts/make_colour_digits.py: the recipe as it is, with --likelihood logistic instead
 # of the mixture, and with --kl-warmup 5; then (WARMUP40=1) the warm-up over 40 epochs
 # beside ../colour-defaults-2026-12-05/digits-hierarchical; (CLIP40=1) VDVAE's clipping
-# (200 per value times 3,072) over 40 epochs, beside the same. Samples at temperatures 1
+# (200 per value times 3,072) over 40 epochs, beside the same; (DEPTH40=1) more groups at
+# 1x1 and fewer at 16x16 and 32x32 (--depth 4,2,2,1,1) over 40 epochs. Samples at temperatures 1
 # and 0.6 (seed 1). OUT: where the run folders go.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,7 +23,9 @@ go() {
         "$B" sample --run "$OUT/$name" --seed 1 --temperature "$t" --output "$name/samples-t$t.png"
     done
 }
-if [ "${CLIP40:-}" = 1 ]; then
+if [ "${DEPTH40:-}" = 1 ]; then
+    go depth42211-40epochs --depth 4,2,2,1,1 --epochs 40
+elif [ "${CLIP40:-}" = 1 ]; then
     go clip-40epochs --clip-grad 614400 --epochs 40
 elif [ "${WARMUP40:-}" = 1 ]; then
     go warmup5-40epochs --kl-warmup 5 --epochs 40
