@@ -47,7 +47,7 @@ C=$R/notebooks-export/experiments/burda-gpu
 # holds them (burda-gpu/README.md); untracked files travel to the device. A row with metrics
 # but no checkpoint would start over silently, so it stops the section instead.
 rows=(vae iwae5 iwae50)
-for row in vae iwae5 iwae50; do
+for row in "${rows[@]}"; do
   if [ -f $C/$row/$row/metrics.csv ] && [ ! -f $C/$row/$row/checkpoint.safetensors ]; then
     echo "burda-gpu/$row has no checkpoint: restore it (burda-gpu/README.md)"; fail=1; rows=()
   fi

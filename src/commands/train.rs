@@ -122,7 +122,7 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
             preset.differences()
         ));
     }
-    if req.model.colour_recipe && shape.channels == 3 {
+    if req.model.colour_recipe_applies(shape.channels) {
         report.note(&format!(
             "colour images, and neither --arch nor --likelihood given: the colour recipe, \
              --arch {} --likelihood logistic-mixture (give either flag to choose yourself)",

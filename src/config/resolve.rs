@@ -89,13 +89,19 @@ impl ModelFlags {
         }
     }
 
+    /// Whether the colour recipe decides the model for data of `channels` channels: asked
+    /// for (neither `--arch` nor `--likelihood` given), and RGB images.
+    pub fn colour_recipe_applies(&self, channels: usize) -> bool {
+        self.colour_recipe && channels == COLOUR_CHANNELS
+    }
+
     /// The flags for data of `channels` channels: with `colour_recipe` and colour images,
     /// the colour recipe's architecture and likelihood: `--arch hierarchical --likelihood
     /// logistic-mixture`, or, where a flag of the flat models is given (`--conditional`,
     /// `--prior vamp`, `--conv-channels`), `--arch conv --likelihood logistic-mixture`.
     pub fn for_data(&self, channels: usize) -> ModelFlags {
         let mut flags = self.clone();
-        if self.colour_recipe && channels == 3 {
+        if self.colour_recipe_applies(channels) {
             let flat =
                 self.conditional || self.prior != Prior::Normal || self.conv_channels.is_some();
             flags.arch = if flat { Arch::Conv } else { Arch::Hierarchical };
@@ -131,6 +137,9 @@ impl ModelFlags {
         }
     }
 }
+
+/// The channels of the images the colour recipe is for (RGB).
+const COLOUR_CHANNELS: usize = 3;
 
 /// What the data are, as far as the configuration cares.
 #[derive(Clone, Debug, PartialEq)]
@@ -205,7 +214,7 @@ impl TrainRequest {
         }
         let m = &self.model;
         let recipe_flags = m.width.is_some() || m.depth.is_some() || m.mixtures.is_some();
-        match m.for_data(3).check() {
+        match m.for_data(COLOUR_CHANNELS).check() {
             Ok(()) => Ok(()),
             Err(colour) if recipe_flags => Err(colour),
             Err(_) => plain,
@@ -216,15 +225,19 @@ impl TrainRequest {
     /// [`TrainRequest::check`]) completed by the data and checked against them.
     pub fn resolve(&self, data: &DataShape, device: Device) -> Result<RunConfig> {
         let model = self.network(data);
-        if self.model.colour_recipe && data.channels != 3 {
-            model.flags().check().with_context(|| {
+        // The flags the data chose (the first gate let either reading of them pass).
+        let flags = model.flags().check();
+        if self.model.colour_recipe && !self.model.colour_recipe_applies(data.channels) {
+            flags.with_context(|| {
                 format!(
                     "the colour recipe (which takes --width, --depth and --mixtures) is for \
-                     3-channel images, and these have {}; give --arch hierarchical \
-                     --likelihood logistic-mixture to use that model anyway",
+                     {COLOUR_CHANNELS}-channel images, and these have {}; give --arch \
+                     hierarchical --likelihood logistic-mixture to use that model anyway",
                     data.channels
                 )
             })?;
+        } else {
+            flags?;
         }
         model.check_sizes()?;
         let mut train = self.train.clone();

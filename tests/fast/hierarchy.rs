@@ -344,15 +344,21 @@ fn skip_threshold_drops_outlier_updates_and_nothing_else() {
 fn colour_images_without_arch_or_likelihood_get_the_colour_recipe() {
     let tmp = tempfile::tempdir().unwrap();
     let npy = uniform_bytes(tmp.path());
-    let config_of = |name: &str, extra: &[&str]| {
+    // The model part of a trained run's config.json, and what the run said.
+    let model_of = |name: &str, extra: &[&str]| {
         let out = tmp.path().join(name);
         let args = [&["--epochs", "1", "--batch-size", "100"][..], extra].concat();
         let o = train_ok(&train_args_on(&npy, &out, &args));
         let config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
                 .unwrap();
-        let m = &config["model"];
-        let said = format!("{}{}", stdout(&o), stderr(&o));
+        (
+            config["model"].clone(),
+            format!("{}{}", stdout(&o), stderr(&o)),
+        )
+    };
+    let config_of = |name: &str, extra: &[&str]| {
+        let (m, said) = model_of(name, extra);
         (
             m["arch"].as_str().unwrap().to_string(),
             m["likelihood"].as_str().unwrap().to_string(),
@@ -370,25 +376,10 @@ fn colour_images_without_arch_or_likelihood_get_the_colour_recipe() {
         "{said}"
     );
     // The recipe takes its own flags (sizes, components) without naming the architecture.
-    let tuned = tmp.path().join("tuned");
-    let args = [
-        "--epochs",
-        "1",
-        "--batch-size",
-        "100",
-        "--width",
-        "16",
-        "--depth",
-        "1",
-    ];
-    train_ok(&train_args_on(
-        &npy,
-        &tuned,
-        &[&args[..], &["--mixtures", "3"]].concat(),
-    ));
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tuned.join("config.json")).unwrap()).unwrap();
-    let m = &config["model"];
+    let (m, _) = model_of(
+        "tuned",
+        &["--width", "16", "--depth", "1", "--mixtures", "3"],
+    );
     assert_eq!(
         (&m["arch"], &m["width"], &m["depth"], &m["mixtures"]),
         (

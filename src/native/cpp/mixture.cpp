@@ -69,8 +69,7 @@ std::pair<at::Tensor, at::Tensor> mixture_nll(const at::Tensor& params, const at
   const int64_t n = params.size(0);
   const int64_t hw = x.size(1) / c;
   const int64_t p_rows = k * (1 + 2 * c + c * (c - 1) / 2);
-  TORCH_CHECK(params.dim() == 2 && x.dim() == 2 && x.size(0) == n && x.size(1) == c * hw &&
-                  params.size(1) == p_rows * hw,
+  TORCH_CHECK(x.size(0) == n && x.size(1) == c * hw && params.size(1) == p_rows * hw,
               "mixture: params [n, P*H*W] and x [n, C*H*W] expected, got ", params.sizes(),
               " and ", x.sizes());
   const at::Tensor p = params.contiguous();
