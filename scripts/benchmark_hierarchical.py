@@ -9,7 +9,8 @@ PyTorch, in one interleaved run (issue 25).
 The PyTorch peer is the package's own `tch_vae.HierarchicalVAE` (the class `load_run`
 builds, whose parity with the Rust model tests/python checks), built from the tch-vae run's
 config.json and trained on the same images (`tch_vae.load_run_data`) with the same loss
-(recon + KL, mean over the batch), batch size, Adam learning rate and thread count:
+(recon + KL, mean over the batch), batch size, Adam learning rate, gradient clipping
+(`clip_grad_norm_` at the run's `--clip-grad`) and thread count:
 eager with the default Adam, eager with `Adam(fused=True)`, and `torch.compile` of the
 loss (its first epoch holds the compilation and is left out of its median). Each program
 runs in its own process, one after the other, `--repeats` times in turn. The table gives
@@ -54,6 +55,8 @@ def worker(a) -> None:
     model = _build(config)
     x, _ = load_run_data(config, "train")
     opt = torch.optim.Adam(model.parameters(), lr=config["train"]["lr"], fused=a.worker == "fused")
+    # The run's clipping (the hierarchical model's default since 2026-12-06), as VDVAE clips.
+    clip = config["train"].get("clip_grad")
 
     def loss_of(batch, eps):
         recon, kl_mu, kl_var = model.elbo_terms(batch, eps)
@@ -70,6 +73,8 @@ def worker(a) -> None:
             loss = loss_fn(xb, eps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=True)
             opt.step()
         print(f"epoch_seconds {time.perf_counter() - start:.4f} loss {loss.item():.2f}", flush=True)
 

@@ -68,7 +68,8 @@ pub struct TrainArgs {
     /// --lr 2e-4 --batch-size 16 --clip-grad 614400 --skip-threshold 1228800 (VDVAE's 200
     /// and 400 per value, for a loss per image); not its weight decay, warm-up or EMA.
     /// nvae-cifar10: --width 128 --latent 20 --depth 1,1,1,30,1 --lr 1e-2 --lr-schedule
-    /// cosine --batch-size 32 with the mixture; not its cells, flows or regularisers.
+    /// cosine --batch-size 32 --clip-grad 0 with the mixture; not its cells, flows or
+    /// regularisers.
     #[arg(long, value_enum)]
     pub preset: Option<tch_vae::config::Preset>,
     /// Learning rate per epoch: constant; burda (Burda et al. 2015: passes i = 0..7 of 3^i
@@ -166,7 +167,9 @@ pub struct TrainArgs {
     /// Free bits: each latent dimension's KL counts as at least this many nats (0 = off).
     #[arg(long, default_value_t = defaults::FREE_BITS, allow_negative_numbers = true)]
     pub free_bits: f64,
-    /// Rescale gradients whose joint L2 norm exceeds this (off by default).
+    /// Rescale gradients whose joint L2 norm exceeds this; 0 = off [default: off, and for
+    /// --arch hierarchical (the colour recipe too) VDVAE's 200 per value of an image, 614400
+    /// for 32x32 RGB, as the loss is in nats per image].
     #[arg(long, allow_negative_numbers = true)]
     pub clip_grad: Option<f64>,
     /// Skip an update whose gradient norm (before clipping) exceeds this, as VDVAE does
@@ -238,6 +241,7 @@ impl TrainArgs {
         let from = |f: fn(&tch_vae::config::PresetFlags) -> f64| preset.as_ref().map(f);
         let given_or_preset = self.arch.is_some() || self.likelihood.is_some() || preset.is_some();
         let batch_size = (self.batch_size).or(preset.as_ref().map(|p| p.batch_size));
+        let clip_grad = self.clip_grad.or(preset.as_ref().and_then(|p| p.clip_grad));
         TrainRequest {
             model: ModelFlags {
                 hidden: self.hidden,
@@ -273,7 +277,8 @@ impl TrainArgs {
                 binarize: self.binarize,
                 kl_warmup: self.kl_warmup,
                 free_bits: self.free_bits,
-                clip_grad: self.clip_grad.or(preset.as_ref().and_then(|p| p.clip_grad)),
+                // For the checks before the data; the request's own field decides.
+                clip_grad,
                 skip_threshold: (self.skip_threshold)
                     .or(preset.as_ref().and_then(|p| p.skip_threshold)),
                 preset: self.preset,
@@ -290,6 +295,7 @@ impl TrainArgs {
             batch_size,
             lr: self.lr.or(from(|p| p.lr)),
             lr_schedule: self.lr_schedule.or(preset.as_ref().map(|p| p.lr_schedule)),
+            clip_grad,
             out: self.out,
             threads: self.threads,
             cuda_graphs: !self.no_cuda_graphs,

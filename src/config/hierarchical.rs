@@ -1,8 +1,8 @@
 //! The sizes of `--arch hierarchical` in its configuration: its resolutions, its groups
 //! at each, and the rules its flags and sizes follow (`model/hierarchy/` builds the network
 //! from them).
-use super::resolve::ModelFlags;
-use super::{Arch, ModelConfig, Prior, MAX_DEPTH, MAX_WIDTH};
+use super::resolve::{ModelFlags, TrainRequest};
+use super::{defaults, Arch, ModelConfig, Prior, RunConfig, MAX_DEPTH, MAX_WIDTH};
 use anyhow::{ensure, Result};
 
 impl ModelConfig {
@@ -103,6 +103,41 @@ impl ModelFlags {
             "--conv-channels is for --arch conv; --arch hierarchical takes --width and --depth"
         );
         Ok(())
+    }
+}
+
+impl TrainRequest {
+    /// The training defaults of `--arch hierarchical` that `run` took (its rate, schedule,
+    /// batch and clipping are not the other models'), for the run to say; None for other
+    /// models, or when every one of them was given.
+    pub fn hierarchical_defaults_taken(&self, run: &RunConfig) -> Option<String> {
+        use clap::ValueEnum;
+        if run.model.arch != Arch::Hierarchical {
+            return None;
+        }
+        let t = &run.train;
+        let schedule = t.lr_schedule.to_possible_value();
+        let taken = [
+            self.lr.is_none().then(|| format!("--lr {:e}", t.lr)),
+            (self.lr_schedule.is_none().then_some(schedule).flatten())
+                .map(|v| format!("--lr-schedule {}", v.get_name())),
+            (self.batch_size.is_none())
+                .then(|| format!("--batch-size {}", defaults::batch_size(Arch::Hierarchical))),
+            (self.clip_grad.is_none())
+                .then(|| format!("--clip-grad {}", t.clip_grad.unwrap_or(0.0))),
+        ];
+        let taken: Vec<String> = taken.into_iter().flatten().collect();
+        (!taken.is_empty()).then(|| {
+            format!(
+                "--arch hierarchical's training defaults: {} (give a flag to change one{})",
+                taken.join(" "),
+                if self.clip_grad.is_none() {
+                    "; --clip-grad 0: no clipping"
+                } else {
+                    ""
+                }
+            )
+        })
     }
 }
 

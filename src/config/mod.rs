@@ -219,8 +219,9 @@ impl TrainConfig {
         );
         ensure!(
             self.clip_grad
-                .is_none_or(|c| c.is_finite() && c > 0.0 && c <= f32_max),
-            "--clip-grad must be a positive number of at most {f32_max:e} (got {})",
+                .is_none_or(|c| c.is_finite() && c >= 0.0 && c <= f32_max),
+            "--clip-grad must be 0 (no clipping) or a positive number of at most {f32_max:e} \
+             (got {})",
             self.clip_grad.unwrap_or_default()
         );
         ensure!(

@@ -19,7 +19,8 @@ pub enum Preset {
     /// NVAE's CIFAR-10 model (Vahdat & Kautz 2020, its README's command and `train.py`'s
     /// defaults) as far as `--arch hierarchical` holds it: 128 channels, 30 groups of 20
     /// latent channels at 16x16 (one group at each other resolution, which this model
-    /// needs), the mixture of 10 logistics, Adam at 1e-2 annealed by a cosine, batches of 32.
+    /// needs), the mixture of 10 logistics, Adam at 1e-2 annealed by a cosine, batches of 32,
+    /// no gradient clipping.
     #[serde(rename = "nvae-cifar10")]
     #[value(name = "nvae-cifar10")]
     NvaeCifar10,
@@ -80,7 +81,8 @@ impl Preset {
                 // NVAE anneals from 1e-2 to 1e-4 with a cosine (its learning_rate_min).
                 lr_schedule: super::LrSchedule::Cosine,
                 batch_size: 32,
-                clip_grad: None,
+                // NVAE does not clip: 0 turns the hierarchical model's default off.
+                clip_grad: Some(0.0),
                 skip_threshold: None,
             },
         }

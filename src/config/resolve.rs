@@ -169,6 +169,9 @@ pub struct TrainRequest {
     pub batch_size: Option<usize>,
     pub lr: Option<f64>,
     pub lr_schedule: Option<super::LrSchedule>,
+    /// `--clip-grad` as given (or set by `--preset`): 0 turns clipping off; None: the
+    /// architecture's default, settled with the image's size ([`defaults::clip_grad`]).
+    pub clip_grad: Option<f64>,
     /// The run folder (by default `models/<dataset>-<UTC time>`).
     pub out: Option<PathBuf>,
     /// `--threads` [default: the physical cores, following the load for MLPs].
@@ -190,6 +193,7 @@ impl TrainRequest {
             batch_size: None,
             lr: None,
             lr_schedule: None,
+            clip_grad: None,
             out: None,
             threads: None,
             cuda_graphs: true,
@@ -247,6 +251,11 @@ impl TrainRequest {
         train.lr_schedule = self
             .lr_schedule
             .unwrap_or(defaults::lr_schedule(model.arch));
+        train.clip_grad = match self.clip_grad {
+            Some(0.0) => None, // --clip-grad 0: off
+            Some(given) => Some(given),
+            None => defaults::clip_grad(model.arch, data.channels * data.height * data.width),
+        };
         train.data = std::path::absolute(&train.data).unwrap_or(train.data);
         train.device = device::name(device);
         Ok(RunConfig {

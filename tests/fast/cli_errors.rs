@@ -147,7 +147,7 @@ fn out_of_range_flags_are_rejected_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(tmp.path());
     let out = tmp.path().join("run");
-    let cases: [(&[&str], &str); 24] = [
+    let cases: [(&[&str], &str); 25] = [
         (
             &["--test-fraction", "0"],
             "--test-fraction must be between 0 and 1",
@@ -191,7 +191,11 @@ fn out_of_range_flags_are_rejected_before_any_work() {
         ),
         (
             &["--clip-grad", "1e300"],
-            "--clip-grad must be a positive number",
+            "--clip-grad must be 0 (no clipping) or a positive number",
+        ),
+        (
+            &["--clip-grad", "-1"],
+            "--clip-grad must be 0 (no clipping) or a positive number",
         ),
         (&["--latent", "0"], "--latent must be at least 1"),
         (&["--limit", "0"], "--limit must be at least 1"),

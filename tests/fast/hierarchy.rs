@@ -375,6 +375,15 @@ fn colour_images_without_arch_or_likelihood_get_the_colour_recipe() {
         said.contains("the colour recipe, --arch hierarchical"),
         "{said}"
     );
+    // Its training defaults, said and recorded: VDVAE's clipping at 200 per value of the
+    // 3 x 8 x 8 images (uniform_bytes), the given batch left out of the note.
+    assert!(
+        said.contains(
+            "--arch hierarchical's training defaults: --lr 2e-3 --lr-schedule cosine \
+             --clip-grad 38400 (give a flag to change one; --clip-grad 0: no clipping)"
+        ),
+        "{said}"
+    );
     // The recipe takes its own flags (sizes, components) without naming the architecture.
     let (m, _) = model_of(
         "tuned",

@@ -109,6 +109,7 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
         batch_size: None,
         lr: None,
         lr_schedule: None,
+        clip_grad: None,
         out: Some(split.clone()),
         threads: None,
         cuda_graphs: true,

@@ -16,10 +16,11 @@ if [ "${RESUME:-}" = 1 ]; then
         --threads "${THREADS:-1}" 2>&1 | tee -a "$name.train.log"
 else
     rm -rf "$out"
-    # FLAGS: extra train flags (run-sprites-clip.sh gives its clipping here).
+    # FLAGS: extra train flags (run-sprites-clip.sh gives its clipping here; without,
+    # --clip-grad 0: made before clipping became the hierarchical default, 2026-12-06).
     # shellcheck disable=SC2086
     TCH_VAE_CACHE=/tmp/colour-defaults/cache "$B" train --data "$data" --out "$out" --epochs 40 \
-        ${FLAGS:-} --threads "${THREADS:-1}" 2>&1 | tee "$name.train.log"
+        ${FLAGS:---clip-grad 0} --threads "${THREADS:-1}" 2>&1 | tee "$name.train.log"
 fi
 "$B" eval --run "$out" --threads "${THREADS:-1}" --iw-samples 20 2>&1 | tee "$name.eval.log"
 mkdir -p "$name"

@@ -20,8 +20,9 @@ for size in ${SIZES:-32 64}; do
   name=sprites$size
   out=/tmp/colour-defaults/$name
   rm -rf "$out"
+  # --clip-grad 0: made before clipping became the hierarchical default (2026-12-06).
   TCH_VAE_CACHE=/tmp/colour-defaults/cache "$B" train --data "$data" --out "$out" \
-      --threads "${THREADS:-1}" "${extra[@]}" 2>&1 | tee "$name.train.log"
+      --clip-grad 0 --threads "${THREADS:-1}" "${extra[@]}" 2>&1 | tee "$name.train.log"
   "$B" eval --run "$out" --threads "${THREADS:-1}" --iw-samples 20 2>&1 | tee "$name.eval.log"
   mkdir -p "$name"
   cp "$out"/{config.json,metrics.csv,eval.json,reconstructions.png,samples.png,loss.svg} "$name"/

@@ -10,8 +10,9 @@ DATA=${DATA:-/tmp/colour/digits.npz}
 name=hierarchical-default
 out=/tmp/colour/$name
 rm -rf "$out"
+# --clip-grad 0: made before clipping became the hierarchical default (2026-12-06).
 "$B" train --data "$DATA" --out "$out" --arch hierarchical --likelihood logistic-mixture \
-    --epochs 40 --batch-size 32 --threads 2 2>&1 | tee "$name.train.log"
+    --epochs 40 --batch-size 32 --clip-grad 0 --threads 2 2>&1 | tee "$name.train.log"
 "$B" eval --run "$out" --threads 2 --iw-samples 50 2>&1 | tee "$name.eval.log"
 mkdir -p "$name"
 cp "$out"/{config.json,metrics.csv,eval.json,reconstructions.png,samples.png,loss.svg} "$name"/

@@ -12,8 +12,9 @@ DATA=${DATA:-/tmp/colour/digits.npz}
 run() {  # name, lr, k
   out=/tmp/colour/$1
   rm -rf "$out"
+  # --clip-grad 0: made before clipping became the hierarchical default (2026-12-06).
   "$B" train --data "$DATA" --out "$out" --arch hierarchical --width 32 --depth 1 --latent 8 \
-      --likelihood logistic-mixture --epochs 40 --batch-size 32 --lr "$2" --threads 2 \
+      --likelihood logistic-mixture --epochs 40 --batch-size 32 --lr "$2" --clip-grad 0 --threads 2 \
       2>&1 | tee "$1.train.log"
   "$B" eval --run "$out" --threads 2 --iw-samples "$3" 2>&1 | tee "$1.eval.log"
   mkdir -p "$1"

@@ -19,8 +19,9 @@ if [ "${RESUME:-}" = 1 ]; then
 else
     rm -rf "$out"
     mkdir -p "$(dirname "$out")"
+    # --clip-grad 0: made before clipping became the hierarchical default (2026-12-06).
     "$B" train --data "$DATA" --out "$out" --arch hierarchical --likelihood logistic-mixture \
-        --epochs "$EPOCHS" --threads "${THREADS:-2}" 2>&1 | tee "$name.train.log"
+        --epochs "$EPOCHS" --clip-grad 0 --threads "${THREADS:-2}" 2>&1 | tee "$name.train.log"
 fi
 "$B" eval --run "$out" --threads "${THREADS:-2}" --iw-samples 50 2>&1 | tee "$name.eval.log"
 mkdir -p "$name"

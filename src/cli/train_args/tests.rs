@@ -139,12 +139,37 @@ fn a_preset_fills_the_flags_left_out_and_no_more() {
     );
     let r = request(&["--arch", "hierarchical", "--depth", "1,3,6,11,22"]);
     assert_eq!(r.model.depth, Some(vec![1, 3, 6, 11, 22]));
-    // The hierarchical model's own rate and schedule, unless given.
+    // The hierarchical model's own rate, schedule and clipping, unless given: VDVAE's 200
+    // nats per value, 3 x 32 x 32 values here.
     let run = r.resolve(&shape, tch::Device::Cpu).unwrap();
     assert_eq!(
-        (run.train.lr, run.train.lr_schedule, run.train.batch_size),
-        (defaults::HIERARCHICAL_LR, LrSchedule::Cosine, 32)
+        (
+            run.train.lr,
+            run.train.lr_schedule,
+            run.train.batch_size,
+            run.train.clip_grad
+        ),
+        (
+            defaults::HIERARCHICAL_LR,
+            LrSchedule::Cosine,
+            32,
+            Some(614400.0)
+        )
     );
+    // The colour recipe is that model; 0 turns the clipping off, a number sets it.
+    let clip = |flags: &[&str]| request(flags).resolve(&shape, tch::Device::Cpu).unwrap();
+    assert_eq!(clip(&[]).train.clip_grad, Some(614400.0));
+    assert_eq!(clip(&["--clip-grad", "0"]).train.clip_grad, None);
+    assert_eq!(clip(&["--clip-grad", "5"]).train.clip_grad, Some(5.0));
+    let grey = tch_vae::config::DataShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        ..shape.clone()
+    };
+    let hier = request(&["--arch", "hierarchical", "--likelihood", "logistic"]);
+    let run = hier.resolve(&grey, tch::Device::Cpu).unwrap();
+    assert_eq!(run.train.clip_grad, Some(200.0 * 784.0));
     let r = request(&[
         "--arch",
         "hierarchical",
@@ -162,7 +187,7 @@ fn a_preset_fills_the_flags_left_out_and_no_more() {
         .resolve(&shape, tch::Device::Cpu)
         .unwrap();
     assert_eq!(
-        (run.train.lr, run.train.lr_schedule),
-        (defaults::LR, LrSchedule::Constant)
+        (run.train.lr, run.train.lr_schedule, run.train.clip_grad),
+        (defaults::LR, LrSchedule::Constant, None)
     );
 }

@@ -13,8 +13,9 @@ for run in "cos1e3 1e-3 42" "cos2e3 2e-3 42" "cos3e3 3e-3 42" "cos2e3s7 2e-3 7";
   set -- $run
   out=/tmp/exp/$1
   rm -rf "$out"
+  # --clip-grad 0: made before clipping became the hierarchical default (2026-12-06).
   "$B" train --data "$DATA" --out "$out" --arch hierarchical --likelihood logistic-mixture \
-      --epochs 40 --batch-size 32 --threads 1 --lr "$2" --seed "$3" --lr-schedule cosine \
+      --epochs 40 --batch-size 32 --clip-grad 0 --threads 1 --lr "$2" --seed "$3" --lr-schedule cosine \
       2>&1 | tee "$1.train.log"
   mkdir -p "$1"
   cp "$out"/{config.json,metrics.csv} "$1"/
