@@ -159,9 +159,10 @@ class HierarchicalVAE(nn.Module):
         cat = (lambda t: torch.cat(t, 1)) if q_mus else (lambda t: None)
         return out, kl_mu, kl_var, log_ratio, cat(q_mus), cat(q_logvars)
 
-    def picture(self, out: torch.Tensor) -> torch.Tensor:
+    def picture(self, out: torch.Tensor, picture: str = "mode") -> torch.Tensor:
+        """The pixels' means; a mixture's drawn as `picture` says (tch_vae.mixture.mixture_image)."""
         if self.likelihood == "logistic-mixture":
-            return mixture_image(out, self.mixtures, self.channels)
+            return mixture_image(out, self.mixtures, self.channels, picture)
         return torch.sigmoid(out)
 
     def recon(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -178,8 +179,8 @@ class HierarchicalVAE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.picture(self.decode_logits(z))
 
-    def sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
-        return self.picture(self.top_down(None, n, "prior", temperature=temperature)[0])
+    def sample(self, n: int, temperature: float = 1.0, picture: str = "mode") -> torch.Tensor:
+        return self.picture(self.top_down(None, n, "prior", temperature=temperature)[0], picture)
 
     def forward(self, x: torch.Tensor):
         x = torch.flatten(x, 1)

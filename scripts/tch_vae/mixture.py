@@ -80,12 +80,19 @@ def mixture_nll(params: torch.Tensor, x: torch.Tensor, k: int, c: int) -> torch.
     return -torch.logsumexp(log_weights + log_mass.sum(1), 1).sum(1)
 
 
-def mixture_image(params: torch.Tensor, k: int, c: int) -> torch.Tensor:
-    """The mixture's picture, [n, C*H*W] in [0, 1]: at each pixel the most probable
-    component's means, coupled through the earlier channels' (clamped) means."""
+def mixture_image(params: torch.Tensor, k: int, c: int, picture: str = "mode") -> torch.Tensor:
+    """The mixture's picture, [n, C*H*W] in [0, 1] (`tch-vae sample --picture`): "mode", at
+    each pixel the most probable component's means; "mean", the weights times the
+    components' means; each component's means coupled through the earlier channels'
+    (clamped) means."""
+    if picture not in ("mode", "mean"):
+        raise ValueError(f"picture must be 'mode' or 'mean' (got {picture!r})")
     logits, means, _, coeffs = _parts(params, k, c)
     means = torch.cat(_coupled(means, coeffs, [], True), 1)  # [n, C, K, HW]
-    best = torch.argmax(logits, 1, keepdim=True).unsqueeze(1)  # [n, 1, 1, HW]
-    best = best.expand(means.shape[0], means.shape[1], 1, means.shape[3])
-    v = torch.gather(means, 2, best).squeeze(2)
+    if picture == "mean":
+        v = (torch.softmax(logits, 1).unsqueeze(1) * means).sum(2)  # [n, C, HW]
+    else:
+        best = torch.argmax(logits, 1, keepdim=True).unsqueeze(1)  # [n, 1, 1, HW]
+        best = best.expand(means.shape[0], means.shape[1], 1, means.shape[3])
+        v = torch.gather(means, 2, best).squeeze(2)
     return ((v + 1.0) * 0.5).reshape(params.shape[0], -1)

@@ -128,12 +128,13 @@ class VAE(nn.Module):
     def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self._trunk(self.decoder, self._dec_join, z, y)  # [n, C*H*W]
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Pixel probabilities (Bernoulli) or means; the logistic mixture's picture (its
-        likeliest component's means, tch_vae.mixture.mixture_image)."""
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, picture: str = "mode") -> torch.Tensor:
+        """Pixel probabilities (Bernoulli) or means; the logistic mixture's picture as
+        `picture` says (its likeliest component's means, or its mean:
+        tch_vae.mixture.mixture_image)."""
         out = self.decode_logits(z, y)
         if self.likelihood == "logistic-mixture":
-            return mixture_image(out, self.mixtures, self.channels)
+            return mixture_image(out, self.mixtures, self.channels, picture)
         return torch.sigmoid(out)
 
     def prior_components(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,9 +162,9 @@ class VAE(nn.Module):
         which = torch.randint(0, mu.shape[0], (n,), device=w.device)
         return mu[which] + torch.exp(0.5 * logvar[which]) * eps
 
-    def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(self, n: int, y: torch.Tensor | None = None, picture: str = "mode") -> torch.Tensor:
         """n images decoded from z ~ p(z) (with labels y [n] for a conditional model)."""
-        return self.decode(self.prior_sample(n), y)
+        return self.decode(self.prior_sample(n), y, picture)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """(decode(z), mu, logvar) with z drawn from q(z|x)."""

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tch_vae::commands::{self, EvalRequest, ResumeRequest};
 use tch_vae::eval::report::EvalSettings;
+use tch_vae::model::mixture::Picture;
 use tch_vae::native::numerics::{self, Reproducible};
 use train_args::TrainArgs;
 
@@ -124,6 +125,12 @@ struct SampleArgs {
     /// N(0, I) it scales z; the VampPrior has none.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = args::temperature)]
     temperature: f64,
+    /// How a logistic mixture's pixels are drawn: mode (each pixel's likeliest component:
+    /// sharp, but a stroke the model is unsure of drops out) or mean (the mixture's mean,
+    /// as the other likelihoods show theirs: such a stroke shows faint). Other likelihoods:
+    /// their means either way.
+    #[arg(long, value_enum, default_value_t = Picture::Mode)]
+    picture: Picture,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -265,7 +272,15 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     .map_or(0, |d| d.subsec_nanos());
                 u64::from(nanos)
             });
-            let path = commands::sample(&a.run, a.output, seed, a.label, a.temperature, &a.device)?;
+            let path = commands::sample(
+                &a.run,
+                a.output,
+                seed,
+                a.label,
+                a.temperature,
+                a.picture,
+                &a.device,
+            )?;
             println!("wrote {} (seed {seed})", path.display());
         }
         Command::Compare(a) => {

@@ -96,7 +96,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub likelihood: Option<Likelihood>,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
-        "Components of --likelihood logistic-mixture, from 1 to {} [default: {}]",
+        "Components of --likelihood logistic-mixture (or the colour recipe, see --arch), \
+         from 1 to {} [default: {}]",
         tch_vae::config::MAX_MIXTURES,
         defaults::MIXTURES
     ))]

@@ -45,6 +45,7 @@ pub fn sample(
     seed: u64,
     label: Option<i64>,
     temperature: f64,
+    picture: crate::model::mixture::Picture,
     device: &str,
 ) -> Result<PathBuf> {
     let device = device::resolve(device)?;
@@ -52,7 +53,7 @@ pub fn sample(
     let _lock = lock_for(run_dir, &path, SAMPLES)?;
     let run = run::load(run_dir, device)?;
     tch::manual_seed(seed as i64);
-    figures::write_samples(&run.vae, &path, label, temperature)?;
+    figures::write_samples(&run.vae, &path, label, temperature, picture)?;
     Ok(path)
 }
 

@@ -2,6 +2,7 @@
 //! the latent space, an interpolation and (for 2-D latents) the manifold. `loss.svg` comes
 //! from the metrics alone (`plot.rs`).
 use crate::data::Dataset;
+use crate::model::mixture::Picture;
 use crate::model::Vae;
 use crate::run::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
 use crate::{figures::images, figures::plot};
@@ -36,7 +37,7 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
         written.push(dir.join(name));
         dir.join(name)
     };
-    write_samples(vae, &add(SAMPLES), None, 1.0)?;
+    write_samples(vae, &add(SAMPLES), None, 1.0, Picture::Mode)?;
     write_reconstructions(vae, data, &add(RECONSTRUCTIONS))?;
     write_latent(vae, data, &add(LATENT))?;
     // An interpolation needs a pair of test images.
@@ -55,13 +56,24 @@ pub fn write_all(vae: &Vae, data: &Dataset, dir: &Path, seed: u64) -> Result<Vec
 /// Images decoded from z ~ p(z) (generation as in Kingma & Welling 2013, figure 4), 8 to a
 /// row: 64 of them; for a conditional model, 64 of class `label`, or without one a row of
 /// 8 per class (the first 32 classes).
-pub fn write_samples(vae: &Vae, path: &Path, label: Option<i64>, temperature: f64) -> Result<()> {
-    let x = sample_grid(vae, label, temperature)?;
+pub fn write_samples(
+    vae: &Vae,
+    path: &Path,
+    label: Option<i64>,
+    temperature: f64,
+    picture: Picture,
+) -> Result<()> {
+    let x = sample_grid(vae, label, temperature, picture)?;
     images::write_grid(path, &x, shape(vae.config()), GRID_COLS)
 }
 
 /// The images of [`write_samples`], `[n, pixels]`, 8 to a row.
-pub fn sample_grid(vae: &Vae, label: Option<i64>, temperature: f64) -> Result<Tensor> {
+pub fn sample_grid(
+    vae: &Vae,
+    label: Option<i64>,
+    temperature: f64,
+    picture: Picture,
+) -> Result<Tensor> {
     let c = vae.config();
     let device = vae.device();
     let labels = match (c.classes, label) {
@@ -84,7 +96,10 @@ pub fn sample_grid(vae: &Vae, label: Option<i64>, temperature: f64) -> Result<Te
         }
     };
     let n = labels.as_ref().map_or(GRID_IMAGES as i64, |l| l.size()[0]);
-    tch::no_grad(|| Ok(vae.picture(&vae.sample_logits(n, temperature, labels.as_ref())?)))
+    tch::no_grad(|| {
+        let out = vae.sample_logits(n, temperature, labels.as_ref())?;
+        Ok(vae.picture_as(&out, picture))
+    })
     // [n, pixels]
 }
 
@@ -120,7 +135,7 @@ pub fn reconstruction_grid(vae: &Vae, data: &Dataset) -> Result<(Tensor, usize)>
 pub fn epoch_pngs(vae: &Vae, data: &Dataset, seed: u64) -> Result<[images::Png; 2]> {
     tch::manual_seed(seed as i64);
     let s = shape(vae.config());
-    let samples = images::grid_png(&sample_grid(vae, None, 1.0)?, s, GRID_COLS)?;
+    let samples = images::grid_png(&sample_grid(vae, None, 1.0, Picture::Mode)?, s, GRID_COLS)?;
     let (grid, cols) = reconstruction_grid(vae, data)?;
     Ok([samples, images::grid_png(&grid, s, cols)?])
 }

@@ -126,12 +126,22 @@ pub fn nll_composite(params: &Tensor, x: &Tensor, k: usize, c: usize) -> Tensor 
         .sum_dim_intlist(&[1i64][..], false, None::<Kind>)
 }
 
-/// The picture of a mixture, `[n, C*H*W]` in [0, 1]: at each pixel the most probable
-/// component's means, channel after channel coupled to the earlier channels' means (the
-/// logistic's mean; the bins' rounding left out), clamped to [-1, 1]. Its weighted average
-/// over the components would blend a digit's colour with its background's into grey
-/// wherever the model is unsure which it is.
-pub fn image(params: &Tensor, k: usize, c: usize) -> Tensor {
+/// How a mixture's pixels are drawn as a picture (`tch-vae sample --picture`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Picture {
+    /// At each pixel the most probable component's means: sharp, but a stroke the model
+    /// gives less than even odds drops out (the background's component wins).
+    #[default]
+    Mode,
+    /// The mixture's mean, the weights times the components' means: what the other
+    /// likelihoods show (their means); a stroke the model is unsure of shows faint.
+    Mean,
+}
+
+/// The picture of a mixture, `[n, C*H*W]` in [0, 1], drawn as `picture` says; each
+/// component's means coupled channel after channel to the earlier channels' means (the
+/// logistic's mean, the bins' rounding left out), clamped to [-1, 1].
+pub fn image(params: &Tensor, k: usize, c: usize, picture: Picture) -> Tensor {
     let parts = split(params, k, c);
     let n = params.size()[0];
     let mut means: Vec<Tensor> = Vec::with_capacity(c);
@@ -140,10 +150,18 @@ pub fn image(params: &Tensor, k: usize, c: usize) -> Tensor {
         means.push(m.clamp(-1.0, 1.0));
     }
     let means = Tensor::cat(&means, 1); // [n, C, K, HW]
-    let size = means.size();
-    let best = parts.logits.argmax(1, true).unsqueeze(1); // [n, 1, 1, HW]
-    let best = best.expand([size[0], size[1], 1, size[3]], false);
-    let v = means.gather(2, &best, false).squeeze_dim(2); // [n, C, HW]
+    let v = match picture {
+        Picture::Mode => {
+            let size = means.size();
+            let best = parts.logits.argmax(1, true).unsqueeze(1); // [n, 1, 1, HW]
+            let best = best.expand([size[0], size[1], 1, size[3]], false);
+            means.gather(2, &best, false).squeeze_dim(2)
+        }
+        Picture::Mean => {
+            let weights = parts.logits.softmax(1, None::<Kind>).unsqueeze(1); // [n, 1, K, HW]
+            (means * weights).sum_dim_intlist(&[2i64][..], false, None::<Kind>)
+        }
+    }; // [n, C, HW]
     ((v + 1.0) * 0.5).view([n, -1])
 }
 
@@ -303,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn the_picture_is_the_likeliest_component_with_its_coupling() {
+    fn the_pictures_are_the_likeliest_component_and_the_mean_with_their_coupling() {
         // Two components, RGB. Component 1 (weight logit 2 against 0): red mean 0.2, green
         // 0 + tanh(0.5) red, blue -0.4 + tanh(0.3) red + tanh(-0.2) green, in [-1, 1];
         // component 0's means are far off and must not show.
@@ -314,11 +332,22 @@ mod tests {
             0.0, 0.3, 0.0, -0.2,
         ];
         let params = Tensor::from_slice(&raw).view([1, 20]);
-        let m = Vec::<f64>::try_from(image(&params, k, 3).view([-1])).unwrap();
+        let m = Vec::<f64>::try_from(image(&params, k, 3, Picture::Mode).view([-1])).unwrap();
         let r = 0.2;
         let g = 0.5f64.tanh() * r;
         let b = -0.4 + 0.3f64.tanh() * r + (-0.2f64).tanh() * g;
         let want: Vec<f64> = [r, g, b].iter().map(|v| (v + 1.0) / 2.0).collect();
+        for (got, want) in m.iter().zip(&want) {
+            assert!((got - want).abs() < 1e-12, "{m:?} vs {want:?}");
+        }
+        // The mean: component 0 (red -0.9, green 0.9, blue 0.9, no coupling) at weight
+        // 1 / (1 + e^2), component 1 above at e^2 / (1 + e^2).
+        let m = Vec::<f64>::try_from(image(&params, k, 3, Picture::Mean).view([-1])).unwrap();
+        let w1 = 2f64.exp() / (1.0 + 2f64.exp());
+        let want: Vec<f64> = [(-0.9, r), (0.9, g), (0.9, b)]
+            .iter()
+            .map(|(c0, c1)| ((1.0 - w1) * c0 + w1 * c1 + 1.0) / 2.0)
+            .collect();
         for (got, want) in m.iter().zip(&want) {
             assert!((got - want).abs() < 1e-12, "{m:?} vs {want:?}");
         }

@@ -20,6 +20,7 @@ use crate::config::{Arch, ModelConfig, Prior};
 use crate::model::arch;
 use crate::model::hierarchy;
 use crate::model::layers::{linear, Trunk};
+use crate::model::mixture::Picture;
 use anyhow::{ensure, Result};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -252,10 +253,19 @@ impl Vae {
 
     /// The pixels' probabilities or means from the decoder's output (see [`Vae::decode`]).
     pub fn picture(&self, out: &Tensor) -> Tensor {
+        self.picture_as(out, Picture::Mode)
+    }
+
+    /// [`Vae::picture`], a logistic mixture's drawn as `picture` says (the other
+    /// likelihoods' pictures are their means either way).
+    pub fn picture_as(&self, out: &Tensor, picture: Picture) -> Tensor {
         match self.config.likelihood {
-            crate::config::Likelihood::LogisticMixture => {
-                crate::model::mixture::image(out, self.config.mixtures, self.config.channels)
-            }
+            crate::config::Likelihood::LogisticMixture => crate::model::mixture::image(
+                out,
+                self.config.mixtures,
+                self.config.channels,
+                picture,
+            ),
             _ => out.sigmoid(),
         }
     }

@@ -243,6 +243,27 @@ fn a_hierarchical_run_trains_resumes_evaluates_and_samples() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(cold.is_file());
+    // `--picture`: with the run's seed (42), the mode redraws samples.png; the mixture's
+    // mean draws the same z otherwise (two components, neither certain everywhere).
+    let drawn = |picture: &str| {
+        let path = tmp.path().join(format!("{picture}.png"));
+        let o = tch_vae(&[
+            "sample",
+            "--run",
+            run.to_str().unwrap(),
+            "--seed",
+            "42",
+            "--picture",
+            picture,
+            "--output",
+            path.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read(path).unwrap()
+    };
+    let (mode, mean) = (drawn("mode"), drawn("mean"));
+    assert_eq!(mode, std::fs::read(run.join("samples.png")).unwrap());
+    assert_ne!(mode, mean);
     // A malformed value is clap's to refuse (exit 2), naming the flag and the range.
     let o = tch_vae(&[
         "sample",

@@ -68,7 +68,7 @@ def test_every_value_of_a_colour_pixel_sums_to_one():
     assert total == pytest.approx(1.0, abs=1e-9)
 
 
-def test_a_grey_pixel_sums_to_one_and_its_picture_is_the_likeliest_component():
+def test_a_grey_pixel_sums_to_one_and_its_pictures_are_the_likeliest_component_and_the_mean():
     k = 10
     p = random_pixel(k, 1, 9)
     x = torch.arange(256, dtype=torch.float64).unsqueeze(1) / 255.0
@@ -77,3 +77,11 @@ def test_a_grey_pixel_sums_to_one_and_its_picture_is_the_likeliest_component():
     best = int(torch.argmax(p[0, :k]))
     want = (p[0, k + best].clamp(-1, 1) + 1) / 2
     assert mixture_image(p, k, 1).item() == pytest.approx(want.item(), rel=1e-12)
+    # The mean: the weights times the (clamped) means, summed one component at a time.
+    logits = [float(v) for v in p[0, :k]]
+    total = sum(math.exp(v) for v in logits)
+    mean = sum(math.exp(w) / total * min(max(float(p[0, k + j]), -1.0), 1.0)
+               for j, w in enumerate(logits))
+    assert mixture_image(p, k, 1, "mean").item() == pytest.approx((mean + 1) / 2, rel=1e-12)
+    with pytest.raises(ValueError, match="picture must be"):
+        mixture_image(p, k, 1, "median")
