@@ -242,7 +242,7 @@ impl TrainArgs {
         let from = |f: fn(&tch_vae::config::PresetFlags) -> f64| preset.as_ref().map(f);
         let given_or_preset = self.arch.is_some() || self.likelihood.is_some() || preset.is_some();
         let batch_size = (self.batch_size).or(preset.as_ref().map(|p| p.batch_size));
-        let clip_grad = self.clip_grad.or(preset.as_ref().and_then(|p| p.clip_grad));
+        let clip_grad = self.clip_grad.or(preset.as_ref().map(|p| p.clip_grad));
         TrainRequest {
             model: ModelFlags {
                 hidden: self.hidden,

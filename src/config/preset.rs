@@ -40,7 +40,8 @@ pub struct PresetFlags {
     pub lr: f64,
     pub lr_schedule: super::LrSchedule,
     pub batch_size: usize,
-    pub clip_grad: Option<f64>,
+    /// `--clip-grad`: every recipe says whether it clips (0: it does not).
+    pub clip_grad: f64,
     pub skip_threshold: Option<f64>,
 }
 
@@ -67,7 +68,7 @@ impl Preset {
                 batch_size: 16,
                 // VDVAE's 200 and 400 bound the gradient of a loss in nats per value; this
                 // crate's loss is in nats per image, 3,072 values of a CIFAR-10 image.
-                clip_grad: Some(200.0 * CIFAR_VALUES),
+                clip_grad: 200.0 * CIFAR_VALUES,
                 skip_threshold: Some(400.0 * CIFAR_VALUES),
             },
             Preset::NvaeCifar10 => PresetFlags {
@@ -82,7 +83,7 @@ impl Preset {
                 lr_schedule: super::LrSchedule::Cosine,
                 batch_size: 32,
                 // NVAE does not clip: 0 turns the hierarchical model's default off.
-                clip_grad: Some(0.0),
+                clip_grad: 0.0,
                 skip_threshold: None,
             },
         }
