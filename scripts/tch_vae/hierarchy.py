@@ -176,8 +176,8 @@ class HierarchicalVAE(nn.Module):
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.top_down(None, z.shape[0], "given", z)[0]
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.picture(self.decode_logits(z))
+    def decode(self, z: torch.Tensor, picture: str = "mode") -> torch.Tensor:
+        return self.picture(self.decode_logits(z), picture)
 
     def sample(self, n: int, temperature: float = 1.0, picture: str = "mode") -> torch.Tensor:
         return self.picture(self.top_down(None, n, "prior", temperature=temperature)[0], picture)

@@ -8,7 +8,7 @@
 //! `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` with z = mu + sigma * eps group by group
 //! (`eps` `[n, latent_dim]`), `log_ratio(x, eps) -> (recon, log p(z) - log q(z|x))` for
 //! importance weights, and `config() -> str`.
-use super::source::module_expr;
+use super::source::{module_expr, Decoded};
 use crate::config::ModelConfig;
 use crate::model::hierarchy::{BlockSpec, ConvSpec, Layout, H_TOP};
 
@@ -143,10 +143,13 @@ fn top_down(l: &Layout) -> String {
 }
 
 /// The whole source: `recon` is the reconstruction's expression of `logits` and `x`,
-/// `decoded` the function from logits to the picture (`source.rs`).
-pub fn source(config: &ModelConfig, recon: &str, decoded: &str) -> String {
+/// `decoded` how logits become the picture (`source.rs`).
+pub fn source(config: &ModelConfig, recon: &str, decoded: Decoded) -> String {
     let l = Layout::of(config);
     let latent = l.latent_dim();
+    let decode = decoded.call("self.decode_logits(z)", "picture");
+    let forward = decoded.call("r[0]", "\"mode\"");
+    let sample = decoded.call("self.top_down(acts, n, 3, none, temperature)[0]", "picture");
     let mut s = bottom_up(&l);
     s += &top_down(&l);
     s += &format!(
@@ -159,20 +162,20 @@ def decode_logits(self, z: Tensor) -> Tensor:
     acts: List[Tensor] = []
     return self.top_down(acts, z.size(0), 2, z, 1.0)[0]
 
-def decode(self, z: Tensor) -> Tensor:
-    return {decoded}(self.decode_logits(z))
+def decode(self, z: Tensor, picture: str = "mode") -> Tensor:
+    return {decode}
 
 def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     x = torch.flatten(x, 1)
     eps = torch.randn([x.size(0), {latent}], dtype=x.dtype, device=x.device)
     r = self.top_down(self.bottom_up(x), x.size(0), 0, eps, 1.0)
-    return ({decoded}(r[0]), r[4], r[5])
+    return ({forward}, r[4], r[5])
 
-def sample(self, n: int, temperature: float = 1.0) -> Tensor:
+def sample(self, n: int, temperature: float = 1.0, picture: str = "mode") -> Tensor:
     acts: List[Tensor] = []
     w = self.decoder.out.weight
     none = torch.zeros([n, 0], dtype=w.dtype, device=w.device)
-    return {decoded}(self.top_down(acts, n, 3, none, temperature)[0])
+    return {sample}
 
 def elbo_terms(self, x: Tensor, eps: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     x = torch.flatten(x, 1)

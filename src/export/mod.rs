@@ -7,8 +7,11 @@
 //! itself is assembled in C++ (`src/native/cpp/torchscript.cpp`) so that the weights are real
 //! parameters with the `weights.safetensors` names.
 //!
-//! Methods: `encode(x) -> (mu, logvar)`, `decode(z) -> probabilities`, `decode_logits(z)`,
-//! `forward(x) -> (decode(z), mu, logvar)` with z reparameterised, `sample(n)`,
+//! Methods: `encode(x) -> (mu, logvar)`, `decode(z, picture="mode") -> probabilities` (a
+//! logistic mixture's picture as `tch-vae sample --picture` draws it: "mode" or "mean"; the
+//! other likelihoods ignore it), `decode_logits(z)`, `forward(x) -> (decode(z), mu,
+//! logvar)` with z reparameterised, `sample(n, picture="mode")` (a hierarchical model's:
+//! `sample(n, temperature=1.0, picture="mode")`),
 //! `prior_sample(n) -> z`, `log_prior(z)`, `reparameterize(mu, logvar, eps)`,
 //! `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` (VampPrior: `(recon, kl)`, the
 //! one-sample KL estimate, which has no split) and `config() -> str` (config.json); the

@@ -120,7 +120,7 @@ def mixture_nll(self, p: Tensor, x: Tensor) -> Tensor:
     log_weights = logits - torch.logsumexp(logits, [1], True)
     return -torch.sum(torch.logsumexp(log_weights + torch.sum(log_mass, [1]), [1]), [1])
 
-def mixture_image(self, p: Tensor) -> Tensor:
+def mixture_image(self, p: Tensor, picture: str = "mode") -> Tensor:
     logits, means, log_scales, coeffs = self.mixture_parts(p)
 "#,
         rows.join(", ")
@@ -133,11 +133,16 @@ def mixture_image(self, p: Tensor) -> Tensor:
         );
     }
     let expected: Vec<String> = (0..c).map(|ch| format!("e{ch}")).collect();
+    // `picture`: as `mixture::image`'s Picture (the likeliest component, or the mean).
     s += &format!(
         r#"    means = torch.cat([{}], 1)
-    best = torch.unsqueeze(torch.argmax(logits, 1, True), 1)
-    best = best.expand([means.size(0), means.size(1), 1, means.size(3)])
-    v = torch.squeeze(torch.gather(means, 2, best), 2)
+    if picture == "mode":
+        best = torch.unsqueeze(torch.argmax(logits, 1, True), 1)
+        best = best.expand([means.size(0), means.size(1), 1, means.size(3)])
+        v = torch.squeeze(torch.gather(means, 2, best), 2)
+    else:
+        assert picture == "mean", "picture must be 'mode' or 'mean' (got '" + picture + "')"
+        v = torch.sum(torch.unsqueeze(torch.softmax(logits, 1), 1) * means, [2])
     return torch.reshape((v + 1.0) * 0.5, [p.size(0), -1])
 
 "#,
@@ -212,9 +217,30 @@ def prior_sample(self, n: int) -> Tensor:
     )
 }
 
+/// How the decoder's output becomes a picture in TorchScript.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// The pixels' probabilities or means (every likelihood but the mixture).
+    Sigmoid,
+    /// The mixture's picture, as its `picture` argument says (`mixture_image`).
+    Mixture,
+}
+
+impl Decoded {
+    /// The expression of the picture of `logits`; `picture` is an expression of a str
+    /// ("mode" or "mean"), which only a mixture reads (the other likelihoods' pictures are
+    /// their means either way, as in the Python package).
+    pub fn call(self, logits: &str, picture: &str) -> String {
+        match self {
+            Decoded::Sigmoid => format!("torch.sigmoid({logits})"),
+            Decoded::Mixture => format!("self.mixture_image({logits}, {picture})"),
+        }
+    }
+}
+
 /// The likelihood's helpers appended to `s`; returns the expression of the reconstruction
-/// -log p(x|z) (`[n]`) from `logits` and `x`, and the function from logits to the picture.
-fn likelihood_source(config: &ModelConfig, s: &mut String) -> (String, &'static str) {
+/// -log p(x|z) (`[n]`) from `logits` and `x`, and how logits become the picture.
+fn likelihood_source(config: &ModelConfig, s: &mut String) -> (String, Decoded) {
     let recon = match config.likelihood {
         Likelihood::Bernoulli => {
             "torch.sum(torch.binary_cross_entropy_with_logits(logits, x, None, None, 0), 1)"
@@ -237,8 +263,8 @@ fn likelihood_source(config: &ModelConfig, s: &mut String) -> (String, &'static 
     };
     // decode: the pixels' probabilities or means, or the mixture's picture.
     let decoded = match config.likelihood {
-        Likelihood::LogisticMixture => "self.mixture_image",
-        _ => "torch.sigmoid",
+        Likelihood::LogisticMixture => Decoded::Mixture,
+        _ => Decoded::Sigmoid,
     };
     (recon, decoded)
 }
@@ -299,9 +325,10 @@ pub fn torchscript_source(config: &ModelConfig) -> String {
         Prior::Normal => "Tuple[Tensor, Tensor, Tensor]",
         Prior::Vamp => "Tuple[Tensor, Tensor]",
     };
+    let picture = decoded.call(&format!("self.decode_logits(z{y})"), "picture");
     s += &format!(
-        r#"def decode(self, z: Tensor{y_arg}) -> Tensor:
-    return {decoded}(self.decode_logits(z{y}))
+        r#"def decode(self, z: Tensor{y_arg}, picture: str = "mode") -> Tensor:
+    return {picture}
 
 def reparameterize(self, mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     return mu + torch.exp(logvar * 0.5) * eps
@@ -311,8 +338,8 @@ def forward(self, x: Tensor{y_arg}) -> Tuple[Tensor, Tensor, Tensor]:
     z = self.reparameterize(mu, logvar, torch.randn_like(mu))
     return (self.decode(z{y}), mu, logvar)
 
-def sample(self, n: int{y_arg}) -> Tensor:
-    return self.decode(self.prior_sample(n){y})
+def sample(self, n: int{y_arg}, picture: str = "mode") -> Tensor:
+    return self.decode(self.prior_sample(n){y}, picture)
 
 def elbo_terms(self, x: Tensor{y_arg}, eps: Tensor) -> {terms}:
     x = torch.flatten(x, 1)

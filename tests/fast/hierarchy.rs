@@ -8,6 +8,7 @@ use tch_vae::config::{Arch, Likelihood, ModelConfig, RunConfig, TrainConfig};
 use tch_vae::export::write_torchscript;
 use tch_vae::model::hierarchy;
 use tch_vae::model::loss::reconstruction_nll;
+use tch_vae::model::mixture::Picture;
 use tch_vae::model::Vae;
 
 fn config(likelihood: Likelihood) -> ModelConfig {
@@ -136,6 +137,32 @@ fn vae_pt_agrees_with_the_rust_model() {
             vae.picture(&vae.sample_logits(4, 0.0, None).unwrap())
         };
         assert_close(&rust_cold(5), &sample(6, 0.0), "samples at temperature 0");
+        // `picture`: the mixture's mean, vae.pt's against the Rust model's (the other
+        // likelihoods draw their means whatever it says).
+        let mean = tensors(
+            module
+                .method_is(
+                    "sample",
+                    &[
+                        IValue::Int(4),
+                        IValue::Double(0.0),
+                        IValue::String("mean".into()),
+                    ],
+                )
+                .unwrap(),
+        )
+        .remove(0);
+        let logits = vae.sample_logits(4, 0.0, None).unwrap();
+        assert_close(
+            &vae.picture_as(&logits, Picture::Mean),
+            &mean,
+            "the mean's samples at temperature 0",
+        );
+        let is_mixture = likelihood == Likelihood::LogisticMixture;
+        assert_eq!(
+            !mean.allclose(&sample(6, 0.0), 1e-3, 1e-3, false),
+            is_mixture
+        );
     }
 }
 

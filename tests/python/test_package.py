@@ -24,6 +24,10 @@ def run_of(request, name):
     return request.getfixturevalue(name)
 
 
+def m_likelihood(model) -> str:
+    return model.config["model"]["likelihood"]
+
+
 def example(model, n=9):
     m = model.config["model"]
     x = torch.rand(n, m.get("channels", 1), m["image_height"], m["image_width"])
@@ -63,6 +67,11 @@ def test_load_run_export_pt2_and_vae_pt_agree(name, request, tmp_path):
             ts_pieces = (*ts.encode(x, *ys), ts.decode(z, *ys), *ts.elbo_terms(x, *ys, eps))
             for a, b in zip(ts_pieces, mine):
                 torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            # `picture`: a mixture's mean, the others' means whatever it says.
+            torch.testing.assert_close(ts.decode(z, *ys, "mean"), model.decode(z, y, picture="mean"),
+                                       rtol=1e-5, atol=1e-5)
+            if m_likelihood(model) == "logistic-mixture":
+                assert (ts.decode(z, *ys, "mean") - ts.decode(z, *ys)).abs().max() > 1e-3
 
 
 def test_a_hierarchical_run_loads_exports_and_matches_vae_pt(tiny_hierarchical_run, tmp_path):
@@ -99,6 +108,16 @@ def test_a_hierarchical_run_loads_exports_and_matches_vae_pt(tiny_hierarchical_r
     torch.testing.assert_close(a, model.sample(4, 0.0))
     torch.testing.assert_close(a, ts.sample(4, 0.0), rtol=1e-5, atol=1e-5)
     assert a.shape == (4, 3 * 8 * 8) and 0.0 <= a.min() and a.max() <= 1.0
+    # The mixture's mean as the picture: vae.pt's (generated from the Rust layout) against
+    # the package's (tch_vae.mixture); it is not the mode's picture.
+    with torch.no_grad():
+        mean = model.sample(4, 0.0, picture="mean")
+        torch.testing.assert_close(mean, ts.sample(4, 0.0, "mean"), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.decode(mu, picture="mean"), ts.decode(mu, "mean"),
+                                   rtol=1e-5, atol=1e-5)
+    assert (mean - a).abs().max() > 1e-3
+    with pytest.raises(torch.jit.Error, match="picture must be 'mode' or 'mean'"):
+        ts.sample(4, 0.0, "median")
 
 
 def test_torch_compile_runs_the_module(tiny_run):
