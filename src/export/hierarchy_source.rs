@@ -8,7 +8,7 @@
 //! `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` with z = mu + sigma * eps group by group
 //! (`eps` `[n, latent_dim]`), `log_ratio(x, eps) -> (recon, log p(z) - log q(z|x))` for
 //! importance weights, and `config() -> str`.
-use super::source::{module_expr, Decoded};
+use super::pieces::{module_expr, Decoded};
 use crate::config::ModelConfig;
 use crate::model::hierarchy::{BlockSpec, ConvSpec, Layout, H_TOP};
 

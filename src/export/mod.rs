@@ -1,8 +1,9 @@
 //! TorchScript export: `vae.pt`, a module Python loads with `torch.jit.load` and uses
 //! without tch-vae.
 //!
-//! The module's methods are TorchScript source (`source.rs`) generated from the same
-//! architecture description that builds the tch network in `model.rs`, so the two cannot
+//! The module's methods are TorchScript source (`source.rs` for the flat models,
+//! `hierarchy_source.rs` for the hierarchical one, `pieces.rs` what they share) generated
+//! from the same architecture description that builds the tch network, so the two cannot
 //! drift; the parity tests (tests/fast/export.rs, tests/python) guard it. The module
 //! itself is assembled in C++ (`src/native/cpp/torchscript.cpp`) so that the weights are real
 //! parameters with the `weights.safetensors` names.
@@ -21,11 +22,10 @@
 //! `latent`, `channels`, `image_height`, `image_width`, `input_dim`, `hidden`
 //! (`List[int]`), `likelihood` (str), and `classes` for a conditional model.
 mod hierarchy_source;
+mod pieces;
 mod source;
 
-pub use source::torchscript_source;
-
-use crate::config::RunConfig;
+use crate::config::{Arch, ModelConfig, RunConfig};
 use crate::model::arch;
 use crate::native::ffi;
 use anyhow::{ensure, Context, Result};
@@ -131,6 +131,17 @@ impl Drop for ModuleBuilder {
         // SAFETY: `self.ptr` came from tchvae_module_new and is freed once.
         unsafe { ffi::tchvae_module_free(self.ptr) }
     }
+}
+
+/// The TorchScript source of the module's methods for `config`: the likelihood's helpers
+/// and the hierarchical model's methods, or the flat model's.
+pub fn torchscript_source(config: &ModelConfig) -> String {
+    if config.arch == Arch::Hierarchical {
+        let mut s = String::new();
+        let (recon, decoded) = pieces::likelihood_source(config, &mut s);
+        return s + &hierarchy_source::source(config, &recon, decoded);
+    }
+    source::source(config)
 }
 
 /// Writes the run's model as TorchScript to `path`, atomically. Parameters are copied to
