@@ -53,8 +53,8 @@
 //!   `images` (PNG), `plot` (SVG curves).
 //! - `eval/`: `mod` (importance-weighted likelihoods, posterior statistics), `report`
 //!   (`eval.json`), `compare` (runs side by side).
-//! - `export/`: the TorchScript module `vae.pt` (`source`: its TorchScript text;
-//!   `hierarchy_source`: a hierarchical model's).
+//! - `export/`: the TorchScript module `vae.pt` (`source`: a flat model's TorchScript
+//!   text; `hierarchy_source`: a hierarchical model's; `pieces`: what they share).
 //! - `commands/`: one function per command, from a plain request to files in a run
 //!   folder (`train`: `train` and `--resume`; `open`: the trainer they open; `parallel`:
 //!   what differs on several processes).
