@@ -1,10 +1,11 @@
 //! The TorchScript source of a hierarchical model's methods (`model/hierarchy/`), unrolled
 //! from the same [`Layout`] that builds the tch network: the same operations in the same
-//! order, so that `vae.pt` gives the numbers of the Rust model (tests/fast/export.rs).
+//! order, so that `vae.pt` gives the numbers of the Rust model (tests/fast/hierarchy.rs).
 //!
 //! Methods: `encode(x) -> (mu, logvar)` (every group's posterior, `[n, latent_dim]` each,
-//! top-down, at the means of the groups above), `decode_logits(z)`, `decode(z)`,
-//! `forward(x) -> (decode(z), mu, logvar)` with z ~ q, `sample(n, temperature=1.0)`,
+//! top-down, at the means of the groups above), `decode_logits(z)`, `decode(z,
+//! picture="mode")`, `forward(x) -> (decode(z), mu, logvar)` with z ~ q, `sample(n,
+//! temperature=1.0, picture="mode")` (a mixture's `picture`: "mode" or "mean"),
 //! `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` with z = mu + sigma * eps group by group
 //! (`eps` `[n, latent_dim]`), `log_ratio(x, eps) -> (recon, log p(z) - log q(z|x))` for
 //! importance weights, and `config() -> str`.
@@ -143,7 +144,7 @@ fn top_down(l: &Layout) -> String {
 }
 
 /// The whole source: `recon` is the reconstruction's expression of `logits` and `x`,
-/// `decoded` how logits become the picture (`source.rs`).
+/// `decoded` how logits become the picture (`pieces.rs`).
 pub fn source(config: &ModelConfig, recon: &str, decoded: Decoded) -> String {
     let l = Layout::of(config);
     let latent = l.latent_dim();
