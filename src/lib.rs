@@ -37,7 +37,8 @@
 //!   the VampPrior), `objective` (the ELBO or the IWAE bound), `invariant` (element-wise
 //!   functions whose bits do not depend on the thread count), `noise` (a step's normal
 //!   noise, the same for an image whichever process holds it), `weights`
-//!   (`weights.safetensors`), `memory` (what a model needs, before it is built).
+//!   (`weights.safetensors`), `memory` (what a model needs, before it is built), `fitted`
+//!   (an ex-post prior: a Gaussian mixture over the posterior codes, `pca` and `gmm`).
 //! - `run/`: the run folder: `files` (its files' names, its lock, `config.json`),
 //!   `metrics` (`metrics.csv`; its columns listed once), `load` (a trained run and its
 //!   data, [`run::LoadedRun`]).
@@ -57,7 +58,7 @@
 //!   text; `hierarchy_source`: a hierarchical model's; `pieces`: what they share).
 //! - `commands/`: one function per command, from a plain request to files in a run
 //!   folder (`train`: `train` and `--resume`; `open`: the trainer they open; `parallel`:
-//!   what differs on several processes).
+//!   what differs on several processes; `fit_prior`: `tch-vae fit-prior`).
 //!
 //! The binary (`main.rs`, `cli/`) is apart: `cli/mod.rs` (the commands' flags),
 //! `train_args` (`train`'s flags and the one list of what `--resume` takes), `args`

@@ -118,8 +118,9 @@ class HierarchicalVAE(nn.Module):
 
     def top_down(self, acts, n: int, mode: str, given: torch.Tensor | None = None,
                  temperature: float = 1.0):
-        """mode: "noise" (z = q's mean + sigma * given), "mean", "given" (z = given) or
-        "prior" (z ~ p at temperature). Returns (out, kl_mu, kl_var, log_ratio, q_mu, q_logvar)."""
+        """mode: "noise" (z = q's mean + sigma * given), "mean", "given" (z = given),
+        "prior" (z ~ p at temperature) or "prefix" (the top groups' z given, a whole number
+        of groups, the rest ~ p at temperature: tch_vae.fitted's draws). Returns (out, kl_mu, kl_var, log_ratio, q_mu, q_logvar)."""
         z_dim = self.latent_channels
         h = self.decoder.h_top.expand(n, -1, -1, -1)
         zero = torch.zeros(n, dtype=h.dtype, device=h.device)
@@ -133,8 +134,11 @@ class HierarchicalVAE(nn.Module):
             p = group.p(h)
             p_mu, p_logvar = p[:, :z_dim], p[:, z_dim:2 * z_dim]
             size = z_dim * sh * sw
-            part = None if given is None else given[:, offset:offset + size].reshape(n, z_dim, sh, sw)
-            if mode == "prior":
+            covered = given is not None and offset + size <= given.shape[1]
+            part = given[:, offset:offset + size].reshape(n, z_dim, sh, sw) if covered else None
+            if mode == "prefix" and covered:
+                z = part
+            elif mode in ("prior", "prefix"):
                 z = p_mu + torch.exp(0.5 * p_logvar) * torch.randn_like(p_mu) * temperature
             elif mode == "given":
                 z = part

@@ -47,3 +47,16 @@ pub fn temperature(s: &str) -> Result<f64, String> {
         Err(format!("must be from 0 to 10 (got {s})"))
     }
 }
+
+/// `fit-prior --components`: `auto` (None: chosen on held-out codes) or a count.
+#[derive(Clone, Copy, Debug)]
+pub struct Components(pub Option<usize>);
+
+pub fn components(s: &str) -> Result<Components, String> {
+    if s == "auto" {
+        return Ok(Components(None));
+    }
+    whole_number::<usize>(s)
+        .map(|c| Components(Some(c)))
+        .map_err(|e| format!("expected auto or {}", e.trim_start_matches("expected ")))
+}

@@ -15,6 +15,7 @@ use signals::StopRequest;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tch_vae::commands::{self, EvalRequest, ResumeRequest};
+use tch_vae::config::defaults;
 use tch_vae::eval::report::EvalSettings;
 use tch_vae::model::mixture::Picture;
 use tch_vae::native::numerics::{self, Reproducible};
@@ -44,6 +45,11 @@ enum Command {
     /// Draw a new grid of images decoded from z ~ p(z) with a run's saved weights (8x8; for
     /// a conditional model, a row per class or 64 of --label).
     Sample(SampleArgs),
+    /// Fit an ex-post prior to a trained run: a Gaussian mixture over its training images'
+    /// posterior means (a hierarchical model's top groups), to draw samples from where the
+    /// codes are; writes fitted-prior.safetensors, fitted-prior.json and samples-fitted.png.
+    /// `sample --fitted-prior` draws from it.
+    FitPrior(FitPriorArgs),
     /// Redraw a run's figures: loss.svg from metrics.csv; samples and reconstructions
     /// from the saved weights.
     Plot(PlotArgs),
@@ -110,7 +116,8 @@ struct SampleArgs {
     /// Run folder written by `tch-vae train`.
     #[arg(long)]
     run: PathBuf,
-    /// PNG file to write [default: RUN/samples.png].
+    /// PNG file to write [default: RUN/samples.png, or RUN/samples-fitted.png with
+    /// --fitted-prior].
     #[arg(long)]
     output: Option<PathBuf>,
     /// Seed for z ~ p(z) [default: a new one each time, printed].
@@ -131,9 +138,50 @@ struct SampleArgs {
     /// their means either way.
     #[arg(long, value_enum, default_value_t = Picture::Mode)]
     picture: Picture,
+    /// Draw z from the run's fitted prior (`tch-vae fit-prior`) instead of the model's
+    /// prior: a hierarchical model's top groups from it, the rest from its own prior;
+    /// --temperature scales both.
+    #[arg(long)]
+    fitted_prior: bool,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+#[derive(Args)]
+struct FitPriorArgs {
+    /// Run folder written by `tch-vae train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Gaussian components of the mixture (full covariances), or auto: the count of 1, 2,
+    /// 3, 5, 8, 13, 21, 34 whose mixture gives a tenth of the training codes, held out, the
+    /// highest log-likelihood.
+    #[arg(long, default_value = "auto", allow_negative_numbers = true, value_parser = args::components)]
+    components: args::Components,
+    /// Principal coordinates of the codes that the mixture models (codes of fewer values
+    /// are modelled whole).
+    #[arg(long, default_value_t = defaults::FIT_PRIOR_DIMS, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    dims: usize,
+    /// A hierarchical model's top groups to model; the rest are drawn from its own prior
+    /// [default: every group above the image's own resolution].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    groups: Option<usize>,
+    /// Fit to the first N training images [default: all].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    images: Option<usize>,
+    /// Seed for the subspace's and the mixture's start, and for the samples.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = args::whole_number::<u64>)]
+    seed: u64,
+    /// Data folder [default: the one in config.json].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N (the encoder's; the mixture is fitted on the CPU).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
+    /// may use].
+    #[arg(long, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -223,6 +271,7 @@ fn reproducible_mode(command: &Command) -> Reproducible {
         Command::Eval(a) => of_run(&a.run),
         Command::Sample(a) => of_run(&a.run),
         Command::Plot(a) => of_run(&a.run),
+        Command::FitPrior(a) => of_run(&a.run),
         Command::Compare(_) => Reproducible::Machine,
     }
 }
@@ -272,20 +321,54 @@ fn execute(command: Command) -> anyhow::Result<()> {
                     .map_or(0, |d| d.subsec_nanos());
                 u64::from(nanos)
             });
-            let path = commands::sample(
-                &a.run,
-                a.output,
+            let path = commands::sample(&commands::SampleRequest {
+                run: a.run,
+                output: a.output,
                 seed,
-                a.label,
-                a.temperature,
-                a.picture,
-                &a.device,
-            )?;
+                label: a.label,
+                temperature: a.temperature,
+                picture: a.picture,
+                fitted: a.fitted_prior,
+                device: a.device,
+            })?;
             println!("wrote {} (seed {seed})", path.display());
         }
         Command::Compare(a) => {
             println!("{}", commands::compare(&a.runs, &a.output)?);
             for path in &a.output {
+                println!("wrote {}", path.display());
+            }
+        }
+        Command::FitPrior(a) => {
+            let request = commands::FitPriorRequest {
+                run: a.run,
+                components: a.components.0,
+                dims: a.dims,
+                groups: a.groups,
+                images: a.images,
+                seed: a.seed,
+                data: a.data,
+                device: a.device,
+                threads: a.threads,
+            };
+            let (fit, written) = commands::fit_prior(&request, &mut Console::new(None))?;
+            println!(
+                "{} components in {} of {} code values ({:.1}% of their variance), {} EM \
+                 iterations{}; log-likelihood of the codes: {:.1} nats (training), {:.1} (test)",
+                fit.components,
+                fit.dims,
+                fit.code_values,
+                100.0 * fit.kept_variance,
+                fit.iterations,
+                if fit.converged {
+                    ""
+                } else {
+                    " (not converged)"
+                },
+                fit.train_log_likelihood,
+                fit.test_log_likelihood
+            );
+            for path in written {
                 println!("wrote {}", path.display());
             }
         }

@@ -1,10 +1,12 @@
 //! The commands behind the CLI, each a small function from a plain request to files in a
 //! run folder. They never print: they report through the caller's [`Reporter`].
+mod fit_prior;
 mod open;
 mod parallel;
 mod train;
 
 pub use crate::config::TrainRequest;
+pub use fit_prior::{fit_prior, FitPriorRequest, FitReport};
 pub use train::{resume, train, Interrupted, ResumeRequest};
 
 use crate::eval::report::{EvalReport, EvalSettings};
@@ -37,23 +39,47 @@ fn lock_for(run_dir: &Path, output: &Path, own: &str) -> Result<Option<run::RunL
     }
 }
 
-/// `tch-vae sample`: a new grid from the saved weights (for a conditional model, of class
-/// `label`, or a row per class without one), at `temperature`. Returns the file written.
-pub fn sample(
-    run_dir: &Path,
-    output: Option<PathBuf>,
-    seed: u64,
-    label: Option<i64>,
-    temperature: f64,
-    picture: crate::model::mixture::Picture,
-    device: &str,
-) -> Result<PathBuf> {
-    let device = device::resolve(device)?;
-    let path = output.unwrap_or_else(|| run_dir.join(SAMPLES));
-    let _lock = lock_for(run_dir, &path, SAMPLES)?;
-    let run = run::load(run_dir, device)?;
-    tch::manual_seed(seed as i64);
-    figures::write_samples(&run.vae, &path, label, temperature, picture)?;
+/// What `tch-vae sample` was asked to draw.
+#[derive(Clone, Debug)]
+pub struct SampleRequest {
+    pub run: PathBuf,
+    /// The PNG to write [default: `RUN/samples.png`, or `RUN/samples-fitted.png` with
+    /// `fitted`].
+    pub output: Option<PathBuf>,
+    pub seed: u64,
+    /// For a conditional model: 64 images of this class [default: a row per class].
+    pub label: Option<i64>,
+    pub temperature: f64,
+    pub picture: crate::model::mixture::Picture,
+    /// Draw z from the run's fitted prior (`tch-vae fit-prior`) instead of the model's.
+    pub fitted: bool,
+    /// `--device` as given.
+    pub device: String,
+}
+
+/// `tch-vae sample`: a new grid from the saved weights. Returns the file written.
+pub fn sample(req: &SampleRequest) -> Result<PathBuf> {
+    let device = device::resolve(&req.device)?;
+    let own = if req.fitted {
+        run::SAMPLES_FITTED
+    } else {
+        SAMPLES
+    };
+    let path = req.output.clone().unwrap_or_else(|| req.run.join(own));
+    let _lock = lock_for(&req.run, &path, own)?;
+    let run = run::load(&req.run, device)?;
+    if req.fitted {
+        anyhow::ensure!(
+            req.label.is_none(),
+            "--label: a fitted prior is of unconditional runs; leave --label out"
+        );
+        let prior = fit_prior::load_prior(&req.run, &run.vae)?;
+        tch::manual_seed(req.seed as i64);
+        figures::write_fitted_samples(&run.vae, &prior, &path, req.temperature, req.picture)?;
+    } else {
+        tch::manual_seed(req.seed as i64);
+        figures::write_samples(&run.vae, &path, req.label, req.temperature, req.picture)?;
+    }
     Ok(path)
 }
 

@@ -2,6 +2,7 @@
 //! the latent space, an interpolation and (for 2-D latents) the manifold. `loss.svg` comes
 //! from the metrics alone (`plot.rs`).
 use crate::data::Dataset;
+use crate::model::fitted::FittedPrior;
 use crate::model::mixture::Picture;
 use crate::model::Vae;
 use crate::run::{INTERPOLATION, LATENT, MANIFOLD, RECONSTRUCTIONS, SAMPLES};
@@ -64,6 +65,25 @@ pub fn write_samples(
     picture: Picture,
 ) -> Result<()> {
     let x = sample_grid(vae, label, temperature, picture)?;
+    images::write_grid(path, &x, shape(vae.config()), GRID_COLS)
+}
+
+/// [`write_samples`] with z drawn from an ex-post prior instead (`model::fitted`): a flat
+/// model's z, or a hierarchical model's top groups (the rest from its own prior); the
+/// mixture's spread and the model's prior's both times `temperature`.
+pub fn write_fitted_samples(
+    vae: &Vae,
+    prior: &FittedPrior,
+    path: &Path,
+    temperature: f64,
+    picture: Picture,
+) -> Result<()> {
+    let z = prior
+        .sample(GRID_IMAGES as i64, temperature)
+        .to_device(vae.device());
+    let x = tch::no_grad(|| -> Result<Tensor> {
+        Ok(vae.picture_as(&vae.codes_logits(&z, temperature)?, picture))
+    })?;
     images::write_grid(path, &x, shape(vae.config()), GRID_COLS)
 }
 

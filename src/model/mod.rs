@@ -4,6 +4,7 @@
 //! invariant functions), its weights' file (`weights`) and the memory it needs
 //! (`memory`).
 pub mod arch;
+pub mod fitted;
 pub mod free_bits;
 pub mod hierarchy;
 pub(crate) mod invariant;

@@ -251,6 +251,31 @@ impl Vae {
         }
     }
 
+    /// The latent values an ex-post prior (`model::fitted`) may draw: a flat model's whole z;
+    /// a hierarchical model's top g groups, for any g.
+    pub fn code_lengths(&self) -> Vec<usize> {
+        match &self.body {
+            Body::Hierarchical(net) => net.layout().prefix_lengths(),
+            Body::Flat { .. } => vec![self.config.latent],
+        }
+    }
+
+    /// The decoder's output for codes `z` (`[n, one of code_lengths()]`): a flat model's
+    /// decoded z; a hierarchical model's top groups set to z and the rest drawn from its prior
+    /// at `temperature`. Not for a conditional model (its codes need labels).
+    pub fn codes_logits(&self, z: &Tensor, temperature: f64) -> Result<Tensor> {
+        let width = z.size().get(1).copied().unwrap_or(0) as usize;
+        ensure!(
+            self.code_lengths().contains(&width),
+            "codes of {width} values: this model takes one of {:?}",
+            self.code_lengths()
+        );
+        match &self.body {
+            Body::Hierarchical(net) => Ok(net.prefix_logits(z, temperature)),
+            Body::Flat { .. } => self.decode_logits(z, None),
+        }
+    }
+
     /// The pixels' probabilities or means from the decoder's output (see [`Vae::decode`]).
     pub fn picture(&self, out: &Tensor) -> Tensor {
         self.picture_as(out, Picture::Mode)

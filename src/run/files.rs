@@ -27,13 +27,18 @@ pub const RECONSTRUCTIONS: &str = "reconstructions.png";
 pub const LATENT: &str = "latent.svg";
 pub const INTERPOLATION: &str = "interpolation.png";
 pub const MANIFOLD: &str = "manifold.png";
+/// `tch-vae fit-prior`'s mixture over the posterior codes (`model/fitted`), its report,
+/// and the samples it draws.
+pub const FITTED_PRIOR: &str = "fitted-prior.safetensors";
+pub const FITTED_PRIOR_REPORT: &str = "fitted-prior.json";
+pub const SAMPLES_FITTED: &str = "samples-fitted.png";
 /// Held (an advisory lock) by the process writing the folder; holds its process id.
 pub const LOCK: &str = ".tch-vae.lock";
 /// Every file a run folder may hold: an `--output` never replaces one of another kind.
 /// TensorBoard event files start so (TensorBoard finds them by "tfevents").
 pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
 
-pub const FILES: [&str; 14] = [
+pub const FILES: [&str; 17] = [
     CONFIG,
     WEIGHTS,
     CHECKPOINT,
@@ -47,6 +52,9 @@ pub const FILES: [&str; 14] = [
     LATENT,
     INTERPOLATION,
     MANIFOLD,
+    FITTED_PRIOR,
+    FITTED_PRIOR_REPORT,
+    SAMPLES_FITTED,
     LOCK,
 ];
 

@@ -9,6 +9,7 @@ mod cli_errors;
 mod compare;
 mod data;
 mod export;
+mod fitted_prior;
 mod folders;
 mod hierarchy;
 mod hostile;

@@ -171,6 +171,18 @@ impl Layout {
             .sum()
     }
 
+    /// The latent values of the top g groups, for g = 1 .. groups: the lengths an ex-post
+    /// prior's codes may have (`model::fitted`).
+    pub fn prefix_lengths(&self) -> Vec<usize> {
+        self.groups
+            .iter()
+            .scan(0, |sum, g| {
+                *sum += self.latent * g.side.0 * g.side.1;
+                Some(*sum)
+            })
+            .collect()
+    }
+
     /// The residual blocks of the whole model (bottom-up and top-down): VDVAE scales the last
     /// convolution of each, and each group's z projection, by 1/sqrt of this at the start.
     pub fn residual_blocks(&self) -> usize {

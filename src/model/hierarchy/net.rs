@@ -95,6 +95,9 @@ pub enum Draw<'a> {
     Given(&'a Tensor),
     /// z ~ p(z | z above) with its standard deviation times `temperature` (`sample`).
     Prior { temperature: f64 },
+    /// The top groups' z given (`[n, values of those groups]`, top-down, a whole number of
+    /// groups), the rest drawn as `Prior` does: an ex-post prior's draws (`model::fitted`).
+    Prefix { z: &'a Tensor, temperature: f64 },
 }
 
 /// One group's Gaussians and z, `[n, latent, h, w]` each.
@@ -207,6 +210,9 @@ impl Net {
             });
             let len = z_dim * sh * sw;
             let part = |all: &Tensor| all.narrow(1, offset, len).reshape([n, z_dim, sh, sw]);
+            let prior = |temperature: f64| {
+                &p_mu + (&p_logvar * 0.5).exp() * p_mu.randn_like() * temperature
+            };
             let z = match (draw, &q) {
                 (Draw::Posterior(eps), Some((mu, logvar))) => {
                     let eps = eps.map_or_else(|| crate::model::noise::randn_like(mu), part);
@@ -214,9 +220,9 @@ impl Net {
                 }
                 (Draw::PosteriorMean, Some((mu, _))) => mu.shallow_clone(),
                 (Draw::Given(all), _) => part(all),
-                (Draw::Prior { temperature }, _) => {
-                    &p_mu + (&p_logvar * 0.5).exp() * p_mu.randn_like() * *temperature
-                }
+                (Draw::Prior { temperature }, _) => prior(*temperature),
+                (Draw::Prefix { z, .. }, _) if offset + len <= z.size()[1] => part(z),
+                (Draw::Prefix { temperature, .. }, _) => prior(*temperature),
                 _ => unreachable!("posterior draws come with the bottom-up activations"),
             };
             offset += len;

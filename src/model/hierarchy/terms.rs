@@ -97,6 +97,13 @@ impl Net {
         self.top_down(None, z.size()[0], &Draw::Given(z)).out
     }
 
+    /// The top groups' z given (`[n, values]`, see [`Draw::Prefix`]), the rest from the
+    /// prior at `temperature`: the decoder's output `[n, outputs * H * W]`.
+    pub fn prefix_logits(&self, z: &Tensor, temperature: f64) -> Tensor {
+        self.top_down(None, z.size()[0], &Draw::Prefix { z, temperature })
+            .out
+    }
+
     /// `n` draws from the prior at `temperature`: the decoder's output `[n, outputs * H * W]`.
     pub fn sample_logits(&self, n: i64, temperature: f64) -> Tensor {
         self.top_down(None, n, &Draw::Prior { temperature }).out
