@@ -342,11 +342,13 @@ fn execute(command: Command) -> anyhow::Result<()> {
         Command::FitPrior(a) => {
             let request = commands::FitPriorRequest {
                 run: a.run,
-                components: a.components.0,
-                dims: a.dims,
-                groups: a.groups,
-                images: a.images,
-                seed: a.seed,
+                fit: commands::FitOptions {
+                    components: a.components.0,
+                    dims: a.dims,
+                    groups: a.groups,
+                    images: a.images,
+                    seed: a.seed,
+                },
                 data: a.data,
                 device: a.device,
                 threads: a.threads,

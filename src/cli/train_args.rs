@@ -110,8 +110,9 @@ pub struct TrainArgs {
     pub conv_channels: Option<Vec<usize>>,
     /// Network family: mlp, conv (strided convolutions before the hidden layers), or
     /// hierarchical (a top-down VAE in the VDVAE style: --depth latent groups of --latent
-    /// channels a pixel at each resolution, --width channels; for 8-bit colour images)
-    /// [default: mlp; colour images (3 channels) given neither --arch nor --likelihood get
+    /// channels a pixel at each resolution, --width channels; for 8-bit colour images; its
+    /// run ends by fitting an ex-post prior, as `tch-vae fit-prior` does, and drawing
+    /// samples-fitted.png from it) [default: mlp; colour images (3 channels) given neither --arch nor --likelihood get
     /// the colour recipe: hierarchical with --likelihood logistic-mixture, or conv with it
     /// where --conditional, --prior vamp or --conv-channels is given].
     #[arg(long, value_enum)]

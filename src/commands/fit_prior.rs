@@ -2,9 +2,11 @@
 //! means of its training images, their principal subspace, a Gaussian mixture over it;
 //! written as `fitted-prior.safetensors` with a report (`fitted-prior.json`) and 64 samples
 //! drawn from it (`samples-fitted.png`).
-use crate::data::binarize_batch;
+use crate::config::{Binarize, RunConfig};
+use crate::data::{binarize_batch, Dataset};
 use crate::model::fitted::{select, FitSettings, FittedPrior};
 use crate::model::mixture::Picture;
+use crate::model::Vae;
 use crate::native::{atomic, device};
 use crate::report::Reporter;
 use crate::run::{self, FITTED_PRIOR, FITTED_PRIOR_REPORT, SAMPLES_FITTED};
@@ -25,6 +27,15 @@ const ENCODE_BATCH: usize = 256;
 #[derive(Clone, Debug)]
 pub struct FitPriorRequest {
     pub run: PathBuf,
+    pub fit: FitOptions,
+    pub data: Option<PathBuf>,
+    pub device: String,
+    pub threads: Option<usize>,
+}
+
+/// How the prior is fitted (the flags of `fit-prior` that are not about files or devices).
+#[derive(Clone, Debug)]
+pub struct FitOptions {
     /// None: chosen by held-out log-likelihood (`--components auto`).
     pub components: Option<usize>,
     pub dims: usize,
@@ -34,9 +45,44 @@ pub struct FitPriorRequest {
     /// The first N training images [default: all].
     pub images: Option<usize>,
     pub seed: u64,
-    pub data: Option<PathBuf>,
-    pub device: String,
-    pub threads: Option<usize>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            components: None,
+            dims: crate::config::defaults::FIT_PRIOR_DIMS,
+            groups: None,
+            images: None,
+            seed: 0,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Rejects out-of-range values before any work, naming the flag.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.components
+                .is_none_or(|c| (1..=MAX_COMPONENTS).contains(&c)),
+            "--components must be auto or from 1 to {MAX_COMPONENTS} (got {})",
+            self.components.unwrap_or_default()
+        );
+        ensure!(
+            (1..=MAX_DIMS).contains(&self.dims),
+            "--dims must be from 1 to {MAX_DIMS} (got {})",
+            self.dims
+        );
+        ensure!(
+            self.images != Some(0),
+            "--images must be at least 1 (got 0)"
+        );
+        ensure!(
+            self.groups != Some(0),
+            "--groups must be at least 1 (got 0)"
+        );
+        Ok(())
+    }
 }
 
 /// `fitted-prior.json`.
@@ -71,68 +117,101 @@ pub fn fit_prior(
     req: &FitPriorRequest,
     report: &mut dyn Reporter,
 ) -> Result<(FitReport, Vec<PathBuf>)> {
-    let start = std::time::Instant::now();
-    ensure!(
-        req.components
-            .is_none_or(|c| (1..=MAX_COMPONENTS).contains(&c)),
-        "--components must be auto or from 1 to {MAX_COMPONENTS} (got {})",
-        req.components.unwrap_or_default()
-    );
-    ensure!(
-        (1..=MAX_DIMS).contains(&req.dims),
-        "--dims must be from 1 to {MAX_DIMS} (got {})",
-        req.dims
-    );
-    ensure!(req.images != Some(0), "--images must be at least 1 (got 0)");
-    ensure!(req.groups != Some(0), "--groups must be at least 1 (got 0)");
+    req.fit.validate()?;
     let device = device::resolve(&req.device)?;
     device::set_threads(req.threads)?;
     let _lock = run::lock(&req.run)?;
     let loaded = run::load(&req.run, device)?;
-    let (vae, config) = (&loaded.vae, &loaded.config);
     ensure!(
-        config.model.classes.is_none(),
+        loaded.config.model.classes.is_none(),
         "{}: a conditional model's codes go with their labels; fit-prior takes unconditional runs",
         req.run.display()
     );
-    let (code_values, groups) = code_values(vae, req.groups)?;
-    let data = run::load_data(config, req.data.as_deref(), device)?;
-    let n = req
+    let data = run::load_data(&loaded.config, req.data.as_deref(), device)?;
+    fit_and_write(
+        &loaded.vae,
+        &loaded.config,
+        &data,
+        &req.run,
+        &req.fit,
+        report,
+    )
+}
+
+/// The end of a hierarchical run's training: its prior fitted with the defaults, so that the
+/// folder holds samples-fitted.png beside samples.png. A failure is told, not raised: the
+/// trained run is whole without it.
+pub(crate) fn after_training(
+    vae: &Vae,
+    config: &RunConfig,
+    data: &Dataset,
+    dir: &Path,
+    report: &mut dyn Reporter,
+) {
+    if vae.hierarchy().is_none() || config.model.classes.is_some() {
+        return;
+    }
+    match fit_and_write(vae, config, data, dir, &FitOptions::default(), report) {
+        Ok((fit, _)) => report.note(&format!(
+            "fitted an ex-post prior to the training codes ({} components, held-out \
+             log-likelihood {:.1} nats): {SAMPLES_FITTED} draws from it; `tch-vae fit-prior` \
+             refits it",
+            fit.components, fit.test_log_likelihood
+        )),
+        Err(e) => report.note(&format!(
+            "no ex-post prior was fitted ({e:#}); `tch-vae fit-prior --run {}` tries again",
+            dir.display()
+        )),
+    }
+}
+
+/// Fits the prior of `vae` to `data`'s training codes and writes its three files into `dir`.
+fn fit_and_write(
+    vae: &Vae,
+    config: &RunConfig,
+    data: &Dataset,
+    dir: &Path,
+    o: &FitOptions,
+    report: &mut dyn Reporter,
+) -> Result<(FitReport, Vec<PathBuf>)> {
+    let start = std::time::Instant::now();
+    let (code_values, groups) = code_values(vae, o.groups)?;
+    let n = o
         .images
         .map_or(data.train.len(), |i| i.min(data.train.len()));
-    let most = req
+    let most = o
         .components
         .unwrap_or(*select::CANDIDATES.last().unwrap_or(&1));
     ensure!(
-        req.components.is_none_or(|c| c <= n),
+        o.components.is_none_or(|c| c <= n),
         "--components {most}: more than the {n} training images whose codes it fits; give fewer"
     );
-    check_memory(n, code_values, most.min(n), req.dims.min(code_values))?;
+    let dims = o.dims.min(code_values);
+    check_memory(n, code_values, most.min(n), dims)?;
 
     report.note(&format!(
         "encoding {n} training and {} test images",
         data.test.len()
     ));
-    tch::manual_seed(req.seed as i64);
+    tch::manual_seed(o.seed as i64);
     let train = codes(vae, &data.train, n, code_values, config.train.binarize)?;
     let test = codes(
         vae,
         &data.test,
         data.test.len(),
         code_values,
-        crate::config::Binarize::None,
+        Binarize::None,
     )?;
     report.note(&format!(
-        "fitting {} in {} coordinates of {code_values} code values",
-        req.components.map_or_else(
+        "fitting {} in {dims} coordinates of {code_values} code values",
+        o.components.map_or_else(
             || "a mixture (components chosen on held-out codes)".to_string(),
             |c| format!("{c} components")
         ),
-        req.dims.min(code_values)
     ));
     let settings = FitSettings {
-        components: req.components,
-        dims: req.dims,
+        components: o.components,
+        dims: o.dims,
         max_iterations: MAX_ITERATIONS,
     };
     let outcome = FittedPrior::fit(&train, &settings)?;
@@ -141,7 +220,7 @@ pub fn fit_prior(
     let fit = FitReport {
         components: outcome.components,
         tried: outcome.tried,
-        dims: req.dims.min(code_values),
+        dims,
         code_values,
         groups,
         train_images: n,
@@ -151,14 +230,13 @@ pub fn fit_prior(
         converged: outcome.converged,
         train_log_likelihood: mean_log(&train),
         test_log_likelihood: mean_log(&test),
-        seed: req.seed,
+        seed: o.seed,
         seconds: start.elapsed().as_secs_f64(),
     };
-    let dir = &req.run;
     prior.save(&dir.join(FITTED_PRIOR))?;
     let text = serde_json::to_string_pretty(&fit)? + "\n";
     atomic::write_bytes(&dir.join(FITTED_PRIOR_REPORT), text.as_bytes())?;
-    tch::manual_seed(req.seed as i64);
+    tch::manual_seed(o.seed as i64);
     crate::figures::write_fitted_samples(
         vae,
         &prior,
@@ -224,11 +302,11 @@ fn check_memory(images: usize, values: usize, components: usize, dims: usize) ->
 /// The posterior means' first `values` of the first `n` images of `split`, `[n, values]`
 /// float64 on the CPU.
 fn codes(
-    vae: &crate::model::Vae,
+    vae: &Vae,
     split: &crate::data::Split,
     n: usize,
     values: usize,
-    binarize: crate::config::Binarize,
+    binarize: Binarize,
 ) -> Result<Tensor> {
     let mut parts = Vec::new();
     for start in (0..n).step_by(ENCODE_BATCH) {
@@ -243,8 +321,33 @@ fn codes(
     Ok(Tensor::cat(&parts, 0))
 }
 
+/// `tch-vae plot`'s redraw of samples-fitted.png, where the run has a fitted prior: the
+/// picture fit-prior drew, with the seed its report names. None without a prior.
+pub(crate) fn redraw(run: &Path, vae: &Vae) -> Result<Option<PathBuf>> {
+    if !run.join(FITTED_PRIOR).exists() {
+        return Ok(None);
+    }
+    let prior = load_prior(run, vae)?;
+    let report = run.join(FITTED_PRIOR_REPORT);
+    let bytes = crate::native::files::read_bounded(&report, 1 << 20, "a fitted-prior.json holds")?;
+    let seed = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["seed"].as_u64())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} names no seed: run `tch-vae fit-prior --run {}` again",
+                report.display(),
+                run.display()
+            )
+        })?;
+    let path = run.join(SAMPLES_FITTED);
+    tch::manual_seed(seed as i64);
+    crate::figures::write_fitted_samples(vae, &prior, &path, 1.0, Picture::Mode)?;
+    Ok(Some(path))
+}
+
 /// Where `tch-vae sample --fitted-prior` reads the prior of `run`.
-pub fn load_prior(run: &Path, vae: &crate::model::Vae) -> Result<FittedPrior> {
+pub fn load_prior(run: &Path, vae: &Vae) -> Result<FittedPrior> {
     let path = run.join(FITTED_PRIOR);
     ensure!(
         path.exists(),

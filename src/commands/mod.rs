@@ -6,7 +6,7 @@ mod parallel;
 mod train;
 
 pub use crate::config::TrainRequest;
-pub use fit_prior::{fit_prior, FitPriorRequest, FitReport};
+pub use fit_prior::{fit_prior, FitOptions, FitPriorRequest, FitReport};
 pub use train::{resume, train, Interrupted, ResumeRequest};
 
 use crate::eval::report::{EvalReport, EvalSettings};
@@ -84,7 +84,8 @@ pub fn sample(req: &SampleRequest) -> Result<PathBuf> {
 }
 
 /// `tch-vae plot`: redraws `loss.svg` from `metrics.csv`, and, when the weights are there,
-/// every model figure (the same ones, with the same seed, that training drew).
+/// every model figure (the same ones, with the same seed, that training drew; and
+/// `samples-fitted.png` where the run has a fitted prior).
 pub fn plot(run_dir: &Path, data: Option<&Path>, device: &str) -> Result<Vec<PathBuf>> {
     let device = device::resolve(device)?;
     run::read_config(run_dir)?;
@@ -102,6 +103,7 @@ pub fn plot(run_dir: &Path, data: Option<&Path>, device: &str) -> Result<Vec<Pat
             run_dir,
             run.config.train.seed,
         )?);
+        written.extend(fit_prior::redraw(run_dir, &run.vae)?);
     }
     Ok(written)
 }

@@ -351,6 +351,7 @@ fn train_loop(
         weights::save(trainer.var_store(), &out.join(WEIGHTS))?;
         export::write_torchscript(&out.join(TORCHSCRIPT), trainer.var_store(), run)?;
         figures::write_all(trainer.vae(), data, out, run.train.seed)?;
+        super::fit_prior::after_training(trainer.vae(), run, data, out, report);
         report.note(&format!("wrote {}", out.display()));
     }
     Ok(())

@@ -279,7 +279,13 @@ fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
         "--epochs",
         "1",
     ];
-    train_ok(&train_args_on(&npy, &run, &flags));
+    let o = train_ok(&train_args_on(&npy, &run, &flags));
+    // A hierarchical run ends with its prior fitted at the defaults.
+    assert!(run.join("samples-fitted.png").is_file());
+    assert!(
+        stderr(&o).contains("fitted an ex-post prior")
+            || stdout(&o).contains("fitted an ex-post prior")
+    );
     let r = run.to_str().unwrap();
     let o = tch_vae(&["fit-prior", "--run", r, "--components", "3", "--dims", "16"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -329,6 +335,15 @@ fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
         })
         .unwrap();
     assert_eq!(report["components"], best["components"], "{report}");
+    // plot redraws the picture that fit-prior drew.
+    let drawn = std::fs::read(run.join("samples-fitted.png")).unwrap();
+    std::fs::remove_file(run.join("samples-fitted.png")).unwrap();
+    let o = tch_vae(&["plot", "--run", r, "--data", npy.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(run.join("samples-fitted.png")).unwrap(),
+        drawn
+    );
     // Refusals, each naming the flag or file and the fix.
     fails_with(
         &["fit-prior", "--run", r, "--components", "0"],
@@ -369,6 +384,8 @@ fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
 fn fit_prior_refuses_a_conditional_run() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tiny_run(tmp.path(), &["--conditional"]);
+    // A flat run is left as it was trained.
+    assert!(!run.join("fitted-prior.json").exists());
     fails_with(
         &["fit-prior", "--run", run.to_str().unwrap()],
         &["conditional", "unconditional runs"],
