@@ -231,6 +231,23 @@ pub fn fingerprint(run: &Path) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The smallest `--arch hierarchical` model with the mixture: width 8, one group of 2
+/// channels at each resolution, 2 components.
+pub const TINY_HIERARCHICAL: [&str; 12] = [
+    "--arch",
+    "hierarchical",
+    "--width",
+    "8",
+    "--depth",
+    "1",
+    "--latent",
+    "2",
+    "--likelihood",
+    "logistic-mixture",
+    "--mixtures",
+    "2",
+];
+
 /// 300 colour 8x8 images of uniformly drawn bytes in an `.npy`.
 pub fn uniform_bytes(dir: &std::path::Path) -> std::path::PathBuf {
     let npy = dir.join("bytes.npy");

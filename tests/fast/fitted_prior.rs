@@ -263,22 +263,7 @@ fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
     let tmp = tempfile::tempdir().unwrap();
     let npy = uniform_bytes(tmp.path());
     let run = tmp.path().join("run");
-    let flags = [
-        "--arch",
-        "hierarchical",
-        "--width",
-        "8",
-        "--depth",
-        "1",
-        "--latent",
-        "2",
-        "--likelihood",
-        "logistic-mixture",
-        "--mixtures",
-        "2",
-        "--epochs",
-        "1",
-    ];
+    let flags = [&TINY_HIERARCHICAL[..], &["--epochs", "1"]].concat();
     let o = train_ok(&train_args_on(&npy, &run, &flags));
     // A hierarchical run ends with its prior fitted at the defaults.
     assert!(run.join("samples-fitted.png").is_file());

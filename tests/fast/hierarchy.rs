@@ -226,26 +226,8 @@ fn a_hierarchical_run_trains_resumes_evaluates_and_samples() {
     // likelihood gives held-out ones less; a trained model lands just above.
     let tmp = tempfile::tempdir().unwrap();
     let npy = uniform_bytes(tmp.path());
-    let flags = [
-        "--arch",
-        "hierarchical",
-        "--width",
-        "8",
-        "--depth",
-        "1",
-        "--latent",
-        "2",
-        "--likelihood",
-        "logistic-mixture",
-        "--mixtures",
-        "2",
-        "--batch-size",
-        "32",
-        "--lr",
-        "3e-3",
-        "--clip-grad",
-        "200",
-    ];
+    let more = ["--batch-size", "32", "--lr", "3e-3", "--clip-grad", "200"];
+    let flags = [&TINY_HIERARCHICAL[..], &more].concat();
     let run = crate::variants::resumes_exactly(tmp.path(), &npy, &flags);
     let config = std::fs::read_to_string(run.join("config.json")).unwrap();
     assert!(config.contains("\"arch\": \"hierarchical\""), "{config}");
