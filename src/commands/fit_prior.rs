@@ -187,7 +187,8 @@ fn fit_and_write(
         "--components {most}: more than the {n} training images whose codes it fits; give fewer"
     );
     let dims = o.dims.min(code_values);
-    check_memory(n, code_values, most.min(n), dims)?;
+    let available = device::available_bytes(Device::Cpu);
+    check_memory(n, code_values, most.min(n), dims, available)?;
 
     report.note(&format!(
         "encoding {n} training and {} test images",
@@ -279,7 +280,13 @@ fn code_values(vae: &crate::model::Vae, groups: Option<usize>) -> Result<(usize,
 
 /// Refuses a fit whose float64 temporaries (the codes and their projections, EM's
 /// per-component distances) would not fit in memory, before any is made.
-fn check_memory(images: usize, values: usize, components: usize, dims: usize) -> Result<()> {
+fn check_memory(
+    images: usize,
+    values: usize,
+    components: usize,
+    dims: usize,
+    available: Option<u64>,
+) -> Result<()> {
     let (n, d, c, k) = (
         images as u128,
         values as u128,
@@ -287,7 +294,6 @@ fn check_memory(images: usize, values: usize, components: usize, dims: usize) ->
         dims as u128,
     );
     let needed = 8 * (4 * n * d + 3 * c * n * k + 2 * c * k * k);
-    let available = device::available_bytes(Device::Cpu);
     ensure!(
         available.is_none_or(|a| needed <= u128::from(a)),
         "fitting {components} components to {images} codes of {values} values in {dims} \
@@ -358,4 +364,28 @@ pub fn load_prior(run: &Path, vae: &Vae) -> Result<FittedPrior> {
     run::check_regular(&path)?;
     let allowed: Vec<i64> = vae.code_lengths().iter().map(|&l| l as i64).collect();
     FittedPrior::load(&path, &allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fit_past_the_memory_is_refused_before_any_work() {
+        // 6,000 codes of 5,392 values and 34 components in 64 coordinates: 1,288 MiB of
+        // float64 temporaries (8 bytes x (4 x 6000 x 5392 + 3 x 34 x 6000 x 64 + 2 x 34 x 64 x 64)).
+        let args = (6000, 5392, 34, 64);
+        let check = |available| check_memory(args.0, args.1, args.2, args.3, available);
+        assert!(check(Some(2 << 30)).is_ok());
+        assert!(check(None).is_ok(), "unknown memory: let libtorch try");
+        let err = check(Some(1 << 30)).unwrap_err().to_string();
+        assert!(
+            err.contains("needs about 1288 MiB, more than the 1024 MiB"),
+            "{err}"
+        );
+        assert!(
+            err.contains("use fewer --images, --groups, --components or --dims"),
+            "{err}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The ex-post prior (`model::fitted`, `tch-vae fit-prior`): EM finds a mixture it was
 //! given, its density is the normal densities' sum, its draws have the mixture's moments,
 //! the randomised subspace keeps what LAPACK's eigendecomposition finds, the prefix draw
-//! decodes as the model does, and the command fits, samples and refuses what does not fit.
+//! decodes as the model does (the command: `fit_prior_command.rs`).
 use crate::common::*;
 use tch::{Device, Kind, Tensor};
 use tch_vae::model::fitted::gmm::{EmSettings, Gmm};
@@ -255,124 +255,5 @@ fn prefix_codes_decode_as_the_model_does() {
     assert!(
         err.to_string().contains("one of [3, 51, 99, 291, 483]"),
         "{err}"
-    );
-}
-
-#[test]
-fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let npy = uniform_bytes(tmp.path());
-    let run = tmp.path().join("run");
-    let flags = [&TINY_HIERARCHICAL[..], &["--epochs", "1"]].concat();
-    let o = train_ok(&train_args_on(&npy, &run, &flags));
-    // A hierarchical run ends with its prior fitted at the defaults.
-    assert!(run.join("samples-fitted.png").is_file());
-    assert!(
-        stderr(&o).contains("fitted an ex-post prior")
-            || stdout(&o).contains("fitted an ex-post prior")
-    );
-    let r = run.to_str().unwrap();
-    let o = tch_vae(&["fit-prior", "--run", r, "--components", "3", "--dims", "16"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("fitted-prior.json")).unwrap())
-            .unwrap();
-    // 8x8 images: groups at 1x1, 4x4, 8x8; the default models the two above 8x8.
-    assert_eq!(report["groups"], 2, "{report}");
-    assert_eq!(report["code_values"], 2 + 2 * 16, "{report}");
-    assert_eq!(report["dims"], 16, "{report}");
-    assert!(
-        report["test_log_likelihood"].as_f64().unwrap().is_finite(),
-        "{report}"
-    );
-    assert!(run.join("samples-fitted.png").is_file());
-    // sample --fitted-prior: the same seed redraws fit-prior's picture.
-    let again = tmp.path().join("again.png");
-    let o = tch_vae(&[
-        "sample",
-        "--run",
-        r,
-        "--fitted-prior",
-        "--seed",
-        "0",
-        "--output",
-        again.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        std::fs::read(&again).unwrap(),
-        std::fs::read(run.join("samples-fitted.png")).unwrap()
-    );
-    // auto (the default): the count of the best held-out log-likelihood among those tried.
-    let o = tch_vae(&["fit-prior", "--run", r, "--dims", "8"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("fitted-prior.json")).unwrap())
-            .unwrap();
-    let tried = report["tried"].as_array().unwrap();
-    let best = tried
-        .iter()
-        .max_by(|a, b| {
-            a["held_out_log_likelihood"]
-                .as_f64()
-                .partial_cmp(&b["held_out_log_likelihood"].as_f64())
-                .unwrap()
-        })
-        .unwrap();
-    assert_eq!(report["components"], best["components"], "{report}");
-    // plot redraws the picture that fit-prior drew.
-    let drawn = std::fs::read(run.join("samples-fitted.png")).unwrap();
-    std::fs::remove_file(run.join("samples-fitted.png")).unwrap();
-    let o = tch_vae(&["plot", "--run", r, "--data", npy.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        std::fs::read(run.join("samples-fitted.png")).unwrap(),
-        drawn
-    );
-    // Refusals, each naming the flag or file and the fix.
-    fails_with(
-        &["fit-prior", "--run", r, "--components", "0"],
-        &["--components", "from 1"],
-    );
-    fails_with(
-        &["fit-prior", "--run", r, "--components", "999"],
-        &["--components 999", "training images"],
-    );
-    fails_with(
-        &["fit-prior", "--run", r, "--groups", "4"],
-        &["--groups 4", "3 groups"],
-    );
-    fails_with(
-        &[
-            "sample",
-            "--run",
-            r,
-            "--fitted-prior",
-            "--output",
-            run.join("samples.png").to_str().unwrap(),
-        ],
-        &["samples.png", "never replaces"],
-    );
-    std::fs::write(run.join("fitted-prior.safetensors"), b"not a tensor file").unwrap();
-    fails_with(
-        &["sample", "--run", r, "--fitted-prior"],
-        &["fitted-prior.safetensors"],
-    );
-    std::fs::remove_file(run.join("fitted-prior.safetensors")).unwrap();
-    fails_with(
-        &["sample", "--run", r, "--fitted-prior"],
-        &["tch-vae fit-prior --run"],
-    );
-}
-
-#[test]
-fn fit_prior_refuses_a_conditional_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tiny_run(tmp.path(), &["--conditional"]);
-    // A flat run is left as it was trained.
-    assert!(!run.join("fitted-prior.json").exists());
-    fails_with(
-        &["fit-prior", "--run", run.to_str().unwrap()],
-        &["conditional", "unconditional runs"],
     );
 }

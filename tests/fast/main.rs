@@ -9,6 +9,7 @@ mod cli_errors;
 mod compare;
 mod data;
 mod export;
+mod fit_prior_command;
 mod fitted_prior;
 mod folders;
 mod hierarchy;
