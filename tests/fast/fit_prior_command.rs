@@ -130,6 +130,30 @@ fn a_flat_run_fits_its_whole_z_and_oversized_files_are_refused() {
     assert_eq!(report["dims"], 2, "{report}");
     assert_eq!(report["kept_variance"], 1.0, "{report}");
     assert!(report["groups"].is_null(), "{report}");
+    // FIFOs in place of the prior or its report are named, never opened to wait on.
+    let fifo = |name: &str| {
+        let path = run.join(name);
+        std::fs::rename(&path, tmp.path().join(name)).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        path
+    };
+    let path = fifo("fitted-prior.json");
+    fails_with(
+        &["plot", "--run", r],
+        &["fitted-prior.json", "not a regular file"],
+    );
+    std::fs::remove_file(&path).unwrap();
+    std::fs::rename(tmp.path().join("fitted-prior.json"), &path).unwrap();
+    fifo("fitted-prior.safetensors");
+    fails_with(
+        &["sample", "--run", r, "--fitted-prior"],
+        &["fitted-prior.safetensors", "not a regular file"],
+    );
+    std::fs::remove_file(run.join("fitted-prior.safetensors")).unwrap();
     // A file past the size any prior has is refused before it is read (a sparse file).
     let file = std::fs::File::create(run.join("fitted-prior.safetensors")).unwrap();
     file.set_len((1 << 30) + 1).unwrap();

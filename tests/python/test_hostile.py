@@ -45,6 +45,20 @@ def test_a_fifo_in_a_run_is_named_not_waited_on(tiny_run, tmp_path, name):
         signal.signal(signal.SIGALRM, previous)
 
 
+def test_a_fifo_as_the_fitted_prior_is_named_not_waited_on(tiny_run, tmp_path):
+    from tch_vae import load_fitted_prior
+    run = copy_run(tiny_run, tmp_path)
+    os.mkfifo(run / "fitted-prior.safetensors")
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(ValueError, match=r"fitted-prior.safetensors is a FIFO \(named pipe\), not a regular file"):
+            load_fitted_prior(run)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_config_past_its_bound_is_refused_before_it_is_read(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     with open(run / "config.json", "ab") as f:
