@@ -12,7 +12,8 @@ from pathlib import Path
 RUN_FILES = (
     "config.json", "weights.safetensors", "checkpoint.safetensors", "metrics.csv",
     "threads.csv", "loss.svg", "vae.pt", "eval.json", "samples.png", "reconstructions.png",
-    "latent.svg", "interpolation.png", "manifold.png", ".tch-vae.lock",
+    "latent.svg", "interpolation.png", "manifold.png", "fitted-prior.safetensors",
+    "fitted-prior.json", "samples-fitted.png", ".tch-vae.lock",
 )
 #: TensorBoard's event files, also the run's own.
 EVENTS_PREFIX = "events.out.tfevents."
