@@ -2,6 +2,7 @@
 reads only regular files (a FIFO never hangs it), bounds what it reads, never builds a
 model that its weights do not match, never replaces a run's own files, never unpickles
 data, and ddp_train.py writes metrics.csv back by column name."""
+import contextlib
 import csv
 import importlib.util
 import json
@@ -29,34 +30,34 @@ def _hung(signum, frame):
     raise TimeoutError("the read waited on the FIFO")
 
 
+@contextlib.contextmanager
+def no_hang(seconds: int = 20):
+    """A hang inside fails the test instead of stalling the suite."""
+    previous = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.mark.parametrize("name", ["config.json", "weights.safetensors", "metrics.csv"])
 def test_a_fifo_in_a_run_is_named_not_waited_on(tiny_run, tmp_path, name):
     run = copy_run(tiny_run, tmp_path)
     (run / name).unlink()
     os.mkfifo(run / name)  # no writer: a plain open would wait forever
     read = read_metrics if name == "metrics.csv" else load_run
-    previous = signal.signal(signal.SIGALRM, _hung)
-    signal.alarm(20)  # a hang fails the test instead of stalling the suite
-    try:
-        with pytest.raises(ValueError, match=rf"{name} is a FIFO \(named pipe\), not a regular file"):
-            read(run)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    with no_hang(), pytest.raises(ValueError, match=rf"{name} is a FIFO \(named pipe\), not a regular file"):
+        read(run)
 
 
 def test_a_fifo_as_the_fitted_prior_is_named_not_waited_on(tiny_run, tmp_path):
     from tch_vae import load_fitted_prior
     run = copy_run(tiny_run, tmp_path)
     os.mkfifo(run / "fitted-prior.safetensors")
-    previous = signal.signal(signal.SIGALRM, _hung)
-    signal.alarm(20)
-    try:
-        with pytest.raises(ValueError, match=r"fitted-prior.safetensors is a FIFO \(named pipe\), not a regular file"):
-            load_fitted_prior(run)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    with no_hang(), pytest.raises(ValueError, match=r"fitted-prior.safetensors is a FIFO \(named pipe\), not a regular file"):
+        load_fitted_prior(run)
 
 
 def test_a_config_past_its_bound_is_refused_before_it_is_read(tiny_run, tmp_path):

@@ -18,13 +18,4 @@ cp "$OUT/$name"/{config.json,metrics.csv,threads.csv,reconstructions.png,samples
 "$PY" score.py "$D6K" "scores-$name.json" own-t1.0="$OUT/$name" fitted-t1.0="$OUT/$name:fitted" \
     2>&1 | tee "scores-$name.log"
 # Before and after, side by side (README): the model's own prior, then the fitted prior.
-"$PY" - "$name" <<'PY'
-import sys
-from PIL import Image
-name = sys.argv[1]
-own, fitted = (Image.open(f"{name}/{k}.png") for k in ("samples", "samples-fitted"))
-out = Image.new("RGB", (own.width + fitted.width + 12, own.height), (255, 255, 255))
-out.paste(own, (0, 0))
-out.paste(fitted, (own.width + 12, 0))
-out.save(f"{name}/own-vs-fitted.png")
-PY
+"$PY" side_by_side.py "$name/samples.png" "$name/samples-fitted.png" "$name/own-vs-fitted.png"

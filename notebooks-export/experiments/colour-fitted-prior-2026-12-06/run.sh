@@ -70,16 +70,8 @@ for d in 32 128 512; do specs+=("sweep-c5-d$d=$WORK/sweep-c5-d$d:fitted"); done
     fitted-t1.0="$WORK/digits1500:fitted" deep-own-t1.0="$WORK/digits1500-deep" \
     deep-fitted-t1.0="$WORK/digits1500-deep:fitted" 2>&1 | tee scores-digits1500.log
 
-# Before and after, side by side (README): the model's own prior, then the fitted prior.
+# Before and after, side by side: the model's own prior, then the fitted prior.
 for name in digits6k digits1500 digits1500-deep; do
-    "$PY" - "$name" <<'PY'
-import sys
-from PIL import Image
-name = sys.argv[1]
-own, fitted = (Image.open(f"{name}/samples-{k}-t1.0.png") for k in ("own", "fitted"))
-out = Image.new("RGB", (own.width + fitted.width + 12, own.height), (255, 255, 255))
-out.paste(own, (0, 0))
-out.paste(fitted, (own.width + 12, 0))
-out.save(f"{name}/own-vs-fitted.png")
-PY
+    "$PY" side_by_side.py "$name/samples-own-t1.0.png" "$name/samples-fitted-t1.0.png" \
+        "$name/own-vs-fitted.png"
 done
