@@ -76,11 +76,6 @@ impl FittedPrior {
         })
     }
 
-    /// The latent values it draws (D).
-    pub fn codes(&self) -> i64 {
-        self.subspace.mean.size()[0]
-    }
-
     /// `n` codes, `[n, D]` in float32, the mixture's spread times `temperature`.
     pub fn sample(&self, n: i64, temperature: f64) -> Tensor {
         self.subspace
