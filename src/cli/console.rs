@@ -85,7 +85,8 @@ impl Reporter for Console {
         self.epoch_seconds.push(row.epoch_seconds);
         let left = epochs.saturating_sub(row.epoch);
         let rest = time_left(&self.epoch_seconds, left).map_or_else(String::new, |t| {
-            format!(" | {t} to the end ({left} epochs)")
+            let unit = if left == 1 { "epoch" } else { "epochs" };
+            format!(" | {t} to the end ({left} {unit})")
         });
         println!("{}{rest}", row.summary(epochs, train_images));
     }
@@ -111,13 +112,18 @@ impl Reporter for Console {
     }
 }
 
-/// The time `left` more epochs take at the mean pace of `done` ("about 12 min"), once at
-/// least one epoch has run in this process; None when none is left.
+/// Epochs whose mean pace predicts the next: the recent ones, because the first epoch carries
+/// libtorch's warm-up and the machine's load changes during a long run.
+const PACE_EPOCHS: usize = 3;
+
+/// The time `left` more epochs take at the mean pace of the last `PACE_EPOCHS` of `done`
+/// ("about 12 min"), once at least one epoch has run in this process; None when none is left.
 fn time_left(done: &[f64], left: usize) -> Option<String> {
     if left == 0 || done.is_empty() {
         return None;
     }
-    let secs = done.iter().sum::<f64>() / done.len() as f64 * left as f64;
+    let recent = &done[done.len().saturating_sub(PACE_EPOCHS)..];
+    let secs = recent.iter().sum::<f64>() / recent.len() as f64 * left as f64;
     Some(if secs < 90.0 {
         format!("about {secs:.0} s")
     } else if secs < 5400.0 {
@@ -132,11 +138,20 @@ mod tests {
     use super::time_left;
 
     #[test]
-    fn the_time_to_the_end_is_the_mean_pace_times_the_epochs_left() {
+    fn the_time_to_the_end_is_the_recent_mean_pace_times_the_epochs_left() {
         assert_eq!(time_left(&[], 5), None);
         assert_eq!(time_left(&[10.0], 0), None);
         assert_eq!(time_left(&[10.0, 20.0], 4).as_deref(), Some("about 60 s"));
         assert_eq!(time_left(&[60.0], 30).as_deref(), Some("about 30 min"));
         assert_eq!(time_left(&[3600.0], 3).as_deref(), Some("about 3.0 h"));
+        // A slow first epoch (warm-up, a busy machine) stops counting after three more.
+        assert_eq!(
+            time_left(&[500.0, 10.0, 10.0, 10.0], 2).as_deref(),
+            Some("about 20 s")
+        );
+        assert_eq!(
+            time_left(&[500.0, 10.0, 10.0], 1).as_deref(),
+            Some("about 3 min")
+        );
     }
 }

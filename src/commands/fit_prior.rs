@@ -226,7 +226,7 @@ fn fit_and_write(
         groups,
         train_images: n,
         test_images: data.test.len(),
-        kept_variance: prior.subspace.kept,
+        kept_variance: outcome.kept_variance,
         iterations: outcome.iterations,
         converged: outcome.converged,
         train_log_likelihood: mean_log(&train),

@@ -40,6 +40,8 @@ pub struct FittedPrior {
 pub struct FitOutcome {
     pub prior: FittedPrior,
     pub components: usize,
+    /// The share of the codes' variance the principal subspace keeps.
+    pub kept_variance: f64,
     pub iterations: usize,
     pub converged: bool,
     /// The counts `--components auto` tried (empty when given one).
@@ -51,7 +53,7 @@ impl FittedPrior {
     /// random numbers from libtorch's generator (seed it first).
     pub fn fit(codes: &Tensor, s: &FitSettings) -> Result<FitOutcome> {
         let codes = codes.to_kind(Kind::Double);
-        let subspace = pca::fit(&codes, s.dims)?;
+        let (subspace, kept_variance) = pca::fit(&codes, s.dims)?;
         let y = subspace.project(&codes);
         let em = |components| EmSettings {
             components,
@@ -70,6 +72,7 @@ impl FittedPrior {
                 gmm: fitted.gmm,
             },
             components,
+            kept_variance,
             iterations: fitted.iterations,
             converged: fitted.converged,
             tried,
@@ -185,11 +188,7 @@ impl FittedPrior {
             "scale_tril: not lower-triangular with a positive diagonal"
         );
         Ok(FittedPrior {
-            subspace: Subspace {
-                mean,
-                basis,
-                kept: f64::NAN,
-            },
+            subspace: Subspace { mean, basis },
             gmm: Gmm {
                 weights,
                 means,

@@ -16,8 +16,6 @@ pub struct Subspace {
     pub mean: Tensor,
     /// `[D, k]`, orthonormal columns; the identity when `k = D` (no projection).
     pub basis: Tensor,
-    /// The share of the codes' variance the subspace keeps (1 without projection).
-    pub kept: f64,
 }
 
 impl Subspace {
@@ -32,18 +30,16 @@ impl Subspace {
     }
 }
 
-/// The top `k` principal directions of `z` (`[n, D]`, float64); all `D` of them, as the
-/// identity, when `k >= D`.
-pub fn fit(z: &Tensor, k: usize) -> Result<Subspace> {
+/// The top `k` principal directions of `z` (`[n, D]`, float64), all `D` of them as the
+/// identity when `k >= D`, and the share of the codes' variance they keep (1 without
+/// projection).
+pub fn fit(z: &Tensor, k: usize) -> Result<(Subspace, f64)> {
     let (n, d) = (z.size()[0], z.size()[1]);
     let opts = (Kind::Double, z.device());
     let mean = z.mean_dim(&[0i64][..], false, Kind::Double);
     if k as i64 >= d {
-        return Ok(Subspace {
-            mean,
-            basis: Tensor::eye(d, opts),
-            kept: 1.0,
-        });
+        let basis = Tensor::eye(d, opts);
+        return Ok((Subspace { mean, basis }, 1.0));
     }
     let a = z - &mean; // [n, D]
     let total = a.square().sum(Kind::Double).double_value(&[]);
@@ -72,9 +68,7 @@ pub fn fit(z: &Tensor, k: usize) -> Result<Subspace> {
         .square()
         .sum(Kind::Double)
         .double_value(&[]);
-    Ok(Subspace {
-        mean,
-        basis: v.narrow(1, 0, k).contiguous(), // [D, k]
-        kept: if total > 0.0 { kept_sq / total } else { 1.0 },
-    })
+    let basis = v.narrow(1, 0, k).contiguous(); // [D, k]
+    let kept = if total > 0.0 { kept_sq / total } else { 1.0 };
+    Ok((Subspace { mean, basis }, kept))
 }
