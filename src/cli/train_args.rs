@@ -201,7 +201,8 @@ pub struct TrainArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Train on the first N training images only (quick runs, tests).
+    /// Train on N training images only (quick runs, tests): a file's first N; of an image
+    /// folder, N drawn with --seed from every class (its files run class by class).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub limit: Option<usize>,
     /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process

@@ -132,6 +132,9 @@ pub fn train(req: &TrainRequest, report: &mut dyn Reporter) -> Result<PathBuf> {
     if let Some(note) = req.hierarchical_defaults_taken(&run) {
         report.note(&note);
     }
+    if let Some(note) = run.few_updates_note(data.train.len()) {
+        report.note(&note);
+    }
     report.note(&format!(
         "training {} VAE ({} likelihood) on {} ({} train / {} test images, data loaded in {:.3} s) on {}; run folder {}",
         run.model.describe(),

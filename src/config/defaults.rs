@@ -93,3 +93,11 @@ pub fn default_conv_channels(height: usize, width: usize) -> Vec<usize> {
 /// in 64 coordinates) the samples' Frechet distance was lowest at 64 of 32, 64, 128, 256 and
 /// 512 (notebooks-export/RESULTS.md, "An ex-post prior for the samples").
 pub const FIT_PRIOR_DIMS: usize = 64;
+
+/// Updates (epochs times batches) below which `--arch hierarchical`'s pictures were not yet
+/// recognisable on the developers' sets, so that a run says so at its start: 6,000 colour
+/// digits were at 1,880 (the default 10 epochs); 2,704 sprites were not at 850 or 1,700,
+/// and were at 3,400 (notebooks-export/RESULTS.md, "The sprites with the ex-post prior").
+pub const FEW_UPDATES: usize = 1_800;
+/// The updates the sprites took, which that note's suggested `--epochs` gives.
+pub const PICTURE_UPDATES: usize = 3_400;

@@ -141,6 +141,39 @@ impl TrainRequest {
     }
 }
 
+impl RunConfig {
+    /// A note when a hierarchical run's epochs give it fewer updates than its pictures
+    /// needed on the developers' sets ([`defaults::FEW_UPDATES`]), with the `--epochs` that
+    /// gives the sprites' count; None for other models or enough updates.
+    pub fn few_updates_note(&self, train_images: usize) -> Option<String> {
+        if self.model.arch != Arch::Hierarchical {
+            return None;
+        }
+        let batches = train_images.div_ceil(self.train.batch_size.max(1)).max(1);
+        let updates = self.train.epochs * batches;
+        (updates < defaults::FEW_UPDATES).then(|| {
+            let epochs = defaults::PICTURE_UPDATES
+                .div_ceil(batches)
+                .min(super::MAX_EPOCHS);
+            let plural = |n: usize, one: &'static str, many: &'static str| match n {
+                1 => one,
+                _ => many,
+            };
+            format!(
+                "{} {} of {batches} {} {} {updates} update{}: too few for recognisable \
+                 pictures on the developers' colour sets, which took 1,880 (6,000 digits) to \
+                 3,400 (2,704 sprites; notebooks-export/RESULTS.md). For samples, give \
+                 --epochs {epochs} (at least 3,400 updates here)",
+                self.train.epochs,
+                plural(self.train.epochs, "epoch", "epochs"),
+                plural(batches, "batch", "batches"),
+                plural(self.train.epochs, "is", "are"),
+                plural(updates, "", "s"),
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::ModelConfig;
@@ -154,5 +187,43 @@ mod tests {
         json["depth"] = serde_json::json!([1, 3, 6]);
         let many: ModelConfig = serde_json::from_value(json).unwrap();
         assert_eq!((many.depth_at(0), many.depth_at(2)), (1, 6));
+    }
+
+    #[test]
+    fn a_hierarchical_run_with_few_updates_says_how_many_epochs_give_enough() {
+        use crate::config::{Arch, RunConfig, TrainConfig};
+        let config = |arch| {
+            let mut model = ModelConfig::mlp(32, 32, vec![], 8);
+            model.arch = arch;
+            let mut train = TrainConfig::defaults();
+            train.batch_size = 32;
+            RunConfig {
+                version: String::new(),
+                model,
+                train,
+                data: Default::default(),
+                numerics: None,
+            }
+        };
+        let run = config(Arch::Hierarchical);
+        // The sprites' 2,704 images: 85 batches of 32, 850 updates in 10 epochs; 3,400
+        // updates are 40 epochs (counted by hand).
+        let note = run.few_updates_note(2704).expect("850 updates");
+        assert!(
+            note.starts_with("10 epochs of 85 batches are 850 updates")
+                && note.contains("--epochs 40 "),
+            "{note}"
+        );
+        // The digits' 6,000: 188 batches, 1,880 updates, enough.
+        assert_eq!(run.few_updates_note(6000), None);
+        // A set smaller than a batch: one update an epoch.
+        let note = run.few_updates_note(5).unwrap();
+        assert!(
+            note.starts_with("10 epochs of 1 batch are 10 updates")
+                && note.contains("--epochs 3400 "),
+            "{note}"
+        );
+        // Other models are not told.
+        assert_eq!(config(Arch::Mlp).few_updates_note(10), None);
     }
 }

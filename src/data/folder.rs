@@ -184,6 +184,8 @@ pub fn read(
     );
     // The test split and --limit are chosen from the file list, before anything is
     // decoded: the same images as splitting the decoded set, without decoding the rest.
+    // --limit draws its images with the seed (the list runs class by class), keeping their
+    // order.
     if !split {
         let is_test = super::split::test_mask(train.len(), options.test_fraction, options.seed)
             .with_context(|| format!("--data {}", dir.display()))?;
@@ -192,8 +194,9 @@ pub fn read(
             .into_iter()
             .partition(|_| held_out.next().unwrap_or(false));
     }
-    if let Some(limit) = options.limit {
-        train.truncate(limit);
+    if let Some(limit) = options.limit.filter(|&n| n < train.len()) {
+        let mut kept = super::split::limit_mask(train.len(), limit, options.seed).into_iter();
+        train.retain(|_| kept.next().unwrap_or(false));
     }
     let classes: Vec<String> = classes.iter().map(|c| display_name(c)).collect();
     let key = cache_key(&train, &test, wanted)?;

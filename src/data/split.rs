@@ -24,6 +24,20 @@ pub fn test_mask(n: usize, fraction: f64, seed: u64) -> Result<Vec<bool>> {
     Ok(is_test)
 }
 
+/// The stream of [`permutation`] that `--limit` draws from, apart from the test split's.
+const LIMIT_STREAM: u64 = 0x6C_696D_6974; // "limit" in ASCII
+
+/// Which `keep` of `n` images `--limit` keeps from an image folder, drawn with `seed`; the
+/// same on every machine. A folder lists its images class by class, so its first `keep`
+/// would be the first classes only.
+pub fn limit_mask(n: usize, keep: usize, seed: u64) -> Vec<bool> {
+    let mut kept = vec![false; n];
+    for i in permutation(n, seed ^ LIMIT_STREAM).into_iter().take(keep) {
+        kept[i] = true;
+    }
+    kept
+}
+
 /// Moves a `fraction` of `raw`'s training images (rounded, at least one) into its test split.
 pub fn hold_out_test(raw: &mut RawData, fraction: f64, seed: u64) -> Result<()> {
     let is_test = test_mask(raw.train_labels.len(), fraction, seed)?;

@@ -371,14 +371,28 @@ fn limit_applies_before_decoding_and_sizes_are_read_from_headers_first() {
         grey(&data.join(format!("train/{i}.png")), 4, 4, i);
     }
     grey(&data.join("test/0.png"), 4, 4, 9);
-    // The last training image (in name order) is not an image: --limit 5 never opens it.
-    std::fs::write(data.join("train/5.png"), b"not a png").unwrap();
     let limited = LoadOptions {
         limit: Some(5),
         ..options(None)
     };
+    // Which image --limit 5 leaves out: the one whose first pixel (its seed) is missing.
+    let kept = load(&data, &limited).unwrap().train.images;
+    assert_eq!(kept.size()[0], 5);
+    let firsts: Vec<u8> = (0..5)
+        .map(|i| Vec::<u8>::try_from(kept.get(i)).unwrap()[0])
+        .collect();
+    assert!(
+        firsts.windows(2).all(|w| w[0] < w[1]),
+        "the list's order: {firsts:?}"
+    );
+    let left_out = (0..6u8).find(|i| !firsts.contains(i)).unwrap();
+    // Made not an image, it is never opened under --limit 5; without, it is named.
+    let bad = format!("{left_out}.png");
+    std::fs::write(data.join("train").join(&bad), b"not a png").unwrap();
     assert_eq!(load(&data, &limited).unwrap().train.len(), 5);
-    assert!(err(&data, &options(None)).contains("5.png: cannot decode the image"));
+    assert!(err(&data, &options(None)).contains(&format!("{bad}: cannot decode the image")));
+    std::fs::remove_file(data.join("train").join(&bad)).unwrap();
+    grey(&data.join("train/5.png"), 4, 4, 5);
     // A header that declares 30000 x 30000 RGB pixels (2.5 GiB decoded) is refused from
     // the header alone, before anything is decoded or allocated.
     let huge = data.join("train/5.png");
@@ -398,6 +412,43 @@ fn limit_applies_before_decoding_and_sizes_are_read_from_headers_first() {
         ),
         "{e}"
     );
+}
+
+#[test]
+fn limit_on_class_folders_draws_from_every_class_with_the_seed() {
+    // A folder lists its images class by class: the first 8 of 4 classes of 10 would be
+    // one class. --limit draws them with the seed instead, keeping the list's order.
+    let tmp = tempfile::tempdir().unwrap();
+    for class in 0..4u8 {
+        for i in 0..10u8 {
+            let name = format!("train/c{class}/{i}.png");
+            grey(&tmp.path().join(name), 4, 4, class * 10 + i);
+        }
+    }
+    grey(&tmp.path().join("test/c0/0.png"), 4, 4, 99);
+    let labels = |limit, seed| {
+        let o = LoadOptions {
+            limit: Some(limit),
+            seed,
+            ..options(None)
+        };
+        Vec::<i64>::try_from(&load(tmp.path(), &o).unwrap().train.labels).unwrap()
+    };
+    let first = labels(8, 3);
+    assert_eq!(first.len(), 8);
+    assert!(first.windows(2).all(|w| w[0] <= w[1]), "{first:?}");
+    let classes = |l: &[i64]| l.iter().collect::<std::collections::BTreeSet<_>>().len();
+    assert!(classes(&first) >= 3, "{first:?}");
+    assert_eq!(labels(8, 3), first, "the same seed, the same images");
+    // Over 20 seeds, every class is drawn about 8 / 4 = 2 times a draw (a first-N rule
+    // would give class 0 all 160).
+    let counts = (0..20).fold([0; 4], |mut c, seed| {
+        labels(8, seed).iter().for_each(|&l| c[l as usize] += 1);
+        c
+    });
+    assert!(counts.iter().all(|&c| (20..=60).contains(&c)), "{counts:?}");
+    // A limit past the images keeps them all.
+    assert_eq!(labels(100, 3).len(), 40);
 }
 
 #[test]

@@ -414,6 +414,13 @@ fn colour_images_without_arch_or_likelihood_get_the_colour_recipe() {
         ),
         "{said}"
     );
+    // Its updates, too few: 270 training images in batches of 100 are 3 an epoch, so 3,400
+    // take 1,134 epochs (counted by hand).
+    assert!(
+        said.contains("1 epoch of 3 batches is 3 updates: too few")
+            && said.contains("give --epochs 1134 (at least 3,400 updates here)"),
+        "{said}"
+    );
     // The recipe takes its own flags (sizes, components) without naming the architecture.
     let (m, _) = model_of(
         "tuned",

@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
-"""How digit-like are a run's samples? A small CNN trained on the colour digits' own
-training images (labels from make_colour_digits.py) classifies n samples of each kind; the
-scores are those of the Inception Score family, with this classifier in Inception's place:
+"""How data-like are a run's samples? A small CNN trained on the data's own training images
+(the digits' labels from make_colour_digits.py, or a folder's class subfolders: the sprites'
+shapes) classifies n samples of each kind; the scores are those of the Inception Score
+family, with this classifier in Inception's place:
 
 - confident: the share of images it gives one class at least 0.9 (real test digits: near 1;
   noise or fragments: low);
 - mean max p: the mean of its largest class probability;
 - class entropy (bits): the entropy of the mean class distribution, log2(10) = 3.32 when the
-  samples cover the ten digits evenly;
-- score: exp(E KL(p(y|x) || p(y))), from 1 (no digit, or one digit always) to 10;
-- frechet: the Frechet distance (FID's formula) between the samples' and the test digits'
+  samples cover the ten digits evenly (log2(4) = 2 for the sprites' four shapes);
+- score: exp(E KL(p(y|x) || p(y))), from 1 (no digit, or one digit always) to the classes;
+- frechet: the Frechet distance (FID's formula) between the samples' and the test images'
   features (the classifier's last hidden layer, 128 values): 0 for the same distribution.
   A classifier trained on clean digits is confident on many things that are not digits
   (multicoloured blobs among them), so the first four can praise noise; the distance
   compares the whole distribution of features, and is the one to read first.
 
-    python score.py DATA.npz OUT.json NAME=RUN[:fitted][:T] ...
+    python score.py DATA OUT.json NAME=RUN[:fitted][:T] ...
+
+DATA: a .npz of make_colour_digits.py, or an image folder with train/ and test/ of class
+subfolders (make_sprites.py's).
 
 NAME=RUN draws from the model's prior at temperature T (default 1), NAME=RUN:fitted from
 the run's fitted prior (tch-vae fit-prior); N training digits are scored as "train" (the
@@ -36,15 +40,32 @@ from tch_vae import load_fitted_prior, load_run, sample_fitted  # noqa: E402
 N = 1000
 data, out, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
 torch.manual_seed(0)
-d = np.load(data)
 to_x = lambda a: torch.tensor(a).float().div(255).permute(0, 3, 1, 2)  # noqa: E731
-x_train, y_train = to_x(d["x_train"]), torch.tensor(d["y_train"]).long()
-x_test, y_test = to_x(d["x_test"]), torch.tensor(d["y_test"]).long()
+
+
+def folder(split: Path, classes: list) -> tuple:
+    """The PNGs of split/CLASS/ as images in [0, 1] and class labels, in the files' own
+    order (make_sprites.py numbers them across the classes, so the first N are a mix)."""
+    from PIL import Image
+    files = sorted(((f, c) for c, name in enumerate(classes) for f in (split / name).glob("*.png")),
+                   key=lambda fc: fc[0].name)
+    images = np.stack([np.asarray(Image.open(f).convert("RGB")) for f, _ in files])
+    return to_x(images), torch.tensor([c for _, c in files]).long()
+
+
+if Path(data).is_dir():
+    classes = sorted(p.name for p in (Path(data) / "train").iterdir() if p.is_dir())
+    (x_train, y_train), (x_test, y_test) = (folder(Path(data) / s, classes) for s in ("train", "test"))
+else:
+    d = np.load(data)
+    x_train, y_train = to_x(d["x_train"]), torch.tensor(d["y_train"]).long()
+    x_test, y_test = to_x(d["x_test"]), torch.tensor(d["y_test"]).long()
+side = x_train.shape[-1] // 4
 
 clf = nn.Sequential(
     nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
     nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10))
+    nn.Flatten(), nn.Linear(64 * side * side, 128), nn.ReLU(), nn.Linear(128, int(y_train.max()) + 1))
 opt = torch.optim.Adam(clf.parameters(), 1e-3)
 for epoch in range(6):
     for idx in torch.randperm(len(x_train)).split(64):
@@ -54,7 +75,7 @@ for epoch in range(6):
 clf.eval()
 with torch.no_grad():
     accuracy = (clf(x_test).argmax(1) == y_test).float().mean().item()
-print(f"classifier: {accuracy:.3f} accuracy on the {len(x_test)} test digits")
+print(f"classifier: {accuracy:.3f} accuracy on the {len(x_test)} test images")
 
 
 def features(images: torch.Tensor) -> torch.Tensor:
@@ -91,7 +112,7 @@ def scores(images: torch.Tensor) -> dict:
     }
 
 
-# The floor: N training digits against the test digits.
+# The floor: N training images against the test images.
 results = {"classifier_test_accuracy": accuracy, "samples": N, "train": scores(x_train[:N])}
 for spec in specs:
     name, rest = spec.split("=", 1)
