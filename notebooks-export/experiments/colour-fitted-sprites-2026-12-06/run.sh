@@ -9,7 +9,9 @@
 #   batch (twice the updates); not in the default RUNS: probes of why 10 epochs fall short;
 # - sprites64-12epochs: ../sprites64-hierarchical-2026-12-06's 64x64 run again on 6,000
 #   sprites (`--limit 2000`: the first 2,000 of 5,414 training images; all 586 test images;
-#   VDVAE's clipping; 12 epochs).
+#   VDVAE's clipping; 12 epochs). Built before b90821e, --limit kept the folder's first
+#   2,000 files: circles and crosses only. sprites64-12epochs-all-shapes: the same command
+#   from b90821e on, --limit drawing the 2,000 from every shape (not in the default RUNS).
 # Then eval (k = 20), the side-by-side pictures, score.py's Frechet distances (a shape
 # classifier trained on each set's own training sprites) and shapes.py's reconstructions of
 # four test sprites of each shape.
@@ -51,7 +53,7 @@ for run in ${RUNS:-sprites32-defaults sprites32-40epochs sprites64-12epochs}; do
         sprites32-40epochs) one "$run" /tmp/sprites32 --epochs 40 ;;
         sprites32-lr1e-3) one "$run" /tmp/sprites32 --lr 1e-3 ;;
         sprites32-batch16) one "$run" /tmp/sprites32 --batch-size 16 ;;
-        sprites64-12epochs) one "$run" /tmp/sprites64 --limit 2000 --epochs 12 \
-            --clip-grad 2457600 ;;
+        sprites64-12epochs | sprites64-12epochs-all-shapes) one "$run" /tmp/sprites64 \
+            --limit 2000 --epochs 12 --clip-grad 2457600 ;;
     esac
 done
