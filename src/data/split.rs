@@ -17,11 +17,7 @@ pub fn test_mask(n: usize, fraction: f64, seed: u64) -> Result<Vec<bool>> {
         "{n} images: --test-fraction {fraction} leaves no training image; give more images \
          or a smaller --test-fraction"
     );
-    let mut is_test = vec![false; n];
-    for i in permutation(n, seed).into_iter().take(n_test) {
-        is_test[i] = true;
-    }
-    Ok(is_test)
+    Ok(chosen(n, n_test, seed))
 }
 
 /// The stream of [`permutation`] that `--limit` draws from, apart from the test split's.
@@ -31,11 +27,16 @@ const LIMIT_STREAM: u64 = 0x6C_696D_6974; // "limit" in ASCII
 /// same on every machine. A folder lists its images class by class, so its first `keep`
 /// would be the first classes only.
 pub fn limit_mask(n: usize, keep: usize, seed: u64) -> Vec<bool> {
-    let mut kept = vec![false; n];
-    for i in permutation(n, seed ^ LIMIT_STREAM).into_iter().take(keep) {
-        kept[i] = true;
+    chosen(n, keep, seed ^ LIMIT_STREAM)
+}
+
+/// A mask of `n` with the first `k` of [`permutation`]`(n, seed)` set.
+fn chosen(n: usize, k: usize, seed: u64) -> Vec<bool> {
+    let mut mask = vec![false; n];
+    for i in permutation(n, seed).into_iter().take(k) {
+        mask[i] = true;
     }
-    kept
+    mask
 }
 
 /// Moves a `fraction` of `raw`'s training images (rounded, at least one) into its test split.
