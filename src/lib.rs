@@ -76,7 +76,7 @@
 //!     // Before libtorch's first operation (MKL reads its mode once).
 //!     tch_vae::native::numerics::init(Default::default())?;
 //!     let mut request = TrainRequest::defaults("/usr/share/datasets/fashion-mnist");
-//!     request.train.epochs = 2;
+//!     request.epochs = Some(2);
 //!     request.model.latent = Some(2);
 //!     let run_folder = tch_vae::commands::train(&request, &mut Quiet)?;
 //!     let run = tch_vae::run::load(&run_folder, tch::Device::Cpu)?;

@@ -45,8 +45,10 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     // No clap default: with --resume, the run's own count is the default.
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
-        "Number of passes over the training set (in total, with --resume) [default: {}]",
-        defaults::EPOCHS
+        "Number of passes over the training set (in total, with --resume) [default: {}; with \
+         --arch hierarchical, enough for at least {} updates (epochs times batches)]",
+        defaults::EPOCHS,
+        defaults::PICTURE_UPDATES
     ))]
     pub epochs: Option<usize>,
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>, help = format!(
@@ -269,6 +271,7 @@ impl TrainArgs {
             },
             train: TrainConfig {
                 data: self.data,
+                // For the checks before the data; the request's own field decides.
                 epochs: self.epochs.unwrap_or(defaults::EPOCHS),
                 // For the checks before the data; the request's own fields decide.
                 batch_size: batch_size.unwrap_or(defaults::BATCH_SIZE),
@@ -295,6 +298,7 @@ impl TrainArgs {
                 reproducible: self.reproducible,
                 ..TrainConfig::defaults()
             },
+            epochs: self.epochs,
             batch_size,
             lr: self.lr.or(from(|p| p.lr)),
             lr_schedule: self.lr_schedule.or(preset.as_ref().map(|p| p.lr_schedule)),

@@ -99,5 +99,21 @@ pub const FIT_PRIOR_DIMS: usize = 64;
 /// digits were at 1,880 (the default 10 epochs); 2,704 sprites were not at 850 or 1,700,
 /// and were at 3,400 (notebooks-export/RESULTS.md, "The sprites with the ex-post prior").
 pub const FEW_UPDATES: usize = 1_800;
-/// The updates the sprites took, which that note's suggested `--epochs` gives.
+/// The updates the sprites took: `--arch hierarchical`'s default epochs give at least
+/// these ([`epochs`]), and the note of a run given fewer suggests the `--epochs` that does.
 pub const PICTURE_UPDATES: usize = 3_400;
+
+/// The epochs of `arch` when `--epochs` is not given, for `train_images` in batches of
+/// `batch`: [`EPOCHS`], or for `--arch hierarchical` at least [`PICTURE_UPDATES`] updates
+/// (2,704 32x32 sprites: 40 epochs of 85 batches; CIFAR-10's 50,000: still 10).
+pub fn epochs(arch: super::Arch, train_images: usize, batch: usize) -> usize {
+    match arch {
+        super::Arch::Hierarchical => {
+            let batches = train_images.div_ceil(batch.max(1)).max(1);
+            PICTURE_UPDATES
+                .div_ceil(batches)
+                .clamp(EPOCHS, super::MAX_EPOCHS)
+        }
+        _ => EPOCHS,
+    }
+}

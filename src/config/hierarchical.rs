@@ -107,9 +107,9 @@ impl ModelFlags {
 }
 
 impl TrainRequest {
-    /// The training defaults of `--arch hierarchical` that `run` took (its rate, schedule,
-    /// batch and clipping are not the other models'), for the run to say; None for other
-    /// models, or when every one of them was given.
+    /// The training defaults of `--arch hierarchical` that `run` took (its epochs, rate,
+    /// schedule, batch and clipping are not the other models'), for the run to say; None
+    /// for other models, or when every one of them was given.
     pub fn hierarchical_defaults_taken(&self, run: &RunConfig) -> Option<String> {
         use clap::ValueEnum;
         if run.model.arch != Arch::Hierarchical {
@@ -118,6 +118,9 @@ impl TrainRequest {
         let t = &run.train;
         let schedule = t.lr_schedule.to_possible_value();
         let taken = [
+            self.epochs
+                .is_none()
+                .then(|| format!("--epochs {}", t.epochs)),
             self.lr.is_none().then(|| format!("--lr {:e}", t.lr)),
             (self.lr_schedule.is_none().then_some(schedule).flatten())
                 .map(|v| format!("--lr-schedule {}", v.get_name())),
@@ -127,15 +130,23 @@ impl TrainRequest {
                 .then(|| format!("--clip-grad {}", t.clip_grad.unwrap_or(0.0))),
         ];
         let taken: Vec<String> = taken.into_iter().flatten().collect();
+        // The constants' values as the notes write them (PICTURE_UPDATES is 3,400).
+        let epochs = format!(
+            "; --epochs: at least {} and 3,400 updates, what the developers' colour sets \
+             needed for recognisable pictures",
+            defaults::EPOCHS
+        );
+        let asides = [
+            self.epochs.is_none().then_some(epochs.as_str()),
+            self.clip_grad
+                .is_none()
+                .then_some("; --clip-grad 0: no clipping"),
+        ];
         (!taken.is_empty()).then(|| {
             format!(
                 "--arch hierarchical's training defaults: {} (give a flag to change one{})",
                 taken.join(" "),
-                if self.clip_grad.is_none() {
-                    "; --clip-grad 0: no clipping"
-                } else {
-                    ""
-                }
+                asides.into_iter().flatten().collect::<String>()
             )
         })
     }

@@ -150,6 +150,8 @@ pub struct DataShape {
     /// The number of classes (labels 0 to classes - 1); asked for only by a conditional
     /// model.
     pub classes: Option<usize>,
+    /// The training images (of all processes), which [`defaults::epochs`] counts batches of.
+    pub train_images: usize,
     /// Recorded in `config.json`.
     pub info: DataInfo,
 }
@@ -162,10 +164,12 @@ pub struct TrainRequest {
     /// config records the device's own name ("cpu", "cuda:1"). Its `data` may be relative;
     /// the resolved config records it absolute, so that `--resume` works from anywhere.
     pub train: TrainConfig,
-    /// `--batch-size` (each process's share under torchrun), `--lr` and `--lr-schedule` as
-    /// given (or set by `--preset`); None: the defaults of the architecture that
-    /// [`TrainRequest::resolve`] settles ([`defaults::batch_size`], [`defaults::lr`],
+    /// `--epochs`, `--batch-size` (each process's share under torchrun), `--lr` and
+    /// `--lr-schedule` as given (or set by `--preset`); None: the defaults of the
+    /// architecture that [`TrainRequest::resolve`] settles ([`defaults::epochs`], which
+    /// counts the data's batches, [`defaults::batch_size`], [`defaults::lr`],
     /// [`defaults::lr_schedule`]). These, not `train`'s fields, decide the run's.
+    pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub lr: Option<f64>,
     pub lr_schedule: Option<super::LrSchedule>,
@@ -190,6 +194,7 @@ impl TrainRequest {
                 device: "auto".into(),
                 ..TrainConfig::defaults()
             },
+            epochs: None,
             batch_size: None,
             lr: None,
             lr_schedule: None,
@@ -247,6 +252,9 @@ impl TrainRequest {
         let mut train = self.train.clone();
         let batch = self.batch_size.unwrap_or(defaults::batch_size(model.arch));
         train.batch_size = batch.saturating_mul(train.processes.max(1));
+        train.epochs = self
+            .epochs
+            .unwrap_or_else(|| defaults::epochs(model.arch, data.train_images, train.batch_size));
         train.lr = self.lr.unwrap_or(defaults::lr(model.arch));
         train.lr_schedule = self
             .lr_schedule
@@ -302,97 +310,4 @@ impl TrainRequest {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn shape(height: usize, width: usize, classes: Option<usize>) -> DataShape {
-        DataShape {
-            channels: 3,
-            height,
-            width,
-            classes,
-            info: DataInfo::default(),
-        }
-    }
-
-    #[test]
-    fn the_data_complete_the_model_and_the_device_is_named() {
-        let mut req = TrainRequest::defaults("relative/data");
-        req.model.arch = Arch::Conv;
-        req.model.conditional = true;
-        req.check().unwrap();
-        let run = req.resolve(&shape(64, 32, Some(7)), Device::Cpu).unwrap();
-        assert_eq!(
-            (
-                run.model.channels,
-                run.model.image_height,
-                run.model.image_width
-            ),
-            (3, 64, 32)
-        );
-        // 32 halves twice before 8 pixels: two stages, whatever the height allows.
-        assert_eq!(run.model.conv_channels, vec![32, 64]);
-        assert_eq!(run.model.classes, Some(7));
-        assert_eq!(run.train.device, "cpu");
-        assert!(run.train.data.is_absolute() && run.train.data.ends_with("relative/data"));
-        assert_eq!(run.model.pseudo_inputs, 0);
-    }
-
-    #[test]
-    fn the_colour_recipe_takes_its_own_flags_on_colour_images_only() {
-        let mut req = TrainRequest::defaults("d");
-        req.model.colour_recipe = true;
-        req.model.depth = Some(vec![3, 2, 1, 1, 1]);
-        req.model.width = Some(32);
-        req.model.mixtures = Some(5);
-        req.check().unwrap();
-        let run = req.resolve(&shape(32, 32, None), Device::Cpu).unwrap();
-        assert_eq!(run.model.arch, Arch::Hierarchical);
-        assert_eq!(run.model.likelihood, Likelihood::LogisticMixture);
-        assert_eq!(
-            (run.model.depth.clone(), run.model.width, run.model.mixtures),
-            (vec![3, 2, 1, 1, 1], 32, 5)
-        );
-        // On grey images the recipe does not apply, and the error says so.
-        let grey = DataShape {
-            channels: 1,
-            ..shape(32, 32, None)
-        };
-        let e = format!("{:#}", req.resolve(&grey, Device::Cpu).unwrap_err());
-        assert!(e.contains("colour recipe") && e.contains("have 1"), "{e}");
-        assert!(
-            e.contains("--mixtures 5 is for --likelihood logistic-mixture"),
-            "{e}"
-        );
-        // Flags the recipe cannot take are still refused before the data, with its error.
-        req.model.depth = Some(vec![0]);
-        let e = format!("{:#}", req.check().unwrap_err());
-        assert!(e.contains("--depth must be from 1 to"), "{e}");
-        req.model.depth = Some(vec![1]);
-        req.model.conditional = true;
-        let e = format!("{:#}", req.check().unwrap_err());
-        assert!(e.contains("--depth"), "{e}");
-    }
-
-    #[test]
-    fn each_gate_refuses_what_it_decides() {
-        let mut req = TrainRequest::defaults("d");
-        req.model.pseudo_inputs = Some(5);
-        let e = format!("{:#}", req.check().unwrap_err());
-        assert!(e.contains("--pseudo-inputs 5 is for --prior vamp"), "{e}");
-        req.model.prior = Prior::Vamp;
-        req.check().unwrap();
-        req.train.free_bits = 0.5;
-        assert!(format!("{:#}", req.check().unwrap_err()).contains("--free-bits"));
-        // Sizes are the second gate's: 30x30 does not halve twice.
-        let mut req = TrainRequest::defaults("d");
-        req.model.arch = Arch::Conv;
-        req.model.conv_channels = Some(vec![8, 8]);
-        req.check().unwrap();
-        let e = format!(
-            "{:#}",
-            req.resolve(&shape(30, 30, None), Device::Cpu).unwrap_err()
-        );
-        assert!(e.contains("divisible by 4"), "{e}");
-    }
-}
+mod tests;

@@ -50,6 +50,15 @@ impl Split {
         to_unit(self.images.narrow(0, 0, n.min(self.len()) as i64))
     }
 
+    /// `n` row numbers spread evenly over the split, `[min(n, len)]` int64 on the split's
+    /// device: row `i * len / n` for i in 0..n. A folder lists its images class by class,
+    /// so the first rows of a split can all be one class; these show the whole split.
+    pub fn spread(&self, n: usize) -> Tensor {
+        let (len, n) = (self.len() as i64, n.min(self.len()) as i64);
+        let rows: Vec<i64> = (0..n).map(|i| i * len / n).collect();
+        Tensor::from_slice(&rows).to_device(self.images.device())
+    }
+
     /// Every row as the model's input, `[n, values]` float32 in [0, 1].
     pub fn all(&self) -> Tensor {
         to_unit(self.images.shallow_clone())
@@ -275,6 +284,7 @@ impl Dataset {
             height: self.height,
             width: self.width,
             classes: conditional.then(|| self.classes(path)).transpose()?,
+            train_images: self.train.len(),
             info: DataInfo {
                 source: self.origin.source.to_string(),
                 drawn_test_split: self.origin.drawn_test_split,

@@ -123,14 +123,18 @@ pub fn sample_grid(
     // [n, pixels]
 }
 
-/// The first `n` test labels for a conditional model, `[n]`; None otherwise.
-fn test_labels(vae: &Vae, data: &Dataset, n: usize) -> Option<Tensor> {
-    vae.config()
-        .classes
-        .map(|_| data.test.labels.narrow(0, 0, n as i64))
+/// `n` test images spread over the test set ([`crate::data::Split::spread`]: a folder's
+/// first images are often all one class), `[n, values]`, with their labels `[n]` for a
+/// conditional model (None otherwise) and all their labels `[n]`.
+fn shown_tests(vae: &Vae, data: &Dataset, n: usize) -> (Tensor, Option<Tensor>, Tensor) {
+    let rows = data.test.spread(n);
+    let labels = data.test.labels.index_select(0, &rows);
+    let given = vae.config().classes.map(|_| labels.shallow_clone());
+    (data.test.batch(&rows), given, labels)
 }
 
-/// The first 16 test images, each row of 8 above its reconstructions decode(mu(x)).
+/// 16 test images spread over the test set, each row of 8 above its reconstructions
+/// decode(mu(x)).
 pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let (grid, cols) = reconstruction_grid(vae, data)?;
     images::write_grid(path, &grid, shape(vae.config()), cols)
@@ -140,8 +144,7 @@ pub fn write_reconstructions(vae: &Vae, data: &Dataset, path: &Path) -> Result<(
 pub fn reconstruction_grid(vae: &Vae, data: &Dataset) -> Result<(Tensor, usize)> {
     let cols = GRID_COLS.min(data.test.len());
     let rows = (16 / cols).min(data.test.len() / cols);
-    let x = data.test.head(rows * cols); // [rows*cols, values]
-    let y = test_labels(vae, data, rows * cols);
+    let (x, y, _) = shown_tests(vae, data, rows * cols); // [rows*cols, values]
     let recon = tch::no_grad(|| vae.decode(&vae.encode(&x, y.as_ref())?.0, y.as_ref()))?;
     let d = x.size()[1];
     let (r, c) = (rows as i64, cols as i64);
@@ -160,13 +163,13 @@ pub fn epoch_pngs(vae: &Vae, data: &Dataset, seed: u64) -> Result<[images::Png; 
     Ok([samples, images::grid_png(&grid, s, cols)?])
 }
 
-/// Test-set posterior means coloured by label: the latent itself when it is 2-D, else
-/// its projection on the first two principal components (a hierarchical model's: those
-/// of its top groups).
+/// Test-set posterior means (of at most 3,000 spread over the set) coloured by label: the
+/// latent itself when it is 2-D, else its projection on the first two principal components
+/// (a hierarchical model's: those of its top groups).
 pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
-    let n = data.test.len().min(LATENT_POINTS) as i64;
-    let y = test_labels(vae, data, n as usize);
-    let (mu, _) = vae.encode_all(&data.test.head(n as usize), y.as_ref(), 2048)?;
+    let n = data.test.len().min(LATENT_POINTS);
+    let (x, y, labels) = shown_tests(vae, data, n);
+    let (mu, _) = vae.encode_all(&x, y.as_ref(), 2048)?;
     // A hierarchical model: its top (1x1) groups, the code of the whole image.
     let mu = match vae.hierarchy() {
         Some(net) => mu.narrow(1, 0, (net.layout().depths[0] * net.layout().latent) as i64),
@@ -174,7 +177,7 @@ pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     };
     let mu = mu.to_device(Device::Cpu);
     let (points, axis) = project_2d(&mu)?;
-    let labels = Vec::<i64>::try_from(data.test.labels.narrow(0, 0, n).to_device(Device::Cpu))?;
+    let labels = Vec::<i64>::try_from(labels.to_device(Device::Cpu))?;
     plot::write_latent_svg(path, &points, &labels, &data.class_names, &axis)
 }
 
@@ -207,14 +210,14 @@ fn project_2d(mu: &Tensor) -> Result<(Vec<(f64, f64)>, String)> {
     Ok((flat.chunks_exact(2).map(|p| (p[0], p[1])).collect(), axis))
 }
 
-/// Rows of [test image a, 8 decoded points on mu(a) -> mu(b), test image b] (for a
-/// conditional model, each encoded with its own label and decoded with a's).
+/// Rows of [test image a, 8 decoded points on mu(a) -> mu(b), test image b], the 4 pairs
+/// spread over the test set (for a conditional model, each encoded with its own label and
+/// decoded with a's).
 pub fn write_interpolation(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let pairs = INTERPOLATION_PAIRS.min(data.test.len() / 2) as i64;
-    let x = data.test.head(2 * pairs as usize); // [2p, values]
+    let (x, y, _) = shown_tests(vae, data, 2 * pairs as usize); // [2p, values]
     let d = x.size()[1];
     let grid = tch::no_grad(|| -> Result<Tensor> {
-        let y = test_labels(vae, data, 2 * pairs as usize);
         let mu = vae.encode(&x, y.as_ref())?.0.view([pairs, 2, -1]); // [p, 2, latent]
                                                                      // a's label for each decoded point: [p * steps].
         let steps = INTERPOLATION_STEPS as i64;

@@ -472,3 +472,61 @@ fn a_jpeg_cut_short_is_refused() {
     let e = err(&data, &options(None));
     assert!(e.contains("2.jpg: a JPEG without its end marker"), "{e}");
 }
+
+#[test]
+fn spread_rows_cover_the_split_evenly() {
+    let split = |n: i64| tch_vae::data::Split {
+        images: Tensor::zeros([n, 3], (tch::Kind::Uint8, Device::Cpu)),
+        labels: Tensor::zeros([n], (tch::Kind::Int64, Device::Cpu)),
+    };
+    let rows = |s: &tch_vae::data::Split, n| Vec::<i64>::try_from(s.spread(n)).unwrap();
+    // 586 test sprites, 16 shown: every 36.6th row (counted by hand: 586 * 15 / 16 =
+    // 549.4), the first row first.
+    let shown = rows(&split(586), 16);
+    assert_eq!(&shown[..4], &[0, 36, 73, 109]);
+    assert_eq!(shown[15], 549);
+    // As many rows as asked, or every row, once each.
+    assert_eq!(rows(&split(5), 16), vec![0, 1, 2, 3, 4]);
+    assert_eq!(rows(&split(16), 16), (0..16).collect::<Vec<_>>());
+    assert!(rows(&split(0), 16).is_empty());
+}
+
+#[test]
+fn reconstructions_show_test_images_from_every_class_of_a_folder() {
+    // A folder lists its test images class by class: 20 black, then 20 white. The figure's
+    // 16 originals, spread over the 40, are 8 black then 8 white (rows 0, 2, 5, ... 37);
+    // the first 16 would all be black.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("two");
+    for split in ["train", "test"] {
+        for (class, value) in [("black", 0u8), ("white", 255)] {
+            for i in 0..20 {
+                let path = data.join(format!("{split}/{class}/{i}.png"));
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                ImageBuffer::from_pixel(8, 8, Luma([value]))
+                    .save(path)
+                    .unwrap();
+            }
+        }
+    }
+    let out = tmp.path().join("run");
+    let flags = ["--epochs", "1", "--hidden", "8", "--latent", "2"];
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tch-vae"))
+        .args(train_args_on(&data, &out, &flags))
+        .env("TCH_VAE_CACHE", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let grid = image::open(out.join("reconstructions.png"))
+        .unwrap()
+        .to_luma8();
+    // 8x8 images drawn at 2x with 2-pixel gaps: tiles of 18 pixels; rows 0 and 2 are the
+    // originals, rows 1 and 3 their reconstructions.
+    assert_eq!(grid.dimensions(), (8 * 18 + 2, 4 * 18 + 2));
+    let centre = |row: u32, col: u32| grid.get_pixel(col * 18 + 2 + 8, row * 18 + 2 + 8)[0];
+    let originals: Vec<u8> = [0, 2]
+        .iter()
+        .flat_map(|&row| (0..8).map(move |col| centre(row, col)))
+        .collect();
+    assert_eq!(originals, [[0u8; 8], [255; 8]].concat());
+}

@@ -106,6 +106,7 @@ fn resume_in_the_middle_of_an_epoch_is_bit_identical() {
             ..ModelFlags::default()
         },
         train,
+        epochs: Some(2),
         batch_size: None,
         lr: None,
         lr_schedule: None,

@@ -12,6 +12,8 @@
 #   VDVAE's clipping; 12 epochs). Built before b90821e, --limit kept the folder's first
 #   2,000 files: circles and crosses only. sprites64-12epochs-all-shapes: the same command
 #   from b90821e on, --limit drawing the 2,000 from every shape (not in the default RUNS).
+# - sprites64-54epochs: the same on all four shapes, 54 epochs (63 batches each: 3,402
+#   updates, the number the 32x32 sprites needed to come back recognisable).
 # Then eval (k = 20), the side-by-side pictures, score.py's Frechet distances (a shape
 # classifier trained on each set's own training sprites) and shapes.py's reconstructions of
 # four test sprites of each shape.
@@ -55,5 +57,7 @@ for run in ${RUNS:-sprites32-defaults sprites32-40epochs sprites64-12epochs}; do
         sprites32-batch16) one "$run" /tmp/sprites32 --batch-size 16 ;;
         sprites64-12epochs | sprites64-12epochs-all-shapes) one "$run" /tmp/sprites64 \
             --limit 2000 --epochs 12 --clip-grad 2457600 ;;
+        sprites64-54epochs) one "$run" /tmp/sprites64 \
+            --limit 2000 --epochs 54 --clip-grad 2457600 ;;
     esac
 done

@@ -69,6 +69,7 @@ fn a_preset_fills_the_flags_left_out_and_no_more() {
         height: 32,
         width: 32,
         classes: None,
+        train_images: 50_000,
         info: Default::default(),
     };
     r.check().unwrap();
