@@ -108,12 +108,15 @@ pub const PICTURE_UPDATES: usize = 3_400;
 /// (2,704 32x32 sprites: 40 epochs of 85 batches; CIFAR-10's 50,000: still 10).
 pub fn epochs(arch: super::Arch, train_images: usize, batch: usize) -> usize {
     match arch {
-        super::Arch::Hierarchical => {
-            let batches = train_images.div_ceil(batch.max(1)).max(1);
-            PICTURE_UPDATES
-                .div_ceil(batches)
-                .clamp(EPOCHS, super::MAX_EPOCHS)
-        }
+        super::Arch::Hierarchical => PICTURE_UPDATES
+            .div_ceil(batches(train_images, batch))
+            .clamp(EPOCHS, super::MAX_EPOCHS),
         _ => EPOCHS,
     }
+}
+
+/// The updates of an epoch: `train_images` in batches of `batch`, the last one smaller;
+/// at least one.
+pub fn batches(train_images: usize, batch: usize) -> usize {
+    train_images.div_ceil(batch.max(1)).max(1)
 }

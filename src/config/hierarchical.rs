@@ -160,7 +160,7 @@ impl RunConfig {
         if self.model.arch != Arch::Hierarchical {
             return None;
         }
-        let batches = train_images.div_ceil(self.train.batch_size.max(1)).max(1);
+        let batches = defaults::batches(train_images, self.train.batch_size);
         let updates = self.train.epochs * batches;
         (updates < defaults::FEW_UPDATES).then(|| {
             let epochs = defaults::PICTURE_UPDATES
