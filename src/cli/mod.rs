@@ -355,9 +355,9 @@ fn execute(command: Command) -> anyhow::Result<()> {
             };
             let (fit, written) = commands::fit_prior(&request, &mut Console::new(None))?;
             println!(
-                "{} components in {} of {} code values ({:.1}% of their variance), {} EM \
+                "{} in {} of {} code values ({:.1}% of their variance), {} EM \
                  iterations{}; log-likelihood of the codes: {:.1} nats (training), {:.1} (test)",
-                fit.components,
+                commands::components_phrase(fit.components),
                 fit.dims,
                 fit.code_values,
                 100.0 * fit.kept_variance,

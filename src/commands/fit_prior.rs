@@ -112,6 +112,14 @@ pub struct FitReport {
     pub seconds: f64,
 }
 
+/// "1 component" or "13 components", for the messages.
+pub fn components_phrase(n: usize) -> String {
+    match n {
+        1 => "1 component".to_string(),
+        n => format!("{n} components"),
+    }
+}
+
 /// Runs `tch-vae fit-prior`; returns the report and the files written.
 pub fn fit_prior(
     req: &FitPriorRequest,
@@ -153,10 +161,10 @@ pub(crate) fn after_training(
     }
     match fit_and_write(vae, config, data, dir, &FitOptions::default(), report) {
         Ok((fit, _)) => report.note(&format!(
-            "fitted an ex-post prior to the training codes ({} components, held-out \
-             log-likelihood {:.1} nats): {SAMPLES_FITTED} draws from it; `tch-vae fit-prior` \
-             refits it",
-            fit.components, fit.test_log_likelihood
+            "fitted an ex-post prior to the training codes ({}, held-out log-likelihood \
+             {:.1} nats): {SAMPLES_FITTED} draws from it; `tch-vae fit-prior` refits it",
+            components_phrase(fit.components),
+            fit.test_log_likelihood
         )),
         Err(e) => report.note(&format!(
             "no ex-post prior was fitted ({e:#}); `tch-vae fit-prior --run {}` tries again",
@@ -207,7 +215,7 @@ fn fit_and_write(
         "fitting {} in {dims} coordinates of {code_values} code values",
         o.components.map_or_else(
             || "a mixture (components chosen on held-out codes)".to_string(),
-            |c| format!("{c} components")
+            components_phrase
         ),
     ));
     let settings = FitSettings {
@@ -296,9 +304,10 @@ fn check_memory(
     let needed = 8 * (4 * n * d + 3 * c * n * k + 2 * c * k * k);
     ensure!(
         available.is_none_or(|a| needed <= u128::from(a)),
-        "fitting {components} components to {images} codes of {values} values in {dims} \
+        "fitting {} to {images} codes of {values} values in {dims} \
          coordinates needs about {} MiB, more than the {} MiB available; use fewer --images, \
          --groups, --components or --dims",
+        components_phrase(components),
         needed >> 20,
         available.unwrap_or_default() >> 20
     );

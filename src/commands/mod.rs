@@ -6,7 +6,7 @@ mod parallel;
 mod train;
 
 pub use crate::config::TrainRequest;
-pub use fit_prior::{fit_prior, FitOptions, FitPriorRequest, FitReport};
+pub use fit_prior::{components_phrase, fit_prior, FitOptions, FitPriorRequest, FitReport};
 pub use train::{resume, train, Interrupted, ResumeRequest};
 
 use crate::eval::report::{EvalReport, EvalSettings};

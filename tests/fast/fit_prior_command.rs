@@ -20,6 +20,11 @@ fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
     let r = run.to_str().unwrap();
     let o = tch_vae(&["fit-prior", "--run", r, "--components", "3", "--dims", "16"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 components in 16 of 34 code values"),
+        "{}",
+        stdout(&o)
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("fitted-prior.json")).unwrap())
             .unwrap();
