@@ -183,12 +183,7 @@ impl Trainer {
         checkpoint: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<EpochEnd> {
         let epoch = self.pos.epoch;
-        let lr = schedule::lr_at(
-            self.config.lr_schedule,
-            self.config.lr,
-            epoch,
-            self.config.epochs,
-        );
+        let lr = self.epoch_lr();
         self.opt.set_lr(lr);
         let start = Instant::now();
         let mut pass = self
@@ -215,6 +210,16 @@ impl Trainer {
 
     /// The KL weight after `step` optimisation steps (the configured beta once any
     /// warm-up is over).
+    /// The learning rate of the epoch in progress, from the schedule.
+    fn epoch_lr(&self) -> f64 {
+        schedule::lr_at(
+            self.config.lr_schedule,
+            self.config.lr,
+            self.pos.epoch,
+            self.config.epochs,
+        )
+    }
+
     fn beta_at(&self, step: usize, train_images: usize) -> f64 {
         let batches = train_images.div_ceil(self.config.batch_size);
         schedule::warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
@@ -277,12 +282,7 @@ impl Trainer {
         let batches = n.div_ceil(bs);
         let device = self.vs.device();
         let epoch = self.pos.epoch;
-        let lr = schedule::lr_at(
-            self.config.lr_schedule,
-            self.config.lr,
-            epoch,
-            self.config.epochs,
-        );
+        let lr = self.epoch_lr();
         if self.pos.order.is_none() {
             tch::manual_seed(keyed_seed(self.config.seed, epoch, ORDER_KEY));
             self.pos.order = Some(data::shuffled_order(n, device));
