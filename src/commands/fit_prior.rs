@@ -20,8 +20,6 @@ pub const MAX_ITERATIONS: usize = 300;
 /// The most components and coordinates: each component holds a dims x dims covariance.
 pub const MAX_COMPONENTS: usize = 1000;
 pub const MAX_DIMS: usize = 4096;
-/// Images encoded at a time.
-const ENCODE_BATCH: usize = 256;
 
 /// What `tch-vae fit-prior` was asked to do.
 #[derive(Clone, Debug)]
@@ -323,9 +321,10 @@ fn codes(
     values: usize,
     binarize: Binarize,
 ) -> Result<Tensor> {
+    let rows = crate::model::memory::encoded_chunk_rows(vae.device(), vae.config());
     let mut parts = Vec::new();
-    for start in (0..n).step_by(ENCODE_BATCH) {
-        let x = binarize_batch(split.rows(start, ENCODE_BATCH.min(n - start)), binarize);
+    for start in (0..n).step_by(rows) {
+        let x = binarize_batch(split.rows(start, rows.min(n - start)), binarize);
         let mu = tch::no_grad(|| vae.encode(&x, None))?.0;
         parts.push(
             mu.narrow(1, 0, values as i64)

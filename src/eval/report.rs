@@ -18,9 +18,6 @@ pub const MAX_IW_SAMPLES: usize = 1_000_000;
 /// The largest chunk of decoded samples (2^24 rows of logits: 53 GB for 784 pixels).
 pub const MAX_BATCH_ROWS: usize = 1 << 24;
 
-/// Images per chunk when only the posterior is needed (no decoding).
-const ENCODE_BATCH: usize = 4096;
-
 /// How to evaluate (`tch-vae eval`'s flags); `None` takes the default.
 #[derive(Clone, Debug, Default)]
 pub struct EvalSettings {
@@ -194,19 +191,20 @@ impl EvalReport {
         let nll_stderr = (n >= 2)
             .then(|| l.nll.to_kind(Kind::Double).std(true).double_value(&[]) / (n as f64).sqrt());
         let prior = run.config.model.prior;
+        let encode_rows = crate::model::memory::encoded_chunk_rows(device, &run.config.model);
         let posterior = match run.vae.hierarchy() {
             Some(net) => Posteriors {
-                kl_per_group: super::kl_per_group(net, &x, ENCODE_BATCH)?,
+                kl_per_group: super::kl_per_group(net, &x, encode_rows)?,
                 ..Posteriors::default()
             },
             None => {
-                let test = encode_all(&run.vae, &x, y.as_ref(), ENCODE_BATCH)?;
+                let test = encode_all(&run.vae, &x, y.as_ref(), encode_rows)?;
                 let mut kl_sorted = match prior {
                     Prior::Normal => test.kl_per_dim()?,
                     Prior::Vamp => Vec::new(),
                 };
                 kl_sorted.sort_by(|a, b| b.total_cmp(a));
-                let train = encode_all(&run.vae, &train_x, train_y.as_ref(), ENCODE_BATCH)?;
+                let train = encode_all(&run.vae, &train_x, train_y.as_ref(), encode_rows)?;
                 Posteriors {
                     activity: test.unit_activity()?,
                     kl_per_dim: kl_sorted,

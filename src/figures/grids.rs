@@ -169,7 +169,8 @@ pub fn epoch_pngs(vae: &Vae, data: &Dataset, seed: u64) -> Result<[images::Png; 
 pub fn write_latent(vae: &Vae, data: &Dataset, path: &Path) -> Result<()> {
     let n = data.test.len().min(LATENT_POINTS);
     let (x, y, labels) = shown_tests(vae, data, n);
-    let (mu, _) = vae.encode_all(&x, y.as_ref(), 2048)?;
+    let rows = crate::model::memory::encoded_chunk_rows(vae.device(), vae.config());
+    let (mu, _) = vae.encode_all(&x, y.as_ref(), rows)?;
     // A hierarchical model: its top (1x1) groups, the code of the whole image.
     let mu = match vae.hierarchy() {
         Some(net) => mu.narrow(1, 0, (net.layout().depths[0] * net.layout().latent) as i64),

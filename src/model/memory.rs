@@ -103,10 +103,39 @@ fn likelihood_values(model: &ModelConfig, device: impl Into<Option<Device>>) -> 
 /// more per sample, and gets fewer (before, training's test pass took 1,024 at once: 900
 /// MiB past the training step's peak for a 32x32 mixture).
 pub fn decoded_chunk_rows(device: Device, model: &ModelConfig) -> usize {
+    chunk_rows(device, decoded_values(model))
+}
+
+/// Images per chunk when only posteriors are computed (the latent figure, `eval`'s KL per
+/// group, `fit-prior`'s codes). A flat model's encoder holds a few of its layers' values an
+/// image, so 4,096 at once; a hierarchical model's posterior runs the whole network,
+/// bottom-up and top-down, at every resolution, and gets the decoded chunks' budget for
+/// those values (before, 2,048 or 4,096 at once: a gigabyte past training's peak for 300
+/// 32x32 images at width 64, and tens of gigabytes for CIFAR-10's test set).
+pub fn encoded_chunk_rows(device: Device, model: &ModelConfig) -> usize {
+    match model.arch {
+        Arch::Hierarchical => chunk_rows(device, network_values(model)),
+        Arch::Mlp | Arch::Conv => 4096,
+    }
+}
+
+/// As many rows of `per_row` values as about 50 MB hold on the CPU, 1.6 GB on CUDA (at
+/// least one; None, a size past u128: one).
+fn chunk_rows(device: Device, per_row: Option<u128>) -> usize {
     let rows_of_784: u128 = if device.is_cuda() { 1 << 19 } else { 1 << 14 };
     let budget = rows_of_784 * 784;
-    let per_row = decoded_values(model).unwrap_or(u128::MAX);
+    let per_row = per_row.unwrap_or(u128::MAX);
     (budget / per_row.max(1)).clamp(1, usize::MAX as u128) as usize
+}
+
+/// A hierarchical model's bottom-up activations and top-down state while one image passes
+/// (about 6 of `width` values a pixel at the image's resolution); 0 for the flat models.
+fn network_values(model: &ModelConfig) -> Option<u128> {
+    let pixels = (model.image_height as u128).checked_mul(model.image_width as u128)?;
+    match model.arch {
+        Arch::Hierarchical => (model.width as u128).checked_mul(pixels)?.checked_mul(6),
+        Arch::Mlp | Arch::Conv => Some(0),
+    }
 }
 
 /// The values one decoded sample holds while its -log p(x|z) is computed: the decoder's
@@ -115,16 +144,11 @@ pub fn decoded_chunk_rows(device: Device, model: &ModelConfig) -> usize {
 pub fn decoded_values(model: &ModelConfig) -> Option<u128> {
     let per_pixel = arch::outputs_per_pixel(model) as u128;
     let pixels = (model.image_height as u128).checked_mul(model.image_width as u128)?;
-    // A hierarchical sample also holds its bottom-up activations and the top-down state
-    // (about 4 of `width` values a pixel at the image's resolution) until it is decoded.
-    let network = match model.arch {
-        Arch::Hierarchical => (model.width as u128).checked_mul(pixels)?.checked_mul(6)?,
-        Arch::Mlp | Arch::Conv => 0,
-    };
+    // A hierarchical sample also holds its network's values until it is decoded.
     per_pixel
         .checked_mul(pixels)?
         .checked_add(likelihood_values(model, None)?)?
-        .checked_add(network)
+        .checked_add(network_values(model)?)
 }
 
 /// The values of a conv model's feature maps per image: each stride-2 stage's channels at
@@ -215,6 +239,33 @@ mod tests {
             ..ModelConfig::mlp(32, 32, vec![64], 4)
         };
         assert_eq!(conv_feature_values(&config), Some(7168));
+    }
+
+    #[test]
+    fn a_hierarchical_posterior_is_encoded_in_chunks_its_memory_holds() {
+        // 32x32 colour at width 64: 6 * 64 * 1,024 = 393,216 values an image; the CPU's
+        // 16,384 * 784 = 12,845,056 hold 32 images, CUDA's 524,288 * 784 hold 1,045.
+        let config = ModelConfig {
+            arch: Arch::Hierarchical,
+            width: 64,
+            channels: 3,
+            ..ModelConfig::mlp(32, 32, vec![64], 8)
+        };
+        assert_eq!(encoded_chunk_rows(Device::Cpu, &config), 32);
+        assert_eq!(encoded_chunk_rows(Device::Cuda(0), &config), 1045);
+        // VDVAE's width on 64x64 images: 6 * 384 * 4,096 = 9,437,184 values, one at a time
+        // on the CPU.
+        let wide = ModelConfig {
+            width: 384,
+            ..ModelConfig {
+                image_height: 64,
+                image_width: 64,
+                ..config
+            }
+        };
+        assert_eq!(encoded_chunk_rows(Device::Cpu, &wide), 1);
+        // A flat model's encoder keeps a few layers' values: 4,096 at once.
+        assert_eq!(encoded_chunk_rows(Device::Cpu, &model(vec![400], 20)), 4096);
     }
 
     #[test]
