@@ -208,8 +208,6 @@ impl Trainer {
         Ok(EpochEnd::Finished(row))
     }
 
-    /// The KL weight after `step` optimisation steps (the configured beta once any
-    /// warm-up is over).
     /// The learning rate of the epoch in progress, from the schedule.
     fn epoch_lr(&self) -> f64 {
         schedule::lr_at(
@@ -220,6 +218,8 @@ impl Trainer {
         )
     }
 
+    /// The KL weight after `step` optimisation steps (the configured beta once any
+    /// warm-up is over).
     fn beta_at(&self, step: usize, train_images: usize) -> f64 {
         let batches = train_images.div_ceil(self.config.batch_size);
         schedule::warmup_beta(self.config.beta, self.config.kl_warmup, step, batches)
