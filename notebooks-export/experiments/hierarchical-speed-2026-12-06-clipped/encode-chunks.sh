@@ -28,3 +28,6 @@ for v in old new; do
     /usr/bin/time -f "eval, $v build: %e s, peak %M KB" "$(bin $v)" eval --run "$WORK/$v" \
         --data "$DATA" --iw-samples 2 --threads 2 2>&1 | grep -E "build:"
 done
+# eval.json of each (the KL per group: a one-draw estimate below the top group).
+cp "$WORK/old/eval.json" eval-before.json
+cp "$WORK/new/eval.json" eval-after.json
