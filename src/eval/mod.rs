@@ -148,7 +148,9 @@ fn hierarchical_sums(
 }
 
 /// A hierarchical model's mean KL of each group against its prior over the rows of `x`
-/// (`[n, D]`), `batch` at a time, top-down order (nats).
+/// (`[n, D]`), `batch` at a time, top-down order (nats). Closed form within a group, but
+/// at one draw of the groups above it (as the ELBO's), so another chunking gives another
+/// estimate.
 pub fn kl_per_group(net: &hierarchy::Net, x: &Tensor, batch: usize) -> Result<Vec<f64>> {
     let n = x.size()[0];
     let sum = tch::no_grad(|| {

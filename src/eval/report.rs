@@ -118,9 +118,10 @@ pub struct EvalReport {
     /// The mean KL of each latent dimension to N(0, I), largest first (empty under the
     /// VampPrior, whose KL does not split by dimension).
     pub kl_per_dim: Vec<f64>,
-    /// A hierarchical model's mean KL of each latent group against its prior, top-down
-    /// (empty for the flat models; for it the per-dimension fields above are empty and the
-    /// aggregate posteriors null: its prior is learned, not N(0, I)).
+    /// A hierarchical model's mean KL of each latent group against its prior, top-down, at
+    /// one draw of the groups above each (empty for the flat models; for it the
+    /// per-dimension fields above are empty and the aggregate posteriors null: its prior is
+    /// learned, not N(0, I)).
     #[serde(default)]
     pub kl_per_group: Vec<f64>,
     pub aggregate_posterior_test: Option<AggregatePosterior>,
