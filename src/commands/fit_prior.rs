@@ -192,7 +192,8 @@ fn fit_and_write(
         o.components.is_none_or(|c| c <= n),
         "--components {most}: more than the {n} training images whose codes it fits; give fewer"
     );
-    let dims = o.dims.min(code_values);
+    // n centred codes span at most n - 1 directions: more coordinates would model round-off.
+    let dims = o.dims.min(code_values).min(n.saturating_sub(1).max(1));
     let available = device::available_bytes(Device::Cpu);
     check_memory(n, code_values, most.min(n), dims, available)?;
 
@@ -218,7 +219,7 @@ fn fit_and_write(
     ));
     let settings = FitSettings {
         components: o.components,
-        dims: o.dims,
+        dims,
         max_iterations: MAX_ITERATIONS,
     };
     let outcome = FittedPrior::fit(&train, &settings)?;

@@ -248,7 +248,21 @@ impl TrainRequest {
         } else {
             flags?;
         }
-        model.check_sizes()?;
+        match (model.check_sizes(), self.train.preset) {
+            // The preset's sizes are CIFAR-10's: say so, not only the flag it filled.
+            (Err(e), Some(preset)) => Err(e).with_context(|| {
+                format!(
+                    "--preset {} is a recipe for CIFAR-10's 32x32 colour images, and these \
+                     are {}x{} with {} channel(s); give --depth (and the other sizes) \
+                     yourself, or leave --preset out",
+                    preset.name(),
+                    data.height,
+                    data.width,
+                    data.channels
+                )
+            })?,
+            (sizes, _) => sizes?,
+        }
         let mut train = self.train.clone();
         let batch = self.batch_size.unwrap_or(defaults::batch_size(model.arch));
         train.batch_size = batch.saturating_mul(train.processes.max(1));

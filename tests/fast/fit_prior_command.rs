@@ -71,6 +71,14 @@ fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
         })
         .unwrap();
     assert_eq!(report["components"], best["components"], "{report}");
+    // Fewer training codes than coordinates asked for: 10 codes span 9 directions, and the
+    // fit takes those (it failed in libtorch before).
+    let o = tch_vae(&["fit-prior", "--run", r, "--images", "10", "--dims", "16"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("fitted-prior.json")).unwrap())
+            .unwrap();
+    assert_eq!((&report["dims"], &report["train_images"]), (&9.into(), &10.into()));
     // plot redraws the picture that fit-prior drew.
     let drawn = std::fs::read(run.join("samples-fitted.png")).unwrap();
     std::fs::remove_file(run.join("samples-fitted.png")).unwrap();

@@ -183,6 +183,15 @@ fn the_subspace_keeps_what_lapacks_eigendecomposition_finds() {
     let (whole, whole_kept) = pca::fit(&z, d as usize).unwrap();
     assert_eq!(whole_kept, 1.0);
     assert!(max_abs(&(whole.project(&z) - &centred)) < 1e-12);
+    // Fewer codes than the directions asked for: 5 codes, all of their spread in 5
+    // orthonormal directions.
+    let few = z.narrow(0, 0, 5);
+    let (sub, kept) = pca::fit(&few, k as usize + 4).unwrap();
+    let k_got = sub.basis.size()[1];
+    assert!(k_got <= 5, "{:?}", sub.basis.size());
+    assert!((kept - 1.0).abs() < 1e-9, "{kept}");
+    let gram = sub.basis.tr().matmul(&sub.basis);
+    assert!(max_abs(&(gram - Tensor::eye(k_got, (Kind::Double, tch::Device::Cpu)))) < 1e-9);
 }
 
 #[test]

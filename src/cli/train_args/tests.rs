@@ -192,3 +192,31 @@ fn a_preset_fills_the_flags_left_out_and_no_more() {
         (defaults::LR, LrSchedule::Constant, None)
     );
 }
+
+#[test]
+fn a_preset_on_other_images_names_itself_and_the_fix() {
+    let grey = tch_vae::config::DataShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: None,
+        train_images: 60_000,
+        info: Default::default(),
+    };
+    // 28x28 halves to 14 and 7: four resolutions, not the recipe's five.
+    let e = request(&["--preset", "vdvae-cifar10"])
+        .resolve(&grey, tch::Device::Cpu)
+        .unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.starts_with("--preset vdvae-cifar10 is a recipe for CIFAR-10's 32x32")
+            && e.contains("these are 28x28 with 1 channel(s); give --depth")
+            && e.contains("these 28x28 images have 4 (1x1, 7x7, 14x14, 28x28)"),
+        "{e}"
+    );
+    // The user's own --depth fits them, and the rest of the recipe stays.
+    let run = request(&["--preset", "vdvae-cifar10", "--depth", "2"])
+        .resolve(&grey, tch::Device::Cpu)
+        .unwrap();
+    assert_eq!((run.model.width, run.model.depth_at(3)), (384, 2));
+}

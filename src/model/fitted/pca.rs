@@ -62,7 +62,8 @@ pub fn fit(z: &Tensor, k: usize) -> Result<(Subspace, f64)> {
     let (_, s, v) = b
         .f_svd(true, true)
         .context("the principal subspace's SVD failed")?;
-    let k = k as i64;
+    // Fewer codes than directions asked for: as many as the sketch holds.
+    let k = (k as i64).min(cols);
     let kept_sq = s
         .narrow(0, 0, k)
         .square()
