@@ -36,10 +36,16 @@ class Block(nn.Module):
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
-        for c in (self.c1, self.c2, self.c3, self.c4):
-            h = c(F.gelu(h))
+        h = self.activated(F.gelu(x))
         return x + h if self.residual else h
+
+    def activated(self, gx: torch.Tensor) -> torch.Tensor:
+        """The block without its residual, from its input's gelu (computed once where two
+        blocks read the same input, as tch-vae does)."""
+        h = self.c1(gx)
+        for c in (self.c2, self.c3, self.c4):
+            h = c(F.gelu(h))
+        return h
 
 
 class Group(nn.Module):
@@ -126,13 +132,16 @@ class HierarchicalVAE(nn.Module):
         zero = torch.zeros(n, dtype=h.dtype, device=h.device)
         kl_mu, kl_var, log_ratio = zero, zero, zero
         q_mus, q_logvars, offset, level = [], [], 0, 0
+        gelu_acts = None
         for group in self.decoder.groups:
             sh, sw = group.side
             if group.level != level:
                 h = F.interpolate(h, size=(sh, sw), mode="nearest")
                 level = group.level
-            p = group.p(h)
-            p_mu, p_logvar = p[:, :z_dim], p[:, z_dim:2 * z_dim]
+            gh = F.gelu(h)
+            # Split, not sliced: a split's gradient is one concatenation, slices' are
+            # zero-filled copies and their sums.
+            p_mu, p_logvar, p_state = torch.split(group.p.activated(gh), [z_dim, z_dim, self.width], 1)
             size = z_dim * sh * sw
             covered = given is not None and offset + size <= given.shape[1]
             part = given[:, offset:offset + size].reshape(n, z_dim, sh, sw) if covered else None
@@ -143,8 +152,10 @@ class HierarchicalVAE(nn.Module):
             elif mode == "given":
                 z = part
             else:
-                q = group.q(torch.cat([h, acts[group.level]], 1))
-                q_mu, q_logvar = q[:, :z_dim], q[:, z_dim:]
+                if gelu_acts is None:  # each resolution's gelu once, for all its groups
+                    gelu_acts = [F.gelu(a) for a in acts]
+                q = group.q.activated(torch.cat([gh, gelu_acts[group.level]], 1))
+                q_mu, q_logvar = torch.split(q, [z_dim, z_dim], 1)
                 z = q_mu if mode == "mean" else q_mu + torch.exp(0.5 * q_logvar) * part
                 # KL(N(q) || N(p)) in closed form, as the means' and the variances' parts.
                 ratio = q_logvar - p_logvar
@@ -156,7 +167,7 @@ class HierarchicalVAE(nn.Module):
                 q_mus.append(q_mu.flatten(1))
                 q_logvars.append(q_logvar.flatten(1))
             offset += size
-            h = h + p[:, 2 * z_dim:]
+            h = h + p_state
             h = h + group.z_proj(z)
             h = group.res(h)
         out = self.decoder.out(h).flatten(1)

@@ -78,7 +78,10 @@ fn fit_prior_fits_samples_and_refuses_what_does_not_fit() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("fitted-prior.json")).unwrap())
             .unwrap();
-    assert_eq!((&report["dims"], &report["train_images"]), (&9.into(), &10.into()));
+    assert_eq!(
+        (&report["dims"], &report["train_images"]),
+        (&9.into(), &10.into())
+    );
     // plot redraws the picture that fit-prior drew.
     let drawn = std::fs::read(run.join("samples-fitted.png")).unwrap();
     std::fs::remove_file(run.join("samples-fitted.png")).unwrap();

@@ -64,15 +64,20 @@ impl Block {
     /// [n, in, h, w] -> [n, out, h, w]: gelu then convolution, four times; plus the input
     /// when residual.
     fn forward(&self, x: &Tensor) -> Tensor {
-        let h = self
-            .convs
-            .iter()
-            .fold(x.shallow_clone(), |h, c| c.forward(&h.gelu("none")));
+        let h = self.forward_activated(&x.gelu("none"));
         if self.residual {
             x + h
         } else {
             h
         }
+    }
+
+    /// The block without its residual, from its input's gelu (computed once where two
+    /// blocks read the same input).
+    fn forward_activated(&self, gx: &Tensor) -> Tensor {
+        let [first, rest @ ..] = &self.convs;
+        rest.iter()
+            .fold(first.forward(gx), |h, c| c.forward(&h.gelu("none")))
     }
 }
 
@@ -191,22 +196,29 @@ impl Net {
     /// from the prior or decoding a given z).
     pub fn top_down(&self, acts: Option<&[Tensor]>, n: i64, draw: &Draw) -> TopDown {
         let l = &self.layout;
-        let z_dim = l.latent as i64;
+        let (z_dim, width) = (l.latent as i64, l.width as i64);
         let mut h = self.h_top.expand([n, -1, -1, -1], false);
         let mut offset = 0;
         let mut terms = Vec::with_capacity(self.groups.len());
+        // Each resolution's activation feeds all its groups' q blocks: its gelu once.
+        let gelu_acts: Option<Vec<Tensor>> =
+            acts.map(|a| a.iter().map(|t| t.gelu("none")).collect());
         for (g, group) in self.groups.iter().enumerate() {
             let (sh, sw) = (group.spec.side.0 as i64, group.spec.side.1 as i64);
             if g > 0 && self.groups[g - 1].spec.level != group.spec.level {
                 h = h.upsample_nearest2d([sh, sw], None, None);
             }
-            let p = group.p.forward(&h); // [n, 2z + width, sh, sw]
-            let (p_mu, p_logvar) = (p.narrow(1, 0, z_dim), p.narrow(1, z_dim, z_dim));
-            let q = acts.map(|a| {
+            let gh = h.gelu("none");
+            // [n, 2z + width, sh, sw]. Split, not narrowed three times: a split's gradient is
+            // one concatenation, three narrows' are three zero-filled copies and their sums.
+            let p = group.p.forward_activated(&gh);
+            let [p_mu, p_logvar, p_state] = three(p.split_with_sizes([z_dim, z_dim, width], 1));
+            let q = gelu_acts.as_ref().map(|ga| {
                 let q = group
                     .q
-                    .forward(&Tensor::cat(&[&h, &a[group.spec.level]], 1));
-                (q.narrow(1, 0, z_dim), q.narrow(1, z_dim, z_dim))
+                    .forward_activated(&Tensor::cat(&[&gh, &ga[group.spec.level]], 1));
+                let [mu, logvar] = two(q.split_with_sizes([z_dim, z_dim], 1));
+                (mu, logvar)
             });
             let len = z_dim * sh * sw;
             let part = |all: &Tensor| all.narrow(1, offset, len).reshape([n, z_dim, sh, sw]);
@@ -227,7 +239,7 @@ impl Net {
             };
             offset += len;
             // Not `+=`: that adds in place, and the first h is a view of a parameter.
-            h = h.g_add(&p.narrow(1, 2 * z_dim, l.width as i64));
+            h = h.g_add(&p_state);
             h = h.g_add(&group.z_proj.forward(&z));
             h = group.res.forward(&h);
             terms.push(GroupTerms {
@@ -250,4 +262,12 @@ fn downsample(a: &Tensor, next: (usize, usize)) -> Tensor {
     } else {
         a.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)
     }
+}
+
+fn two(parts: Vec<Tensor>) -> [Tensor; 2] {
+    parts.try_into().expect("split in two")
+}
+
+fn three(parts: Vec<Tensor>) -> [Tensor; 3] {
+    parts.try_into().expect("split in three")
 }
