@@ -159,7 +159,7 @@ struct FitPriorArgs {
     #[arg(long, default_value = "auto", allow_negative_numbers = true, value_parser = args::components)]
     components: args::Components,
     /// Principal coordinates of the codes that the mixture models (codes of fewer values
-    /// are modelled whole).
+    /// are modelled whole; n training codes give at most n - 1, all they span).
     #[arg(long, default_value_t = defaults::FIT_PRIOR_DIMS, allow_negative_numbers = true, value_parser = args::whole_number::<usize>)]
     dims: usize,
     /// A hierarchical model's top groups to model; the rest are drawn from its own prior
