@@ -507,3 +507,34 @@ fn a_colour_npz_trains_end_to_end_with_rgb_figures_and_a_channel_aware_vae_pt() 
         assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn float_arrays_of_either_width_and_byte_order_read_back_to_their_bytes() {
+    // The payload written by hand (Rust's to_le/to_be_bytes), not by npyz; 80,000 values,
+    // more than one of the reader's 65,536-value blocks.
+    let tmp = tempfile::tempdir().unwrap();
+    let n_values = 2 * 200 * 200;
+    let level = |i: usize| (i * 7 % 256) as u8;
+    for descr in ["<f4", ">f4", "<f8", ">f8"] {
+        let payload: Vec<u8> = (0..n_values)
+            .flat_map(|i| {
+                let v = f64::from(level(i)) / 255.0;
+                match descr {
+                    "<f4" => (v as f32).to_le_bytes().to_vec(),
+                    ">f4" => (v as f32).to_be_bytes().to_vec(),
+                    "<f8" => v.to_le_bytes().to_vec(),
+                    _ => v.to_be_bytes().to_vec(),
+                }
+            })
+            .collect();
+        let path = tmp.path().join(format!("x{}.npy", &descr[1..]));
+        npy_with_header(&path, descr, "(2, 1, 200, 200)", &payload);
+        let d = Dataset::load(&path, &OPTIONS, Device::Cpu).unwrap();
+        let all = tch::Tensor::cat(&[&d.train.images, &d.test.images], 0).view([-1]);
+        let mut got = Vec::<u8>::try_from(all).unwrap();
+        got.sort();
+        let mut expected: Vec<u8> = (0..n_values).map(level).collect();
+        expected.sort();
+        assert!(got == expected, "{descr}: the bytes differ");
+    }
+}
