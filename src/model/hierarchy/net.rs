@@ -212,12 +212,12 @@ impl Net {
             // [n, 2z + width, sh, sw]. Split, not narrowed three times: a split's gradient is
             // one concatenation, three narrows' are three zero-filled copies and their sums.
             let p = group.p.forward_activated(&gh);
-            let [p_mu, p_logvar, p_state] = three(p.split_with_sizes([z_dim, z_dim, width], 1));
+            let [p_mu, p_logvar, p_state] = parts(p.split_with_sizes([z_dim, z_dim, width], 1));
             let q = gelu_acts.as_ref().map(|ga| {
                 let q = group
                     .q
                     .forward_activated(&Tensor::cat(&[&gh, &ga[group.spec.level]], 1));
-                let [mu, logvar] = two(q.split_with_sizes([z_dim, z_dim], 1));
+                let [mu, logvar] = parts(q.split_with_sizes([z_dim, z_dim], 1));
                 (mu, logvar)
             });
             let len = z_dim * sh * sw;
@@ -264,10 +264,7 @@ fn downsample(a: &Tensor, next: (usize, usize)) -> Tensor {
     }
 }
 
-fn two(parts: Vec<Tensor>) -> [Tensor; 2] {
-    parts.try_into().expect("split in two")
-}
-
-fn three(parts: Vec<Tensor>) -> [Tensor; 3] {
-    parts.try_into().expect("split in three")
+/// The `N` tensors of a split into `N` sizes.
+fn parts<const N: usize>(split: Vec<Tensor>) -> [Tensor; N] {
+    split.try_into().expect("as many parts as sizes")
 }
