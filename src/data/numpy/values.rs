@@ -23,31 +23,27 @@ pub(super) fn unit_floats(
     while left > 0 {
         let block = &mut buf[..left.min(BLOCK) * size];
         r.read_exact(block).with_context(cut)?;
-        let floats = block
-            .chunks_exact(size)
-            .map(|b| match (b.len(), big_endian) {
+        for b in block.chunks_exact(size) {
+            let v = match (size, big_endian) {
                 (4, false) => f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
                 (4, true) => f64::from(f32::from_be_bytes([b[0], b[1], b[2], b[3]])),
                 (_, false) => f64::from_le_bytes(b.try_into().expect("8 bytes")),
                 (_, true) => f64::from_be_bytes(b.try_into().expect("8 bytes")),
-            });
-        out.extend(unit_to_bytes(floats, what)?);
+            };
+            out.push(unit_level(v, what)?);
+        }
         left -= block.len() / size;
     }
     Ok(out)
 }
 
-/// Floats in [0, 1] to the nearest of the 256 levels of a byte.
-fn unit_to_bytes(values: impl Iterator<Item = f64>, what: &str) -> Result<Vec<u8>> {
-    values
-        .map(|v| {
-            ensure!(
-                (0.0..=1.0).contains(&v),
-                "{what}: a value {v} outside [0, 1]; float images are in [0, 1] (or give uint8)"
-            );
-            Ok((v * 255.0).round() as u8)
-        })
-        .collect()
+/// A float in [0, 1] to the nearest of the 256 levels of a byte.
+fn unit_level(v: f64, what: &str) -> Result<u8> {
+    ensure!(
+        (0.0..=1.0).contains(&v),
+        "{what}: a value {v} outside [0, 1]; float images are in [0, 1] (or give uint8)"
+    );
+    Ok((v * 255.0).round() as u8)
 }
 
 /// `[n, h*w, c]` -> `[n, c, h*w]`.
