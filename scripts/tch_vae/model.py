@@ -152,19 +152,25 @@ class VAE(nn.Module):
         log_n = -0.5 * (d * d * torch.exp(-logvar) + logvar + LOG_2PI).sum(2)
         return torch.logsumexp(log_n, 1) - math.log(mu.shape[0])
 
-    def prior_sample(self, n: int) -> torch.Tensor:
-        """n draws z ~ p(z), [n, latent]."""
+    def prior_sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
+        """n draws z ~ p(z), [n, latent]; N(0, I)'s times `temperature` (`tch-vae sample
+        --temperature`); the VampPrior, a mixture, has none."""
         w = self.fc_mu.weight
         eps = torch.randn(n, self.latent, dtype=w.dtype, device=w.device)
         if self.prior != "vamp":
-            return eps
+            return eps * temperature
+        if temperature != 1.0:
+            raise ValueError("temperature: the VampPrior is a mixture; it has no temperature "
+                             "(leave it at 1)")
         mu, logvar = self.prior_components()
         which = torch.randint(0, mu.shape[0], (n,), device=w.device)
         return mu[which] + torch.exp(0.5 * logvar[which]) * eps
 
-    def sample(self, n: int, y: torch.Tensor | None = None, picture: str = "mode") -> torch.Tensor:
-        """n images decoded from z ~ p(z) (with labels y [n] for a conditional model)."""
-        return self.decode(self.prior_sample(n), y, picture)
+    def sample(self, n: int, y: torch.Tensor | None = None, picture: str = "mode",
+               temperature: float = 1.0) -> torch.Tensor:
+        """n images decoded from z ~ p(z) (with labels y [n] for a conditional model), N(0, I)'s
+        draws times `temperature`."""
+        return self.decode(self.prior_sample(n, temperature), y, picture)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """(decode(z), mu, logvar) with z drawn from q(z|x)."""

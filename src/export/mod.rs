@@ -11,9 +11,10 @@
 //! Methods: `encode(x) -> (mu, logvar)`, `decode(z, picture="mode") -> probabilities` (a
 //! logistic mixture's picture as `tch-vae sample --picture` draws it: "mode" or "mean"; the
 //! other likelihoods ignore it), `decode_logits(z)`, `forward(x) -> (decode(z), mu,
-//! logvar)` with z reparameterised, `sample(n, picture="mode")` (a hierarchical model's:
-//! `sample(n, temperature=1.0, picture="mode")`),
-//! `prior_sample(n) -> z`, `log_prior(z)`, `reparameterize(mu, logvar, eps)`,
+//! logvar)` with z reparameterised, `sample(n, picture="mode", temperature=1.0)` (N(0, I)'s
+//! draws times the temperature, as `tch-vae sample --temperature`; the VampPrior takes only
+//! 1; a hierarchical model's: `sample(n, temperature=1.0, picture="mode")`),
+//! `prior_sample(n, temperature=1.0) -> z`, `log_prior(z)`, `reparameterize(mu, logvar, eps)`,
 //! `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` (VampPrior: `(recon, kl)`, the
 //! one-sample KL estimate, which has no split) and `config() -> str` (config.json); the
 //! VampPrior adds `prior_components() -> (mu, logvar)` of its pseudo-inputs. A conditional

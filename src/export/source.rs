@@ -71,7 +71,8 @@ def log_prior(self, z: Tensor) -> Tensor:
     log_n = -0.5 * torch.sum(d * d * torch.exp(-logvar) + logvar + {log_2pi}, 2)
     return torch.logsumexp(log_n, 1) - {log_k}
 
-def prior_sample(self, n: int) -> Tensor:
+def prior_sample(self, n: int, temperature: float = 1.0) -> Tensor:
+    assert temperature == 1.0, "temperature: the VampPrior is a mixture; it has no temperature (leave it at 1)"
     mu, logvar = self.prior_components()
     which = torch.randint(0, mu.size(0), [n], device=mu.device)
     eps = torch.randn([n, self.latent], dtype=mu.dtype, device=mu.device)
@@ -86,9 +87,9 @@ fn normal_prior_source() -> String {
         r#"def log_prior(self, z: Tensor) -> Tensor:
     return -0.5 * torch.sum(z * z + {}, 1)
 
-def prior_sample(self, n: int) -> Tensor:
+def prior_sample(self, n: int, temperature: float = 1.0) -> Tensor:
     w = self.fc_mu.weight
-    return torch.randn([n, self.latent], dtype=w.dtype, device=w.device)
+    return torch.randn([n, self.latent], dtype=w.dtype, device=w.device) * temperature
 
 "#,
         log_2pi()
@@ -159,8 +160,8 @@ def forward(self, x: Tensor{y_arg}) -> Tuple[Tensor, Tensor, Tensor]:
     z = self.reparameterize(mu, logvar, torch.randn_like(mu))
     return (self.decode(z{y}), mu, logvar)
 
-def sample(self, n: int{y_arg}, picture: str = "mode") -> Tensor:
-    return self.decode(self.prior_sample(n){y}, picture)
+def sample(self, n: int{y_arg}, picture: str = "mode", temperature: float = 1.0) -> Tensor:
+    return self.decode(self.prior_sample(n, temperature){y}, picture)
 
 def elbo_terms(self, x: Tensor{y_arg}, eps: Tensor) -> {terms}:
     x = torch.flatten(x, 1)

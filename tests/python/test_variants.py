@@ -83,3 +83,34 @@ def test_an_optimiser_step_in_python_changes_every_parameter(name, variant_runs)
     opt.step()
     for k, v in model.named_parameters():
         assert not torch.equal(before[k], v.detach()), k
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_a_flat_model_samples_at_a_temperature_as_the_binary_does(name, variant_runs):
+    """N(0, I)'s draws times the temperature (`tch-vae sample --temperature`), in the package
+    and in vae.pt alike; the VampPrior, a mixture, refuses any temperature but 1."""
+    run = variant_runs[name]
+    model = load_run(run)
+    ts = torch.jit.load(str(run / "vae.pt"), map_location="cpu")
+    y = None if model.config["model"].get("classes") is None else torch.arange(3) % 2
+    with torch.no_grad():
+        if model.config["model"]["prior"] == "vamp":
+            with pytest.raises(ValueError, match="VampPrior is a mixture"):
+                model.sample(3, y, temperature=0.5)
+            with pytest.raises(torch.jit.Error, match="VampPrior is a mixture"):
+                ts.sample(*with_y(3, y), temperature=0.5)
+            return
+        torch.manual_seed(7)
+        z = torch.randn(3, model.latent)
+        # The oracle: the images of half a standard normal draw, by decode.
+        want = model.decode(0.5 * z, y)
+        torch.manual_seed(7)
+        torch.testing.assert_close(model.sample(3, y, temperature=0.5), want)
+        torch.manual_seed(7)
+        torch.testing.assert_close(ts.sample(*with_y(3, y), temperature=0.5), want,
+                                   rtol=1e-5, atol=1e-5)
+        torch.manual_seed(7)
+        assert (model.sample(3, y) - want).abs().max() > 1e-3  # t = 1 is another picture
+        # At temperature 0 every draw is the prior's mean, whatever the seed.
+        torch.testing.assert_close(model.sample(3, y, temperature=0.0),
+                                   model.decode(torch.zeros(3, model.latent), y))
