@@ -154,8 +154,8 @@ struct FitPriorArgs {
     #[arg(long)]
     run: PathBuf,
     /// Gaussian components of the mixture (full covariances), or auto: the count of 1, 2,
-    /// 3, 5, 8, 13, 21, 34 whose mixture gives a tenth of the training codes, held out, the
-    /// highest log-likelihood.
+    /// 3, 5, 8, 13, 21, 34, 55, 89 (those whose fit the memory holds) whose mixture gives a
+    /// tenth of the training codes, held out, the highest log-likelihood.
     #[arg(long, default_value = "auto", allow_negative_numbers = true, value_parser = args::components)]
     components: args::Components,
     /// Principal coordinates of the codes that the mixture models (codes of fewer values

@@ -185,16 +185,17 @@ fn fit_and_write(
     let n = o
         .images
         .map_or(data.train.len(), |i| i.min(data.train.len()));
-    let most = o
-        .components
-        .unwrap_or(*select::CANDIDATES.last().unwrap_or(&1));
     ensure!(
         o.components.is_none_or(|c| c <= n),
-        "--components {most}: more than the {n} training images whose codes it fits; give fewer"
+        "--components {}: more than the {n} training images whose codes it fits; give fewer",
+        o.components.unwrap_or_default()
     );
     // n centred codes span at most n - 1 directions: more coordinates would model round-off.
     let dims = o.dims.min(code_values).min(n.saturating_sub(1).max(1));
     let available = device::available_bytes(Device::Cpu);
+    let most = o
+        .components
+        .unwrap_or_else(|| most_candidate(n, code_values, dims, available));
     check_memory(n, code_values, most.min(n), dims, available)?;
 
     report.note(&format!(
@@ -219,6 +220,7 @@ fn fit_and_write(
     ));
     let settings = FitSettings {
         components: o.components,
+        most_components: most,
         dims,
         max_iterations: MAX_ITERATIONS,
     };
@@ -287,6 +289,17 @@ fn code_values(vae: &crate::model::Vae, groups: Option<usize>) -> Result<(usize,
 
 /// Refuses a fit whose float64 temporaries (the codes and their projections, EM's
 /// per-component distances) would not fit in memory, before any is made.
+/// The largest count `--components auto` may try: the largest candidate whose fit the
+/// memory holds (89 components of 45,000 codes in 64 coordinates take 5.8 GiB), or 1, whose
+/// refusal then says what to cut.
+fn most_candidate(images: usize, values: usize, dims: usize, available: Option<u64>) -> usize {
+    select::CANDIDATES
+        .into_iter()
+        .rev()
+        .find(|&c| check_memory(images, values, c.min(images), dims, available).is_ok())
+        .unwrap_or(1)
+}
+
 fn check_memory(
     images: usize,
     values: usize,
@@ -376,25 +389,4 @@ pub fn load_prior(run: &Path, vae: &Vae) -> Result<FittedPrior> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fit_past_the_memory_is_refused_before_any_work() {
-        // 6,000 codes of 5,392 values and 34 components in 64 coordinates: 1,288 MiB of
-        // float64 temporaries (8 bytes x (4 x 6000 x 5392 + 3 x 34 x 6000 x 64 + 2 x 34 x 64 x 64)).
-        let args = (6000, 5392, 34, 64);
-        let check = |available| check_memory(args.0, args.1, args.2, args.3, available);
-        assert!(check(Some(2 << 30)).is_ok());
-        assert!(check(None).is_ok(), "unknown memory: let libtorch try");
-        let err = check(Some(1 << 30)).unwrap_err().to_string();
-        assert!(
-            err.contains("needs about 1288 MiB, more than the 1024 MiB"),
-            "{err}"
-        );
-        assert!(
-            err.contains("use fewer --images, --groups, --components or --dims"),
-            "{err}"
-        );
-    }
-}
+mod tests;

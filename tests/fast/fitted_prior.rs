@@ -85,7 +85,7 @@ fn auto_finds_about_as_many_components_as_drew_the_points() {
         tolerance: 1e-6,
         regularisation: 1e-6,
     };
-    let (chosen, tried) = tch_vae::model::fitted::select::components(&y, &em).unwrap();
+    let (chosen, tried) = tch_vae::model::fitted::select::components(&y, &em, usize::MAX).unwrap();
     assert!(chosen == 3 || chosen == 5, "chose {chosen}: {tried:?}");
     let counts: Vec<usize> = tried.iter().map(|t| t.components).collect();
     assert_eq!(&counts[..3], &[1, 2, 3], "{tried:?}");
@@ -201,6 +201,7 @@ fn a_saved_prior_loads_back_and_a_tampered_one_is_refused() {
     let z = Tensor::randn([300, 12], F64);
     let settings = tch_vae::model::fitted::FitSettings {
         components: Some(3),
+        most_components: 3,
         dims: 5,
         max_iterations: 50,
     };

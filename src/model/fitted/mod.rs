@@ -21,8 +21,10 @@ use tch::{Kind, Tensor};
 /// What `fit` is asked for.
 #[derive(Clone, Debug)]
 pub struct FitSettings {
-    /// Mixture components; None: chosen by held-out log-likelihood ([`select`]).
+    /// Mixture components; None: chosen by held-out log-likelihood ([`select`]), of the
+    /// candidates up to `most_components`.
     pub components: Option<usize>,
+    pub most_components: usize,
     /// Coordinates kept (the principal subspace's dimension); codes of fewer dimensions are
     /// modelled whole.
     pub dims: usize,
@@ -63,7 +65,7 @@ impl FittedPrior {
         };
         let (components, tried) = match s.components {
             Some(c) => (c, Vec::new()),
-            None => select::components(&y, &em)?,
+            None => select::components(&y, &em, s.most_components)?,
         };
         let fitted = Gmm::fit(&y, &em(components))?;
         Ok(FitOutcome {
