@@ -209,7 +209,7 @@ impl Dataset {
                 std::fs::metadata(path)
                     .map_or("a file", |m| crate::native::files::describe(m.file_type()))
             );
-            (numpy::read(path)?, "numpy")
+            (numpy::read(path, options.limit)?, "numpy")
         } else if cifar::is_cifar(path) {
             (cifar::read(path)?, "cifar")
         } else if path.is_dir() && !idx_folder::is_idx(path) {

@@ -25,11 +25,16 @@ const MAX_HEADER_DEPTH: usize = 4;
 /// The images of one array, channel by channel within each image.
 struct Images {
     bytes: Vec<u8>,
+    /// The images read: the array's first `n` of its `declared`.
     n: usize,
+    declared: usize,
     shape: (usize, usize, usize),
 }
 
-pub fn read(path: &Path) -> Result<RawData> {
+/// The arrays of `path`; with `limit`, an `.npz` that holds `x_test` gives only the first
+/// `limit` training images and labels, and reads no further into `x_train` (without
+/// `x_test` the test images are drawn from the whole array, so all of it is read).
+pub fn read(path: &Path, limit: Option<usize>) -> Result<RawData> {
     let name = path.display();
     let is_npz = path.extension().is_some_and(|e| e == "npz");
     if !is_npz {
@@ -39,7 +44,7 @@ pub fn read(path: &Path) -> Result<RawData> {
         file.rewind()
             .with_context(|| format!("cannot read {name}"))?;
         let npy = NpyFile::new(file).with_context(|| format!("{name}: not a NumPy .npy file"))?;
-        let images = read_images(npy, &format!("{name}"), room)?;
+        let images = read_images(npy, &format!("{name}"), room, None)?;
         return Ok(raw(images, Vec::new(), None));
     }
     let file = std::io::BufReader::new(crate::native::files::open_regular(path)?);
@@ -58,9 +63,12 @@ pub fn read(path: &Path) -> Result<RawData> {
          may hold x_test, y_train and y_test (labels). Save it with \
          np.savez(path, x_train=..., x_test=..., y_train=..., y_test=...)"
     );
-    let train = images_of(&mut npz, "x_train", &name)?.expect("listed above");
-    let train_labels = labels_of(&mut npz, "y_train", &name, train.n)?.unwrap_or_default();
-    let test = match images_of(&mut npz, "x_test", &name)? {
+    let keep = limit.filter(|_| keys.iter().any(|k| k == "x_test"));
+    let train = images_of(&mut npz, "x_train", &name, keep)?.expect("listed above");
+    let mut train_labels =
+        labels_of(&mut npz, "y_train", &name, train.declared)?.unwrap_or_default();
+    train_labels.truncate(train.n);
+    let test = match images_of(&mut npz, "x_test", &name, None)? {
         Some(x) => {
             ensure!(
                 x.shape == train.shape,
@@ -83,8 +91,13 @@ pub fn read(path: &Path) -> Result<RawData> {
 
 type Npz = npyz::npz::NpzArchive<std::io::BufReader<std::fs::File>>;
 
-/// The images in array `key` of the archive, if it holds one.
-fn images_of(npz: &mut Npz, key: &str, name: &impl std::fmt::Display) -> Result<Option<Images>> {
+/// The images in array `key` of the archive (its first `keep`), if it holds one.
+fn images_of(
+    npz: &mut Npz,
+    key: &str,
+    name: &impl std::fmt::Display,
+    keep: Option<usize>,
+) -> Result<Option<Images>> {
     let what = format!("{name}: {key}");
     if !check_entry_header(npz, key, &what)? {
         return Ok(None);
@@ -100,7 +113,7 @@ fn images_of(npz: &mut Npz, key: &str, name: &impl std::fmt::Display) -> Result<
         .by_name(key)
         .with_context(|| format!("{what}: cannot read"))?
     {
-        Some(array) => Ok(Some(read_images(array, &what, room)?)),
+        Some(array) => Ok(Some(read_images(array, &what, room, keep)?)),
         None => Ok(None),
     }
 }
@@ -229,14 +242,20 @@ fn raw(train: Images, train_labels: Vec<i64>, test: Option<(Images, Vec<i64>)>) 
     }
 }
 
-/// The images of one array; `room`: the bytes its file or archive entry holds, if known.
-fn read_images<R: Read>(npy: NpyFile<R>, what: &str, room: Option<u64>) -> Result<Images> {
+/// The images of one array, its first `keep` if given; `room`: the bytes its file or
+/// archive entry holds, if known.
+fn read_images<R: Read>(
+    npy: NpyFile<R>,
+    what: &str,
+    room: Option<u64>,
+    keep: Option<usize>,
+) -> Result<Images> {
     ensure!(
         npy.order() == Order::C,
         "{what}: the array is in Fortran order; save a C-ordered one (np.ascontiguousarray)"
     );
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let (n, layout) = match shape[..] {
+    let (declared, layout) = match shape[..] {
         [n, h, w] => (n, (1, h, w, false)),
         [n, h, w, c] if matches!(c, 1 | 3) && !matches!(h, 1 | 3) => (n, (c, h, w, true)),
         [n, c, h, w] if matches!(c, 1 | 3) => (n, (c, h, w, false)),
@@ -248,14 +267,15 @@ fn read_images<R: Read>(npy: NpyFile<R>, what: &str, room: Option<u64>) -> Resul
     };
     let (c, h, w, channels_last) = layout;
     ensure!(
-        n > 0 && h > 0 && w > 0,
+        declared > 0 && h > 0 && w > 0,
         "{what}: no images (shape {shape:?})"
     );
+    let n = keep.map_or(declared, |k| k.min(declared));
     let dtype = npy.dtype();
     let npyz::DType::Plain(ty) = &dtype else {
         bail!("{what}: a structured array ({dtype:?}); images are uint8 or float")
     };
-    check_size(&shape, ty.size_field(), what, room)?;
+    check_size(&shape, ty.size_field(), what, room, n)?;
     let cut = || format!("{what}: the array's values end early (a truncated or damaged file)");
     let values = n * c * h * w;
     let big_endian = ty.endianness() == npyz::Endianness::Big;
@@ -284,15 +304,23 @@ fn read_images<R: Read>(npy: NpyFile<R>, what: &str, room: Option<u64>) -> Resul
     Ok(Images {
         bytes,
         n,
+        declared,
         shape: (c, h, w),
     })
 }
 
 /// Refuses, from the header alone, an array whose values (`item` bytes each) overflow a
 /// count, pass [`MAX_VALUES`], are more than its file or archive entry holds (`room`
-/// bytes, header included) or would not fit in the memory available, before any of them
-/// is read (a compressed `.npz` entry can declare far more than its file holds).
-fn check_size(shape: &[usize], item: u64, what: &str, room: Option<u64>) -> Result<()> {
+/// bytes, header included) or whose first `read` images would not fit in the memory
+/// available, before any of them is read (a compressed `.npz` entry can declare far more
+/// than its file holds).
+fn check_size(
+    shape: &[usize],
+    item: u64,
+    what: &str,
+    room: Option<u64>,
+    read: usize,
+) -> Result<()> {
     let values = shape
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
@@ -309,11 +337,18 @@ fn check_size(shape: &[usize], item: u64, what: &str, room: Option<u64>) -> Resu
              with NumPy"
         );
     }
+    // The images read, of the shape's first axis (the check above allows no overflow).
+    let bytes = bytes / shape[0].max(1) as u64 * read as u64;
     let available = crate::native::device::available_bytes(tch::Device::Cpu);
+    let images = if read < shape[0] {
+        format!("its first {read} images (of shape {shape:?}) take")
+    } else {
+        format!("shape {shape:?} takes")
+    };
     ensure!(
         available.is_none_or(|a| bytes <= a),
-        "{what}: shape {shape:?} takes {} MiB, more than the {} MiB of memory available; \
-         save fewer images, or smaller ones",
+        "{what}: {images} {} MiB, more than the {} MiB of memory available; save fewer \
+         images, or smaller ones (or, with x_test beside x_train, give --limit)",
         bytes >> 20,
         available.unwrap_or_default() >> 20
     );

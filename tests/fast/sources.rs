@@ -538,3 +538,53 @@ fn float_arrays_of_either_width_and_byte_order_read_back_to_their_bytes() {
         assert!(got == expected, "{descr}: the bytes differ");
     }
 }
+
+#[test]
+fn limit_on_an_npz_with_x_test_reads_only_the_training_images_it_keeps() {
+    // 50 float32 training images of 2x2; image 30 holds 7.0, outside [0, 1]: a whole read
+    // meets it, a read of the first 8 must not. The oracle: the levels written, by hand.
+    let tmp = tempfile::tempdir().unwrap();
+    let level = |i: usize| (i * 11 % 256) as u8;
+    let mut values: Vec<f32> = (0..200).map(|i| f32::from(level(i)) / 255.0).collect();
+    values[30 * 4 + 2] = 7.0;
+    let write = |name: &str, with_test: bool| {
+        let path = tmp.path().join(name);
+        let mut npz = npyz::npz::NpzWriter::create(&path).unwrap();
+        npz_array(&mut npz, "x_train", &[50, 2, 2], &values);
+        npz_array(&mut npz, "y_train", &[50], &(0..50i64).collect::<Vec<_>>());
+        if with_test {
+            npz_array(&mut npz, "x_test", &[3, 2, 2], &[0.5f32; 12]);
+            npz_array(&mut npz, "y_test", &[3], &[1i64, 2, 3]);
+        }
+        drop(npz); // the zip is completed when the writer drops
+        path
+    };
+    let split = write("split.npz", true);
+    let limit = |n| LoadOptions {
+        limit: Some(n),
+        ..OPTIONS
+    };
+    let e = format!(
+        "{:#}",
+        Dataset::load(&split, &OPTIONS, Device::Cpu)
+            .err()
+            .expect("an error")
+    );
+    assert!(e.contains("x_train: a value 7 outside [0, 1]"), "{e}");
+    let d = Dataset::load(&split, &limit(8), Device::Cpu).unwrap();
+    assert_eq!((d.train.len(), d.test.len()), (8, 3));
+    let bytes = Vec::<u8>::try_from(d.train.images.view([-1])).unwrap();
+    assert_eq!(bytes, (0..32).map(level).collect::<Vec<_>>());
+    let labels = Vec::<i64>::try_from(&d.train.labels).unwrap();
+    assert_eq!(labels, (0..8).collect::<Vec<_>>());
+    // A limit past the array reads it all (and meets the bad value).
+    assert!(Dataset::load(&split, &limit(60), Device::Cpu).is_err());
+    // Without x_test the test images are drawn from the whole array: all of it is read.
+    let e = format!(
+        "{:#}",
+        Dataset::load(&write("whole.npz", false), &limit(8), Device::Cpu)
+            .err()
+            .expect("an error")
+    );
+    assert!(e.contains("a value 7 outside [0, 1]"), "{e}");
+}
