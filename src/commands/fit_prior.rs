@@ -287,8 +287,6 @@ fn code_values(vae: &crate::model::Vae, groups: Option<usize>) -> Result<(usize,
     Ok((lengths[g - 1], Some(g)))
 }
 
-/// Refuses a fit whose float64 temporaries (the codes and their projections, EM's
-/// per-component distances) would not fit in memory, before any is made.
 /// The largest count `--components auto` may try: the largest candidate whose fit the
 /// memory holds (89 components of 45,000 codes in 64 coordinates take 5.8 GiB), or 1, whose
 /// refusal then says what to cut.
@@ -300,6 +298,8 @@ fn most_candidate(images: usize, values: usize, dims: usize, available: Option<u
         .unwrap_or(1)
 }
 
+/// Refuses a fit whose float64 temporaries (the codes and their projections, EM's
+/// per-component distances) would not fit in memory, before any is made.
 fn check_memory(
     images: usize,
     values: usize,
