@@ -15,6 +15,7 @@ import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
 from .files import check_folder, read_regular
+from .model import check_temperature
 
 FITTED_PRIOR = "fitted-prior.safetensors"
 FITTED_PRIOR_REPORT = "fitted-prior.json"
@@ -36,6 +37,7 @@ class FittedPrior:
 
     def mixture(self, temperature: float = 1.0) -> MixtureSameFamily:
         """The mixture over the k coordinates, each covariance times temperature^2."""
+        temperature = check_temperature(temperature)
         return MixtureSameFamily(Categorical(probs=self.weights),
                                  MultivariateNormal(self.means, scale_tril=self.scale_tril * temperature))
 
@@ -52,6 +54,7 @@ class FittedPrior:
         """n codes [n, D] (float32), the components' spread times `temperature`. Drawn in
         the binary's order (the components, then one normal [n, k, 1]), so that a seed gives
         `tch-vae sample --fitted-prior`'s codes."""
+        temperature = check_temperature(temperature)
         c = torch.multinomial(self.weights, n, replacement=True)
         eps = torch.randn(n, self.means.shape[1], 1, dtype=torch.float64)
         y = self.means[c] + (self.scale_tril[c] @ eps).squeeze(-1) * temperature

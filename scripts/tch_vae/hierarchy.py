@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .mixture import mixture_image, params_per_pixel
-from .model import _recon
+from .model import _recon, check_temperature
 
 
 def sides(h: int, w: int) -> list[tuple[int, int]]:
@@ -127,6 +127,7 @@ class HierarchicalVAE(nn.Module):
         """mode: "noise" (z = q's mean + sigma * given), "mean", "given" (z = given),
         "prior" (z ~ p at temperature) or "prefix" (the top groups' z given, a whole number
         of groups, the rest ~ p at temperature: tch_vae.fitted's draws). Returns (out, kl_mu, kl_var, log_ratio, q_mu, q_logvar)."""
+        temperature = check_temperature(temperature)
         z_dim = self.latent_channels
         h = self.decoder.h_top.expand(n, -1, -1, -1)
         zero = torch.zeros(n, dtype=h.dtype, device=h.device)

@@ -15,6 +15,15 @@ LOG_2PI = math.log(2.0 * math.pi)
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
+def check_temperature(temperature: float) -> float:
+    """A sampling temperature, checked as `tch-vae sample --temperature` checks it: a number
+    from 0 to 10 (NaN is refused, not drawn as NaN images)."""
+    t = float(temperature)
+    if not 0.0 <= t <= 10.0:
+        raise ValueError(f"temperature must be from 0 to 10 (got {temperature})")
+    return t
+
+
 def _mlp(widths: list[int], act: type[nn.Module] = nn.ReLU) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for a, b in zip(widths[:-1], widths[1:]):
@@ -155,6 +164,7 @@ class VAE(nn.Module):
     def prior_sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
         """n draws z ~ p(z), [n, latent]; N(0, I)'s times `temperature` (`tch-vae sample
         --temperature`); the VampPrior, a mixture, has none."""
+        temperature = check_temperature(temperature)
         w = self.fc_mu.weight
         eps = torch.randn(n, self.latent, dtype=w.dtype, device=w.device)
         if self.prior != "vamp":

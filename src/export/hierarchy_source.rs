@@ -9,7 +9,7 @@
 //! `elbo_terms(x, eps) -> (recon, kl_mu, kl_var)` with z = mu + sigma * eps group by group
 //! (`eps` `[n, latent_dim]`), `log_ratio(x, eps) -> (recon, log p(z) - log q(z|x))` for
 //! importance weights, and `config() -> str`.
-use super::pieces::{module_expr, Decoded};
+use super::pieces::{module_expr, Decoded, TEMPERATURE_CHECK};
 use crate::config::ModelConfig;
 use crate::model::hierarchy::{BlockSpec, ConvSpec, Layout, H_TOP};
 
@@ -21,9 +21,16 @@ fn conv(c: &ConvSpec, input: &str) -> String {
 
 /// Lines computing `output = block(input)` (gelu then convolution, four times).
 fn block(b: &BlockSpec, input: &str, output: &str) -> String {
-    let mut s = format!("    t = {input}\n");
-    for c in &b.convs {
-        s += &format!("    t = {}\n", conv(c, "torch.gelu(t)"));
+    block_from(b, input, &format!("torch.gelu({input})"), output)
+}
+
+/// `block`, its input's gelu given as `activated` (computed once where two blocks read it,
+/// as `src/model/hierarchy/net.rs` does).
+fn block_from(b: &BlockSpec, input: &str, activated: &str, output: &str) -> String {
+    let mut s = String::new();
+    for (i, c) in b.convs.iter().enumerate() {
+        let x = if i == 0 { activated } else { "torch.gelu(t)" };
+        s += &format!("    t = {}\n", conv(c, x));
     }
     if b.residual {
         s += &format!("    {output} = {input} + t\n");
@@ -76,6 +83,9 @@ fn top_down(l: &Layout) -> String {
     log_ratio = torch.zeros([n], dtype=h.dtype, device=h.device)
     q_mus: List[Tensor] = []
     q_logvars: List[Tensor] = []
+    gelu_acts: List[Tensor] = []
+    if mode < 2:
+        gelu_acts = [torch.gelu(a) for a in acts]
 ",
         h_top = module_expr(H_TOP)
     );
@@ -86,7 +96,8 @@ fn top_down(l: &Layout) -> String {
         if g > 0 && l.groups[g - 1].level != group.level {
             s += &format!("    h = torch.upsample_nearest2d(h, [{sh}, {sw}], None, None)\n");
         }
-        s += &block(&group.p, "h", "p");
+        s += "    gh = torch.gelu(h)\n";
+        s += &block_from(&group.p, "h", "gh", "p");
         s += &format!(
             "    p_mu = torch.narrow(p, 1, 0, {z})
     p_logvar = torch.narrow(p, 1, {z}, {z})
@@ -95,12 +106,13 @@ fn top_down(l: &Layout) -> String {
     elif mode == 2:
         z = torch.reshape(torch.narrow(given, 1, {offset}, {len}), [n, {z}, {sh}, {sw}])
     else:
-        hq = torch.cat([h, acts[{level}]], 1)
+        ghq = torch.cat([gh, gelu_acts[{level}]], 1)
 ",
             level = group.level
         );
-        // The posterior block, indented into the else branch.
-        for line in block(&group.q, "hq", "q").lines() {
+        // The posterior block, indented into the else branch; gelu(cat(h, a)) is
+        // cat(gelu(h), gelu(a)).
+        for line in block_from(&group.q, "hq", "ghq", "q").lines() {
             s += &format!("    {line}\n");
         }
         s += &format!(
@@ -173,7 +185,7 @@ def forward(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     return ({forward}, r[4], r[5])
 
 def sample(self, n: int, temperature: float = 1.0, picture: str = "mode") -> Tensor:
-    acts: List[Tensor] = []
+{TEMPERATURE_CHECK}    acts: List[Tensor] = []
     w = self.decoder.out.weight
     none = torch.zeros([n, 0], dtype=w.dtype, device=w.device)
     return {sample}

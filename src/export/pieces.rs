@@ -4,6 +4,12 @@
 //! order) and how the decoder's output becomes a picture.
 use crate::config::{Likelihood, ModelConfig};
 
+/// The first line of every TorchScript method that samples at a `temperature`: the rule
+/// of `tch-vae sample --temperature` (0 to 10), which also refuses NaN, so that a bad value
+/// raises in Python rather than drawing NaN images.
+pub const TEMPERATURE_CHECK: &str =
+    "    assert temperature >= 0.0 and temperature <= 10.0, \"temperature must be from 0 to 10\"\n";
+
 /// How a parameterised layer is referred to in TorchScript: `encoder.0` is submodule `0`
 /// of submodule `encoder`, which is not a valid attribute name, hence `getattr`.
 pub fn module_expr(name: &str) -> String {

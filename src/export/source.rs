@@ -1,7 +1,7 @@
 //! The TorchScript source of a flat model's `vae.pt` methods, generated from the architecture
 //! description (`arch.rs`) so that it cannot drift from the tch network; the Python mirror
 //! (`scripts/tch_vae/model.py`) follows the same steps, and parity tests hold them together.
-use super::pieces::{likelihood_source, module_expr};
+use super::pieces::{likelihood_source, module_expr, TEMPERATURE_CHECK};
 use crate::config::{ModelConfig, Prior};
 use crate::model::arch::{self, Layer, Op, CONV_PADDING, CONV_STRIDE};
 
@@ -88,7 +88,7 @@ fn normal_prior_source() -> String {
     return -0.5 * torch.sum(z * z + {}, 1)
 
 def prior_sample(self, n: int, temperature: float = 1.0) -> Tensor:
-    w = self.fc_mu.weight
+{TEMPERATURE_CHECK}    w = self.fc_mu.weight
     return torch.randn([n, self.latent], dtype=w.dtype, device=w.device) * temperature
 
 "#,

@@ -61,6 +61,8 @@ def test_the_density_and_the_draws_agree_with_the_binary(name, flags, request, t
     theirs = tiles(run / "samples-fitted.png", 64, shape)
     close = ((ours - theirs).abs() <= 1).float().mean().item()
     assert close >= 0.99, f"{close:.4f} of the values within 1 of 255"
+    with pytest.raises(ValueError, match="temperature must be from 0 to 10"):
+        sample_fitted(model, prior, 4, temperature=float("nan"))
 
 
 def test_a_missing_or_foreign_prior_is_refused(tiny_run, tmp_path):

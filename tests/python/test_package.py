@@ -118,6 +118,11 @@ def test_a_hierarchical_run_loads_exports_and_matches_vae_pt(tiny_hierarchical_r
     assert (mean - a).abs().max() > 1e-3
     with pytest.raises(torch.jit.Error, match="picture must be 'mode' or 'mean'"):
         ts.sample(4, 0.0, "median")
+    for bad in (float("nan"), -1.0, 10.5):  # `--temperature`'s rule, in both
+        with pytest.raises(ValueError, match="temperature must be from 0 to 10"):
+            model.sample(4, bad)
+        with pytest.raises(torch.jit.Error, match="temperature must be from 0 to 10"):
+            ts.sample(4, bad)
 
 
 def test_torch_compile_runs_the_module(tiny_run):

@@ -114,3 +114,9 @@ def test_a_flat_model_samples_at_a_temperature_as_the_binary_does(name, variant_
         # At temperature 0 every draw is the prior's mean, whatever the seed.
         torch.testing.assert_close(model.sample(3, y, temperature=0.0),
                                    model.decode(torch.zeros(3, model.latent), y))
+        # The binary's rule (0 to 10): NaN, a negative and 11 are refused in both.
+        for bad in (float("nan"), -0.5, 11.0):
+            with pytest.raises(ValueError, match="temperature must be from 0 to 10"):
+                model.sample(3, y, temperature=bad)
+            with pytest.raises(torch.jit.Error, match="temperature must be from 0 to 10"):
+                ts.sample(*with_y(3, y), temperature=bad)
