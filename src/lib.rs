@@ -18,7 +18,7 @@
 //!   process group and its collectives), `cuda_graph`, `mixture` (the logistic mixture's
 //!   likelihood and gradient in one pass on the CPU), `device` (`--device`, `--threads`),
 //!   `numerics` (MKL's reproducible mode and the portable mode, set before libtorch's first
-//!   operation), `error` (libtorch's messages), `files` (regular files only), `atomic`
+//!   operation), `mkl_cbwr` (MKL's settings by number and name, the CPU's maker), `error` (libtorch's messages), `files` (regular files only), `atomic`
 //!   (files written whole or not at all).
 //! - `config/`: what a run is: `mod` ([`config::RunConfig`], `config.json`'s content, and
 //!   [`config::TrainConfig`]), `model` ([`config::ModelConfig`]), `hierarchical` (the

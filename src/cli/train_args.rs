@@ -231,10 +231,12 @@ pub struct TrainArgs {
     /// Which CPUs give the same numbers for the same seed. machine: the same bits at any
     /// thread count and load on one kind of CPU (MKL's strict reproducible mode on its
     /// fastest code for this CPU; measured at 1.02x the time without it). portable: the
-    /// same bits on any x86-64 CPU with AVX2, Intel or AMD (MKL and libtorch's kernels
-    /// pinned to AVX2, convolutions without oneDNN; measured 1.2x an MLP epoch on a CPU with
-    /// AVX-512, 1.9x a conv epoch). A MKL_CBWR or ATEN_CPU_CAPABILITY of your own wins and
-    /// is recorded in config.json. With --resume: the run's own mode.
+    /// same bits on any x86-64 CPU with AVX2 of the same maker: every Intel CPU alike,
+    /// every AMD CPU alike, Intel's and AMD's bits not (MKL takes other code on each;
+    /// libtorch's kernels pinned to AVX2, MKL to AVX2 on Intel, convolutions without oneDNN;
+    /// measured 1.2x an MLP epoch on an Intel CPU with AVX-512, 1.9x a conv epoch). A
+    /// MKL_CBWR or ATEN_CPU_CAPABILITY of your own wins and is recorded in config.json.
+    /// With --resume: the run's own mode.
     #[arg(long, value_enum, default_value_t = Reproducible::Machine)]
     pub reproducible: Reproducible,
 }

@@ -9,9 +9,13 @@
 //!    its mode at its first computation, so [`init`] sets it (`mkl_cbwr_set`) before any
 //!    libtorch work; a user's own `MKL_CBWR` wins and is recorded.
 //! 2. Across CPUs, MKL's AUTO branch and ATen's kernels follow the instruction set (AVX-512
-//!    on one machine, AVX2 on another). The portable mode pins both to AVX2
-//!    (`MKL_CBWR=AVX2,STRICT`, `ATEN_CPU_CAPABILITY=avx2`), which every x86-64 CPU of the
-//!    last decade has.
+//!    on one machine, AVX2 on another) and MKL its maker. The portable mode pins ATen's
+//!    kernels to AVX2 (`ATEN_CPU_CAPABILITY=avx2`), which every x86-64 CPU of the last
+//!    decade has, and MKL on Intel's CPUs to its AVX2 branch (`MKL_CBWR=AVX2,STRICT`). On
+//!    other makers' CPUs MKL accepts only AUTO and COMPATIBLE, and only AUTO is strict there
+//!    (`mkl_cbwr.rs`), so the portable mode runs AUTO,STRICT on them: the same bits on CPUs
+//!    of one maker, other bits on Intel's and AMD's (measured 2026-12-07; no MKL setting
+//!    gives both the same bits at every thread count).
 //! 3. oneDNN's convolutions split the batch's weight-gradient sum between threads, so a
 //!    conv run's bits depend on the thread count (measured: other weights at 1, 2, 3 and 4
 //!    threads); oneDNN has no setting that fixes the split (its deterministic mode holds
@@ -33,7 +37,7 @@
 //!    2-core machine; the odd runs of issue 23 differed from the first forward pass on). So
 //!    [`init`] makes the first calls on its own thread, and [`warm_threads`] on every
 //!    thread of libtorch's pool once the count is set.
-use crate::native::ffi;
+use crate::native::{ffi, mkl_cbwr};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -47,8 +51,9 @@ pub enum Reproducible {
     /// CPU (measured at 1.02x the time without it).
     #[default]
     Machine,
-    /// The same bits on any x86-64 CPU with AVX2, Intel or AMD: MKL and ATen's kernels
-    /// pinned to AVX2, convolutions without oneDNN. Slower where the CPU has AVX-512, and
+    /// The same bits on any x86-64 CPU with AVX2 of one maker (Intel's alike, AMD's alike,
+    /// not the two: module note 2): ATen's kernels pinned to AVX2, MKL to its AVX2 branch
+    /// on Intel's CPUs, convolutions without oneDNN. Slower where the CPU has AVX-512, and
     /// conv models slower everywhere.
     Portable,
 }
@@ -61,12 +66,19 @@ impl Reproducible {
         }
     }
 
-    /// The `MKL_CBWR` spelling of this mode.
-    fn mkl_cbwr(self) -> &'static str {
+    /// MKL's branch for this mode on a CPU whose maker is `vendor`: the portable mode's
+    /// AVX2 on Intel's CPUs, and AUTO elsewhere, the only strict branch MKL offers there
+    /// (`mkl_cbwr.rs`).
+    fn mkl_branch(self, vendor: &str) -> i32 {
         match self {
-            Reproducible::Machine => "AUTO,STRICT",
-            Reproducible::Portable => "AVX2,STRICT",
+            Reproducible::Portable if vendor == mkl_cbwr::INTEL => mkl_cbwr::AVX2,
+            _ => mkl_cbwr::AUTO,
         }
+    }
+
+    /// The `MKL_CBWR` spelling of this mode on a CPU of `vendor`.
+    fn mkl_cbwr(self, vendor: &str) -> String {
+        mkl_cbwr::mode_name(self.mkl_branch(vendor) | mkl_cbwr::STRICT)
     }
 }
 
@@ -90,6 +102,11 @@ pub struct NumericsRecord {
     pub aten_cpu_capability_from_user: bool,
     /// The CPU's model name (`/proc/cpuinfo`).
     pub cpu: String,
+    /// The CPU's maker (`/proc/cpuinfo`'s vendor_id: "GenuineIntel", "AuthenticAMD"):
+    /// MKL computes other bits on other makers' CPUs (empty in runs made before
+    /// 2026-12-07).
+    #[serde(default)]
+    pub cpu_vendor: String,
     /// The libtorch version the binary was built against.
     pub libtorch: String,
     /// Whether convolutions ran through oneDNN (off in the portable mode).
@@ -154,24 +171,23 @@ fn start(mode: Reproducible) -> Started {
     }
     let mut mkl_refused = None;
     if !mkl_from_user {
-        let branch = match mode {
-            Reproducible::Machine => MKL_CBWR_AUTO,
-            Reproducible::Portable => MKL_CBWR_AVX2,
-        };
+        let vendor = mkl_cbwr::cpuinfo("vendor_id");
+        let branch = mode.mkl_branch(&vendor);
         // SAFETY: a plain C function taking an int (src/native/cpp/numerics.cpp).
-        let code = unsafe { ffi::tchvae_mkl_cbwr_set(branch | MKL_CBWR_STRICT) };
+        let code = unsafe { ffi::tchvae_mkl_cbwr_set(branch | mkl_cbwr::STRICT) };
         if code < 0 {
+            let why = match code {
+                -8 => {
+                    "MKL had computed already: call tch_vae::native::numerics::init before \
+                       any libtorch operation, or set MKL_CBWR in the environment"
+                }
+                -3 => "MKL has no such branch for this CPU: report it with this CPU's name",
+                _ => "set MKL_CBWR in the environment, or report it",
+            };
             mkl_refused = Some(format!(
-                "MKL refused its reproducible mode {} (error {code}{}): call \
-                 tch_vae::native::numerics::init before any libtorch operation, or set \
-                 MKL_CBWR={} in the environment",
-                mode.mkl_cbwr(),
-                if code == -8 {
-                    ": MKL had computed already"
-                } else {
-                    ""
-                },
-                mode.mkl_cbwr()
+                "MKL refused its reproducible mode {} (error {code}; {}): {why}",
+                mode.mkl_cbwr(&vendor),
+                mkl_cbwr::cpuinfo("model name")
             ));
         }
     }
@@ -206,12 +222,16 @@ fn warm_vector_math(values: i64) {
 /// The portable mode's promise needs both pins to hold; a CPU without AVX2, or a user's
 /// variable that asks for something else, breaks it.
 fn check_portable(r: &NumericsRecord) -> Result<()> {
-    let mkl_ok = r.mkl_mode.as_deref().is_none_or(|m| m == "AVX2,STRICT");
+    let mkl_ok = r
+        .mkl_mode
+        .as_deref()
+        .is_none_or(|m| m == Reproducible::Portable.mkl_cbwr(&r.cpu_vendor));
     if !mkl_ok || r.aten_cpu_capability != "avx2" {
         bail!(
-            "--reproducible portable pins MKL to AVX2,STRICT and ATen's kernels to avx2, but \
-             this process runs MKL {} and ATen {} (MKL_CBWR={}, ATEN_CPU_CAPABILITY={}). It \
-             needs an x86-64 CPU with AVX2 ({}) and neither variable set to another value",
+            "--reproducible portable pins MKL to {} on this CPU and ATen's kernels to avx2, \
+             but this process runs MKL {} and ATen {} (MKL_CBWR={}, ATEN_CPU_CAPABILITY={}). \
+             It needs an x86-64 CPU with AVX2 ({}) and neither variable set to another value",
+            Reproducible::Portable.mkl_cbwr(&r.cpu_vendor),
             r.mkl_mode.as_deref().unwrap_or("absent"),
             r.aten_cpu_capability,
             r.mkl_cbwr.as_deref().unwrap_or("unset"),
@@ -246,14 +266,14 @@ pub fn record() -> NumericsRecord {
             ffi::tchvae_onednn_enabled(),
         )
     };
-    let mkl_mode = (cbwr >= 0).then(|| mkl_mode_name(cbwr));
+    let mkl_mode = (cbwr >= 0).then(|| mkl_cbwr::mode_name(cbwr));
     let mkl_branch = (cbwr >= 0).then(|| {
-        let branch = cbwr & BRANCH_MASK;
+        let branch = cbwr & mkl_cbwr::BRANCH_MASK;
         // AUTO and OFF run the branch MKL detects for this CPU.
-        if branch <= MKL_CBWR_AUTO {
-            branch_name(auto_branch)
+        if branch <= mkl_cbwr::AUTO {
+            mkl_cbwr::branch_name(auto_branch)
         } else {
-            branch_name(branch)
+            mkl_cbwr::branch_name(branch)
         }
     });
     NumericsRecord {
@@ -270,7 +290,8 @@ pub fn record() -> NumericsRecord {
         .to_string(),
         aten_cpu_capability_env: std::env::var(ATEN_CPU_CAPABILITY).ok(),
         aten_cpu_capability_from_user: aten_from_user,
-        cpu: cpu_model(),
+        cpu: mkl_cbwr::cpuinfo("model name"),
+        cpu_vendor: mkl_cbwr::cpuinfo("vendor_id"),
         libtorch: format!(
             "{}.{}.{}",
             version / 10000,
@@ -307,71 +328,11 @@ impl NumericsRecord {
             self.aten_cpu_capability.clone(),
             now.aten_cpu_capability.clone(),
         );
+        if !self.cpu_vendor.is_empty() {
+            compare("CPU maker", self.cpu_vendor.clone(), now.cpu_vendor.clone());
+        }
         compare("libtorch", self.libtorch.clone(), now.libtorch.clone());
         compare("oneDNN", self.onednn.to_string(), now.onednn.to_string());
         out
-    }
-}
-
-// MKL's constants (mkl_cbwr.h).
-const BRANCH_MASK: i32 = 0xffff;
-const MKL_CBWR_STRICT: i32 = 0x10000;
-const MKL_CBWR_AUTO: i32 = 2;
-const MKL_CBWR_AVX2: i32 = 10;
-
-/// MKL's branch number as MKL_CBWR spells it.
-fn branch_name(branch: i32) -> String {
-    match branch {
-        // 0 is MKL_CBWR_OFF, 1 MKL_CBWR_BRANCH_OFF (what MKL answers when no mode was set).
-        0 | 1 => "OFF",
-        2 => "AUTO",
-        3 => "COMPATIBLE",
-        4 => "SSE2",
-        6 => "SSSE3",
-        7 => "SSE4_1",
-        8 => "SSE4_2",
-        9 => "AVX",
-        10 => "AVX2",
-        12 => "AVX512",
-        14 => "AVX512_E1",
-        _ => return format!("branch {branch}"),
-    }
-    .to_string()
-}
-
-/// MKL's whole CNR setting as MKL_CBWR spells it ("AUTO,STRICT", "OFF").
-fn mkl_mode_name(cbwr: i32) -> String {
-    let branch = branch_name(cbwr & BRANCH_MASK);
-    if cbwr & MKL_CBWR_STRICT != 0 {
-        format!("{branch},STRICT")
-    } else {
-        branch
-    }
-}
-
-/// The first "model name" of `/proc/cpuinfo`, or "unknown" (not Linux).
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .and_then(|rest| rest.split_once(':'))
-                .map(|(_, name)| name.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mkl_settings_are_named_as_mkl_cbwr_spells_them() {
-        // The numbers are mkl_cbwr.h's; the names are what MKL_VERBOSE prints.
-        assert_eq!(mkl_mode_name(0x10000 | 2), "AUTO,STRICT");
-        assert_eq!(mkl_mode_name(0x10000 | 10), "AVX2,STRICT");
-        assert_eq!(mkl_mode_name(1), "OFF");
-        assert_eq!(mkl_mode_name(12), "AVX512");
     }
 }

@@ -2,7 +2,7 @@
 //! the last bit at any CPU thread count, which is why a run without `--threads` may change
 //! its count with the machine's load (src/threads.rs) and still resume exactly; MKL runs in
 //! its reproducible mode without the user setting anything; and the portable mode gives
-//! the committed fingerprint on any x86-64 CPU with AVX2. The slow tier repeats the thread
+//! the committed fingerprint of the CPU's maker on any x86-64 CPU with AVX2. The slow tier repeats the thread
 //! counts for every variant beside a busy core (tests/numerics/matrix.rs).
 use crate::common::*;
 use std::path::{Path, PathBuf};
@@ -136,29 +136,46 @@ fn mkl_runs_in_its_reproducible_mode_without_being_asked() {
 }
 
 /// The portable mode's numbers for the fixture above: SHA-256 of [`fingerprint`], per
-/// flag set. Made on 2026-12-04 by the developers' virtual machine, an Intel Xeon with
-/// AVX-512 (`numerics` in the run's config.json: MKL AVX2,STRICT, ATen avx2); the same
-/// test with an earlier form of the losses gave the VM's numbers on the H200 machine's
-/// 16-core Xeon too (notebooks-export/reproducibility/). A machine on which this test fails
-/// computes other bits than the portable mode promises: report it with the run's
-/// config.json.
-const PORTABLE: [(&[&str], &str); 2] = [
+/// flag set, for the CPUs of each maker (`numerics.cpu_vendor` in the run's config.json).
+/// MKL takes other code on other makers' CPUs (src/native/mkl_cbwr.rs), so Intel's and
+/// AMD's bits differ; within a maker they are the same on any CPU with AVX2.
+///
+/// Intel: made on 2026-12-04 by the developers' virtual machine, an Intel Xeon with
+/// AVX-512 (MKL AVX2,STRICT, ATen avx2); the same test with an earlier form of the losses
+/// gave the VM's numbers on the H200 machine's 16-core Xeon too
+/// (notebooks-export/reproducibility/).
+///
+/// AMD: made on 2026-12-07 by the developers' virtual machine, an AMD EPYC (Zen 4, family
+/// 25 model 17, with AVX-512; MKL AUTO,STRICT, ATen avx2), at 1, 2 and 3 threads
+/// (notebooks-export/reproducibility/amd-2026-12-07/). The first AMD machine: another AMD
+/// CPU on which this test fails computes other bits than the portable mode promises;
+/// report it with the run's config.json.
+const PORTABLE: [(&str, [&str; 2]); 2] = [
     (
-        &["--clip-grad", "5"],
-        "ecfe6334438014c2dd956457f1f7b4e16ddc1f4ac9cfc93cb948a35a6422cdbd",
+        "GenuineIntel",
+        [
+            "ecfe6334438014c2dd956457f1f7b4e16ddc1f4ac9cfc93cb948a35a6422cdbd",
+            "2bb0f89700942dfd466876a1c17f381c5c27d8eb4c9b8e2c22bbb7411c3b2cb9",
+        ],
     ),
     (
-        COMBINED,
-        "2bb0f89700942dfd466876a1c17f381c5c27d8eb4c9b8e2c22bbb7411c3b2cb9",
+        "AuthenticAMD",
+        [
+            "3f1d4a0bcc8eb7a2e73690b4d7127ab2a234c46d43935433df928eb38eaf7100",
+            "f773097c2b0766ee6c13a2fe6999bc313c2351d54647814b3c7829c50d2428e5",
+        ],
     ),
 ];
+
+/// The flag sets of [`PORTABLE`]'s fingerprints, in order.
+const PORTABLE_FLAGS: [&[&str]; 2] = [&["--clip-grad", "5"], COMBINED];
 
 #[test]
 fn the_portable_mode_gives_the_committed_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
-    for (i, (flags, expected)) in PORTABLE.iter().enumerate() {
-        for threads in ["2", "3"] {
+    for (i, flags) in PORTABLE_FLAGS.iter().enumerate() {
+        for threads in ["1", "2", "3"] {
             let run = tmp.path().join(format!("portable-{i}-{threads}"));
             let args = [
                 *flags,
@@ -174,15 +191,25 @@ fn the_portable_mode_gives_the_committed_numbers() {
             .concat();
             train_ok(&train_args_on(&data, &run, &args));
             let numerics = numerics_of(&run);
+            let maker = numerics["cpu_vendor"].as_str().unwrap_or_default();
+            let Some((_, expected)) = PORTABLE.iter().find(|(v, _)| *v == maker) else {
+                panic!("no committed portable numbers for CPUs of {maker:?}: {numerics}");
+            };
+            // MKL's AVX2 branch on Intel's CPUs; elsewhere MKL offers only AUTO as strict.
+            let mkl = if maker == "GenuineIntel" {
+                "AVX2,STRICT"
+            } else {
+                "AUTO,STRICT"
+            };
             assert_eq!(
                 (&numerics["mkl_mode"], &numerics["aten_cpu_capability"]),
-                (&"AVX2,STRICT".into(), &"avx2".into())
+                (&mkl.into(), &"avx2".into())
             );
             assert_eq!(
-                &fingerprint(&run),
-                expected,
+                fingerprint(&run),
+                expected[i],
                 "{flags:?} at {threads} threads in the portable mode: other numbers than the \
-                 committed ones (this machine: {})",
+                 committed ones for {maker} (this machine: {})",
                 numerics["cpu"]
             );
         }
