@@ -215,3 +215,50 @@ fn the_portable_mode_gives_the_committed_numbers() {
         }
     }
 }
+
+/// A run resumed on a CPU of another maker (config.json's `cpu_vendor` edited) is told that
+/// its continuation may differ in the last bits, naming both makers; a run recorded before
+/// the maker was (no `cpu_vendor`) is not told of it.
+#[test]
+fn a_run_resumed_on_another_makers_cpu_is_told() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tiny_run(tmp.path(), &[]);
+    let config_path = run.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let here = config["numerics"]["cpu_vendor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!here.is_empty() && here != "unknown", "{here:?}");
+    config["numerics"]["cpu_vendor"] = "CyrixInstead".into();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let resume = |epochs: &str| {
+        let o = tch_vae(&[
+            "train",
+            "--resume",
+            run.to_str().unwrap(),
+            "--epochs",
+            epochs,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        format!("{}{}", stdout(&o), stderr(&o))
+    };
+    let said = resume("2");
+    assert!(
+        said.contains(&format!("CPU maker CyrixInstead then, {here} now"))
+            && said.contains("may differ in the last bits"),
+        "{said}"
+    );
+    // The resumed run wrote this CPU's maker back; without the field (an older run's
+    // config.json) there is nothing to compare.
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["numerics"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cpu_vendor");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let said = resume("3");
+    assert!(!said.contains("CPU maker"), "{said}");
+}
