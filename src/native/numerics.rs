@@ -176,17 +176,19 @@ fn start(mode: Reproducible) -> Started {
         // SAFETY: a plain C function taking an int (src/native/cpp/numerics.cpp).
         let code = unsafe { ffi::tchvae_mkl_cbwr_set(branch | mkl_cbwr::STRICT) };
         if code < 0 {
+            let spelled = mode.mkl_cbwr(&vendor);
             let why = match code {
-                -8 => {
+                -8 => format!(
                     "MKL had computed already: call tch_vae::native::numerics::init before \
-                       any libtorch operation, or set MKL_CBWR in the environment"
-                }
-                -3 => "MKL has no such branch for this CPU: report it with this CPU's name",
-                _ => "set MKL_CBWR in the environment, or report it",
+                     any libtorch operation, or set MKL_CBWR={spelled} in the environment"
+                ),
+                -3 => "MKL has no such branch for this CPU: use --reproducible machine, and \
+                       report it with this CPU's name"
+                    .into(),
+                _ => format!("set MKL_CBWR={spelled} in the environment, or report it"),
             };
             mkl_refused = Some(format!(
-                "MKL refused its reproducible mode {} (error {code}; {}): {why}",
-                mode.mkl_cbwr(&vendor),
+                "MKL refused its reproducible mode {spelled} (error {code}; {}): {why}",
                 mkl_cbwr::cpuinfo("model name")
             ));
         }
