@@ -2,9 +2,9 @@
 sources with tch-vae's test split (src/data/)."""
 from __future__ import annotations
 
-import gzip
 import io
 import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +16,55 @@ from .files import read_regular
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 
 
+#: The largest decompressed IDX file read, as src/data/idx.rs's MAX_DECOMPRESSED_BYTES: a
+#: corrupt or hostile gzip stream never exhausts memory.
+MAX_DECOMPRESSED_BYTES = 1 << 30
+
+
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """Every gzip member of `raw` (as `cat a.gz b.gz` makes), at most
+    MAX_DECOMPRESSED_BYTES in all; a damaged stream is a ValueError naming `path`."""
+    out = bytearray()
+    while raw:
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += member.decompress(raw, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+        except zlib.error as e:
+            raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from None
+        if len(out) > MAX_DECOMPRESSED_BYTES:
+            raise ValueError(f"{path}: decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
+        if not member.eof:
+            raise ValueError(f"{path}: corrupt or truncated gzip data (the stream ends early)")
+        raw = member.unused_data
+    return bytes(out)
+
+
 def read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (gzip or raw), its header checked as src/data/idx.rs
+    checks it: a damaged file is a ValueError naming it, never a reshape's error."""
     raw = read_regular(path)
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        raw = _gunzip(raw, path)
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"{path}: invalid IDX file: {why}")
+
+    if len(raw) < 4:
+        raise bad(f"{len(raw)} bytes long, shorter than the 4-byte IDX header")
+    if raw[:2] != b"\0\0":
+        raise bad(f"not an IDX file: magic number starts with {raw[0]:#04x} {raw[1]:#04x}")
+    if raw[2] != 0x08:
+        raise bad(f"unsupported IDX value type {raw[2]:#04x}: only unsigned bytes (0x08)")
     ndims = raw[3]
+    header = 4 + 4 * ndims
+    if ndims == 0 or len(raw) < header:
+        raise bad(f"{ndims} dimensions need a {header}-byte header; the file has {len(raw)} bytes")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndims)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
+    values = math.prod(dims)
+    if values != len(raw) - header:
+        raise bad(f"header declares dimensions {dims} ({values} values) but the file holds "
+                  f"{len(raw) - header} value bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def load_split(data: Path, prefix: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,8 +144,14 @@ def _read_cifar(data: Path):
     label_bytes = 1 if ten else 2  # CIFAR-100: coarse, then the fine label tch-vae uses
 
     def read(paths):
-        records = np.concatenate([np.frombuffer(read_regular(p), dtype=np.uint8) for p in paths])
-        records = records.reshape(-1, label_bytes + 3072)
+        parts = []
+        for p in paths:
+            part = np.frombuffer(read_regular(p), dtype=np.uint8)
+            if len(part) == 0 or len(part) % (label_bytes + 3072):
+                raise ValueError(f"{p}: {len(part)} bytes, not a whole number of CIFAR records of "
+                                 f"{label_bytes + 3072} bytes (truncated or not CIFAR)")
+            parts.append(part.reshape(-1, label_bytes + 3072))
+        records = np.concatenate(parts)
         return records[:, label_bytes:], records[:, label_bytes - 1].astype(np.int64)
 
     x_train, y_train = read(files)

@@ -169,6 +169,91 @@ def test_an_npz_entry_whose_header_declares_more_than_it_holds_is_refused(tmp_pa
     assert "holds only" in out.stderr and not (tmp_path / "run").exists()
 
 
+def _idx(values: np.ndarray) -> bytes:
+    """An IDX file of unsigned bytes, written by hand (big-endian dimensions)."""
+    header = bytes([0, 0, 8, values.ndim]) + b"".join(d.to_bytes(4, "big") for d in values.shape)
+    return header + values.astype(np.uint8).tobytes()
+
+
+def _idx_folder(folder, images: bytes, gz: bool = True):
+    """An MNIST-format folder of 6 images of 2x3 and their labels; `images` replaces the
+    training images' file (gzipped when `gz`)."""
+    import gzip
+
+    folder.mkdir()
+    x = np.arange(36, dtype=np.uint8).reshape(6, 2, 3)
+    for prefix in ("train", "t10k"):
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx(np.arange(6) % 3))
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(x)))
+    (folder / "train-images-idx3-ubyte.gz").unlink()
+    name = "train-images-idx3-ubyte" + (".gz" if gz else "")
+    (folder / name).write_bytes(gzip.compress(images) if gz else images)
+    return {"train": {"data": str(folder), "seed": 1, "limit": None}, "data": {"source": "idx"}}
+
+
+def test_a_damaged_idx_file_is_a_value_error_naming_it(tmp_path, monkeypatch):
+    """The package's IDX reader checks what src/data/idx.rs checks: the magic, the value
+    type, the header's length and that the declared dimensions match the bytes; a gzip
+    stream that is cut short or decompresses past the bound is refused by name."""
+    import gzip
+
+    import tch_vae.data
+
+    x = np.arange(36, dtype=np.uint8).reshape(6, 2, 3)
+    # Two gzip members (`cat a.gz b.gz`) read whole, as the binary reads them.
+    config = _idx_folder(tmp_path / "ok", b"")
+    raw = _idx(x)
+    (tmp_path / "ok" / "train-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(raw[:20]) + gzip.compress(raw[20:]))
+    got, _ = load_run_data(config, "train")
+    torch.testing.assert_close(got, torch.from_numpy(x.reshape(6, 6).astype(np.float32) / 255.0))
+    liar = bytearray(_idx(x))
+    liar[4:8] = (1000).to_bytes(4, "big")  # 1,000 images declared, 6 present
+    cases = [
+        (bytes(liar), True, r"header declares dimensions \[1000, 2, 3\] \(6000 values\) but the "
+                        r"file holds 36 value bytes"),
+        (b"\x01\x02" + _idx(x)[2:], False, "not an IDX file: magic number starts with 0x01 0x02"),
+        (_idx(x)[:2] + b"\x0d" + _idx(x)[3:], True, "unsupported IDX value type 0x0d"),
+        (_idx(x)[:9], True, "3 dimensions need a 16-byte header; the file has 9 bytes"),
+        (b"\0\0", False, "2 bytes long, shorter than the 4-byte IDX header"),
+    ]
+    for i, (images, gz, why) in enumerate(cases):
+        config = _idx_folder(tmp_path / f"case{i}", images, gz)
+        with pytest.raises(ValueError, match=r"train-images-idx3-ubyte(\.gz)?: invalid IDX file: " + why):
+            load_run_data(config, "train")
+    # Cut short: the gzip stream ends before its end.
+    config = _idx_folder(tmp_path / "cut", b"")
+    path = tmp_path / "cut" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(_idx(x))[:-12])
+    with pytest.raises(ValueError, match=r"cut/train-images-idx3-ubyte.gz: corrupt or truncated gzip"):
+        load_run_data(config, "train")
+    # Past the bound (lowered here to 1 MiB; 1 GiB in use): 2 MiB of zeros in 2 KiB.
+    monkeypatch.setattr(tch_vae.data, "MAX_DECOMPRESSED_BYTES", 1 << 20)
+    config = _idx_folder(tmp_path / "bomb", b"")
+    path = tmp_path / "bomb" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes(2 << 20)))
+    assert path.stat().st_size < 4096
+    with pytest.raises(ValueError, match=r"bomb/train-images-idx3-ubyte.gz: decompresses to more "
+                                         r"than 1048576 bytes"):
+        load_run_data(config, "train")
+
+
+def test_a_cifar_file_of_part_of_a_record_is_named(tmp_path):
+    folder = tmp_path / "cifar"
+    folder.mkdir()
+    record = bytes([3]) + bytes(range(256)) * 12  # a label and 3,072 pixel bytes
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        (folder / name).write_bytes(record * 2)
+    config = {"train": {"data": str(folder), "seed": 1, "limit": None}, "data": {"source": "cifar"}}
+    x, y = load_run_data(config, "train")
+    assert x.shape == (10, 3072) and y.tolist() == [3] * 10
+    assert x[0, :256].mul(255).round().int().tolist() == list(range(256))
+    (folder / "data_batch_3.bin").write_bytes(record * 2 + record[:100])
+    with pytest.raises(ValueError, match=r"data_batch_3.bin: 6246 bytes, not a whole number of "
+                                         r"CIFAR records of 3073 bytes"):
+        load_run_data(config, "train")
+
+
 def test_ddp_write_back_keeps_each_value_in_its_column(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path)
     rows = list(csv.DictReader((run / "metrics.csv").read_text().splitlines()))
