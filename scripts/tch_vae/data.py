@@ -121,21 +121,32 @@ def _numpy_images(a: np.ndarray, what: str) -> np.ndarray:
 def _read_numpy(path: Path):
     """A .npy or .npz of a regular file's bytes, never unpickling: an object array is
     refused with the file named."""
+    raw = read_regular(path)
+    # np.load takes any other bytes for a pickle, and refuses them as one: say what they are.
+    if not raw.startswith((b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")):
+        raise ValueError(f"{path}: not a NumPy file (it begins with neither .npy's magic nor a "
+                         "zip's); save the images with np.save or np.savez")
     try:
-        loaded = np.load(io.BytesIO(read_regular(path)), allow_pickle=False)
+        loaded = np.load(io.BytesIO(raw), allow_pickle=False)
         if path.suffix == ".npy":
             return _numpy_images(loaded, str(path)), None, None, None
         with loaded as z:
+            if "x_train" not in z:
+                raise ValueError(f"{path}: no x_train array (it holds {sorted(z.files)}); save the "
+                                 "training images as x_train")
             x_train = _numpy_images(z["x_train"], f"{path}: x_train")
             x_test = _numpy_images(z["x_test"], f"{path}: x_test") if "x_test" in z else None
             y_train = z["y_train"].astype(np.int64) if "y_train" in z else None
             y_test = z["y_test"].astype(np.int64) if "y_test" in z else None
         return x_train, y_train, x_test, y_test
-    except ValueError as e:
+    except Exception as e:  # zipfile's, zlib's, NumPy's header parser's: named here
         if "allow_pickle" in str(e):
             raise ValueError(f"{path}: an array of Python objects (a pickle), which is never "
                              "loaded; save images as uint8 or float arrays") from None
-        raise
+        if isinstance(e, MemoryError) or (isinstance(e, ValueError) and str(path) in str(e)):
+            raise
+        raise ValueError(f"{path}: not a readable NumPy file ({type(e).__name__}: {e}); save it "
+                         "again with np.save or np.savez") from e
 
 
 def _read_cifar(data: Path):

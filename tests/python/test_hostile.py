@@ -238,6 +238,40 @@ def test_a_damaged_idx_file_is_a_value_error_naming_it(tmp_path, monkeypatch):
         load_run_data(config, "train")
 
 
+def _garbled_npy_header(path):
+    np.save(path, np.zeros((4, 2, 2), np.uint8))
+    raw = bytearray(path.read_bytes())
+    raw[12:16] = b"\xff\xff\xff\xff"  # inside the header's dictionary
+    path.write_bytes(bytes(raw))
+
+
+def _bad_crc_npz(path):
+    np.savez(path, x_train=np.arange(64, dtype=np.uint8).reshape(4, 4, 4))
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0xFF  # inside x_train's stored bytes
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("name, make, why", [
+    ("noise.npz", lambda p: p.write_bytes(bytes(range(256)) * 4), r"not a NumPy file \(it begins with neither"),
+    ("zipped.npz", lambda p: p.write_bytes(b"PK\x03\x04" + bytes(range(256))), r"not a readable NumPy file \(BadZipFile"),
+    ("crc.npz", _bad_crc_npz, r"not a readable NumPy file \(BadZipFile: Bad CRC-32"),
+    ("header.npy", _garbled_npy_header, "not a readable NumPy file"),
+    ("cut.npy", lambda p: (np.save(p, np.zeros((40, 8, 8), np.uint8)), p.write_bytes(p.read_bytes()[:900])),
+     "not a readable NumPy file"),
+    ("empty.npz", lambda p: np.savez(p, images=np.zeros((4, 2, 2), np.uint8)), r"no x_train array \(it holds \['images'\]\)"),
+])
+def test_a_damaged_numpy_file_is_a_value_error_naming_it(tmp_path, name, make, why):
+    """zipfile's, zlib's and NumPy's own errors (found by a mutation fuzz: they named no
+    file) come out as a ValueError that names the file."""
+    path = tmp_path / name
+    make(path)
+    config = {"train": {"data": str(path), "seed": 1, "test_fraction": 0.25, "limit": None},
+              "data": {"source": "numpy"}}
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": " + why):
+        load_run_data(config, "train")
+
+
 def test_a_cifar_file_of_part_of_a_record_is_named(tmp_path):
     folder = tmp_path / "cifar"
     folder.mkdir()
