@@ -21,23 +21,31 @@ fn conv(c: &ConvSpec, input: &str) -> String {
 
 /// Lines computing `output = block(input)` (gelu then convolution, four times).
 fn block(b: &BlockSpec, input: &str, output: &str) -> String {
-    block_from(b, input, &format!("torch.gelu({input})"), output)
-}
-
-/// `block`, its input's gelu given as `activated` (computed once where two blocks read it,
-/// as `src/model/hierarchy/net.rs` does).
-fn block_from(b: &BlockSpec, input: &str, activated: &str, output: &str) -> String {
-    let mut s = String::new();
-    for (i, c) in b.convs.iter().enumerate() {
-        let x = if i == 0 { activated } else { "torch.gelu(t)" };
-        s += &format!("    t = {}\n", conv(c, x));
-    }
+    let mut s = convs(b, &format!("torch.gelu({input})"));
     if b.residual {
         s += &format!("    {output} = {input} + t\n");
     } else {
         s += &format!("    {output} = t\n");
     }
     s
+}
+
+/// Lines computing `t`, the block's convolutions from its input's gelu `activated`.
+fn convs(b: &BlockSpec, activated: &str) -> String {
+    let mut s = String::new();
+    for (i, c) in b.convs.iter().enumerate() {
+        let x = if i == 0 { activated } else { "torch.gelu(t)" };
+        s += &format!("    t = {}\n", conv(c, x));
+    }
+    s
+}
+
+/// `output = block(input)` for a group's prior or posterior block (never residual), its
+/// input's gelu given as `activated`: computed once where two blocks read it, as
+/// `src/model/hierarchy/net.rs` does.
+fn activated_block(b: &BlockSpec, activated: &str, output: &str) -> String {
+    debug_assert!(!b.residual, "a group's p and q blocks change the width");
+    convs(b, activated) + &format!("    {output} = t\n")
 }
 
 fn bottom_up(l: &Layout) -> String {
@@ -97,7 +105,7 @@ fn top_down(l: &Layout) -> String {
             s += &format!("    h = torch.upsample_nearest2d(h, [{sh}, {sw}], None, None)\n");
         }
         s += "    gh = torch.gelu(h)\n";
-        s += &block_from(&group.p, "h", "gh", "p");
+        s += &activated_block(&group.p, "gh", "p");
         s += &format!(
             "    p_mu = torch.narrow(p, 1, 0, {z})
     p_logvar = torch.narrow(p, 1, {z}, {z})
@@ -112,7 +120,7 @@ fn top_down(l: &Layout) -> String {
         );
         // The posterior block, indented into the else branch; gelu(cat(h, a)) is
         // cat(gelu(h), gelu(a)).
-        for line in block_from(&group.q, "hq", "ghq", "q").lines() {
+        for line in activated_block(&group.q, "ghq", "q").lines() {
             s += &format!("    {line}\n");
         }
         s += &format!(
