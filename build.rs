@@ -10,7 +10,8 @@
 //!   `src/export/mod.rs`), `optim.cpp` is libtorch's fused Adam (see `src/train/optim.rs`),
 //!   `numerics.cpp` reads back MKL's reproducibility mode and ATen's CPU capability (see
 //!   `src/native/numerics.rs`), `mixture.cpp` is the logistic mixture's likelihood and
-//!   gradient in one pass (see `src/native/mixture.rs`), `c10d.cpp` is the distributed engine's Gloo process group
+//!   gradient in one pass (see `src/native/mixture.rs`), `layout.cpp` moves tensors
+//!   between NCHW and channels-last with their gradients (see `src/native/layout.rs`), `c10d.cpp` is the distributed engine's Gloo process group
 //!   (see `src/native/c10d.rs`; built when libtorch has c10d's headers, with our own
 //!   declarations of Gloo's in `src/native/cpp/gloo_decls/`), and
 //! * `cuda_graph.cpp` (see `src/native/cuda_graph.rs`) also needs the CUDA runtime
@@ -20,9 +21,10 @@
 use std::path::{Path, PathBuf};
 
 /// The C++ files, compiled into one archive; `ffi_message.h` is their shared header.
-const CPP_SOURCES: [&str; 6] = [
+const CPP_SOURCES: [&str; 7] = [
     "src/native/cpp/torchscript.cpp",
     "src/native/cpp/mixture.cpp",
+    "src/native/cpp/layout.cpp",
     "src/native/cpp/c10d.cpp",
     "src/native/cpp/optim.cpp",
     "src/native/cpp/cuda_graph.cpp",

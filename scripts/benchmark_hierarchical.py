@@ -11,8 +11,11 @@ builds, whose parity with the Rust model tests/python checks), built from the tc
 config.json and trained on the same images (`tch_vae.load_run_data`) with the same loss
 (recon + KL, mean over the batch), batch size, Adam learning rate, gradient clipping
 (`clip_grad_norm_` at the run's `--clip-grad`) and thread count:
-eager with the default Adam, eager with `Adam(fused=True)`, and `torch.compile` of the
-loss (its first epoch holds the compilation and is left out of its median). Each program
+eager with the default Adam, eager with `Adam(fused=True)`, the latter with the model
+channels-last (PyTorch's advice for convolutions on the CPU, the top-down state kept so, as
+tch-vae runs on the CPU since 2026-12-07), and `torch.compile` of the loss (its first epoch
+holds the compilation and is left out of its median; Inductor picks channels-last for the
+CPU's convolutions itself). Each program
 runs in its own process, one after the other, `--repeats` times in turn. The table gives
 the median seconds of a training epoch (the epochs after the first; tch-vae's own
 `epoch_seconds`, the peers' timing of the same pass) and the peak resident memory of each
@@ -44,7 +47,24 @@ from tch_vae.run import _build
 REPO = Path(__file__).resolve().parent.parent
 #: The options that src/main.rs gives jemalloc.
 MALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
-PEERS = {"eager": "PyTorch eager", "fused": "PyTorch eager, fused Adam", "compile": "torch.compile"}
+PEERS = {"eager": "PyTorch eager", "fused": "PyTorch eager, fused Adam",
+         "channels_last": "PyTorch eager, fused Adam, channels-last", "compile": "torch.compile"}
+
+
+def keep_channels_last() -> None:
+    """The model's top-down state kept channels-last: `F.interpolate` of the 1x1 state (whose
+    layout is ambiguous) would otherwise give NCHW, and every convolution after it would
+    copy its input and gradient over (measured: slower than NCHW throughout)."""
+    import torch.nn.functional as F
+
+    import tch_vae.hierarchy as hierarchy
+
+    interpolate = F.interpolate
+
+    def channels_last_interpolate(h, *args, **kwargs):
+        return interpolate(h, *args, **kwargs).contiguous(memory_format=torch.channels_last)
+
+    hierarchy.F.interpolate = channels_last_interpolate
 
 
 def worker(a) -> None:
@@ -53,8 +73,14 @@ def worker(a) -> None:
     torch.set_num_threads(a.threads)
     config = json.loads(Path(a.config).read_text())
     model = _build(config)
+    if a.worker == "channels_last":
+        # PyTorch's advice for convolutions on the CPU (its performance tuning guide): the
+        # weights channels-last, so oneDNN takes NHWC activations without reordering.
+        model = model.to(memory_format=torch.channels_last)
+        keep_channels_last()
     x, _ = load_run_data(config, "train")
-    opt = torch.optim.Adam(model.parameters(), lr=config["train"]["lr"], fused=a.worker == "fused")
+    opt = torch.optim.Adam(model.parameters(), lr=config["train"]["lr"],
+                           fused=a.worker in ("fused", "channels_last"))
     # The run's clipping (the hierarchical model's default since 2026-12-06), as VDVAE clips.
     clip = config["train"].get("clip_grad")
 
@@ -100,7 +126,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--peers", default="eager,fused,compile")
+    p.add_argument("--peers", default="eager,fused,channels_last,compile")
     p.add_argument("--raw", help="write every epoch of every run to this CSV")
     p.add_argument("--jemalloc", help="libjemalloc.so to preload into a second run of each peer")
     p.add_argument("--worker", choices=list(PEERS), help=argparse.SUPPRESS)

@@ -16,7 +16,8 @@
 //! - `native/`: what the crate asks of libtorch's C++ and the operating system: `ffi`
 //!   (the C++ glue in `native/cpp/`), `c10d` (libtorch's distributed engine: a Gloo
 //!   process group and its collectives), `cuda_graph`, `mixture` (the logistic mixture's
-//!   likelihood and gradient in one pass on the CPU), `device` (`--device`, `--threads`),
+//!   likelihood and gradient in one pass on the CPU), `layout` (NCHW and channels-last,
+//!   with gradients laid out as their inputs), `device` (`--device`, `--threads`),
 //!   `numerics` (MKL's reproducible mode and the portable mode, set before libtorch's first
 //!   operation), `mkl_cbwr` (MKL's settings by number and name, the CPU's maker), `error` (libtorch's messages), `files` (regular files only), `atomic`
 //!   (files written whole or not at all).

@@ -163,9 +163,11 @@ pub fn write_torchscript(path: &Path, vs: &VarStore, run: &RunConfig) -> Result<
         let t = variables
             .get(name)
             .with_context(|| format!("no variable {name}"))?;
+        // Row-major, as PyTorch makes its own (a channels-last weight is copied so).
         let copy = t
             .detach()
             .to_device(Device::Cpu)
+            .contiguous()
             .copy()
             .set_requires_grad(true);
         module.param(name, &copy)?;

@@ -7,9 +7,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use tch::{nn::VarStore, Tensor};
 
-/// Saves every variable of `vs` to `path`, atomically.
+/// Saves every variable of `vs` to `path`, atomically, each in row-major order (a
+/// channels-last weight, as the hierarchical model keeps its own on the CPU, is written as
+/// any other: safetensors holds no strides).
 pub fn save(vs: &VarStore, path: &Path) -> Result<()> {
-    crate::native::atomic::write_with(path, |tmp| Ok(vs.save(tmp)?))
+    let named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.contiguous()))
+        .collect();
+    crate::native::atomic::write_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
 }
 
 /// Every tensor of a safetensors file, by name, on the CPU. Errors name the file.

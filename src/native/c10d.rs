@@ -177,7 +177,12 @@ fn millis(d: Duration) -> i64 {
 fn check_tensor(tensor: &Tensor) -> Result<()> {
     ensure!(
         tensor.device() == Device::Cpu && tensor.is_contiguous(),
-        "c10d's Gloo group takes contiguous CPU tensors (got one on {:?})",
+        "c10d's Gloo group takes contiguous CPU tensors (got a{} one on {:?})",
+        if tensor.is_contiguous() {
+            ""
+        } else {
+            " non-contiguous"
+        },
         tensor.device()
     );
     Ok(())

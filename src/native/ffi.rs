@@ -1,7 +1,9 @@
 //! The C functions of `src/native/cpp/torchscript.cpp`, `src/native/cpp/optim.cpp`,
-//! `src/native/cpp/cuda_graph.cpp`, `src/native/cpp/numerics.cpp` and
+//! `src/native/cpp/cuda_graph.cpp`, `src/native/cpp/numerics.cpp`,
+//! `src/native/cpp/mixture.cpp`, `src/native/cpp/layout.cpp` and
 //! `src/native/cpp/c10d.cpp` (compiled by build.rs). Crate-private: the safe wrappers in
-//! `export/`, `optim.rs`, `cuda_graph.rs`, `numerics.rs` and `c10d.rs` are the API.
+//! `export/`, `optim.rs`, `cuda_graph.rs`, `numerics.rs`, `mixture.rs`, `layout.rs` and
+//! `c10d.rs` are the API.
 //! Each returns null on success or a message allocated by the C++ side; C++ exceptions
 //! never cross into Rust.
 use anyhow::{bail, Result};
@@ -95,6 +97,13 @@ extern "C" {
         x: *const C_tensor,
         k: i64,
         c: i64,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
+
+    // src/native/cpp/layout.cpp (see layout.rs).
+    pub(crate) fn tchvae_relayout(
+        t: *const C_tensor,
+        nhwc: bool,
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
 

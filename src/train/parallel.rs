@@ -207,9 +207,15 @@ impl DataParallel {
     pub fn broadcast_all(&self, tensors: &[Tensor]) -> Result<()> {
         tch::no_grad(|| {
             for t in tensors {
+                // Gloo sends contiguous memory: a channels-last weight (the hierarchical
+                // model's on the CPU) travels as a contiguous copy.
+                let sent = t.contiguous();
                 self.group
-                    .broadcast(t, 0)
+                    .broadcast(&sent, 0)
                     .with_context(|| self.failure("broadcasting the weights"))?;
+                if !t.is_contiguous() {
+                    t.shallow_clone().copy_(&sent);
+                }
             }
             Ok(())
         })

@@ -454,3 +454,61 @@ fn colour_images_without_arch_or_likelihood_get_the_colour_recipe() {
         ("hierarchical", "bernoulli")
     );
 }
+
+/// The channels-last network (the CPU's default with oneDNN) against the NCHW one with the
+/// same weights, noise and images: the same outputs, KL terms and gradients but for
+/// rounding (its convolutions are other kernels), with its weights, their gradients and
+/// Adam's inputs channels-last.
+#[test]
+fn the_channels_last_network_computes_what_the_nchw_one_does() {
+    use tch_vae::native::layout::is_channels_last;
+    let config = ModelConfig {
+        width: 16,
+        ..config(Likelihood::LogisticMixture)
+    };
+    let x = bytes(6);
+    let pass = |nhwc: bool| {
+        tch::manual_seed(11);
+        let vs = VarStore::new(Device::Cpu);
+        let net = hierarchy::Net::with_layout(&vs.root(), &config, nhwc);
+        let d = net.layout().latent_dim() as i64;
+        let eps = Tensor::randn([6, d], (Kind::Float, Device::Cpu));
+        let pass = net.posterior_pass(&x, Some(&eps));
+        let kl = hierarchy::group_kl(&pass);
+        let obs = tch_vae::model::loss::Observation {
+            likelihood: config.likelihood,
+            log_scale: None,
+            mixtures: config.mixtures,
+            channels: config.channels,
+        };
+        let loss =
+            reconstruction_nll(&pass.out, &x, obs).sum(Kind::Float) + kl.per_group.sum(Kind::Float);
+        loss.backward();
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        (pass.out.detach(), kl.per_group.detach(), vars)
+    };
+    let (out_cl, kl_cl, vars_cl) = pass(true);
+    let (out, kl, vars) = pass(false);
+    let close = |a: &Tensor, b: &Tensor, what: &str| {
+        let scale = b.abs().max().double_value(&[]).max(1e-3);
+        let diff = (a - b).abs().max().double_value(&[]);
+        assert!(
+            diff <= 2e-4 * scale,
+            "{what}: differs by {diff} (scale {scale})"
+        );
+    };
+    close(&out_cl, &out, "the decoder's output");
+    close(&kl_cl, &kl, "the groups' KL");
+    let mut laid_out = 0;
+    for ((name, a), (_, b)) in vars_cl.iter().zip(&vars) {
+        assert!(a.equal(b), "{name}: other initial weights");
+        close(&a.grad(), &b.grad(), name);
+        if a.dim() == 4 && a.size()[2] * a.size()[3] > 1 {
+            assert!(is_channels_last(a) && is_channels_last(&a.grad()), "{name}");
+            assert!(!is_channels_last(b), "{name}: the NCHW network's weight");
+            laid_out += 1;
+        }
+    }
+    assert!(laid_out > 0, "no 3x3 convolution in the model");
+}

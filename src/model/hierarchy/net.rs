@@ -2,13 +2,14 @@
 //! top-down path that inference and generation share, and the per-group Gaussian terms.
 use super::layout::{BlockSpec, ConvSpec, GroupSpec, Layout, H_TOP};
 use crate::config::ModelConfig;
+use crate::native::layout::relayout;
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// One convolution, PyTorch's default initialisation (uniform in +-1/sqrt(fan_in)),
 /// weights optionally scaled (VDVAE's 1/sqrt(blocks) on a residual block's last layer) or
-/// zeroed (the prior block's last layer).
-fn conv(root: &nn::Path, spec: &ConvSpec, scale: f64) -> nn::Conv2D {
+/// zeroed (the prior block's last layer), and stored channels-last where `nhwc`.
+fn conv(root: &nn::Path, spec: &ConvSpec, scale: f64, nhwc: bool) -> nn::Conv2D {
     let bound = 1.0 / ((spec.inputs * spec.kernel * spec.kernel) as f64).sqrt();
     let init = nn::Init::Uniform {
         lo: -bound,
@@ -38,7 +39,20 @@ fn conv(root: &nn::Path, spec: &ConvSpec, scale: f64) -> nn::Conv2D {
             }
         });
     }
+    if nhwc {
+        // In place (the VarStore holds the same variable): the weight's values stay, their
+        // order in memory becomes [out, kh, kw, in].
+        tch::no_grad(|| c.ws.set_data(&relayout(&c.ws, true)));
+    }
     c
+}
+
+/// Whether the network runs channels-last: on the CPU with oneDNN, whose convolutions on
+/// NHWC tensors (its brgemm kernels) skip the reorders to and from its blocked layout
+/// that NCHW tensors cost at every call. Off without oneDNN (`--reproducible portable`,
+/// whose committed bits are NCHW's) and on CUDA.
+fn runs_channels_last(device: Device) -> bool {
+    device == Device::Cpu && crate::native::numerics::onednn_enabled()
 }
 
 struct Block {
@@ -48,14 +62,14 @@ struct Block {
 
 impl Block {
     /// `last`: the scale of the last convolution's initial weights.
-    fn new(root: &nn::Path, spec: &BlockSpec, last: f64) -> Self {
+    fn new(root: &nn::Path, spec: &BlockSpec, last: f64, nhwc: bool) -> Self {
         let [a, b, c, d] = &spec.convs;
         Block {
             convs: [
-                conv(root, a, 1.0),
-                conv(root, b, 1.0),
-                conv(root, c, 1.0),
-                conv(root, d, last),
+                conv(root, a, 1.0, nhwc),
+                conv(root, b, 1.0, nhwc),
+                conv(root, c, 1.0, nhwc),
+                conv(root, d, last, nhwc),
             ],
             residual: spec.residual,
         }
@@ -122,6 +136,8 @@ pub struct TopDown {
 
 pub struct Net {
     layout: Layout,
+    /// Activations and convolution weights channels-last ([`runs_channels_last`]).
+    nhwc: bool,
     in_conv: nn::Conv2D,
     encoder: Vec<Block>,
     h_top: Tensor,
@@ -131,13 +147,19 @@ pub struct Net {
 
 impl Net {
     pub fn new(root: &nn::Path, config: &ModelConfig) -> Self {
+        Self::with_layout(root, config, runs_channels_last(root.device()))
+    }
+
+    /// The network channels-last (`nhwc`) or NCHW, whatever the device: [`Net::new`]
+    /// chooses; the tests compare the two.
+    pub fn with_layout(root: &nn::Path, config: &ModelConfig, nhwc: bool) -> Self {
         let layout = Layout::of(config);
         let last = 1.0 / (layout.residual_blocks() as f64).sqrt();
-        let in_conv = conv(root, &layout.in_conv, 1.0);
+        let in_conv = conv(root, &layout.in_conv, 1.0, nhwc);
         let encoder = layout
             .encoder_blocks
             .iter()
-            .map(|b| Block::new(root, b, last))
+            .map(|b| Block::new(root, b, last, nhwc))
             .collect();
         // VDVAE starts the top-down state at zero (its `bias_xs`), learned.
         let (part, name) = H_TOP.split_once('.').expect("H_TOP is decoder.h_top");
@@ -147,15 +169,16 @@ impl Net {
             .iter()
             .map(|g| Group {
                 spec: g.clone(),
-                q: Block::new(root, &g.q, 1.0),
-                p: Block::new(root, &g.p, 0.0),
-                z_proj: conv(root, &g.z_proj, last),
-                res: Block::new(root, &g.res, last),
+                q: Block::new(root, &g.q, 1.0, nhwc),
+                p: Block::new(root, &g.p, 0.0, nhwc),
+                z_proj: conv(root, &g.z_proj, last, nhwc),
+                res: Block::new(root, &g.res, last, nhwc),
             })
             .collect();
-        let out = conv(root, &layout.out, 1.0);
+        let out = conv(root, &layout.out, 1.0, nhwc);
         Net {
             layout,
+            nhwc,
             in_conv,
             encoder,
             h_top,
@@ -168,6 +191,17 @@ impl Net {
         &self.layout
     }
 
+    /// `t` in the network's memory layout. Every activation is kept in it: element-wise
+    /// operations follow their first operand's layout, and a convolution given another
+    /// layout than its weights' copies its input (and, backward, its gradient) over.
+    fn laid_out(&self, t: &Tensor) -> Tensor {
+        if self.nhwc {
+            relayout(t, true)
+        } else {
+            t.shallow_clone()
+        }
+    }
+
     /// The bottom-up activations of `x` (`[n, C*H*W]` in [0, 1]), one `[n, width, h, w]`
     /// per resolution, top-down order (1x1 first).
     pub fn bottom_up(&self, x: &Tensor) -> Vec<Tensor> {
@@ -176,7 +210,7 @@ impl Net {
         // Centred on 0, as VDVAE's inputs are.
         let mut a = self
             .in_conv
-            .forward(&(x.view([-1, c, h as i64, w as i64]) * 2.0 - 1.0));
+            .forward(&self.laid_out(&(x.view([-1, c, h as i64, w as i64]) * 2.0 - 1.0)));
         let mut acts = Vec::with_capacity(l.sides.len());
         let mut blocks = self.encoder.iter();
         for level in (0..l.sides.len()).rev() {
@@ -197,7 +231,7 @@ impl Net {
     pub fn top_down(&self, acts: Option<&[Tensor]>, n: i64, draw: &Draw) -> TopDown {
         let l = &self.layout;
         let (z_dim, width) = (l.latent as i64, l.width as i64);
-        let mut h = self.h_top.expand([n, -1, -1, -1], false);
+        let mut h = self.laid_out(&self.h_top.expand([n, -1, -1, -1], false));
         let mut offset = 0;
         let mut terms = Vec::with_capacity(self.groups.len());
         // Each resolution's activation feeds all its groups' q blocks: its gelu once.
@@ -206,24 +240,30 @@ impl Net {
         for (g, group) in self.groups.iter().enumerate() {
             let (sh, sw) = (group.spec.side.0 as i64, group.spec.side.1 as i64);
             if g > 0 && self.groups[g - 1].spec.level != group.spec.level {
-                h = h.upsample_nearest2d([sh, sw], None, None);
+                h = self.laid_out(&h.upsample_nearest2d([sh, sw], None, None));
             }
             let gh = h.gelu("none");
             // [n, 2z + width, sh, sw]. Split, not narrowed three times: a split's gradient is
             // one concatenation, three narrows' are three zero-filled copies and their sums.
             let p = group.p.forward_activated(&gh);
             let [p_mu, p_logvar, p_state] = parts(p.split_with_sizes([z_dim, z_dim, width], 1));
+            // The Gaussians' parameters laid out anew (narrow copies): their gradients, a
+            // sum's broadcast (NCHW), then reach the split in the network's layout. (Noise
+            // for them is drawn NCHW, `noise::randn_like`: a channels-last `randn_like`
+            // would give each value another draw than the package's.)
+            let (p_mu, p_logvar) = (self.laid_out(&p_mu), self.laid_out(&p_logvar));
             let q = gelu_acts.as_ref().map(|ga| {
                 let q = group
                     .q
                     .forward_activated(&Tensor::cat(&[&gh, &ga[group.spec.level]], 1));
                 let [mu, logvar] = parts(q.split_with_sizes([z_dim, z_dim], 1));
-                (mu, logvar)
+                (self.laid_out(&mu), self.laid_out(&logvar))
             });
             let len = z_dim * sh * sw;
             let part = |all: &Tensor| all.narrow(1, offset, len).reshape([n, z_dim, sh, sw]);
             let prior = |temperature: f64| {
-                &p_mu + (&p_logvar * 0.5).exp() * p_mu.randn_like() * temperature
+                &p_mu
+                    + (&p_logvar * 0.5).exp() * crate::model::noise::randn_like(&p_mu) * temperature
             };
             let z = match (draw, &q) {
                 (Draw::Posterior(eps), Some((mu, logvar))) => {
@@ -240,7 +280,7 @@ impl Net {
             offset += len;
             // Not `+=`: that adds in place, and the first h is a view of a parameter.
             h = h.g_add(&p_state);
-            h = h.g_add(&group.z_proj.forward(&z));
+            h = h.g_add(&group.z_proj.forward(&self.laid_out(&z)));
             h = group.res.forward(&h);
             terms.push(GroupTerms {
                 z,
@@ -248,8 +288,15 @@ impl Net {
                 p: (p_mu, p_logvar),
             });
         }
+        let out = self.out.forward(&h);
+        // Channel-major, as the likelihoods read it.
+        let out = if self.nhwc {
+            relayout(&out, false)
+        } else {
+            out
+        };
         TopDown {
-            out: self.out.forward(&h).flatten(1, -1),
+            out: out.flatten(1, -1),
             groups: terms,
         }
     }

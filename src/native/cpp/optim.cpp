@@ -34,7 +34,18 @@ char* tchvae_fused_adam(const at::Tensor* const* params, const at::Tensor* const
     at::NoGradGuard no_grad;
     std::optional<at::Tensor> inf;
     if (found_inf != nullptr) inf = *found_inf;
-    at::_fused_adam_(list(params, n), list(grads, n), list(exp_avgs, n), list(exp_avg_sqs, n),
+    // The CPU kernel walks the four tensors' memory in step, element by element, so they
+    // must share their strides: a gradient laid out otherwise than its parameter (a
+    // channels-last weight's, say) is copied into the parameter's layout first, and the
+    // moments, made by zeros_like of the parameter, are checked.
+    std::vector<at::Tensor> g = list(grads, n);
+    for (size_t i = 0; i < n; ++i) {
+      const at::Tensor& p = *params[i];
+      TORCH_CHECK(exp_avgs[i]->strides() == p.strides() && exp_avg_sqs[i]->strides() == p.strides(),
+                  "Adam's moments are laid out otherwise than their parameter");
+      if (g[i].strides() != p.strides()) g[i] = at::empty_like(p).copy_(g[i]);
+    }
+    at::_fused_adam_(list(params, n), g, list(exp_avgs, n), list(exp_avg_sqs, n),
                      /*max_exp_avg_sqs=*/{}, list(steps, n), *lr, beta1, beta2, weight_decay, eps,
                      /*amsgrad=*/false, /*maximize=*/false, /*grad_scale=*/std::nullopt, inf);
   });
