@@ -5,9 +5,8 @@
 // NHWC without reordering (src/model/hierarchy/net.rs). Two things cost it copies that
 // this file removes:
 // - ATen's copy between the two layouts walks one side with a stride of H*W elements
-//   (4 KiB on a 32x32 image), which lands on the same cache sets again and again: about
-//   2 GB/s on the developers' VM. Here each image is moved as a [C, H*W] <-> [H*W, C]
-//   transpose in 32 x 32 tiles.
+//   (4 KiB on a 32x32 image), which lands on the same cache sets again and again. Here
+//   each image is moved as a [C, H*W] <-> [H*W, C] transpose in 32 x 32 tiles.
 // - A gradient takes the layout that its autograd formula gives it (a sum's gradient,
 //   broadcast, gives NCHW), and a convolution given a gradient laid out otherwise than its
 //   weights copies it over, at its full width. A relayout hands its input the gradient in
