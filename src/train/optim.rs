@@ -245,6 +245,37 @@ mod tests {
         }
     }
 
+    /// A channels-last parameter given an NCHW gradient takes the step that the same
+    /// parameter stored NCHW takes: the fused kernel walks the tensors' memory in step, so
+    /// the gradient is laid out as the parameter first. (Autograd hands a parameter its
+    /// gradient in the parameter's layout; a gradient written otherwise, as here, would
+    /// be read in the wrong order.) Oracle: the NCHW parameter's steps.
+    #[test]
+    fn a_gradient_laid_out_otherwise_than_its_parameter_updates_the_right_values() {
+        let c = Tensor::randn([2, 3, 2, 2], (Kind::Float, Device::Cpu));
+        let start = Tensor::randn([2, 3, 2, 2], (Kind::Float, Device::Cpu));
+        let run = |nhwc: bool| {
+            let vs = VarStore::new(Device::Cpu);
+            let mut p = vs.root().var_copy("p", &start);
+            if nhwc {
+                tch::no_grad(|| p.set_data(&crate::native::layout::relayout(&p, true)));
+            }
+            let mut opt = Adam::new(&vs, &["p".to_string()], 0.1).unwrap();
+            for _ in 0..2 {
+                opt.zero_grad().unwrap();
+                (&p * &p * &c).sum(Kind::Float).backward();
+                let mut g = p.grad();
+                tch::no_grad(|| g.set_data(&g.contiguous()));
+                assert!(p.grad().is_contiguous(), "the gradient is NCHW");
+                opt.step(None).unwrap();
+            }
+            p.detach().contiguous()
+        };
+        let (nchw, nhwc) = (run(false), run(true));
+        assert!(!nchw.equal(&start), "the steps moved the parameter");
+        assert!(nhwc.equal(&nchw));
+    }
+
     #[test]
     fn clipping_bounds_the_joint_norm() {
         let vs = VarStore::new(Device::Cpu);

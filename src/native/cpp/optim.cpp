@@ -35,9 +35,11 @@ char* tchvae_fused_adam(const at::Tensor* const* params, const at::Tensor* const
     std::optional<at::Tensor> inf;
     if (found_inf != nullptr) inf = *found_inf;
     // The CPU kernel walks the four tensors' memory in step, element by element, so they
-    // must share their strides: a gradient laid out otherwise than its parameter (a
-    // channels-last weight's, say) is copied into the parameter's layout first, and the
-    // moments, made by zeros_like of the parameter, are checked.
+    // must share their strides. Autograd hands each parameter its gradient in the
+    // parameter's layout (channels-last weights get channels-last gradients), but a
+    // gradient written otherwise would be read in the wrong order without a word: it is
+    // copied into the parameter's layout first. The moments, made by zeros_like of the
+    // parameter, are checked.
     std::vector<at::Tensor> g = list(grads, n);
     for (size_t i = 0; i < n; ++i) {
       const at::Tensor& p = *params[i];
