@@ -177,11 +177,11 @@ fn millis(d: Duration) -> i64 {
 fn check_tensor(tensor: &Tensor) -> Result<()> {
     ensure!(
         tensor.device() == Device::Cpu && tensor.is_contiguous(),
-        "c10d's Gloo group takes contiguous CPU tensors (got a{} one on {:?})",
+        "c10d's Gloo group takes contiguous CPU tensors (got a {} one on {:?})",
         if tensor.is_contiguous() {
-            ""
+            "contiguous"
         } else {
-            " non-contiguous"
+            "non-contiguous"
         },
         tensor.device()
     );

@@ -69,7 +69,8 @@ mod tests {
         let g = x.grad();
         assert!(g.is_contiguous());
         assert!(g.equal(&weights));
-        // A channel slice of an NHWC tensor, relaid NCHW: its gradient comes back NHWC.
+        // A channel slice of an NHWC tensor, relaid NCHW: its gradient lands on the slice's
+        // values of the NHWC tensor and nowhere else.
         let base = relayout(
             &Tensor::randn([2, 24, 4, 4], (Kind::Float, tch::Device::Cpu)),
             true,
