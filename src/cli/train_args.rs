@@ -208,8 +208,9 @@ pub struct TrainArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub limit: Option<usize>,
     /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
-    /// may use, and for MLP models fewer while other programs keep cores busy; a fixed count
-    /// keeps a conv run's last bits the same].
+    /// may use, and fewer while other programs keep cores busy where the count does not
+    /// change the last bits (MLP models on Intel's CPUs); elsewhere a run keeps its count,
+    /// and a resumed run is told when it runs another].
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub threads: Option<usize>,
     /// Train on N processes of this machine, which this one starts as `torchrun
@@ -228,11 +229,12 @@ pub struct TrainArgs {
     /// same numbers without it, within the limits of --reproducible.
     #[arg(long)]
     pub deterministic: bool,
-    /// Which CPUs give the same numbers for the same seed. machine: the same bits at any
-    /// thread count and load on one kind of CPU (MKL's strict reproducible mode on its
-    /// fastest code for this CPU; measured at 1.02x the time without it). portable: the
-    /// same bits on any x86-64 CPU with AVX2 of the same maker: every Intel CPU alike,
-    /// every AMD CPU alike, Intel's and AMD's bits not (MKL takes other code on each;
+    /// Which CPUs give the same numbers for the same seed. machine: the same bits on one
+    /// kind of CPU, at any thread count and load where MKL's strict reproducible mode holds
+    /// (Intel's CPUs; elsewhere at one count), MKL's fastest code for this CPU (measured at
+    /// 1.02x the time without it). portable: the same bits on any x86-64 CPU with AVX2 of
+    /// the same maker (on AMD's at one thread count): every Intel CPU alike, every AMD CPU
+    /// alike, Intel's and AMD's bits not (MKL takes other code on each;
     /// libtorch's kernels pinned to AVX2, MKL to AVX2 on Intel, convolutions without oneDNN;
     /// measured 1.2x an MLP epoch on an Intel CPU with AVX-512, 1.9x a conv epoch). A
     /// MKL_CBWR or ATEN_CPU_CAPABILITY of your own wins and is recorded in config.json.

@@ -3,11 +3,14 @@
 use crate::config::{Arch, ModelConfig, RunConfig};
 use crate::data::Dataset;
 use crate::model::memory;
-use crate::native::device;
+use crate::native::{device, numerics};
 use crate::report::Reporter;
+use crate::run::files::THREADS;
+use crate::train::thread_record;
 use crate::train::threads::ThreadPolicy;
 use crate::train::{Trainer, TrainerState};
 use anyhow::Result;
+use std::path::Path;
 use tch::Device;
 
 /// The rows a training step runs through the network, for the memory check: each image
@@ -69,8 +72,9 @@ impl Opened {
     }
 }
 
-/// Without `--threads`, on the CPU, an MLP's thread count follows the machine's load
-/// (threads.rs says why; numerics.rs why conv models only in the portable mode).
+/// Without `--threads`, on the CPU, the thread count follows the machine's load where the
+/// run's bits do not depend on it (threads.rs says why, numerics.rs where they do); there
+/// it stays, and the user is told why.
 fn adapt_threads(
     trainer: &mut Trainer,
     threads: Option<usize>,
@@ -78,13 +82,19 @@ fn adapt_threads(
     device: Device,
     report: &mut dyn Reporter,
 ) {
-    // Only models whose bits do not depend on the thread count (numerics.rs): MLPs, and
-    // conv models once oneDNN is off (the portable mode).
-    let invariant = model.arch == Arch::Mlp || !crate::native::numerics::onednn_enabled();
-    if threads.is_some() || device.is_cuda() || !invariant {
+    if threads.is_some() || device.is_cuda() {
         return;
     }
-    if let Some(policy) = ThreadPolicy::new(tch::get_num_threads().max(1) as usize) {
+    let max = tch::get_num_threads().max(1) as usize;
+    if let Some(why) = numerics::why_threads_change_bits(model.arch != Arch::Mlp) {
+        if max > 1 {
+            report.note(&format!(
+                "CPU threads: {max} through the run, whatever the load: {why} (--threads N sets the count)"
+            ));
+        }
+        return;
+    }
+    if let Some(policy) = ThreadPolicy::new(max) {
         if policy.max() > 1 {
             report.note(&format!(
                 "CPU threads: {}, fewer while other programs keep cores busy (--threads N fixes the count)",
@@ -92,6 +102,32 @@ fn adapt_threads(
             ));
             trainer.adapt_threads(policy);
         }
+    }
+}
+
+/// On a resumed CPU run whose bits depend on the thread count, says so when this process
+/// runs another count than the run's last epoch did (`threads.csv`).
+pub(super) fn say_thread_change(
+    dir: &Path,
+    model: &ModelConfig,
+    device: Device,
+    report: &mut dyn Reporter,
+) {
+    if device.is_cuda() {
+        return;
+    }
+    let Some(why) = numerics::why_threads_change_bits(model.arch != Arch::Mlp) else {
+        return;
+    };
+    let rows = thread_record::read_first(&dir.join(THREADS), usize::MAX);
+    let now = tch::get_num_threads().max(1) as usize;
+    if let Some(then) = rows.last().map(|r| r.threads).filter(|&t| t != now) {
+        report.note(&format!(
+            "the run trained on {then} CPU thread{} and goes on with {now}: {why}, so the \
+             continuation may differ in the last bits from an uninterrupted run (--threads \
+             {then} goes on as it began)",
+            if then == 1 { "" } else { "s" }
+        ));
     }
 }
 

@@ -224,6 +224,7 @@ pub fn resume(req: &ResumeRequest, report: &mut dyn Reporter) -> Result<PathBuf>
             ));
         }
     }
+    super::open::say_thread_change(dir, &run.model, device, report);
     report.note(&format!(
         "resuming {} at epoch {epoch}, batch {batch} ({done} epochs done, training to {epochs}) on {}",
         dir.display(),

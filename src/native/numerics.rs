@@ -7,7 +7,13 @@
 //!    numerical reproducibility (CNR) mode is on in its strict form: on an Intel Xeon the
 //!    weights differed at 1 and 2 threads (`MKL_VERBOSE=1` printed `CNR:OFF`). MKL fixes
 //!    its mode at its first computation, so [`init`] sets it (`mkl_cbwr_set`) before any
-//!    libtorch work; a user's own `MKL_CBWR` wins and is recorded.
+//!    libtorch work; a user's own `MKL_CBWR` wins and is recorded. Intel documents strict
+//!    mode for its AVX2 and AVX-512 branches only, which MKL runs on Intel's CPUs only; on
+//!    an AMD EPYC `AUTO,STRICT` still gave other bits at 1 to 4 threads for products of 12
+//!    to 47 columns and fewer rows (a VampPrior's 8 pseudo-inputs through 16 hidden units;
+//!    `notebooks-export/reproducibility/mkl-small-products-2026-12-07/`). So only where
+//!    [`NumericsRecord::products_thread_invariant`] holds do MLP runs follow the load;
+//!    elsewhere every CPU run keeps its count, as conv runs with oneDNN do (note 3).
 //! 2. Across CPUs, MKL's AUTO branch and ATen's kernels follow the instruction set (AVX-512
 //!    on one machine, AVX2 on another) and MKL its maker. The portable mode pins ATen's
 //!    kernels to AVX2 (`ATEN_CPU_CAPABILITY=avx2`), which every x86-64 CPU of the last
@@ -46,15 +52,16 @@ use std::sync::OnceLock;
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Reproducible {
-    /// The same bits at any thread count and load on one kind of machine (same CPU
-    /// instruction set, same libtorch): MKL's strict mode on its fastest branch for this
-    /// CPU (measured at 1.02x the time without it).
+    /// The same bits on one kind of machine (same CPU instruction set, same libtorch), at
+    /// any thread count and load where MKL's strict mode holds (Intel's CPUs), at the run's
+    /// thread count elsewhere: MKL's strict mode on its fastest branch for this CPU
+    /// (measured at 1.02x the time without it).
     #[default]
     Machine,
     /// The same bits on any x86-64 CPU with AVX2 of one maker (Intel's alike, AMD's alike,
-    /// not the two: module note 2): ATen's kernels pinned to AVX2, MKL to its AVX2 branch
-    /// on Intel's CPUs, convolutions without oneDNN. Slower where the CPU has AVX-512, and
-    /// conv models slower everywhere.
+    /// not the two: module note 2; on AMD's at one thread count: note 1): ATen's kernels
+    /// pinned to AVX2, MKL to its AVX2 branch on Intel's CPUs, convolutions without oneDNN.
+    /// Slower where the CPU has AVX-512, and conv models slower everywhere.
     Portable,
 }
 
@@ -251,6 +258,26 @@ pub fn onednn_enabled() -> bool {
     unsafe { ffi::tchvae_onednn_enabled() }
 }
 
+/// Why a CPU run computes other last bits at other thread counts in this process, or None
+/// where its bits do not depend on the count (`conv`: a model with convolutions). Such a
+/// run keeps its count instead of following the load (`commands::open`).
+pub fn why_threads_change_bits(conv: bool) -> Option<String> {
+    if conv && onednn_enabled() {
+        return Some("oneDNN's convolutions split their sums by the thread count".into());
+    }
+    let r = record();
+    (!r.products_thread_invariant()).then(|| {
+        format!(
+            "on this CPU ({}) MKL's matrix products split some sums by the thread count \
+             (MKL {} on its {} branch; its strict mode holds on Intel's AVX2 and AVX-512 \
+             branches only)",
+            r.cpu,
+            r.mkl_mode.as_deref().unwrap_or("absent"),
+            r.mkl_branch.as_deref().unwrap_or("no")
+        )
+    })
+}
+
 /// The settings in force now, read back from MKL and ATen themselves.
 pub fn record() -> NumericsRecord {
     let (mode, mkl_from_user, aten_from_user) = STARTED
@@ -304,7 +331,25 @@ pub fn record() -> NumericsRecord {
     }
 }
 
+/// MKL's branches whose strict mode holds at any thread count: Intel's CNR guide names
+/// strict mode for ?gemm on its AVX2 and AVX-512 branches only, and MKL takes those on
+/// Intel's CPUs only (`mkl_cbwr.rs`).
+const STRICT_BRANCHES: [&str; 3] = ["AVX2", "AVX512", "AVX512_E1"];
+
 impl NumericsRecord {
+    /// Whether MKL's matrix products give the same bits at any thread count: its strict
+    /// mode on a branch that Intel documents it for (module note 1). Not without MKL, not
+    /// on other makers' CPUs (AUTO,STRICT there still splits some products' sums by the
+    /// thread count: module note 2), not under a user's non-strict `MKL_CBWR`.
+    pub fn products_thread_invariant(&self) -> bool {
+        match (&self.mkl_mode, &self.mkl_branch) {
+            (Some(mode), Some(branch)) => {
+                mode.ends_with(",STRICT") && STRICT_BRANCHES.contains(&branch.as_str())
+            }
+            _ => false,
+        }
+    }
+
     /// What differs between `self` and `now` among the settings that decide the bits (the
     /// CPU's name does not: two names of one instruction set give the same bits).
     pub fn differences(&self, now: &NumericsRecord) -> Vec<String> {

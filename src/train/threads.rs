@@ -15,9 +15,9 @@
 //!
 //! Only for models whose numbers do not depend on the thread count (numerics.rs says how,
 //! tests/fast/threads.rs and tests/numerics/matrix.rs check it at 1 to 4 threads, beside a
-//! busy core): MLPs, and conv models in the portable mode. oneDNN's convolutions give
-//! other last bits at other counts, so conv runs in the machine mode keep theirs (and
-//! resume exactly).
+//! busy core): MLPs, and conv models in the portable mode, on CPUs where MKL's strict
+//! mode holds (Intel's). oneDNN's convolutions, and MKL's products on other makers' CPUs,
+//! give other last bits at other counts, so those runs keep theirs (and resume exactly).
 use std::time::{Duration, Instant};
 
 /// How often the load is read (two small files; a few microseconds), and the first

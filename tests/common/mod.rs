@@ -175,6 +175,26 @@ fn reproducible_numerics() {
         .expect("MKL's reproducible mode");
 }
 
+/// Whether an MLP's bits are the same at any CPU thread count in this process: MKL's
+/// strict mode on a branch Intel documents it for (numerics.rs, note 1). Where not, a run
+/// keeps the machine's default count, and that is what the tests hold it to.
+pub fn counts_keep_bits() -> bool {
+    tch_vae::native::numerics::record().products_thread_invariant()
+}
+
+/// The one thread count every training batch of `run` ran on (its `threads.csv`).
+pub fn one_thread_count(run: &Path) -> String {
+    let rows = tch_vae::train::thread_record::read(&run.join("threads.csv")).unwrap();
+    let counts: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.threads).collect();
+    assert_eq!(
+        counts.len(),
+        1,
+        "{}: batches ran on {counts:?} threads",
+        run.display()
+    );
+    counts.first().unwrap().to_string()
+}
+
 /// A core kept busy by a spinning thread until dropped: the load of another program.
 pub struct BusyCore {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
