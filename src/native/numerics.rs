@@ -10,8 +10,9 @@
 //!    libtorch work; a user's own `MKL_CBWR` wins and is recorded. Intel documents strict
 //!    mode for its AVX2 and AVX-512 branches only, which MKL runs on Intel's CPUs only; on
 //!    an AMD EPYC `AUTO,STRICT` still gave other bits at 1 to 4 threads for products of 12
-//!    to 47 columns and fewer rows (a VampPrior's 8 pseudo-inputs through 16 hidden units;
-//!    `notebooks-export/reproducibility/mkl-small-products-2026-12-07/`). So only where
+//!    to 47 columns and fewer rows (a VampPrior's 8 pseudo-inputs through 16 hidden units),
+//!    and for a layer's forward product of 2 or 3 rows
+//!    (`notebooks-export/reproducibility/mkl-small-products-2026-12-07/`). So only where
 //!    [`NumericsRecord::products_thread_invariant`] holds do MLP runs follow the load;
 //!    elsewhere every CPU run keeps its count, as conv runs with oneDNN do (note 3).
 //! 2. Across CPUs, MKL's AUTO branch and ATen's kernels follow the instruction set (AVX-512
