@@ -272,6 +272,14 @@ fn the_portable_mode_gives_the_committed_numbers() {
     }
 }
 
+/// Resumes `run` with `flags`, checks that it succeeded, and returns what it printed.
+fn resume_said(run: &Path, flags: &[&str]) -> String {
+    let args = [&["train", "--resume", run.to_str().unwrap()][..], flags].concat();
+    let o = tch_vae(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    format!("{}{}", stdout(&o), stderr(&o))
+}
+
 /// A run resumed on a CPU of another maker (config.json's `cpu_vendor` edited) is told that
 /// its continuation may differ in the last bits, naming both makers; a run recorded before
 /// the maker was (no `cpu_vendor`) is not told of it.
@@ -289,17 +297,7 @@ fn a_run_resumed_on_another_makers_cpu_is_told() {
     assert!(!here.is_empty() && here != "unknown", "{here:?}");
     config["numerics"]["cpu_vendor"] = "CyrixInstead".into();
     std::fs::write(&config_path, config.to_string()).unwrap();
-    let resume = |epochs: &str| {
-        let o = tch_vae(&[
-            "train",
-            "--resume",
-            run.to_str().unwrap(),
-            "--epochs",
-            epochs,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        format!("{}{}", stdout(&o), stderr(&o))
-    };
+    let resume = |epochs: &str| resume_said(&run, &["--epochs", epochs]);
     let said = resume("2");
     assert!(
         said.contains(&format!("CPU maker CyrixInstead then, {here} now"))
@@ -333,17 +331,7 @@ fn a_run_resumed_on_another_thread_count_is_told_where_the_count_changes_the_bit
         let args = [&small[..], &["--epochs", "1", "--threads", "1"]].concat();
         train_ok(&train_args_on(&data, &run, &args));
         let resume = |epochs: &str, threads: &str| {
-            let o = tch_vae(&[
-                "train",
-                "--resume",
-                run.to_str().unwrap(),
-                "--epochs",
-                epochs,
-                "--threads",
-                threads,
-            ]);
-            assert!(o.status.success(), "{}", stderr(&o));
-            format!("{}{}", stdout(&o), stderr(&o))
+            resume_said(&run, &["--epochs", epochs, "--threads", threads])
         };
         let said = resume("2", "2");
         let warned = said.contains("the run trained on 1 CPU thread and goes on with 2")
