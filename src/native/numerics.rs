@@ -28,10 +28,10 @@
 //!    threads); oneDNN has no setting that fixes the split (its deterministic mode holds
 //!    for one thread count), and its kernels' blocking follows the CPU. ATen's own
 //!    convolutions (im2col and MKL matrix products) give the same bits at any count under
-//!    MKL's strict mode, at about 3.6 times oneDNN's time for the convolutions alone. So: in
-//!    the machine mode conv runs keep oneDNN and a fixed thread count (they resume
-//!    exactly at the count they started with); the portable mode turns oneDNN off, and its
-//!    conv runs follow the machine's load like MLP runs.
+//!    MKL's strict mode (where it holds: note 1), at about 3.6 times oneDNN's time for the
+//!    convolutions alone. So: in the machine mode conv runs keep oneDNN and a fixed thread
+//!    count (they resume exactly at the count they started with); the portable mode turns
+//!    oneDNN off, and its conv runs follow the machine's load like MLP runs.
 //! 4. A few of ATen's element-wise kernels (sigmoid, softplus and log-sigmoid, and so binary
 //!    cross-entropy from logits) compute the tail of each thread's share with a scalar
 //!    formula that rounds differently from their vector one; where a share is not a multiple
