@@ -210,7 +210,8 @@ pub struct TrainArgs {
     /// CPU threads for libtorch [default: the physical cores, at most the CPUs this process
     /// may use, and fewer while other programs keep cores busy where the count does not
     /// change the last bits (MLP models on Intel's CPUs); elsewhere a run keeps its count,
-    /// and a resumed run is told when it runs another].
+    /// says when fewer threads would have run faster, and a resumed run is told when it
+    /// runs another].
     #[arg(long, allow_negative_numbers = true, value_parser = whole_number::<usize>)]
     pub threads: Option<usize>,
     /// Train on N processes of this machine, which this one starts as `torchrun

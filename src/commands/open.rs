@@ -91,6 +91,10 @@ fn adapt_threads(
             report.note(&format!(
                 "CPU threads: {max} through the run, whatever the load: {why} (--threads N sets the count)"
             ));
+            // It still reads the load, to say when fewer threads would have run faster.
+            if let Some(policy) = ThreadPolicy::advising(max) {
+                trainer.adapt_threads(policy);
+            }
         }
         return;
     }

@@ -310,7 +310,8 @@ fn train_loop(
             EpochEnd::Finished(row) => {
                 report.epoch_finished(&row, run.train.epochs, data.train.len());
                 let (counts, max) = trainer.take_thread_counts();
-                if let Some(threads) = max.and_then(|max| counts.summary(max)) {
+                let advice = trainer.take_thread_advice();
+                if let Some(threads) = max.and_then(|max| counts.summary(max)).or(advice) {
                     report.note(&format!("epoch {epoch}: {threads}"));
                 }
                 if let Some(parallel) = trainer.parallel() {

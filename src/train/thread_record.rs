@@ -47,6 +47,23 @@ impl ThreadCounts {
             parts.join(", ")
         ))
     }
+
+    /// For a run that keeps `max` threads, counting the batches per count the load asked
+    /// for: where it asked for fewer, "other programs kept cores busy during 450 of 469
+    /// batches, when 1 thread would have run faster; ..." (the count asked for most); None
+    /// otherwise.
+    pub fn advice(&self, max: usize) -> Option<String> {
+        let all: usize = self.0.values().sum();
+        let fewer = self.0.iter().filter(|(&t, _)| t < max);
+        let slow: usize = fewer.clone().map(|(_, &n)| n).sum();
+        let (&t, _) = fewer.max_by_key(|(_, &n)| n)?;
+        let s = if t == 1 { "" } else { "s" };
+        Some(format!(
+            "other programs kept cores busy during {slow} of {all} batches, when {t} \
+             thread{s} would have run faster; this run keeps {max} for the same bits \
+             (--threads {t} runs faster on a machine this busy, with that count's bits)"
+        ))
+    }
 }
 
 /// One row of `threads.csv`.
@@ -115,6 +132,35 @@ mod tests {
             c.summary(2).unwrap(),
             "257 of 469 batches on 2 threads, 212 on 1 thread (other programs kept cores busy)"
         );
+    }
+
+    #[test]
+    fn the_advice_names_the_busy_batches_and_the_count_the_load_asked_for_most() {
+        let mut c = ThreadCounts::default();
+        for _ in 0..19 {
+            c.add(2);
+        }
+        assert_eq!(c.advice(2), None, "a quiet epoch");
+        for _ in 0..450 {
+            c.add(1);
+        }
+        assert_eq!(
+            c.advice(2).unwrap(),
+            "other programs kept cores busy during 450 of 469 batches, when 1 thread would \
+             have run faster; this run keeps 2 for the same bits (--threads 1 runs faster on \
+             a machine this busy, with that count's bits)"
+        );
+        // On 8 threads: 3 batches asked for 6, 5 for 7: the busy ones are 8, 7 the most asked.
+        let mut c = ThreadCounts::default();
+        for (t, n) in [(8, 10), (6, 3), (7, 5)] {
+            for _ in 0..n {
+                c.add(t);
+            }
+        }
+        assert!(c
+            .advice(8)
+            .unwrap()
+            .starts_with("other programs kept cores busy during 8 of 18 batches, when 7 threads"));
     }
 
     #[test]

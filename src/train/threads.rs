@@ -17,7 +17,9 @@
 //! tests/fast/threads.rs and tests/numerics/matrix.rs check it at 1 to 4 threads, beside a
 //! busy core): MLPs, and conv models in the portable mode, on CPUs where MKL's strict
 //! mode holds (Intel's). oneDNN's convolutions, and MKL's products on other makers' CPUs,
-//! give other last bits at other counts, so those runs keep theirs (and resume exactly).
+//! give other last bits at other counts, so those runs keep theirs (and resume exactly);
+//! for them the policy only advises ([`ThreadPolicy::advising`]): it reads the load the
+//! same way, and the epoch's summary says when fewer threads would have run faster.
 use std::time::{Duration, Instant};
 
 /// How often the load is read (two small files; a few microseconds), and the first
@@ -42,6 +44,9 @@ pub struct ThreadPolicy {
     decided: bool,
     /// The count that the last reading asked for, when it differs from the current one.
     pending: Option<usize>,
+    /// Whether the count is set (false: a run whose bits depend on the count only learns
+    /// what the load asks for, to tell the user).
+    apply: bool,
 }
 
 /// CPU time counters at one moment, in clock ticks.
@@ -71,14 +76,32 @@ impl ThreadPolicy {
             last: None,
             decided: false,
             pending: None,
+            apply: true,
         };
         policy.last = Some(policy.sample()?);
         Some(policy)
     }
 
+    /// A policy that reads the load as [`ThreadPolicy::new`]'s does but never sets the
+    /// count: for runs whose bits depend on it, which keep theirs and say what the load
+    /// would have asked for.
+    pub fn advising(max: usize) -> Option<Self> {
+        Self::new(max).map(|p| ThreadPolicy { apply: false, ..p })
+    }
+
     /// The most threads the run uses.
     pub fn max(&self) -> usize {
         self.max
+    }
+
+    /// The count the load asks for now (the one in force, unless the policy only advises).
+    pub fn wanted(&self) -> usize {
+        self.current
+    }
+
+    /// Whether the policy only advises.
+    pub fn advises(&self) -> bool {
+        !self.apply
     }
 
     /// Called before each training batch: twice a second reads the load and sets
@@ -99,7 +122,7 @@ impl ThreadPolicy {
             return;
         };
         let threads = threads_for(busy, self.cpus.len(), self.max);
-        if let Some(threads) = self.settle(threads) {
+        if let Some(threads) = self.settle(threads).filter(|_| self.apply) {
             tch::set_num_threads(threads as i32);
         }
     }
@@ -288,6 +311,7 @@ mod tests {
             last: None,
             decided: false,
             pending: None,
+            apply: true,
         }
     }
 

@@ -56,6 +56,8 @@ pub struct Trainer {
     threads: Option<ThreadPolicy>,
     /// Batches run at each CPU thread count (threads.csv).
     thread_counts: ThreadCounts,
+    /// Batches per count the load asked for, where the policy only advises.
+    wanted_counts: ThreadCounts,
     /// Steps skipped for a gradient norm above `--skip-threshold` since the last take.
     skipped: usize,
     /// The run's other processes, when it has several (`parallel.rs`).
@@ -85,6 +87,7 @@ impl Trainer {
             steps: Steps::new(device, config.kl_warmup),
             threads: None,
             thread_counts: ThreadCounts::default(),
+            wanted_counts: ThreadCounts::default(),
             skipped: 0,
             parallel: None,
             stop_asked: false,
@@ -137,8 +140,8 @@ impl Trainer {
         &self.steps
     }
 
-    /// Lets `policy` set the CPU thread count before training batches (see threads.rs
-    /// for the models this is for).
+    /// Lets `policy` set the CPU thread count before training batches, or, where it only
+    /// advises, read what the load asks for (see threads.rs for the models this is for).
     pub fn adapt_threads(&mut self, policy: ThreadPolicy) {
         self.threads = Some(policy);
     }
@@ -146,8 +149,20 @@ impl Trainer {
     /// The batches run at each CPU thread count since the last call, and the most
     /// threads the load-following count may use (None: a fixed count).
     pub fn take_thread_counts(&mut self) -> (ThreadCounts, Option<usize>) {
-        let max = self.threads.as_ref().map(ThreadPolicy::max);
+        let max = self
+            .threads
+            .as_ref()
+            .filter(|p| !p.advises())
+            .map(ThreadPolicy::max);
         (std::mem::take(&mut self.thread_counts), max)
+    }
+
+    /// Where the run keeps its count and the load asked for fewer threads since the last
+    /// call: what to tell the user (`ThreadCounts::advice`).
+    pub fn take_thread_advice(&mut self) -> Option<String> {
+        let wanted = std::mem::take(&mut self.wanted_counts);
+        let max = self.threads.as_ref().filter(|p| p.advises())?.max();
+        wanted.advice(max)
     }
 
     /// The steps skipped for a gradient norm above `--skip-threshold` since the last call.
@@ -307,6 +322,9 @@ impl Trainer {
             tch::manual_seed(keyed_seed(self.config.seed, epoch, i as u64));
             if let Some(threads) = self.threads.as_mut() {
                 threads.before_batch();
+                if threads.advises() {
+                    self.wanted_counts.add(threads.wanted());
+                }
             }
             self.thread_counts
                 .add(tch::get_num_threads().max(1) as usize);

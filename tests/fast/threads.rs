@@ -372,3 +372,34 @@ fn mkl_counts_as_thread_invariant_on_the_branches_intel_documents_strict_mode_fo
         "{here:?}"
     );
 }
+
+/// Beside a busy core, a run without `--threads` either follows the load (where the count
+/// keeps the bits: batches on fewer threads, and the epoch says so) or keeps its count and
+/// says that fewer threads would have run faster, and how to get them.
+#[test]
+fn a_busy_core_either_lowers_the_count_or_is_named_in_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("busy");
+    // 157 batches: some seconds beside a busy core, past the policy's first readings.
+    let o = {
+        let _load = BusyCore::start();
+        train_fashion_mnist(&run, &["--epochs", "1", "--limit", "20000"])
+    };
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    let rows = tch_vae::train::thread_record::read(&run.join("threads.csv")).unwrap();
+    let most = rows.iter().map(|r| r.threads).max().unwrap();
+    if most == 1 {
+        // One CPU: nothing to lower, nothing to advise.
+        assert!(!said.contains("other programs kept cores busy"), "{said}");
+    } else if counts_keep_bits() {
+        assert!(rows.iter().any(|r| r.threads < most), "{rows:?}");
+        assert!(said.contains("(other programs kept cores busy)"), "{said}");
+    } else {
+        assert_eq!(rows.len(), 1, "the count was kept: {rows:?}");
+        assert!(
+            said.contains("epoch 1: other programs kept cores busy during")
+                && said.contains(&format!("this run keeps {most} for the same bits")),
+            "{said}"
+        );
+    }
+}
