@@ -86,7 +86,7 @@ fn adapt_threads(
         return;
     }
     let max = tch::get_num_threads().max(1) as usize;
-    if let Some(why) = numerics::why_threads_change_bits(model.arch != Arch::Mlp) {
+    if let Some(why) = why_count_matters(model) {
         if max > 1 {
             report.note(&format!(
                 "CPU threads: {max} through the run, whatever the load: {why} (--threads N sets the count)"
@@ -120,7 +120,7 @@ pub(super) fn say_thread_change(
     if device.is_cuda() {
         return;
     }
-    let Some(why) = numerics::why_threads_change_bits(model.arch != Arch::Mlp) else {
+    let Some(why) = why_count_matters(model) else {
         return;
     };
     let rows = thread_record::read_first(&dir.join(THREADS), usize::MAX);
@@ -133,6 +133,12 @@ pub(super) fn say_thread_change(
             if then == 1 { "" } else { "s" }
         ));
     }
+}
+
+/// Why this CPU run's bits depend on its thread count, if they do (numerics.rs): every
+/// model but the MLP has convolutions.
+fn why_count_matters(model: &ModelConfig) -> Option<String> {
+    numerics::why_threads_change_bits(model.arch != Arch::Mlp)
 }
 
 /// On CUDA, says whether training steps are replayed from CUDA graphs, and if not, why.
